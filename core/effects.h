@@ -1,0 +1,62 @@
+// Effects: what applying an event did, written into a buffer the caller owns.
+//
+// One flat record type keeps the hot path free of allocation and makes hashing canonical: every
+// effect is folded, field by field in declaration order, into the engine's running effects hash.
+// Fields a kind does not use stay zero. Business outcomes (rejects) are effects, never errors.
+#pragma once
+
+#include <cstdint>
+#include <vector>
+
+#include "core/types.h"
+
+namespace qx::core {
+
+enum class EffectKind : std::uint8_t {
+  kOrderAccepted = 1,     // order, account, instrument, client id, direction, offset, price, volume
+  kOrderRejected = 2,     // reason = RejectReason; order ids zero; echoes the request
+  kOrderAmended = 3,      // order, price = new price, volume_left = new remaining volume
+  kOrderCancelled = 4,    // reason = CancelReason, volume_left = volume that was cancelled
+  kTrade = 5,             // trade, order = taker, counter_order = maker, price, volume, fees
+  kInstrumentCreated = 6,
+  kInstrumentUpdated = 7,
+  kInstrumentStatusChanged = 8,
+  kUserCreated = 9,
+  kAccountCreated = 10,
+  kDeposited = 11,        // amount
+  kWithdrawn = 12,        // amount
+  kAdminRejected = 13,    // reason = RejectReason
+  kAccountRiskSet = 14,
+  kRiskParamsSet = 15,
+  kAccountSettled = 16,   // amount = new pre_balance
+  kSettlementDone = 17,   // amount = trading day number after settlement
+  kLiquidationStarted = 18,  // amount = balance, amount2 = margin at the trigger
+};
+
+struct Effect {
+  EffectKind kind{};
+  Direction direction{};        // the order's (or the taker's) direction
+  Offset offset{};              // the order's (or the taker's) offset
+  Offset counter_offset{};      // maker's offset on trades
+  std::uint16_t reason{};       // RejectReason or CancelReason
+  std::uint16_t pad_{};         // always zero; keeps the record free of padding bytes
+  AccountId account{};          // the order's (or the taker's) account
+  AccountId counter_account{};  // maker's account on trades
+  InstrumentId instrument{};
+  UserId user{};
+  OrderId order{};
+  OrderId counter_order{};
+  ClientOrderId client_order_id{};
+  TradeId trade{};
+  PriceTicks price{};
+  Lots volume{};
+  Lots volume_left{};
+  Money amount{};     // taker fee on trades; money for deposits, withdrawals, settlement
+  Money amount2{};    // maker fee on trades
+};
+
+using EffectBuffer = std::vector<Effect>;
+
+const char* to_string(EffectKind k);
+
+}  // namespace qx::core

@@ -1,0 +1,288 @@
+// Event dispatch, the effects hash, and the admin events (instruments, users, accounts, money,
+// risk parameters). Order entry lives in orders.cc; money, settlement and liquidation in risk.cc.
+#include "core/engine.h"
+
+#include <algorithm>
+#include <utility>
+
+#include "core/assert.h"
+#include "core/hash.h"
+#include "core/numeric.h"
+
+namespace qx::core {
+
+namespace {
+
+constexpr std::size_t kCodeBytesMax = 31;
+constexpr std::size_t kExchangeBytesMax = 15;
+constexpr std::size_t kNameBytesMax = 31;
+
+template <class... F>
+struct Overloaded : F... {
+  using F::operator()...;
+};
+template <class... F>
+Overloaded(F...) -> Overloaded<F...>;
+
+bool rate_ok(std::int64_t ppb) { return ppb >= 0 && ppb <= kPpb; }
+
+bool params_ok(const InstrumentParams& p) {
+  const FeeSchedule& f = p.fees;
+  return tick_value_of(p).has_value() && rate_ok(p.margin_long_ppb) &&
+         rate_ok(p.margin_short_ppb) && rate_ok(f.open_ppb) && rate_ok(f.close_ppb) &&
+         rate_ok(f.close_today_ppb) && f.open_per_lot.value >= 0 && f.close_per_lot.value >= 0 &&
+         f.close_today_per_lot.value >= 0 &&
+         (!p.price_band_ppb || (*p.price_band_ppb > 0 && *p.price_band_ppb < kPpb)) &&
+         p.max_order_volume.value > 0 && p.position_limit.value > 0;
+}
+
+}  // namespace
+
+// Tick value in minor money units: tick * multiplier * kMoneyScale / 1e16, required exact.
+std::optional<Money> tick_value_of(const InstrumentParams& p) {
+  if (p.price_tick_e8 <= 0 || p.multiplier_e8 <= 0) return std::nullopt;
+  i128 num = static_cast<i128>(p.price_tick_e8) * p.multiplier_e8 * kMoneyScale;
+  i128 den = static_cast<i128>(kDecimalScale) * kDecimalScale;
+  if (num % den != 0) return std::nullopt;
+  auto v = narrow(num / den);
+  if (!v || *v <= 0) return std::nullopt;
+  return Money(*v);
+}
+
+Engine::Engine() = default;
+
+void Engine::apply(const Event& event, EffectBuffer& out) {
+  QX_ASSERT_EQ(raw(event.header.seq), raw(last_seq_) + 1);
+  out_ = &out;
+  header_ = &event.header;
+  std::visit([this](const auto& body) { on(body); }, event.body);
+  run_liquidations();
+  last_seq_ = event.header.seq;
+  last_timestamp_ns_ = event.header.timestamp_ns;
+  out_ = nullptr;
+  header_ = nullptr;
+}
+
+void Engine::emit(const Effect& e) {
+  QX_ASSERT(out_ != nullptr);
+  out_->push_back(e);
+  // Fold the effect into the running chain: the previous hash, then every field in order.
+  Hasher h(effects_hash_);
+  h.word(static_cast<std::uint64_t>(e.kind) | static_cast<std::uint64_t>(e.direction) << 8 |
+         static_cast<std::uint64_t>(e.offset) << 16 |
+         static_cast<std::uint64_t>(e.counter_offset) << 24 |
+         static_cast<std::uint64_t>(e.reason) << 32);
+  h.word(raw(e.account) | static_cast<std::uint64_t>(raw(e.counter_account)) << 32);
+  h.word(raw(e.instrument) | static_cast<std::uint64_t>(raw(e.user)) << 32);
+  h.word(raw(e.order));
+  h.word(raw(e.counter_order));
+  h.word(raw(e.client_order_id));
+  h.word(raw(e.trade));
+  h.i64(e.price.value);
+  h.i64(e.volume.value);
+  h.i64(e.volume_left.value);
+  h.i64(e.amount.value);
+  h.i64(e.amount2.value);
+  effects_hash_ = h.finish();
+}
+
+void Engine::admin_reject(RejectReason r) {
+  Effect f{};
+  f.kind = EffectKind::kAdminRejected;
+  f.reason = static_cast<std::uint16_t>(r);
+  emit(f);
+}
+
+Engine::Instrument& Engine::ins_at(InstrumentId id) {
+  QX_ASSERT(raw(id) < instruments_.size());
+  return instruments_[raw(id)];
+}
+
+Engine::Account& Engine::acc_at(AccountId id) {
+  QX_ASSERT(raw(id) < accounts_.size());
+  return accounts_[raw(id)];
+}
+
+namespace {
+std::optional<std::uint32_t> lookup(const std::map<std::string, std::uint32_t, std::less<>>& m,
+                                    std::string_view name) {
+  auto it = m.find(name);
+  if (it == m.end()) return std::nullopt;
+  return it->second;
+}
+}  // namespace
+
+std::optional<InstrumentId> Engine::find_instrument(std::string_view code) const {
+  auto i = lookup(instrument_names_, code);
+  return i ? std::optional(InstrumentId(*i)) : std::nullopt;
+}
+
+std::optional<AccountId> Engine::find_account(std::string_view name) const {
+  auto i = lookup(account_names_, name);
+  return i ? std::optional(AccountId(*i)) : std::nullopt;
+}
+
+std::optional<UserId> Engine::find_user(std::string_view name) const {
+  auto i = lookup(user_names_, name);
+  return i ? std::optional(UserId(*i)) : std::nullopt;
+}
+
+void Engine::on(const CreateInstrument& e) {
+  if (e.code.empty() || e.code.size() > kCodeBytesMax || e.exchange.size() > kExchangeBytesMax) {
+    return admin_reject(RejectReason::kNameTooLong);
+  }
+  if (find_instrument(e.code)) return admin_reject(RejectReason::kDuplicateName);
+  if (!params_ok(e.params) || e.pre_settlement.value <= 0) {
+    return admin_reject(RejectReason::kInvalidParameter);
+  }
+  Instrument ins;
+  ins.s.code = e.code;
+  ins.s.exchange = e.exchange;
+  ins.s.params = e.params;
+  ins.s.status = InstrumentStatus::kTrading;
+  ins.s.pre_settlement = e.pre_settlement;
+  ins.tick_value = *tick_value_of(e.params);
+  instrument_names_.emplace(e.code, static_cast<std::uint32_t>(instruments_.size()));
+  instruments_.push_back(std::move(ins));
+  Effect f{};
+  f.kind = EffectKind::kInstrumentCreated;
+  f.instrument = InstrumentId(static_cast<std::uint32_t>(instruments_.size() - 1));
+  f.price = e.pre_settlement;
+  emit(f);
+}
+
+void Engine::on(const UpdateInstrument& e) {
+  if (raw(e.instrument) >= instruments_.size()) {
+    return admin_reject(RejectReason::kUnknownInstrument);
+  }
+  Instrument& ins = ins_at(e.instrument);
+  // Tick and multiplier define what a price and a lot mean; changing them would silently
+  // re-value every resting order and position, so they are fixed at creation.
+  if (!params_ok(e.params) || e.params.price_tick_e8 != ins.s.params.price_tick_e8 ||
+      e.params.multiplier_e8 != ins.s.params.multiplier_e8) {
+    return admin_reject(RejectReason::kInvalidParameter);
+  }
+  ins.s.params = e.params;
+  Effect f{};
+  f.kind = EffectKind::kInstrumentUpdated;
+  f.instrument = e.instrument;
+  emit(f);
+}
+
+void Engine::on(const SetInstrumentStatus& e) {
+  if (raw(e.instrument) >= instruments_.size()) {
+    return admin_reject(RejectReason::kUnknownInstrument);
+  }
+  if (raw(e.status) < 1 || raw(e.status) > 3) return admin_reject(RejectReason::kInvalidParameter);
+  Instrument& ins = ins_at(e.instrument);
+  if (ins.s.status == InstrumentStatus::kDelisted) {
+    return admin_reject(RejectReason::kInstrumentDelisted);
+  }
+  ins.s.status = e.status;
+  Effect f{};
+  f.kind = EffectKind::kInstrumentStatusChanged;
+  f.instrument = e.instrument;
+  f.reason = raw(e.status);
+  emit(f);
+  if (e.status == InstrumentStatus::kDelisted) {
+    // Cancel every resting order, best level first on each side, in time priority.
+    std::vector<OrderHandle> doomed;
+    for (const BookSide* side : {&ins.book.bids, &ins.book.asks}) {
+      for (std::size_t i = 0; i < side->level_count(); ++i) {
+        for (OrderHandle h = side->from_best(i).head; h != kNoOrder; h = orders_[h].next) {
+          doomed.push_back(h);
+        }
+      }
+    }
+    for (OrderHandle h : doomed) cancel_resting(h, CancelReason::kInstrumentDelisted);
+  }
+}
+
+void Engine::on(const CreateUser& e) {
+  if (e.name.empty() || e.name.size() > kNameBytesMax) {
+    return admin_reject(RejectReason::kNameTooLong);
+  }
+  if (find_user(e.name)) return admin_reject(RejectReason::kDuplicateName);
+  user_names_.emplace(e.name, static_cast<std::uint32_t>(users_.size()));
+  users_.push_back(e.name);
+  Effect f{};
+  f.kind = EffectKind::kUserCreated;
+  f.user = UserId(static_cast<std::uint32_t>(users_.size() - 1));
+  emit(f);
+}
+
+void Engine::on(const CreateAccount& e) {
+  if (raw(e.user) >= users_.size()) return admin_reject(RejectReason::kUnknownUser);
+  if (e.name.empty() || e.name.size() > kNameBytesMax) {
+    return admin_reject(RejectReason::kNameTooLong);
+  }
+  if (find_account(e.name)) return admin_reject(RejectReason::kDuplicateName);
+  Account a;
+  a.s.name = e.name;
+  a.s.user = e.user;
+  account_names_.emplace(e.name, static_cast<std::uint32_t>(accounts_.size()));
+  accounts_.push_back(std::move(a));
+  Effect f{};
+  f.kind = EffectKind::kAccountCreated;
+  f.user = e.user;
+  f.account = AccountId(static_cast<std::uint32_t>(accounts_.size() - 1));
+  emit(f);
+}
+
+void Engine::on(const Deposit& e) {
+  if (raw(e.account) >= accounts_.size()) return admin_reject(RejectReason::kUnknownAccount);
+  Account& a = acc_at(e.account);
+  auto next = narrow(static_cast<i128>(a.s.deposit.value) + e.amount.value);
+  auto bal = narrow(static_cast<i128>(balance(a).value) + e.amount.value);
+  if (e.amount.value <= 0) return admin_reject(RejectReason::kInvalidParameter);
+  if (!next || !bal) return admin_reject(RejectReason::kNumericOverflow);
+  a.s.deposit = Money(*next);
+  Effect f{};
+  f.kind = EffectKind::kDeposited;
+  f.account = e.account;
+  f.amount = e.amount;
+  emit(f);
+}
+
+void Engine::on(const Withdraw& e) {
+  if (raw(e.account) >= accounts_.size()) return admin_reject(RejectReason::kUnknownAccount);
+  Account& a = acc_at(e.account);
+  if (e.amount.value <= 0) return admin_reject(RejectReason::kInvalidParameter);
+  // Never below what margin and frozen amounts need: available must stay non-negative.
+  if (e.amount > available(a)) return admin_reject(RejectReason::kWithdrawExceedsAvailable);
+  a.s.withdraw += e.amount;
+  Effect f{};
+  f.kind = EffectKind::kWithdrawn;
+  f.account = e.account;
+  f.amount = e.amount;
+  emit(f);
+}
+
+void Engine::on(const SetAccountRisk& e) {
+  if (raw(e.account) >= accounts_.size()) return admin_reject(RejectReason::kUnknownAccount);
+  Account& a = acc_at(e.account);
+  a.s.max_open_orders = e.max_open_orders;
+  a.s.enabled = e.enabled;
+  Effect f{};
+  f.kind = EffectKind::kAccountRiskSet;
+  f.account = e.account;
+  f.volume = Lots(e.max_open_orders);
+  f.reason = e.enabled ? 1 : 0;
+  emit(f);
+}
+
+void Engine::on(const SetRiskParams& e) {
+  if (e.liquidation_ratio_ppb <= 0 || e.liquidation_ratio_ppb > 100 * kPpb) {
+    return admin_reject(RejectReason::kInvalidParameter);
+  }
+  liquidation_ratio_ppb_ = e.liquidation_ratio_ppb;
+  Effect f{};
+  f.kind = EffectKind::kRiskParamsSet;
+  f.amount = Money(e.liquidation_ratio_ppb);
+  emit(f);
+  for (std::size_t i = 0; i < accounts_.size(); ++i) {
+    check_liquidation(AccountId(static_cast<std::uint32_t>(i)));
+  }
+}
+
+}  // namespace qx::core

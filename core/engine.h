@@ -1,0 +1,234 @@
+// The engine: a deterministic state machine for a futures exchange.
+//
+//   qx::core::Engine engine;
+//   qx::core::EffectBuffer effects;
+//   engine.apply(Event{{Seq{1}, t_ns, 0}, CreateInstrument{"IF2501", "CFFEX", params, ...}}, effects);
+//   engine.apply(Event{{Seq{2}, t_ns, 0}, CreateUser{"alice"}}, effects);
+//   ...
+//   std::uint64_t h = engine.state_hash();
+//
+// `apply` takes one sequenced event and appends its effects to a buffer the caller owns (it does
+// not clear it). Business outcomes (a reject, a cancel) are effects. A broken invariant or an
+// event out of sequence is a bug in the caller and stops the process (QX_ASSERT).
+//
+// Caveats: the caller must
+//   - feed events with consecutive sequence numbers starting after `last_seq()`;
+//   - never call into the engine from two threads;
+//   - treat views as valid only until the next `apply`.
+//
+// Determinism (DESIGN.md section 6): no clocks, floating point, randomness, threads, I/O or
+// unordered iteration; time comes from event headers; ids from counters in state.
+//
+// Semantics are documented in docs/semantics.md; the short version:
+//   - price-time priority; trades at the resting order's price;
+//   - self-trade prevention: an incoming order that would trade with a resting order of its own
+//     account has its remaining volume cancelled (reason kSelfTradePrevention); fills it made
+//     before that point stand;
+//   - MARKET: IOC at the protective price (the worst price needed to fill the volume against the
+//     book at arrival, capped by the band); BEST: a limit at the best opposite price at arrival;
+//   - margin and commission are frozen on acceptance and released pro rata on fills and cancels;
+//   - daily settlement marks to the settlement price (mark-to-market), rolls today into history,
+//     expires GFD orders and sets the new pre_balance;
+//   - forced liquidation when margin / balance reaches the journaled ratio.
+#pragma once
+
+#include <cstdint>
+#include <map>
+#include <optional>
+#include <string>
+#include <string_view>
+#include <vector>
+
+#include "core/book.h"
+#include "core/effects.h"
+#include "core/events.h"
+#include "core/flat_map.h"
+#include "core/snapshot.h"
+#include "core/types.h"
+
+namespace qx::core {
+
+// QIFI-shaped views. Money in minor units; prices in ticks; ratios in ppb.
+struct AccountView {
+  AccountId id{};
+  std::string_view name;
+  UserId user{};
+  Money pre_balance, deposit, withdraw, close_profit, commission;
+  Money position_profit;  // at last price against the settlement basis
+  Money float_profit;     // at last price against the open cost
+  Money static_balance;   // pre_balance + deposit - withdraw
+  Money balance;          // static_balance + close_profit - commission + position_profit
+  Money margin, frozen_margin, frozen_commission;
+  Money available;        // balance - margin - frozen_margin - frozen_commission
+  std::int64_t risk_ratio_ppb{};  // margin / balance; 0 when margin is 0
+};
+
+struct PositionView {
+  InstrumentId instrument{};
+  PositionSide long_side, short_side;
+  std::optional<PriceTicks> last_price;
+  Money float_profit_long, float_profit_short;
+  Money position_profit_long, position_profit_short;
+};
+
+struct LevelView {
+  PriceTicks price;
+  Lots volume;
+  std::uint32_t orders{};
+};
+
+struct BookView {
+  std::vector<LevelView> bids;  // best first
+  std::vector<LevelView> asks;  // best first
+};
+
+struct EngineStats {
+  std::uint64_t orders_resting{};
+  std::uint64_t accounts{};
+  std::uint64_t instruments{};
+  std::uint64_t trades_today{};
+};
+
+// Money per tick per lot: tick * multiplier * kMoneyScale / 1e16; nullopt unless exact and > 0.
+std::optional<Money> tick_value_of(const InstrumentParams& p);
+
+class Engine {
+ public:
+  Engine();
+  // Builds an engine that continues exactly where the snapshot's engine stopped.
+  static Engine restore(const Snapshot& snapshot);
+
+  Engine(Engine&&) = default;
+  Engine& operator=(Engine&&) = default;
+  Engine(const Engine&) = delete;
+  Engine& operator=(const Engine&) = delete;
+
+  void apply(const Event& event, EffectBuffer& out);
+
+  [[nodiscard]] Snapshot snapshot() const;
+  [[nodiscard]] std::uint64_t state_hash() const;
+  [[nodiscard]] std::uint64_t effects_hash() const { return effects_hash_; }
+  [[nodiscard]] Seq last_seq() const { return last_seq_; }
+  [[nodiscard]] std::int64_t last_timestamp_ns() const { return last_timestamp_ns_; }
+  [[nodiscard]] std::uint32_t trading_day() const { return trading_day_; }
+
+  // Lookups by name; nullopt when unknown.
+  [[nodiscard]] std::optional<InstrumentId> find_instrument(std::string_view code) const;
+  [[nodiscard]] std::optional<AccountId> find_account(std::string_view name) const;
+  [[nodiscard]] std::optional<UserId> find_user(std::string_view name) const;
+  [[nodiscard]] std::optional<OrderId> find_order(AccountId a, ClientOrderId c) const;
+
+  // Views.
+  [[nodiscard]] std::size_t instrument_count() const { return instruments_.size(); }
+  [[nodiscard]] std::size_t account_count() const { return accounts_.size(); }
+  [[nodiscard]] std::size_t user_count() const { return users_.size(); }
+  [[nodiscard]] const InstrumentState& instrument(InstrumentId id) const;
+  [[nodiscard]] const AccountState& account_state(AccountId id) const;
+  [[nodiscard]] const std::string& user_name(UserId id) const;
+  [[nodiscard]] AccountView account(AccountId id) const;
+  [[nodiscard]] std::vector<PositionView> positions(AccountId id) const;
+  [[nodiscard]] std::vector<OrderState> orders(AccountId id) const;  // resting, by order id
+  [[nodiscard]] std::optional<OrderState> order(OrderId id) const;
+  [[nodiscard]] std::vector<TradeState> trades(AccountId id) const;  // today's
+  [[nodiscard]] const std::vector<TradeState>& trades_today() const { return trades_; }
+  [[nodiscard]] BookView book(InstrumentId id, std::size_t depth) const;
+  [[nodiscard]] EngineStats stats() const;
+  [[nodiscard]] std::optional<std::int64_t> liquidation_ratio_ppb() const {
+    return liquidation_ratio_ppb_;
+  }
+
+  // Full O(n) invariant check (tests and simulation only): totals, books, frozen sums, indexes.
+  void check_invariants() const;
+
+ private:
+  struct Instrument {
+    InstrumentState s;
+    Money tick_value{};  // money per tick per lot, derived from tick and multiplier
+    Book book;
+  };
+  struct Account {
+    AccountState s;
+    Money margin{};
+    Money frozen_margin{};
+    Money frozen_commission{};
+    std::uint32_t open_orders{};
+  };
+  struct Order {
+    OrderState s;
+    OrderHandle prev = kNoOrder;
+    OrderHandle next = kNoOrder;
+  };
+  friend class BookAccess;
+
+  // engine.cc: dispatch and admin events.
+  void on(const CreateInstrument& e);
+  void on(const UpdateInstrument& e);
+  void on(const SetInstrumentStatus& e);
+  void on(const CreateUser& e);
+  void on(const CreateAccount& e);
+  void on(const Deposit& e);
+  void on(const Withdraw& e);
+  void on(const SetAccountRisk& e);
+  void on(const SetRiskParams& e);
+  void on(const Settle& e);
+  void on(const NewOrder& e);
+  void on(const AmendOrder& e);
+  void on(const CancelOrder& e);
+  void emit(const Effect& e);
+  void admin_reject(RejectReason r);
+
+  // orders.cc: order entry, matching, fills.
+  std::optional<RejectReason> freeze(Order& o, Account& a, Instrument& ins);
+  void unfreeze(Order& o, Account& a);
+  void match(OrderHandle h, Instrument& ins);
+  void fill(Order& o, Account& a, Instrument& ins, PriceTicks price, Lots volume, Money& fee);
+  void rest(OrderHandle h, Instrument& ins);
+  void finish(OrderHandle h, Instrument& ins, std::optional<CancelReason> why);
+  void cancel_resting(OrderHandle h, CancelReason why);
+  std::optional<OrderHandle> resolve(AccountId a, const OrderRef& ref) const;
+  std::optional<PriceTicks> market_price(const Instrument& ins, Direction d, Lots volume) const;
+  bool fok_fillable(const Instrument& ins, const Order& o) const;
+  OrderHandle allocate_order();
+  void release_order(OrderHandle h);
+
+  // risk.cc: money, fees, margin, settlement, liquidation.
+  Money fee(const Instrument& ins, Offset kind, PriceTicks p, Lots v) const;
+  Money margin_for(const Instrument& ins, Direction d, PriceTicks p, Lots v) const;
+  Money position_profit(const Account& a) const;
+  Money balance(const Account& a) const;
+  Money available(const Account& a) const;
+  PositionState& position(Account& a, InstrumentId ins);
+  const PositionState* find_position(const Account& a, InstrumentId ins) const;
+  void check_liquidation(AccountId a);
+  void liquidate(AccountId a);
+  void run_liquidations();
+  std::optional<PriceTicks> band_limit(const Instrument& ins, Direction d) const;
+  bool within_band(const Instrument& ins, PriceTicks p) const;
+
+  Instrument& ins_at(InstrumentId id);
+  Account& acc_at(AccountId id);
+
+  using NameIndex = std::map<std::string, std::uint32_t, std::less<>>;
+  std::vector<Instrument> instruments_;
+  NameIndex instrument_names_, user_names_, account_names_;
+  std::vector<std::string> users_;
+  std::vector<Account> accounts_;
+  std::vector<Order> orders_;             // pool; index = OrderHandle
+  std::vector<OrderHandle> free_orders_;  // free list of the pool
+  FlatMap<OrderHandle> order_index_;      // OrderId -> handle
+  FlatMap<OrderHandle> client_index_;     // (account, client order id) -> handle
+  std::vector<TradeState> trades_;
+  std::vector<AccountId> liquidation_queue_;
+
+  EffectBuffer* out_ = nullptr;  // the caller's buffer during apply()
+  const EventHeader* header_ = nullptr;
+  Seq last_seq_{};
+  std::int64_t last_timestamp_ns_{};
+  std::uint32_t trading_day_ = 1;
+  std::uint64_t next_order_id_ = 1;
+  std::uint64_t next_trade_id_ = 1;
+  std::uint64_t effects_hash_ = 0;
+  std::optional<std::int64_t> liquidation_ratio_ppb_;
+};
+
+}  // namespace qx::core

@@ -1,0 +1,369 @@
+// Engine unit tests, including worked examples whose figures were computed by hand (the
+// arithmetic is written out beside each expectation).
+#include "core/engine.h"
+
+#include <gtest/gtest.h>
+
+#include <algorithm>
+
+#include "core/test_support.h"
+
+namespace qx::core {
+namespace {
+
+using testing::cny;
+using testing::Driver;
+
+constexpr auto kBuy = Direction::kBuy;
+constexpr auto kSell = Direction::kSell;
+constexpr auto kOpen = Offset::kOpen;
+
+std::size_t count(const EffectBuffer& fx, EffectKind k) {
+  return static_cast<std::size_t>(
+      std::count_if(fx.begin(), fx.end(), [k](const Effect& e) { return e.kind == k; }));
+}
+
+const Effect& first(const EffectBuffer& fx, EffectKind k) {
+  auto it = std::find_if(fx.begin(), fx.end(), [k](const Effect& e) { return e.kind == k; });
+  EXPECT_NE(it, fx.end()) << "no effect of kind " << to_string(k);
+  return *it;
+}
+
+RejectReason reject_of(const EffectBuffer& fx) {
+  return static_cast<RejectReason>(first(fx, EffectKind::kOrderRejected).reason);
+}
+
+class EngineTest : public ::testing::Test {
+ protected:
+  Driver d;
+  InstrumentId if_ = d.instrument("IF2501", testing::if_params(), PriceTicks(19'000));
+  AccountId alice = d.account("alice", cny(1'000'000));
+  AccountId bob = d.account("bob", cny(1'000'000));
+};
+
+// 1 lot of IF at 3800.0 (19,000 ticks of 0.2), multiplier 300, margin 10%:
+// 3800 * 300 * 0.10 = 114,000.00 CNY frozen.
+TEST_F(EngineTest, WorkedExampleIfMarginFrozen) {
+  d.order(alice, if_, kBuy, kOpen, 19'000, 1);
+  AccountView v = d.engine().account(alice);
+  EXPECT_EQ(v.frozen_margin, cny(114'000));
+  // Open fee frozen: 1,140,000 notional * 23.01e-6 = 26.2314 CNY = 262,314 minor units.
+  EXPECT_EQ(v.frozen_commission, Money(262'314));
+  EXPECT_EQ(v.available, cny(1'000'000) - cny(114'000) - Money(262'314));
+}
+
+TEST_F(EngineTest, FillConvertsFrozenIntoMarginAndCommission) {
+  d.order(alice, if_, kBuy, kOpen, 19'000, 1);
+  const auto& fx = d.order(bob, if_, kSell, kOpen, 19'000, 1);
+  ASSERT_EQ(count(fx, EffectKind::kTrade), 1u);
+  const Effect& t = first(fx, EffectKind::kTrade);
+  EXPECT_EQ(t.price, PriceTicks(19'000));
+  EXPECT_EQ(t.order, OrderId(2));          // taker: bob's order
+  EXPECT_EQ(t.counter_order, OrderId(1));  // maker: alice's order
+  AccountView a = d.engine().account(alice);
+  EXPECT_EQ(a.frozen_margin, Money(0));
+  EXPECT_EQ(a.frozen_commission, Money(0));
+  EXPECT_EQ(a.margin, cny(114'000));
+  EXPECT_EQ(a.commission, Money(262'314));
+  EXPECT_EQ(a.balance, cny(1'000'000) - Money(262'314));
+  auto pos = d.engine().positions(alice);
+  ASSERT_EQ(pos.size(), 1u);
+  EXPECT_EQ(pos[0].long_side.today, Lots(1));
+  EXPECT_EQ(d.engine().positions(bob)[0].short_side.today, Lots(1));
+}
+
+// cu at 74,000 (7,400 ticks of 10), multiplier 5, fee 50 per million of notional:
+// 2 lots -> notional 740,000 CNY -> fee 37.00 CNY per side.
+TEST_F(EngineTest, WorkedExampleCopperPerNotionalFee) {
+  InstrumentId cu = d.instrument("cu2501", testing::cu_params(), PriceTicks(7'400));
+  d.order(alice, cu, kBuy, kOpen, 7'400, 2);
+  const auto& fx = d.order(bob, cu, kSell, kOpen, 7'400, 2);
+  const Effect& t = first(fx, EffectKind::kTrade);
+  EXPECT_EQ(t.amount, cny(37));   // taker fee
+  EXPECT_EQ(t.amount2, cny(37));  // maker fee
+  EXPECT_EQ(d.engine().account(alice).commission, cny(37));
+  // Margin: 740,000 * 10% = 74,000.
+  EXPECT_EQ(d.engine().account(alice).margin, cny(74'000));
+}
+
+// Close-today fee differs from close-history fee. Open 1 lot at 3800; close at 3810 today:
+// 1,143,000 * 345e-6 = 394.335 CNY. After settlement the position is history; closing at 3810
+// costs 1,143,000 * 23.01e-6 = 26.30043 CNY, rounded up to 26.3005.
+TEST_F(EngineTest, WorkedExampleCloseTodayVersusCloseHistoryFee) {
+  d.order(alice, if_, kBuy, kOpen, 19'000, 2);
+  d.order(bob, if_, kSell, kOpen, 19'000, 2);
+  d.order(bob, if_, kBuy, Offset::kCloseToday, 19'050, 1);
+  const auto& fx = d.order(alice, if_, kSell, Offset::kCloseToday, 19'050, 1);
+  const Effect& t = first(fx, EffectKind::kTrade);
+  EXPECT_EQ(t.amount, Money(3'943'350));   // alice, taker, closes today
+  EXPECT_EQ(t.amount2, Money(3'943'350));  // bob, maker, closes today
+  // Alice's close profit: (3810 - 3800) * 300 = 3,000 CNY.
+  EXPECT_EQ(d.engine().account(alice).close_profit, cny(3'000));
+  EXPECT_EQ(d.engine().account(bob).close_profit, cny(-3'000));
+
+  d.apply(Settle{{SettlementPrice{if_, PriceTicks(19'000)}}});
+  d.order(bob, if_, kBuy, Offset::kClose, 19'050, 1);
+  const auto& fx2 = d.order(alice, if_, kSell, Offset::kClose, 19'050, 1);
+  const Effect& t2 = first(fx2, EffectKind::kTrade);
+  EXPECT_EQ(t2.amount, Money(263'005));
+  EXPECT_EQ(t2.amount2, Money(263'005));
+}
+
+// Settlement marks to the settlement price: long 1 IF from 3800, settled at 3820 ->
+// +20 * 300 = +6,000 CNY; the short loses the same. Margin is recomputed at 3820: 114,600.
+TEST_F(EngineTest, WorkedExampleSettlementMarkToMarket) {
+  d.order(alice, if_, kBuy, kOpen, 19'000, 1);
+  d.order(bob, if_, kSell, kOpen, 19'000, 1);
+  const auto& fx = d.apply(Settle{{SettlementPrice{if_, PriceTicks(19'100)}}});
+  EXPECT_EQ(count(fx, EffectKind::kAccountSettled), 2u);
+  AccountView a = d.engine().account(alice);
+  AccountView b = d.engine().account(bob);
+  EXPECT_EQ(a.pre_balance, cny(1'006'000) - Money(262'314));
+  EXPECT_EQ(b.pre_balance, cny(994'000) - Money(262'314));
+  EXPECT_EQ(a.commission, Money(0));
+  EXPECT_EQ(a.margin, cny(114'600));
+  auto pos = d.engine().positions(alice);
+  EXPECT_EQ(pos[0].long_side.his, Lots(1));
+  EXPECT_EQ(pos[0].long_side.today, Lots(0));
+  // Basis is now the settlement price, while the open cost keeps the open price.
+  EXPECT_EQ(pos[0].long_side.position_cost_his, cny(1'146'000));
+  EXPECT_EQ(pos[0].long_side.open_cost, cny(1'140'000));
+  EXPECT_EQ(d.engine().instrument(if_).pre_settlement, PriceTicks(19'100));
+  EXPECT_EQ(d.engine().trading_day(), 2u);
+}
+
+TEST_F(EngineTest, SettlementExpiresDayOrdersButKeepsGtc) {
+  d.order(alice, if_, kBuy, kOpen, 18'900, 1, TimeCondition::kGfd);
+  d.order(alice, if_, kBuy, kOpen, 18'800, 1, TimeCondition::kGtc);
+  const auto& fx = d.apply(Settle{{}});
+  ASSERT_EQ(count(fx, EffectKind::kOrderCancelled), 1u);
+  EXPECT_EQ(static_cast<CancelReason>(first(fx, EffectKind::kOrderCancelled).reason),
+            CancelReason::kExpired);
+  EXPECT_EQ(d.engine().orders(alice).size(), 1u);
+  // The GTC bid at 3760.0 keeps its margin frozen: 3760 * 300 * 10% = 112,800.
+  EXPECT_EQ(d.engine().account(alice).frozen_margin, cny(112'800));
+}
+
+// Forced liquidation: alice holds 8 lots long with a thin balance; settlement at a lower price
+// pushes margin / balance past 100%, and the engine closes her position against resting bids.
+TEST_F(EngineTest, WorkedExampleForcedLiquidation) {
+  AccountId thin = d.account("thin", cny(1'000'000));
+  AccountId carol = d.account("carol", cny(10'000'000));
+  d.apply(SetRiskParams{kPpb});  // liquidate at margin / balance >= 100%
+  // 8 lots at 3800: margin 8 * 114,000 = 912,000; fees 8 * 26.2314 = 209.8512.
+  d.order(thin, if_, kBuy, kOpen, 19'000, 8);
+  d.order(bob, if_, kSell, kOpen, 19'000, 8);
+  EXPECT_EQ(d.engine().account(thin).margin, cny(912'000));
+  // Carol's GTC bids survive settlement and absorb the liquidation.
+  d.order(carol, if_, kBuy, kOpen, 18'000, 10, TimeCondition::kGtc);
+  // Settle at 3790: loss 10 * 300 * 8 = 24,000 -> balance 1,000,000 - 24,000 - 209.8512
+  // = 975,790.1488; margin at 3790: 8 * 113,700 = 909,600 -> ratio 93.2% < 100%: no action.
+  const auto& fx1 = d.apply(Settle{{SettlementPrice{if_, PriceTicks(18'950)}}});
+  EXPECT_EQ(count(fx1, EffectKind::kLiquidationStarted), 0u);
+  // Settle at 3700 (18,500 ticks): loss vs 3790 is 90 * 300 * 8 = 216,000 -> balance
+  // 759,790.1488; margin 8 * 111,000 = 888,000 -> ratio 116.9% >= 100%: liquidate.
+  const auto& fx2 = d.apply(Settle{{SettlementPrice{if_, PriceTicks(18'500)}}});
+  ASSERT_EQ(count(fx2, EffectKind::kLiquidationStarted), 1u);
+  const Effect& l = first(fx2, EffectKind::kLiquidationStarted);
+  EXPECT_EQ(l.account, thin);
+  EXPECT_EQ(l.amount, Money(7'597'901'488));
+  EXPECT_EQ(l.amount2, cny(888'000));
+  const Effect& t = first(fx2, EffectKind::kTrade);
+  EXPECT_EQ(t.account, thin);
+  EXPECT_EQ(t.counter_account, carol);
+  EXPECT_EQ(t.price, PriceTicks(18'000));
+  EXPECT_EQ(t.volume, Lots(8));
+  EXPECT_TRUE(d.engine().positions(thin)[0].long_side.total() == Lots(0));
+  EXPECT_EQ(d.engine().account(thin).margin, Money(0));
+}
+
+TEST_F(EngineTest, PriceTimePriorityAndTradeAtRestingPrice) {
+  AccountId carol = d.account("carol", cny(1'000'000));
+  d.order(alice, if_, kSell, kOpen, 19'010, 1);  // order 1, worse price
+  d.order(bob, if_, kSell, kOpen, 19'005, 1);    // order 2, best price
+  d.order(alice, if_, kSell, kOpen, 19'005, 1);  // order 3, same price, later
+  const auto& fx = d.order(carol, if_, kBuy, kOpen, 19'020, 3);
+  ASSERT_EQ(count(fx, EffectKind::kTrade), 3u);
+  std::vector<std::pair<std::uint64_t, std::int64_t>> got;
+  for (const Effect& e : fx) {
+    if (e.kind == EffectKind::kTrade) got.emplace_back(raw(e.counter_order), e.price.value);
+  }
+  std::vector<std::pair<std::uint64_t, std::int64_t>> want{{2, 19'005}, {3, 19'005}, {1, 19'010}};
+  EXPECT_EQ(got, want);
+  EXPECT_TRUE(d.engine().book(if_, 5).asks.empty());
+}
+
+TEST_F(EngineTest, SelfTradePreventionCancelsIncomingRemainder) {
+  d.order(bob, if_, kSell, kOpen, 19'000, 1);
+  d.order(alice, if_, kSell, kOpen, 19'001, 1);
+  const auto& fx = d.order(alice, if_, kBuy, kOpen, 19'001, 3);
+  EXPECT_EQ(count(fx, EffectKind::kTrade), 1u);  // with bob only
+  const Effect& c = first(fx, EffectKind::kOrderCancelled);
+  EXPECT_EQ(static_cast<CancelReason>(c.reason), CancelReason::kSelfTradePrevention);
+  EXPECT_EQ(c.volume_left, Lots(2));
+  EXPECT_EQ(d.engine().book(if_, 5).asks.size(), 1u);  // alice's own ask untouched
+}
+
+TEST_F(EngineTest, IocFokMarketBestAndPostOnly) {
+  d.order(bob, if_, kSell, kOpen, 19'000, 2);
+  d.order(bob, if_, kSell, kOpen, 19'010, 2);
+  // FOK for 5 cannot fill: rejected, book unchanged.
+  auto fx = d.order(alice, if_, kBuy, kOpen, 19'010, 5, TimeCondition::kIoc, PriceType::kLimit,
+                    VolumeCondition::kAll);
+  EXPECT_EQ(reject_of(fx), RejectReason::kFokUnfillable);
+  // IOC for 3 at 19,000 fills 2, cancels 1.
+  fx = d.order(alice, if_, kBuy, kOpen, 19'000, 3, TimeCondition::kIoc);
+  EXPECT_EQ(count(fx, EffectKind::kTrade), 1u);
+  EXPECT_EQ(static_cast<CancelReason>(first(fx, EffectKind::kOrderCancelled).reason),
+            CancelReason::kIocRemainder);
+  // Post-only crossing the ask is rejected; below it rests.
+  fx = d.order(alice, if_, kBuy, kOpen, 19'010, 1, TimeCondition::kGfd, PriceType::kLimit,
+               VolumeCondition::kAny, true);
+  EXPECT_EQ(reject_of(fx), RejectReason::kPostOnlyWouldCross);
+  // MARKET buys 3 with 2 available: takes 2 at 19,010, the rest is cancelled.
+  fx = d.order(alice, if_, kBuy, kOpen, 0, 3, TimeCondition::kIoc, PriceType::kMarket);
+  EXPECT_EQ(count(fx, EffectKind::kTrade), 1u);
+  EXPECT_EQ(first(fx, EffectKind::kTrade).price, PriceTicks(19'010));
+  // MARKET / BEST into an empty side: no liquidity.
+  fx = d.order(alice, if_, kBuy, kOpen, 0, 1, TimeCondition::kIoc, PriceType::kMarket);
+  EXPECT_EQ(reject_of(fx), RejectReason::kNoLiquidity);
+  d.order(bob, if_, kSell, kOpen, 19'020, 1);
+  fx = d.order(alice, if_, kBuy, kOpen, 0, 2, TimeCondition::kGfd, PriceType::kBest);
+  EXPECT_EQ(count(fx, EffectKind::kTrade), 1u);
+  EXPECT_EQ(d.engine().book(if_, 5).bids.at(0).price, PriceTicks(19'020));  // rest rests
+}
+
+TEST_F(EngineTest, RejectCodes) {
+  EXPECT_EQ(reject_of(d.order(alice, if_, kBuy, kOpen, 19'000, 0)), RejectReason::kInvalidVolume);
+  EXPECT_EQ(reject_of(d.order(alice, if_, kBuy, kOpen, 19'000, 1'001)),
+            RejectReason::kOrderVolumeLimitExceeded);
+  // Band: +-10% of 3800 -> [3420, 4180] -> ticks [17,100, 20,900].
+  EXPECT_EQ(reject_of(d.order(alice, if_, kBuy, kOpen, 20'901, 1)),
+            RejectReason::kPriceOutsideBand);
+  EXPECT_FALSE(count(d.order(alice, if_, kBuy, kOpen, 20'900, 1), EffectKind::kOrderRejected));
+  EXPECT_EQ(reject_of(d.order(alice, if_, kBuy, kOpen, 17'099, 1)),
+            RejectReason::kPriceOutsideBand);
+  EXPECT_EQ(reject_of(d.order(alice, InstrumentId(9), kBuy, kOpen, 19'000, 1)),
+            RejectReason::kUnknownInstrument);
+  EXPECT_EQ(reject_of(d.order(AccountId(99), if_, kBuy, kOpen, 19'000, 1)),
+            RejectReason::kUnknownAccount);
+  // 9 lots need 9 * 114,000 margin > 1,000,000 minus what is already frozen.
+  EXPECT_EQ(reject_of(d.order(alice, if_, kBuy, kOpen, 19'000, 9)),
+            RejectReason::kInsufficientFunds);
+  EXPECT_EQ(reject_of(d.order(alice, if_, kSell, Offset::kClose, 19'000, 1)),
+            RejectReason::kInsufficientPosition);
+  EXPECT_EQ(reject_of(d.order(alice, if_, kBuy, kOpen, 19'000, 1, TimeCondition::kGfd,
+                              PriceType::kLimit, VolumeCondition::kAll)),
+            RejectReason::kInvalidCombination);
+  d.order(alice, if_, kBuy, kOpen, 18'000, 1, TimeCondition::kGfd, PriceType::kLimit,
+          VolumeCondition::kAny, false, 77);
+  EXPECT_EQ(reject_of(d.order(alice, if_, kBuy, kOpen, 18'000, 1, TimeCondition::kGfd,
+                              PriceType::kLimit, VolumeCondition::kAny, false, 77)),
+            RejectReason::kDuplicateClientOrderId);
+  d.apply(SetInstrumentStatus{if_, InstrumentStatus::kHalted});
+  EXPECT_EQ(reject_of(d.order(alice, if_, kBuy, kOpen, 19'000, 1)),
+            RejectReason::kInstrumentHalted);
+  auto fx = d.apply(CancelOrder{alice, OrderRef{std::nullopt, ClientOrderId(77)}});
+  EXPECT_EQ(count(fx, EffectKind::kOrderCancelled), 1u);  // cancels still work when halted
+  fx = d.apply(CancelOrder{bob, OrderRef{OrderId(1), ClientOrderId(0)}});
+  EXPECT_EQ(reject_of(fx), RejectReason::kOrderNotOwned);
+  fx = d.apply(CancelOrder{bob, OrderRef{OrderId(12345), ClientOrderId(0)}});
+  EXPECT_EQ(reject_of(fx), RejectReason::kUnknownOrder);
+}
+
+TEST_F(EngineTest, AmendKeepsPriorityOnlyWhenReducingAtSamePrice) {
+  AccountId carol = d.account("carol", cny(1'000'000));
+  d.order(alice, if_, kSell, kOpen, 19'000, 3);  // order 1
+  d.order(bob, if_, kSell, kOpen, 19'000, 3);    // order 2
+  // Reduce order 1 at the same price: keeps its place at the head.
+  auto fx = d.apply(AmendOrder{alice, OrderRef{OrderId(1), {}}, PriceTicks(19'000), Lots(2)});
+  EXPECT_EQ(count(fx, EffectKind::kOrderAmended), 1u);
+  fx = d.order(carol, if_, kBuy, kOpen, 19'000, 1);
+  EXPECT_EQ(first(fx, EffectKind::kTrade).counter_order, OrderId(1));
+  // Grow order 1: goes behind order 2.
+  d.apply(AmendOrder{alice, OrderRef{OrderId(1), {}}, PriceTicks(19'000), Lots(4)});
+  fx = d.order(carol, if_, kBuy, kOpen, 19'000, 1);
+  EXPECT_EQ(first(fx, EffectKind::kTrade).counter_order, OrderId(2));
+  // Amending into the bid crosses and trades at the bid's price.
+  d.order(carol, if_, kBuy, kOpen, 18'990, 1);
+  fx = d.apply(AmendOrder{alice, OrderRef{OrderId(1), {}}, PriceTicks(18'990), Lots(4)});
+  EXPECT_EQ(first(fx, EffectKind::kTrade).price, PriceTicks(18'990));
+  EXPECT_EQ(reject_of(d.apply(AmendOrder{alice, OrderRef{OrderId(1), {}}, PriceTicks(18'990),
+                                         Lots(3)})),
+            RejectReason::kAmendNoChange);
+}
+
+TEST_F(EngineTest, WithdrawNeverBelowMargin) {
+  d.order(alice, if_, kBuy, kOpen, 19'000, 8);  // freezes 912,000 + fees
+  auto fx = d.apply(Withdraw{alice, cny(100'000)});
+  EXPECT_EQ(count(fx, EffectKind::kAdminRejected), 1u);
+  fx = d.apply(Withdraw{alice, cny(80'000)});
+  EXPECT_EQ(count(fx, EffectKind::kWithdrawn), 1u);
+  EXPECT_GE(d.engine().account(alice).available.value, 0);
+}
+
+TEST_F(EngineTest, CloseYesterdayOnlyTouchesHistory) {
+  d.order(alice, if_, kBuy, kOpen, 19'000, 1);
+  d.order(bob, if_, kSell, kOpen, 19'000, 1);
+  EXPECT_EQ(reject_of(d.order(alice, if_, kSell, Offset::kCloseYesterday, 19'000, 1)),
+            RejectReason::kInsufficientPosition);
+  d.apply(Settle{{}});
+  EXPECT_EQ(reject_of(d.order(alice, if_, kSell, Offset::kCloseToday, 19'000, 1)),
+            RejectReason::kInsufficientPosition);
+  auto fx = d.order(alice, if_, kSell, Offset::kCloseYesterday, 19'000, 1);
+  EXPECT_EQ(count(fx, EffectKind::kOrderAccepted), 1u);
+  EXPECT_EQ(d.engine().positions(alice)[0].long_side.frozen_his, Lots(1));
+}
+
+TEST_F(EngineTest, SnapshotRestoreGivesSameHashAndFuture) {
+  d.order(alice, if_, kBuy, kOpen, 19'000, 2, TimeCondition::kGtc);
+  d.order(bob, if_, kSell, kOpen, 19'000, 1);
+  d.order(bob, if_, kSell, kOpen, 19'010, 3, TimeCondition::kGtc, PriceType::kLimit,
+          VolumeCondition::kAny, false, 5);
+  Engine copy = Engine::restore(d.engine().snapshot());
+  EXPECT_EQ(copy.state_hash(), d.engine().state_hash());
+  EXPECT_EQ(copy.effects_hash(), d.engine().effects_hash());
+  Event next{EventHeader{Seq(raw(d.engine().last_seq()) + 1), 1, 0},
+             NewOrder{alice, if_, ClientOrderId(0), kBuy, kOpen, PriceType::kLimit,
+                      PriceTicks(19'010), Lots(2), TimeCondition::kGfd, VolumeCondition::kAny,
+                      false}};
+  EffectBuffer a, b;
+  d.engine().apply(next, a);
+  copy.apply(next, b);
+  EXPECT_EQ(a.size(), b.size());
+  EXPECT_EQ(copy.state_hash(), d.engine().state_hash());
+  EXPECT_EQ(copy.effects_hash(), d.engine().effects_hash());
+}
+
+TEST_F(EngineTest, AdminValidation) {
+  InstrumentParams bad = testing::if_params();
+  bad.margin_long_ppb = -1;
+  auto fx = d.apply(CreateInstrument{"BAD", "X", bad, PriceTicks(1)});
+  EXPECT_EQ(static_cast<RejectReason>(first(fx, EffectKind::kAdminRejected).reason),
+            RejectReason::kInvalidParameter);
+  fx = d.apply(CreateInstrument{"IF2501", "X", testing::if_params(), PriceTicks(1)});
+  EXPECT_EQ(static_cast<RejectReason>(first(fx, EffectKind::kAdminRejected).reason),
+            RejectReason::kDuplicateName);
+  InstrumentParams inexact = testing::if_params();
+  inexact.price_tick_e8 = 1;  // 1e-8 * 300 * 1e4 minor is not a whole minor unit
+  fx = d.apply(CreateInstrument{"IF2502", "X", inexact, PriceTicks(1)});
+  EXPECT_EQ(count(fx, EffectKind::kAdminRejected), 1u);
+  fx = d.apply(Deposit{alice, Money(-5)});
+  EXPECT_EQ(count(fx, EffectKind::kAdminRejected), 1u);
+  fx = d.apply(CreateAccount{UserId(77), "nobody"});
+  EXPECT_EQ(static_cast<RejectReason>(first(fx, EffectKind::kAdminRejected).reason),
+            RejectReason::kUnknownUser);
+}
+
+TEST_F(EngineTest, DelistCancelsRestingOrders) {
+  d.order(alice, if_, kBuy, kOpen, 19'000, 1);
+  d.order(bob, if_, kSell, kOpen, 19'100, 1);
+  auto fx = d.apply(SetInstrumentStatus{if_, InstrumentStatus::kDelisted});
+  EXPECT_EQ(count(fx, EffectKind::kOrderCancelled), 2u);
+  EXPECT_EQ(d.engine().account(alice).frozen_margin, Money(0));
+  EXPECT_EQ(reject_of(d.order(alice, if_, kBuy, kOpen, 19'000, 1)),
+            RejectReason::kInstrumentDelisted);
+}
+
+}  // namespace
+}  // namespace qx::core

@@ -1,0 +1,145 @@
+// Input events: everything that can change engine state, exactly as the sequencer journals it.
+//
+// The engine is a pure function of a sequence of `Event`s. Each carries a header stamped by the
+// sequencer (sequence number, time, source); the engine reads time from nowhere else. Admin events
+// (instruments, users, accounts, money, risk, halts, settlement) and trading events (new order,
+// amend, cancel) share one stream, so every parameter that affects a decision is itself journaled.
+//
+// The Cap'n Proto schema in journals/schema/ mirrors these types field by field; conversion lives
+// in replay/codec, never here.
+#pragma once
+
+#include <cstdint>
+#include <optional>
+#include <string>
+#include <variant>
+#include <vector>
+
+#include "core/types.h"
+
+namespace qx::core {
+
+struct EventHeader {
+  Seq seq{};                    // 1, 2, 3, ... with no gaps
+  std::int64_t timestamp_ns{};  // sequencer time, nanoseconds since the Unix epoch
+  std::uint32_t source{};       // who submitted it (session id, 0 = operator / simulator)
+};
+
+// Fees charged per fill: per_lot_minor * lots + ceil(notional_minor * rate_ppb / 1e9), each
+// part computed and rounded up separately. Opening, closing history and closing today have
+// separate rates (Chinese exchanges often charge close-today differently).
+struct FeeSchedule {
+  Money open_per_lot{};
+  std::int64_t open_ppb{};
+  Money close_per_lot{};
+  std::int64_t close_ppb{};
+  Money close_today_per_lot{};
+  std::int64_t close_today_ppb{};
+  bool operator==(const FeeSchedule&) const = default;
+};
+
+// Tradable parameters of an instrument, set at creation and changeable by UpdateInstrument.
+struct InstrumentParams {
+  // Decimal parameters in units of 1e-8 (kDecimalScale), as given in text by the operator.
+  std::int64_t price_tick_e8{};   // e.g. 0.2 -> 20,000,000
+  std::int64_t multiplier_e8{};   // contract size per lot; e.g. 300 -> 30,000,000,000
+  std::int64_t margin_long_ppb{};
+  std::int64_t margin_short_ppb{};
+  FeeSchedule fees{};
+  // Limit up/down around the previous settlement price; nullopt means no band.
+  std::optional<std::int64_t> price_band_ppb{};
+  Lots max_order_volume{};        // largest single order
+  Lots position_limit{};          // largest long or short position of one account
+  bool operator==(const InstrumentParams&) const = default;
+};
+
+struct CreateInstrument {
+  std::string code;          // e.g. "IF2501"; at most 31 bytes, unique
+  std::string exchange;      // e.g. "CFFEX"; at most 15 bytes
+  InstrumentParams params;
+  PriceTicks pre_settlement{};   // reference price for the band until the first settlement
+};
+struct UpdateInstrument {
+  InstrumentId instrument{};
+  InstrumentParams params;
+};
+struct SetInstrumentStatus {
+  InstrumentId instrument{};
+  InstrumentStatus status{};
+};
+struct CreateUser {
+  std::string name;  // at most 31 bytes, unique
+};
+struct CreateAccount {
+  UserId user{};
+  std::string name;  // at most 31 bytes, unique
+};
+struct Deposit {
+  AccountId account{};
+  Money amount{};
+};
+struct Withdraw {
+  AccountId account{};
+  Money amount{};
+};
+// Per-account limits and switch; a disabled account may only cancel.
+struct SetAccountRisk {
+  AccountId account{};
+  std::uint32_t max_open_orders{};
+  bool enabled{true};
+};
+// Exchange-wide risk parameters.
+struct SetRiskParams {
+  // Forced liquidation starts when margin / balance >= this ratio (1e9 = 100%).
+  std::int64_t liquidation_ratio_ppb{};
+};
+struct SettlementPrice {
+  InstrumentId instrument{};
+  PriceTicks price{};
+};
+// Daily settlement. Instruments not listed settle at their last trade price (or, with no
+// trade yet, at the previous settlement price).
+struct Settle {
+  std::vector<SettlementPrice> prices;
+};
+
+struct NewOrder {
+  AccountId account{};
+  InstrumentId instrument{};
+  ClientOrderId client_order_id{};
+  Direction direction{};
+  Offset offset{};
+  PriceType price_type{};
+  PriceTicks price{};  // LIMIT only; ignored for MARKET and BEST
+  Lots volume{};
+  TimeCondition time_condition{};
+  VolumeCondition volume_condition{};
+  bool post_only{};
+};
+
+// Identifies a live order either by the exchange's id or by the client's id within the account.
+struct OrderRef {
+  std::optional<OrderId> order_id;
+  ClientOrderId client_order_id{};
+};
+struct AmendOrder {
+  AccountId account{};
+  OrderRef ref;
+  PriceTicks new_price{};
+  Lots new_volume_left{};  // remaining volume after the amendment
+};
+struct CancelOrder {
+  AccountId account{};
+  OrderRef ref;
+};
+
+using EventBody = std::variant<CreateInstrument, UpdateInstrument, SetInstrumentStatus, CreateUser,
+                               CreateAccount, Deposit, Withdraw, SetAccountRisk, SetRiskParams,
+                               Settle, NewOrder, AmendOrder, CancelOrder>;
+
+struct Event {
+  EventHeader header;
+  EventBody body;
+};
+
+}  // namespace qx::core

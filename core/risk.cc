@@ -1,0 +1,416 @@
+// Money: fees, margin, freezing, fills into positions, balances, daily settlement and forced
+// liquidation.
+//
+// Accounting basis (Chinese futures, mark-to-market daily):
+//   - a position side keeps today's and history volume with separate settlement-basis costs:
+//     today at open prices, history at the last settlement price;
+//   - closing realises (price - basis) * lots * tick value into close_profit (sign by side); the
+//     basis share of a partial close is pro rata, rounded down, the last close takes the rest, so
+//     realised + unrealised P&L always equals the exact cash-flow P&L;
+//   - margin is charged per fill at the fill price and released pro rata on close; at settlement
+//     it is recomputed at the settlement price;
+//   - balance = pre_balance + deposit - withdraw + close_profit - commission + position_profit,
+//     where position_profit marks every side at the last price (or the previous settlement
+//     price before the first trade).
+#include <algorithm>
+
+#include "core/assert.h"
+#include "core/engine.h"
+#include "core/numeric.h"
+
+namespace qx::core {
+
+namespace {
+
+Money to_money(i128 v) {
+  auto n = narrow(v);
+  QX_ASSERT(n.has_value());
+  return Money(*n);
+}
+
+// Fee for one schedule part: per lot plus a rate of the notional, each rounded up.
+i128 fee_part(Money per_lot, std::int64_t ppb, i128 notional_minor, Lots v) {
+  return static_cast<i128>(per_lot.value) * v.value + mul_div_ceil(notional_minor, ppb, kPpb);
+}
+
+}  // namespace
+
+Money Engine::fee(const Instrument& ins, Offset kind, PriceTicks p, Lots v) const {
+  if (v.value == 0) return Money{0};
+  const FeeSchedule& f = ins.s.params.fees;
+  i128 n = notional(p, v, ins.tick_value);
+  switch (kind) {
+    case Offset::kOpen:
+      return to_money(fee_part(f.open_per_lot, f.open_ppb, n, v));
+    case Offset::kCloseToday:
+      return to_money(fee_part(f.close_today_per_lot, f.close_today_ppb, n, v));
+    case Offset::kClose:
+    case Offset::kCloseYesterday:
+      return to_money(fee_part(f.close_per_lot, f.close_ppb, n, v));
+  }
+  QX_ASSERT(false);
+  return Money{0};
+}
+
+Money Engine::margin_for(const Instrument& ins, Direction d, PriceTicks p, Lots v) const {
+  std::int64_t ratio =
+      d == Direction::kBuy ? ins.s.params.margin_long_ppb : ins.s.params.margin_short_ppb;
+  return to_money(mul_div_ceil(notional(p, v, ins.tick_value), ratio, kPpb));
+}
+
+PositionState& Engine::position(Account& a, InstrumentId ins) {
+  auto& ps = a.s.positions;
+  auto it = std::lower_bound(ps.begin(), ps.end(), ins, [](const PositionState& p, InstrumentId i) {
+    return raw(p.instrument) < raw(i);
+  });
+  if (it != ps.end() && it->instrument == ins) return *it;
+  PositionState fresh;
+  fresh.instrument = ins;
+  return *ps.insert(it, fresh);
+}
+
+const PositionState* Engine::find_position(const Account& a, InstrumentId ins) const {
+  const auto& ps = a.s.positions;
+  auto it = std::lower_bound(ps.begin(), ps.end(), ins, [](const PositionState& p, InstrumentId i) {
+    return raw(p.instrument) < raw(i);
+  });
+  return it != ps.end() && it->instrument == ins ? &*it : nullptr;
+}
+
+Money Engine::position_profit(const Account& a) const {
+  i128 sum = 0;
+  for (const PositionState& p : a.s.positions) {
+    const Instrument& ins = instruments_[raw(p.instrument)];
+    PriceTicks mark = ins.s.last_price.value_or(ins.s.pre_settlement);
+    const PositionSide& l = p.long_side;
+    const PositionSide& s = p.short_side;
+    sum += notional(mark, l.total(), ins.tick_value) - l.position_cost_his.value -
+           l.position_cost_today.value;
+    sum += static_cast<i128>(s.position_cost_his.value) + s.position_cost_today.value -
+           notional(mark, s.total(), ins.tick_value);
+  }
+  return to_money(sum);
+}
+
+Money Engine::balance(const Account& a) const {
+  return a.s.pre_balance + a.s.deposit - a.s.withdraw + a.s.close_profit - a.s.commission +
+         position_profit(a);
+}
+
+Money Engine::available(const Account& a) const {
+  return balance(a) - a.margin - a.frozen_margin - a.frozen_commission;
+}
+
+std::optional<PriceTicks> Engine::band_limit(const Instrument& ins, Direction d) const {
+  if (!ins.s.params.price_band_ppb) return std::nullopt;
+  i128 ref = ins.s.pre_settlement.value;
+  i128 band = *ins.s.params.price_band_ppb;
+  // Limit up rounds down and limit down rounds up to whole ticks, so both stay inside the band.
+  if (d == Direction::kBuy) return PriceTicks(*narrow(ref * (kPpb + band) / kPpb));
+  return PriceTicks(*narrow(mul_div_ceil(ref, kPpb - band, kPpb)));
+}
+
+bool Engine::within_band(const Instrument& ins, PriceTicks p) const {
+  auto up = band_limit(ins, Direction::kBuy);
+  auto down = band_limit(ins, Direction::kSell);
+  return (!up || p <= *up) && (!down || p >= *down);
+}
+
+std::optional<RejectReason> Engine::freeze(Order& o, Account& a, Instrument& ins) {
+  Lots v = o.s.volume_left;
+  if (o.s.offset == Offset::kOpen) {
+    const PositionState* pos = find_position(a, o.s.instrument);
+    if (pos != nullptr) {
+      const PositionSide& held = o.s.direction == Direction::kBuy ? pos->long_side
+                                                                  : pos->short_side;
+      if (held.total() + v > ins.s.params.position_limit) {
+        return RejectReason::kPositionLimitExceeded;
+      }
+    } else if (v > ins.s.params.position_limit) {
+      return RejectReason::kPositionLimitExceeded;
+    }
+    Money m = margin_for(ins, o.s.direction, o.s.price, v);
+    Money c = fee(ins, Offset::kOpen, o.s.price, v);
+    if (!o.s.forced && m + c > available(a)) return RejectReason::kInsufficientFunds;
+    o.s.frozen_margin = m;
+    o.s.frozen_commission = c;
+    a.frozen_margin += m;
+    a.frozen_commission += c;
+    return std::nullopt;
+  }
+  // Closing: a buy closes the short side, a sell the long side. CLOSE takes history first.
+  if (find_position(a, o.s.instrument) == nullptr) return RejectReason::kInsufficientPosition;
+  PositionState& pos = position(a, o.s.instrument);
+  PositionSide& side = o.s.direction == Direction::kBuy ? pos.short_side : pos.long_side;
+  Lots his_free = side.his - side.frozen_his;
+  Lots today_free = side.today - side.frozen_today;
+  Lots his{0}, today{0};
+  switch (o.s.offset) {
+    case Offset::kCloseYesterday:
+      his = v;
+      break;
+    case Offset::kCloseToday:
+      today = v;
+      break;
+    case Offset::kClose:
+      his = std::min(v, his_free);
+      today = v - his;
+      break;
+    case Offset::kOpen:
+      QX_ASSERT(false);
+  }
+  if (his > his_free || today > today_free) return RejectReason::kInsufficientPosition;
+  // Closing never needs free funds: the commission is taken from the balance it releases.
+  Money c = fee(ins, Offset::kClose, o.s.price, his) + fee(ins, Offset::kCloseToday, o.s.price, today);
+  o.s.frozen_his = his;
+  o.s.frozen_today = today;
+  o.s.frozen_commission = c;
+  side.frozen_his += his;
+  side.frozen_today += today;
+  a.frozen_commission += c;
+  return std::nullopt;
+}
+
+void Engine::unfreeze(Order& o, Account& a) {
+  a.frozen_margin -= o.s.frozen_margin;
+  a.frozen_commission -= o.s.frozen_commission;
+  o.s.frozen_margin = Money{0};
+  o.s.frozen_commission = Money{0};
+  if (o.s.offset != Offset::kOpen) {
+    PositionState& pos = position(a, o.s.instrument);
+    PositionSide& side = o.s.direction == Direction::kBuy ? pos.short_side : pos.long_side;
+    side.frozen_his -= o.s.frozen_his;
+    side.frozen_today -= o.s.frozen_today;
+    o.s.frozen_his = Lots{0};
+    o.s.frozen_today = Lots{0};
+  }
+  QX_ASSERT(a.frozen_margin.value >= 0 && a.frozen_commission.value >= 0);
+}
+
+namespace {
+
+// Realises the close of `part` lots of one bucket (today or history) of a side at `price`.
+Money close_bucket(bool is_long, Lots& held, Money& basis, Lots part, PriceTicks price,
+                   Money tick_value) {
+  if (part.value == 0) return Money{0};
+  Money cost = pro_rata(basis, part, held);
+  basis -= cost;
+  held -= part;
+  Money value = to_money(notional(price, part, tick_value));
+  return is_long ? value - cost : cost - value;
+}
+
+}  // namespace
+
+void Engine::fill(Order& o, Account& a, Instrument& ins, PriceTicks price, Lots v, Money& fee_out) {
+  QX_ASSERT(v.value > 0 && v <= o.s.volume_left);
+  PositionState& pos = position(a, o.s.instrument);
+  Money released_commission = pro_rata(o.s.frozen_commission, v, o.s.volume_left);
+  if (o.s.offset == Offset::kOpen) {
+    PositionSide& side = o.s.direction == Direction::kBuy ? pos.long_side : pos.short_side;
+    Money n = to_money(notional(price, v, ins.tick_value));
+    side.today += v;
+    side.open_cost += n;
+    side.position_cost_today += n;
+    Money m = margin_for(ins, o.s.direction, price, v);
+    side.margin += m;
+    a.margin += m;
+    Money released_margin = pro_rata(o.s.frozen_margin, v, o.s.volume_left);
+    o.s.frozen_margin -= released_margin;
+    a.frozen_margin -= released_margin;
+    fee_out = fee(ins, Offset::kOpen, price, v);
+  } else {
+    bool closes_long = o.s.direction == Direction::kSell;
+    PositionSide& side = closes_long ? pos.long_side : pos.short_side;
+    Lots his = std::min(v, o.s.frozen_his);
+    Lots today = v - his;
+    QX_ASSERT(today <= o.s.frozen_today);
+    Lots total = side.total();
+    Money margin_released = pro_rata(side.margin, v, total);
+    side.margin -= margin_released;
+    a.margin -= margin_released;
+    side.open_cost -= pro_rata(side.open_cost, v, total);
+    o.s.frozen_his -= his;
+    o.s.frozen_today -= today;
+    side.frozen_his -= his;
+    side.frozen_today -= today;
+    a.s.close_profit +=
+        close_bucket(closes_long, side.his, side.position_cost_his, his, price, ins.tick_value) +
+        close_bucket(closes_long, side.today, side.position_cost_today, today, price,
+                     ins.tick_value);
+    fee_out = fee(ins, Offset::kClose, price, his) + fee(ins, Offset::kCloseToday, price, today);
+  }
+  o.s.frozen_commission -= released_commission;
+  a.frozen_commission -= released_commission;
+  a.s.commission += fee_out;
+  o.s.volume_left -= v;
+}
+
+void Engine::check_liquidation(AccountId a) {
+  if (liquidation_ratio_ppb_) liquidation_queue_.push_back(a);
+}
+
+void Engine::run_liquidations() {
+  std::vector<AccountId> done;
+  for (std::size_t i = 0; i < liquidation_queue_.size(); ++i) {
+    AccountId id = liquidation_queue_[i];
+    if (std::find(done.begin(), done.end(), id) != done.end()) continue;
+    done.push_back(id);
+    const Account& a = acc_at(id);
+    if (a.margin.value == 0) continue;
+    Money bal = balance(a);
+    bool trigger = bal.value <= 0 || static_cast<i128>(a.margin.value) * kPpb >=
+                                         static_cast<i128>(*liquidation_ratio_ppb_) * bal.value;
+    if (!trigger) continue;
+    Effect f{};
+    f.kind = EffectKind::kLiquidationStarted;
+    f.account = id;
+    f.amount = bal;
+    f.amount2 = a.margin;
+    emit(f);
+    liquidate(id);
+  }
+  liquidation_queue_.clear();
+}
+
+// Cancels every resting order of the account (in order id order), then closes every position
+// side with a MARKET order that skips funds checks. Trades it makes may queue counterparties.
+void Engine::liquidate(AccountId id) {
+  std::vector<std::pair<OrderId, OrderHandle>> mine;
+  for (OrderHandle h = 0; h < orders_.size(); ++h) {
+    const Order& o = orders_[h];
+    if (raw(o.s.id) != 0 && o.s.account == id) mine.emplace_back(o.s.id, h);
+  }
+  std::sort(mine.begin(), mine.end(),
+            [](const auto& x, const auto& y) { return raw(x.first) < raw(y.first); });
+  for (const auto& entry : mine) cancel_resting(entry.second, CancelReason::kForcedLiquidation);
+
+  std::vector<PositionState> held = acc_at(id).s.positions;  // copy: fills change positions
+  for (const PositionState& p : held) {
+    Instrument& ins = ins_at(p.instrument);
+    if (ins.s.status != InstrumentStatus::kTrading) continue;
+    for (Direction d : {Direction::kSell, Direction::kBuy}) {
+      const PositionSide& side = d == Direction::kSell ? p.long_side : p.short_side;
+      if (side.total().value == 0) continue;
+      auto price = market_price(ins, d, side.total());
+      if (!price) continue;
+      OrderHandle h = allocate_order();
+      Order& o = orders_[h];
+      o.s.account = id;
+      o.s.instrument = p.instrument;
+      o.s.direction = d;
+      o.s.offset = Offset::kClose;
+      o.s.price_type = PriceType::kMarket;
+      o.s.time_condition = TimeCondition::kIoc;
+      o.s.forced = true;
+      o.s.price = *price;
+      o.s.volume_orig = side.total();
+      o.s.volume_left = side.total();
+      o.s.insert_time_ns = header_->timestamp_ns;
+      QX_ASSERT(!freeze(o, acc_at(id), ins));
+      o.s.id = OrderId(next_order_id_++);
+      order_index_.insert(raw(o.s.id), 0, h);
+      acc_at(id).open_orders += 1;
+      Effect f{};
+      f.kind = EffectKind::kOrderAccepted;
+      f.account = id;
+      f.instrument = p.instrument;
+      f.order = o.s.id;
+      f.direction = d;
+      f.offset = Offset::kClose;
+      f.price = o.s.price;
+      f.volume = o.s.volume_orig;
+      f.volume_left = o.s.volume_left;
+      f.reason = 1;  // marks an engine-generated (forced) order
+      emit(f);
+      match(h, ins);
+    }
+  }
+}
+
+void Engine::on(const Settle& e) {
+  std::vector<PriceTicks> price(instruments_.size());
+  for (std::size_t i = 0; i < instruments_.size(); ++i) {
+    const InstrumentState& s = instruments_[i].s;
+    price[i] = s.last_price.value_or(s.pre_settlement);
+  }
+  for (const SettlementPrice& sp : e.prices) {
+    if (raw(sp.instrument) >= instruments_.size()) {
+      return admin_reject(RejectReason::kUnknownInstrument);
+    }
+    if (sp.price.value <= 0) return admin_reject(RejectReason::kInvalidPrice);
+    price[raw(sp.instrument)] = sp.price;
+  }
+  // 1. Expire day orders, instrument by instrument, best level first, in time priority.
+  for (Instrument& ins : instruments_) {
+    std::vector<OrderHandle> expired;
+    for (const BookSide* side : {&ins.book.bids, &ins.book.asks}) {
+      for (std::size_t i = 0; i < side->level_count(); ++i) {
+        for (OrderHandle h = side->from_best(i).head; h != kNoOrder; h = orders_[h].next) {
+          if (orders_[h].s.time_condition == TimeCondition::kGfd) expired.push_back(h);
+        }
+      }
+    }
+    for (OrderHandle h : expired) cancel_resting(h, CancelReason::kExpired);
+  }
+  // 2. Mark every position to the settlement price and roll today into history.
+  for (std::size_t ai = 0; ai < accounts_.size(); ++ai) {
+    Account& a = accounts_[ai];
+    i128 pnl = 0;
+    for (PositionState& p : a.s.positions) {
+      const Instrument& ins = instruments_[raw(p.instrument)];
+      PriceTicks sp = price[raw(p.instrument)];
+      for (PositionSide* side : {&p.long_side, &p.short_side}) {
+        bool is_long = side == &p.long_side;
+        Money value = to_money(notional(sp, side->total(), ins.tick_value));
+        Money basis = side->position_cost_his + side->position_cost_today;
+        pnl += is_long ? (value - basis).value : (basis - value).value;
+        side->his += side->today;
+        side->today = Lots{0};
+        side->frozen_his += side->frozen_today;
+        side->frozen_today = Lots{0};
+        side->position_cost_his = value;
+        side->position_cost_today = Money{0};
+        Money m = margin_for(ins, is_long ? Direction::kBuy : Direction::kSell, sp, side->his);
+        a.margin += m - side->margin;
+        side->margin = m;
+      }
+    }
+    std::erase_if(a.s.positions, [](const PositionState& p) {
+      return p == PositionState{p.instrument, {}, {}};
+    });
+    a.s.pre_balance = to_money(static_cast<i128>(a.s.pre_balance.value) + a.s.deposit.value -
+                               a.s.withdraw.value + a.s.close_profit.value -
+                               a.s.commission.value + pnl);
+    a.s.deposit = a.s.withdraw = a.s.close_profit = a.s.commission = Money{0};
+    Effect f{};
+    f.kind = EffectKind::kAccountSettled;
+    f.account = AccountId(static_cast<std::uint32_t>(ai));
+    f.amount = a.s.pre_balance;
+    emit(f);
+  }
+  // 3. Close orders still resting (GTC) now hold history volume.
+  for (Order& o : orders_) {
+    o.s.frozen_his += o.s.frozen_today;
+    o.s.frozen_today = Lots{0};
+  }
+  for (std::size_t i = 0; i < instruments_.size(); ++i) {
+    InstrumentState& s = instruments_[i].s;
+    s.pre_settlement = price[i];
+    // A new trading day marks at the settlement price until its first trade.
+    s.last_price.reset();
+    s.volume_today = Lots{0};
+    s.turnover_today = Money{0};
+  }
+  trades_.clear();
+  trading_day_ += 1;
+  Effect f{};
+  f.kind = EffectKind::kSettlementDone;
+  f.amount = Money(trading_day_);
+  emit(f);
+  for (std::size_t i = 0; i < accounts_.size(); ++i) {
+    check_liquidation(AccountId(static_cast<std::uint32_t>(i)));
+  }
+}
+
+}  // namespace qx::core

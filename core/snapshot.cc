@@ -1,0 +1,266 @@
+// Snapshot, restore, the canonical state hash, and the full invariant check.
+//
+// The state hash is the hash of the snapshot's canonical encoding, so "same hash" means "same
+// snapshot": two engines agree on state_hash() exactly when every field of their state agrees,
+// including the priority of every resting order.
+#include <utility>
+
+#include "core/assert.h"
+#include "core/engine.h"
+#include "core/hash.h"
+
+namespace qx::core {
+
+namespace {
+
+void put(Hasher& h, const FeeSchedule& f) {
+  h.i64(f.open_per_lot.value);
+  h.i64(f.open_ppb);
+  h.i64(f.close_per_lot.value);
+  h.i64(f.close_ppb);
+  h.i64(f.close_today_per_lot.value);
+  h.i64(f.close_today_ppb);
+}
+
+void put(Hasher& h, const InstrumentParams& p) {
+  h.i64(p.price_tick_e8);
+  h.i64(p.multiplier_e8);
+  h.i64(p.margin_long_ppb);
+  h.i64(p.margin_short_ppb);
+  put(h, p.fees);
+  h.word(p.price_band_ppb.has_value());
+  h.i64(p.price_band_ppb.value_or(0));
+  h.i64(p.max_order_volume.value);
+  h.i64(p.position_limit.value);
+}
+
+void put(Hasher& h, const PositionSide& s) {
+  h.i64(s.today.value);
+  h.i64(s.his.value);
+  h.i64(s.frozen_today.value);
+  h.i64(s.frozen_his.value);
+  h.i64(s.open_cost.value);
+  h.i64(s.position_cost_today.value);
+  h.i64(s.position_cost_his.value);
+  h.i64(s.margin.value);
+}
+
+void put(Hasher& h, const OrderState& o) {
+  h.word(raw(o.id));
+  h.word(raw(o.client_order_id));
+  h.word(raw(o.account));
+  h.word(raw(o.instrument));
+  h.word(static_cast<std::uint64_t>(o.direction) | static_cast<std::uint64_t>(o.offset) << 8 |
+         static_cast<std::uint64_t>(o.price_type) << 16 |
+         static_cast<std::uint64_t>(o.time_condition) << 24 |
+         static_cast<std::uint64_t>(o.post_only) << 32 | static_cast<std::uint64_t>(o.forced) << 40);
+  h.i64(o.price.value);
+  h.i64(o.volume_orig.value);
+  h.i64(o.volume_left.value);
+  h.i64(o.frozen_margin.value);
+  h.i64(o.frozen_commission.value);
+  h.i64(o.frozen_today.value);
+  h.i64(o.frozen_his.value);
+  h.i64(o.insert_time_ns);
+}
+
+void put(Hasher& h, const TradeState& t) {
+  h.word(raw(t.id));
+  h.word(raw(t.instrument));
+  h.i64(t.price.value);
+  h.i64(t.volume.value);
+  h.word(raw(t.taker_order));
+  h.word(raw(t.taker_account));
+  h.word(static_cast<std::uint64_t>(t.taker_direction) |
+         static_cast<std::uint64_t>(t.taker_offset) << 8 |
+         static_cast<std::uint64_t>(t.maker_offset) << 16);
+  h.i64(t.taker_fee.value);
+  h.word(raw(t.maker_order));
+  h.word(raw(t.maker_account));
+  h.i64(t.maker_fee.value);
+  h.i64(t.time_ns);
+}
+
+}  // namespace
+
+std::uint64_t hash_snapshot(const Snapshot& s) {
+  Hasher h;
+  h.word(s.semantics_version);
+  h.word(raw(s.last_seq));
+  h.i64(s.last_timestamp_ns);
+  h.word(s.trading_day);
+  h.word(s.next_order_id);
+  h.word(s.next_trade_id);
+  h.word(s.effects_hash);
+  h.word(s.liquidation_ratio_ppb.has_value());
+  h.i64(s.liquidation_ratio_ppb.value_or(0));
+  h.word(s.instruments.size());
+  for (const InstrumentState& i : s.instruments) {
+    h.str(i.code);
+    h.str(i.exchange);
+    put(h, i.params);
+    h.word(raw(i.status));
+    h.i64(i.pre_settlement.value);
+    h.word(i.last_price.has_value());
+    h.i64(i.last_price.value_or(PriceTicks{0}).value);
+    h.i64(i.volume_today.value);
+    h.i64(i.turnover_today.value);
+  }
+  h.word(s.users.size());
+  for (const std::string& u : s.users) h.str(u);
+  h.word(s.accounts.size());
+  for (const AccountState& a : s.accounts) {
+    h.str(a.name);
+    h.word(raw(a.user));
+    h.word(a.enabled);
+    h.word(a.max_open_orders);
+    h.i64(a.pre_balance.value);
+    h.i64(a.deposit.value);
+    h.i64(a.withdraw.value);
+    h.i64(a.close_profit.value);
+    h.i64(a.commission.value);
+    h.word(a.positions.size());
+    for (const PositionState& p : a.positions) {
+      h.word(raw(p.instrument));
+      put(h, p.long_side);
+      put(h, p.short_side);
+    }
+  }
+  h.word(s.orders.size());
+  for (const OrderState& o : s.orders) put(h, o);
+  h.word(s.trades.size());
+  for (const TradeState& t : s.trades) put(h, t);
+  return h.finish();
+}
+
+Snapshot Engine::snapshot() const {
+  Snapshot s;
+  s.last_seq = last_seq_;
+  s.last_timestamp_ns = last_timestamp_ns_;
+  s.trading_day = trading_day_;
+  s.next_order_id = next_order_id_;
+  s.next_trade_id = next_trade_id_;
+  s.effects_hash = effects_hash_;
+  s.liquidation_ratio_ppb = liquidation_ratio_ppb_;
+  s.instruments.reserve(instruments_.size());
+  for (const Instrument& i : instruments_) s.instruments.push_back(i.s);
+  s.users = users_;
+  s.accounts.reserve(accounts_.size());
+  for (const Account& a : accounts_) s.accounts.push_back(a.s);
+  for (const Instrument& i : instruments_) {
+    for (const BookSide* side : {&i.book.bids, &i.book.asks}) {
+      for (std::size_t l = 0; l < side->level_count(); ++l) {
+        for (OrderHandle h = side->from_best(l).head; h != kNoOrder; h = orders_[h].next) {
+          s.orders.push_back(orders_[h].s);
+        }
+      }
+    }
+  }
+  s.trades = trades_;
+  return s;
+}
+
+std::uint64_t Engine::state_hash() const { return hash_snapshot(snapshot()); }
+
+Engine Engine::restore(const Snapshot& s) {
+  QX_ASSERT_EQ(s.semantics_version, kSemanticsVersion);
+  Engine e;
+  e.last_seq_ = s.last_seq;
+  e.last_timestamp_ns_ = s.last_timestamp_ns;
+  e.trading_day_ = s.trading_day;
+  e.next_order_id_ = s.next_order_id;
+  e.next_trade_id_ = s.next_trade_id;
+  e.effects_hash_ = s.effects_hash;
+  e.liquidation_ratio_ppb_ = s.liquidation_ratio_ppb;
+  for (const InstrumentState& is : s.instruments) {
+    Instrument ins;
+    ins.s = is;
+    auto tv = tick_value_of(is.params);
+    QX_ASSERT(tv.has_value());
+    ins.tick_value = *tv;
+    e.instrument_names_.emplace(is.code, static_cast<std::uint32_t>(e.instruments_.size()));
+    e.instruments_.push_back(std::move(ins));
+  }
+  for (const std::string& u : s.users) {
+    e.user_names_.emplace(u, static_cast<std::uint32_t>(e.users_.size()));
+    e.users_.push_back(u);
+  }
+  for (const AccountState& as : s.accounts) {
+    Account a;
+    a.s = as;
+    for (const PositionState& p : as.positions) a.margin += p.long_side.margin + p.short_side.margin;
+    e.account_names_.emplace(as.name, static_cast<std::uint32_t>(e.accounts_.size()));
+    e.accounts_.push_back(std::move(a));
+  }
+  e.orders_.reserve(s.orders.size());
+  for (const OrderState& os : s.orders) {
+    QX_ASSERT(raw(os.instrument) < e.instruments_.size());
+    QX_ASSERT(raw(os.account) < e.accounts_.size());
+    OrderHandle h = e.allocate_order();
+    e.orders_[h].s = os;
+    Account& a = e.acc_at(os.account);
+    a.frozen_margin += os.frozen_margin;
+    a.frozen_commission += os.frozen_commission;
+    a.open_orders += 1;
+    QX_ASSERT(e.order_index_.insert(raw(os.id), 0, h));
+    if (raw(os.client_order_id) != 0) {
+      QX_ASSERT(e.client_index_.insert(raw(os.account), raw(os.client_order_id), h));
+    }
+    e.rest(h, e.ins_at(os.instrument));
+  }
+  e.trades_ = s.trades;
+  e.check_invariants();
+  return e;
+}
+
+void Engine::check_invariants() const {
+  std::vector<Money> frozen_margin(accounts_.size()), frozen_commission(accounts_.size());
+  std::vector<std::uint32_t> open(accounts_.size());
+  std::size_t live = 0;
+  for (const Instrument& ins : instruments_) {
+    if (!ins.book.bids.empty() && !ins.book.asks.empty()) {
+      QX_ASSERT(ins.book.bids.best().price < ins.book.asks.best().price);
+    }
+    for (const BookSide* side : {&ins.book.bids, &ins.book.asks}) {
+      for (std::size_t l = 0; l < side->level_count(); ++l) {
+        const Level& lvl = side->from_best(l);
+        if (l > 0) QX_ASSERT(!side->better_or_equal(lvl.price, side->from_best(l - 1).price));
+        Lots sum{0};
+        std::uint32_t n = 0;
+        for (OrderHandle h = lvl.head; h != kNoOrder; h = orders_[h].next) {
+          const OrderState& o = orders_[h].s;
+          QX_ASSERT(o.price == lvl.price && o.volume_left.value > 0);
+          QX_ASSERT((o.direction == Direction::kBuy) == side->is_bid());
+          sum += o.volume_left;
+          n += 1;
+          frozen_margin[raw(o.account)] += o.frozen_margin;
+          frozen_commission[raw(o.account)] += o.frozen_commission;
+          open[raw(o.account)] += 1;
+          QX_ASSERT(order_index_.find(raw(o.id)) == h);
+          live += 1;
+        }
+        QX_ASSERT_EQ(sum.value, lvl.volume.value);
+        QX_ASSERT_EQ(n, lvl.count);
+        QX_ASSERT(n > 0);
+      }
+    }
+  }
+  QX_ASSERT_EQ(order_index_.size(), live);
+  for (std::size_t i = 0; i < accounts_.size(); ++i) {
+    const Account& a = accounts_[i];
+    QX_ASSERT_EQ(a.frozen_margin.value, frozen_margin[i].value);
+    QX_ASSERT_EQ(a.frozen_commission.value, frozen_commission[i].value);
+    QX_ASSERT_EQ(a.open_orders, open[i]);
+    Money margin{0};
+    for (const PositionState& p : a.s.positions) {
+      for (const PositionSide* s : {&p.long_side, &p.short_side}) {
+        QX_ASSERT(s->frozen_his <= s->his && s->frozen_today <= s->today);
+        QX_ASSERT(s->today.value >= 0 && s->his.value >= 0);
+        margin += s->margin;
+      }
+    }
+    QX_ASSERT_EQ(a.margin.value, margin.value);
+  }
+}
+
+}  // namespace qx::core

@@ -1,0 +1,89 @@
+// Helpers shared by core's tests: an engine driver that stamps sequence numbers and returns each
+// event's effects, and the parameters of the instruments used in the worked examples.
+#pragma once
+
+#include <string>
+#include <utility>
+
+#include "core/engine.h"
+
+namespace qx::core::testing {
+
+// IF (CSI 300 index future): tick 0.2, multiplier 300, margin 10%, fee 23.01 per million of
+// notional, close-today 345 per million.
+inline InstrumentParams if_params() {
+  InstrumentParams p;
+  p.price_tick_e8 = 20'000'000;
+  p.multiplier_e8 = 300 * kDecimalScale;
+  p.margin_long_ppb = 100'000'000;
+  p.margin_short_ppb = 100'000'000;
+  p.fees.open_ppb = 23'010;
+  p.fees.close_ppb = 23'010;
+  p.fees.close_today_ppb = 345'000;
+  p.price_band_ppb = 100'000'000;
+  p.max_order_volume = Lots(1'000);
+  p.position_limit = Lots(100'000);
+  return p;
+}
+
+// cu (copper): tick 10, multiplier 5, margin 10%, fee 50 per million of notional.
+inline InstrumentParams cu_params() {
+  InstrumentParams p;
+  p.price_tick_e8 = 10 * kDecimalScale;
+  p.multiplier_e8 = 5 * kDecimalScale;
+  p.margin_long_ppb = 100'000'000;
+  p.margin_short_ppb = 100'000'000;
+  p.fees.open_ppb = 50'000;
+  p.fees.close_ppb = 50'000;
+  p.fees.close_today_ppb = 50'000;
+  p.price_band_ppb = 80'000'000;
+  p.max_order_volume = Lots(500);
+  p.position_limit = Lots(10'000);
+  return p;
+}
+
+inline Money cny(std::int64_t units) { return Money(units * kMoneyScale); }
+
+class Driver {
+ public:
+  // Applies one event and returns the effects it produced.
+  const EffectBuffer& apply(EventBody body) {
+    effects_.clear();
+    seq_ += 1;
+    time_ns_ += 1'000'000;
+    engine_.apply(Event{EventHeader{Seq(seq_), time_ns_, 0}, std::move(body)}, effects_);
+    engine_.check_invariants();
+    return effects_;
+  }
+  Engine& engine() { return engine_; }
+  const EffectBuffer& effects() const { return effects_; }
+
+  InstrumentId instrument(const std::string& code, InstrumentParams p, PriceTicks pre) {
+    apply(CreateInstrument{code, "TEST", p, pre});
+    return effects_.at(0).instrument;
+  }
+  AccountId account(const std::string& name, Money deposit) {
+    apply(CreateUser{name});
+    UserId u = effects_.at(0).user;
+    apply(CreateAccount{u, name});
+    AccountId a = effects_.at(0).account;
+    if (deposit.value > 0) apply(Deposit{a, deposit});
+    return a;
+  }
+  const EffectBuffer& order(AccountId a, InstrumentId i, Direction d, Offset o, std::int64_t price,
+                            std::int64_t lots, TimeCondition tc = TimeCondition::kGfd,
+                            PriceType pt = PriceType::kLimit,
+                            VolumeCondition vc = VolumeCondition::kAny, bool post_only = false,
+                            std::uint64_t client_id = 0) {
+    return apply(NewOrder{a, i, ClientOrderId(client_id), d, o, pt, PriceTicks(price), Lots(lots),
+                          tc, vc, post_only});
+  }
+
+ private:
+  Engine engine_;
+  EffectBuffer effects_;
+  std::uint64_t seq_ = 0;
+  std::int64_t time_ns_ = 1'735'781'400'000'000'000;
+};
+
+}  // namespace qx::core::testing

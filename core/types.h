@@ -1,0 +1,141 @@
+// Core value types of the engine: strong ids, quantities and the enums of the domain.
+//
+// Every quantity is an integer with its unit in its name:
+//   - prices are counts of the instrument's price tick (`PriceTicks`);
+//   - volumes are counts of the instrument's lot (`Lots`);
+//   - money is an integer count of minor units, `kMoneyScale` minor units per currency unit;
+//   - rates (margin ratios, fees by notional, price bands) are parts per billion (`kPpb`).
+//
+// Example: IF2501 with a 0.2 tick and multiplier 300 has a tick value of 60 CNY per lot, so
+// `tick_value_minor = 60 * kMoneyScale`. One lot at 3800.0 is 19000 ticks; its notional is
+// 19000 * 600000 = 11,400,000,000 minor units (1,140,000.00 CNY), and a 10% margin ratio
+// (100,000,000 ppb) freezes 114,000.00 CNY.
+//
+// Enums have explicit values and 0 means invalid, so a zeroed field never passes for a real value.
+// Reject and cancel reason codes are stable: they are journaled in effects and shown to clients.
+#pragma once
+
+#include <compare>
+#include <cstdint>
+#include <type_traits>
+
+namespace qx::core {
+
+// Minor money units per currency unit (4 decimal places).
+inline constexpr std::int64_t kMoneyScale = 10'000;
+// Parts per billion: the unit of every rate.
+inline constexpr std::int64_t kPpb = 1'000'000'000;
+// Fixed-point scale of decimal instrument parameters given as text (price tick, multiplier).
+inline constexpr std::int64_t kDecimalScale = 100'000'000;
+
+// A strongly typed integer: arithmetic only with its own kind, comparison, explicit access.
+template <class Tag, class Rep = std::int64_t>
+struct Quantity {
+  Rep value{};
+  constexpr Quantity() = default;
+  constexpr explicit Quantity(Rep v) : value(v) {}
+  constexpr auto operator<=>(const Quantity&) const = default;
+  constexpr Quantity operator+(Quantity o) const { return Quantity(value + o.value); }
+  constexpr Quantity operator-(Quantity o) const { return Quantity(value - o.value); }
+  constexpr Quantity& operator+=(Quantity o) {
+    value += o.value;
+    return *this;
+  }
+  constexpr Quantity& operator-=(Quantity o) {
+    value -= o.value;
+    return *this;
+  }
+  constexpr Quantity operator-() const { return Quantity(-value); }
+};
+
+struct PriceTag {};
+struct LotsTag {};
+struct MoneyTag {};
+using PriceTicks = Quantity<PriceTag>;
+using Lots = Quantity<LotsTag>;
+using Money = Quantity<MoneyTag>;
+
+// Identifiers. Instrument and account ids are dense indexes assigned by the engine in creation
+// order; order and trade ids are counters in state; client order ids are chosen by the client.
+enum class InstrumentId : std::uint32_t {};
+enum class AccountId : std::uint32_t {};
+enum class UserId : std::uint32_t {};
+enum class OrderId : std::uint64_t {};
+enum class TradeId : std::uint64_t {};
+enum class ClientOrderId : std::uint64_t {};
+enum class Seq : std::uint64_t {};
+
+template <class E>
+constexpr auto raw(E e) {
+  return static_cast<std::underlying_type_t<E>>(e);
+}
+
+enum class Direction : std::uint8_t { kBuy = 1, kSell = 2 };
+enum class Offset : std::uint8_t { kOpen = 1, kClose = 2, kCloseToday = 3, kCloseYesterday = 4 };
+// LIMIT rests at its price; MARKET takes the book within the band (remainder cancelled);
+// BEST is a limit at the best opposite price at arrival.
+enum class PriceType : std::uint8_t { kLimit = 1, kMarket = 2, kBest = 3 };
+// GFD expires at settlement; GTC survives it; IOC (FAK) cancels what does not fill at once.
+enum class TimeCondition : std::uint8_t { kGfd = 1, kGtc = 2, kIoc = 3 };
+// ALL with IOC is FOK: fill the whole volume at once or nothing.
+enum class VolumeCondition : std::uint8_t { kAny = 1, kAll = 2 };
+enum class InstrumentStatus : std::uint8_t { kTrading = 1, kHalted = 2, kDelisted = 3 };
+enum class OrderStatus : std::uint8_t { kAlive = 1, kFinished = 2 };
+
+// Stable reject codes, grouped by subsystem (never renumber; only append).
+enum class RejectReason : std::uint16_t {
+  // 1xx: the request itself.
+  kInvalidVolume = 101,
+  kInvalidPrice = 102,
+  kInvalidCombination = 103,   // e.g. FOK without IOC, post-only with IOC or MARKET
+  kDuplicateClientOrderId = 104,
+  kNumericOverflow = 105,
+  kInvalidParameter = 106,     // admin parameters out of range
+  kDuplicateName = 107,        // instrument code or user name already exists
+  kNameTooLong = 108,
+  // 2xx: instrument and market state.
+  kUnknownInstrument = 201,
+  kInstrumentHalted = 202,
+  kInstrumentDelisted = 203,
+  kPriceNotTickMultiple = 204,   // reserved: prices are ticks by construction in core
+  kPriceOutsideBand = 205,
+  kNoLiquidity = 206,            // MARKET or BEST with an empty opposite side
+  kPostOnlyWouldCross = 207,
+  kFokUnfillable = 208,
+  // 3xx: account and risk.
+  kUnknownAccount = 301,
+  kUnknownUser = 302,
+  kAccountDisabled = 303,
+  kInsufficientFunds = 304,
+  kInsufficientPosition = 305,
+  kPositionLimitExceeded = 306,
+  kOrderVolumeLimitExceeded = 307,
+  kTooManyOpenOrders = 308,
+  kWithdrawExceedsAvailable = 309,
+  // 4xx: order references.
+  kUnknownOrder = 401,
+  kOrderNotOwned = 402,
+  kAmendNoChange = 403,
+};
+
+// Why an order left the book (or never rested).
+enum class CancelReason : std::uint16_t {
+  kUserRequest = 1,
+  kIocRemainder = 2,       // IOC / MARKET / BEST-IOC volume that found no counterparty
+  kSelfTradePrevention = 3,
+  kExpired = 4,            // GFD order at settlement
+  kForcedLiquidation = 5,  // an account's orders cancelled before liquidating it
+  kInstrumentDelisted = 6,
+  kBandRemainder = 7,      // MARKET volume beyond what the band allows
+};
+
+const char* to_string(RejectReason r);
+const char* to_string(CancelReason r);
+const char* to_string(Direction d);
+const char* to_string(Offset o);
+const char* to_string(PriceType p);
+const char* to_string(TimeCondition t);
+const char* to_string(VolumeCondition v);
+const char* to_string(InstrumentStatus s);
+
+}  // namespace qx::core
