@@ -16,9 +16,10 @@ namespace qx::core {
 #define QX_ASSERT(cond) \
   ((cond) ? static_cast<void>(0) : ::qx::core::assert_fail(#cond, __FILE__, __LINE__))
 
-#define QX_ASSERT_EQ(a, b)                                                                   \
-  do {                                                                                       \
-    auto qx_a_ = static_cast<std::int64_t>(a);                                               \
-    auto qx_b_ = static_cast<std::int64_t>(b);                                               \
-    if (qx_a_ != qx_b_) ::qx::core::assert_fail_eq(#a " == " #b, qx_a_, qx_b_, __FILE__, __LINE__); \
+#define QX_ASSERT_EQ(a, b)                                                        \
+  do {                                                                            \
+    auto qx_a_ = static_cast<std::int64_t>(a);                                    \
+    auto qx_b_ = static_cast<std::int64_t>(b);                                    \
+    if (qx_a_ != qx_b_)                                                           \
+      ::qx::core::assert_fail_eq(#a " == " #b, qx_a_, qx_b_, __FILE__, __LINE__); \
   } while (0)

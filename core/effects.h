@@ -13,23 +13,23 @@
 namespace qx::core {
 
 enum class EffectKind : std::uint8_t {
-  kOrderAccepted = 1,     // order, account, instrument, client id, direction, offset, price, volume
-  kOrderRejected = 2,     // reason = RejectReason; order ids zero; echoes the request
-  kOrderAmended = 3,      // order, price = new price, volume_left = new remaining volume
-  kOrderCancelled = 4,    // reason = CancelReason, volume_left = volume that was cancelled
-  kTrade = 5,             // trade, order = taker, counter_order = maker, price, volume, fees
+  kOrderAccepted = 1,   // order, account, instrument, client id, direction, offset, price, volume
+  kOrderRejected = 2,   // reason = RejectReason; order ids zero; echoes the request
+  kOrderAmended = 3,    // order, price = new price, volume_left = new remaining volume
+  kOrderCancelled = 4,  // reason = CancelReason, volume_left = volume that was cancelled
+  kTrade = 5,           // trade, order = taker, counter_order = maker, price, volume, fees
   kInstrumentCreated = 6,
   kInstrumentUpdated = 7,
   kInstrumentStatusChanged = 8,
   kUserCreated = 9,
   kAccountCreated = 10,
-  kDeposited = 11,        // amount
-  kWithdrawn = 12,        // amount
-  kAdminRejected = 13,    // reason = RejectReason
+  kDeposited = 11,      // amount
+  kWithdrawn = 12,      // amount
+  kAdminRejected = 13,  // reason = RejectReason
   kAccountRiskSet = 14,
   kRiskParamsSet = 15,
-  kAccountSettled = 16,   // amount = new pre_balance
-  kSettlementDone = 17,   // amount = trading day number after settlement
+  kAccountSettled = 16,      // amount = new pre_balance
+  kSettlementDone = 17,      // amount = trading day number after settlement
   kLiquidationStarted = 18,  // amount = balance, amount2 = margin at the trigger
 };
 
@@ -51,8 +51,8 @@ struct Effect {
   PriceTicks price{};
   Lots volume{};
   Lots volume_left{};
-  Money amount{};     // taker fee on trades; money for deposits, withdrawals, settlement
-  Money amount2{};    // maker fee on trades
+  Money amount{};   // taker fee on trades; money for deposits, withdrawals, settlement
+  Money amount2{};  // maker fee on trades
 };
 
 using EffectBuffer = std::vector<Effect>;

@@ -24,7 +24,9 @@ struct Overloaded : F... {
 template <class... F>
 Overloaded(F...) -> Overloaded<F...>;
 
-bool rate_ok(std::int64_t ppb) { return ppb >= 0 && ppb <= kPpb; }
+bool rate_ok(std::int64_t ppb) {
+  return ppb >= 0 && ppb <= kPpb;
+}
 
 bool params_ok(const InstrumentParams& p) {
   const FeeSchedule& f = p.fees;

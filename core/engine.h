@@ -2,8 +2,8 @@
 //
 //   qx::core::Engine engine;
 //   qx::core::EffectBuffer effects;
-//   engine.apply(Event{{Seq{1}, t_ns, 0}, CreateInstrument{"IF2501", "CFFEX", params, ...}}, effects);
-//   engine.apply(Event{{Seq{2}, t_ns, 0}, CreateUser{"alice"}}, effects);
+//   engine.apply(Event{{Seq{1}, t_ns, 0}, CreateInstrument{"IF2501", "CFFEX", params, ...}},
+//   effects); engine.apply(Event{{Seq{2}, t_ns, 0}, CreateUser{"alice"}}, effects);
 //   ...
 //   std::uint64_t h = engine.state_hash();
 //
@@ -59,7 +59,7 @@ struct AccountView {
   Money static_balance;   // pre_balance + deposit - withdraw
   Money balance;          // static_balance + close_profit - commission + position_profit
   Money margin, frozen_margin, frozen_commission;
-  Money available;        // balance - margin - frozen_margin - frozen_commission
+  Money available;                // balance - margin - frozen_margin - frozen_commission
   std::int64_t risk_ratio_ppb{};  // margin / balance; 0 when margin is 0
 };
 

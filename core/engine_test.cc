@@ -288,9 +288,9 @@ TEST_F(EngineTest, AmendKeepsPriorityOnlyWhenReducingAtSamePrice) {
   d.order(carol, if_, kBuy, kOpen, 18'990, 1);
   fx = d.apply(AmendOrder{alice, OrderRef{OrderId(1), {}}, PriceTicks(18'990), Lots(4)});
   EXPECT_EQ(first(fx, EffectKind::kTrade).price, PriceTicks(18'990));
-  EXPECT_EQ(reject_of(d.apply(AmendOrder{alice, OrderRef{OrderId(1), {}}, PriceTicks(18'990),
-                                         Lots(3)})),
-            RejectReason::kAmendNoChange);
+  EXPECT_EQ(
+      reject_of(d.apply(AmendOrder{alice, OrderRef{OrderId(1), {}}, PriceTicks(18'990), Lots(3)})),
+      RejectReason::kAmendNoChange);
 }
 
 TEST_F(EngineTest, WithdrawNeverBelowMargin) {
@@ -323,10 +323,10 @@ TEST_F(EngineTest, SnapshotRestoreGivesSameHashAndFuture) {
   Engine copy = Engine::restore(d.engine().snapshot());
   EXPECT_EQ(copy.state_hash(), d.engine().state_hash());
   EXPECT_EQ(copy.effects_hash(), d.engine().effects_hash());
-  Event next{EventHeader{Seq(raw(d.engine().last_seq()) + 1), 1, 0},
-             NewOrder{alice, if_, ClientOrderId(0), kBuy, kOpen, PriceType::kLimit,
-                      PriceTicks(19'010), Lots(2), TimeCondition::kGfd, VolumeCondition::kAny,
-                      false}};
+  Event next{
+      EventHeader{Seq(raw(d.engine().last_seq()) + 1), 1, 0},
+      NewOrder{alice, if_, ClientOrderId(0), kBuy, kOpen, PriceType::kLimit, PriceTicks(19'010),
+               Lots(2), TimeCondition::kGfd, VolumeCondition::kAny, false}};
   EffectBuffer a, b;
   d.engine().apply(next, a);
   copy.apply(next, b);

@@ -41,23 +41,23 @@ struct FeeSchedule {
 // Tradable parameters of an instrument, set at creation and changeable by UpdateInstrument.
 struct InstrumentParams {
   // Decimal parameters in units of 1e-8 (kDecimalScale), as given in text by the operator.
-  std::int64_t price_tick_e8{};   // e.g. 0.2 -> 20,000,000
-  std::int64_t multiplier_e8{};   // contract size per lot; e.g. 300 -> 30,000,000,000
+  std::int64_t price_tick_e8{};  // e.g. 0.2 -> 20,000,000
+  std::int64_t multiplier_e8{};  // contract size per lot; e.g. 300 -> 30,000,000,000
   std::int64_t margin_long_ppb{};
   std::int64_t margin_short_ppb{};
   FeeSchedule fees{};
   // Limit up/down around the previous settlement price; nullopt means no band.
   std::optional<std::int64_t> price_band_ppb{};
-  Lots max_order_volume{};        // largest single order
-  Lots position_limit{};          // largest long or short position of one account
+  Lots max_order_volume{};  // largest single order
+  Lots position_limit{};    // largest long or short position of one account
   bool operator==(const InstrumentParams&) const = default;
 };
 
 struct CreateInstrument {
-  std::string code;          // e.g. "IF2501"; at most 31 bytes, unique
-  std::string exchange;      // e.g. "CFFEX"; at most 15 bytes
+  std::string code;      // e.g. "IF2501"; at most 31 bytes, unique
+  std::string exchange;  // e.g. "CFFEX"; at most 15 bytes
   InstrumentParams params;
-  PriceTicks pre_settlement{};   // reference price for the band until the first settlement
+  PriceTicks pre_settlement{};  // reference price for the band until the first settlement
 };
 struct UpdateInstrument {
   InstrumentId instrument{};

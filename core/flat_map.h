@@ -25,7 +25,7 @@ class FlatMap {
 
   [[nodiscard]] std::optional<V> find(std::uint64_t a, std::uint64_t b = 0) const {
     std::size_t mask = slots_.size() - 1;
-    for (std::size_t i = slot_of(a, b); ; i = (i + 1) & mask) {
+    for (std::size_t i = slot_of(a, b);; i = (i + 1) & mask) {
       const Slot& s = slots_[i];
       if (!s.used) return std::nullopt;
       if (s.a == a && s.b == b) return s.v;
@@ -36,7 +36,7 @@ class FlatMap {
   bool insert(std::uint64_t a, std::uint64_t b, V v) {
     if ((size_ + 1) * 2 > slots_.size()) grow();
     std::size_t mask = slots_.size() - 1;
-    for (std::size_t i = slot_of(a, b); ; i = (i + 1) & mask) {
+    for (std::size_t i = slot_of(a, b);; i = (i + 1) & mask) {
       Slot& s = slots_[i];
       if (!s.used) {
         s = Slot{a, b, v, true};

@@ -2,8 +2,9 @@
 //
 // Not cryptographic (the journal's chain hash is, and lives in replay/). It must be identical on
 // every platform and build, so it is defined here over 64-bit words with explicit mixing rather
-// than taken from std::hash, whose values are unspecified. Words are folded with a multiply-rotate round and
-// the result passes through a multiply-xorshift finalizer, so single-bit changes avalanche.
+// than taken from std::hash, whose values are unspecified. Words are folded with a multiply-rotate
+// round and the result passes through a multiply-xorshift finalizer, so single-bit changes
+// avalanche.
 #pragma once
 
 #include <cstdint>

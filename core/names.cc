@@ -51,7 +51,9 @@ const char* to_string(CancelReason r) {
   return "UNKNOWN_REASON";
 }
 
-const char* to_string(Direction d) { return d == Direction::kBuy ? "BUY" : "SELL"; }
+const char* to_string(Direction d) {
+  return d == Direction::kBuy ? "BUY" : "SELL";
+}
 
 const char* to_string(Offset o) {
   switch (o) {

@@ -24,9 +24,13 @@ inline std::optional<std::int64_t> narrow(i128 v) {
 }
 
 // ceil(a * b / d) for a, b >= 0 and d > 0.
-inline i128 mul_div_ceil(i128 a, i128 b, i128 d) { return (a * b + d - 1) / d; }
+inline i128 mul_div_ceil(i128 a, i128 b, i128 d) {
+  return (a * b + d - 1) / d;
+}
 // floor(a * b / d) for a, b >= 0 and d > 0.
-inline i128 mul_div_floor(i128 a, i128 b, i128 d) { return a * b / d; }
+inline i128 mul_div_floor(i128 a, i128 b, i128 d) {
+  return a * b / d;
+}
 
 // Notional of `lots` at `price` in money: price * lots * tick value (exact, 128-bit).
 inline i128 notional(PriceTicks price, Lots lots, Money tick_value) {

@@ -1,7 +1,7 @@
 // Fails if core/ uses what the determinism contract forbids (DESIGN.md section 6): clocks,
 // randomness, threads, I/O streams, floating point, unordered containers, std::hash, or any
-// third-party header (any <a/b> include). It reads every non-test source file of core/ and checks each line,
-// ignoring comments and string literals.
+// third-party header (any <a/b> include). It reads every non-test source file of core/ and checks
+// each line, ignoring comments and string literals.
 #include <gtest/gtest.h>
 
 #include <cctype>
@@ -24,35 +24,69 @@ std::string code_only(const std::string& text) {
     char n = i + 1 < text.size() ? text[i + 1] : '\0';
     switch (st) {
       case kCode:
-        if (c == '/' && n == '/') { st = kLine; ++i; continue; }
-        if (c == '/' && n == '*') { st = kBlock; ++i; continue; }
-        if (c == '"') { st = kString; out += c; continue; }
+        if (c == '/' && n == '/') {
+          st = kLine;
+          ++i;
+          continue;
+        }
+        if (c == '/' && n == '*') {
+          st = kBlock;
+          ++i;
+          continue;
+        }
+        if (c == '"') {
+          st = kString;
+          out += c;
+          continue;
+        }
         if (c == '\'' && !(i > 0 && std::isxdigit(static_cast<unsigned char>(text[i - 1])))) {
-          st = kChar; out += c; continue;
+          st = kChar;
+          out += c;
+          continue;
         }
         out += c;
         break;
       case kLine:
-        if (c == '\n') { st = kCode; out += c; }
+        if (c == '\n') {
+          st = kCode;
+          out += c;
+        }
         break;
       case kBlock:
-        if (c == '*' && n == '/') { st = kCode; ++i; }
+        if (c == '*' && n == '/') {
+          st = kCode;
+          ++i;
+        }
         if (c == '\n') out += c;
         break;
       case kString:
-        if (c == '\\') { ++i; continue; }
-        if (c == '"') { st = kCode; out += c; }
+        if (c == '\\') {
+          ++i;
+          continue;
+        }
+        if (c == '"') {
+          st = kCode;
+          out += c;
+        }
         break;
       case kChar:
-        if (c == '\\') { ++i; continue; }
-        if (c == '\'') { st = kCode; out += c; }
+        if (c == '\\') {
+          ++i;
+          continue;
+        }
+        if (c == '\'') {
+          st = kCode;
+          out += c;
+        }
         break;
     }
   }
   return out;
 }
 
-bool is_ident(char c) { return std::isalnum(static_cast<unsigned char>(c)) || c == '_'; }
+bool is_ident(char c) {
+  return std::isalnum(static_cast<unsigned char>(c)) || c == '_';
+}
 
 // True when `word` occurs in `line` as a whole identifier (or identifier prefix ending in ':').
 bool has_word(const std::string& line, const std::string& word) {
@@ -81,8 +115,9 @@ std::vector<std::string> violations(const std::string& name, const std::string& 
   static const std::vector<std::pair<const char*, std::vector<std::string>>> banned_headers = {
       {"clock", {"<chrono>", "<ctime>", "<time.h>", "<sys/time.h>"}},
       {"randomness", {"<random>"}},
-      {"threads", {"<thread>", "<mutex>", "<atomic>", "<future>", "<condition_variable>",
-                   "<shared_mutex>", "<semaphore>", "<barrier>", "<latch>", "<stop_token>"}},
+      {"threads",
+       {"<thread>", "<mutex>", "<atomic>", "<future>", "<condition_variable>", "<shared_mutex>",
+        "<semaphore>", "<barrier>", "<latch>", "<stop_token>"}},
       {"I/O streams", {"<iostream>", "<fstream>", "<sstream>", "<istream>", "<ostream>"}},
       {"unordered container", {"<unordered_map>", "<unordered_set>"}},
   };

@@ -40,13 +40,11 @@ Money Engine::fee(const Instrument& ins, Offset kind, PriceTicks p, Lots v) cons
   const FeeSchedule& f = ins.s.params.fees;
   i128 n = notional(p, v, ins.tick_value);
   switch (kind) {
-    case Offset::kOpen:
-      return to_money(fee_part(f.open_per_lot, f.open_ppb, n, v));
+    case Offset::kOpen: return to_money(fee_part(f.open_per_lot, f.open_ppb, n, v));
     case Offset::kCloseToday:
       return to_money(fee_part(f.close_today_per_lot, f.close_today_ppb, n, v));
     case Offset::kClose:
-    case Offset::kCloseYesterday:
-      return to_money(fee_part(f.close_per_lot, f.close_ppb, n, v));
+    case Offset::kCloseYesterday: return to_money(fee_part(f.close_per_lot, f.close_ppb, n, v));
   }
   QX_ASSERT(false);
   return Money{0};
@@ -121,8 +119,8 @@ std::optional<RejectReason> Engine::freeze(Order& o, Account& a, Instrument& ins
   if (o.s.offset == Offset::kOpen) {
     const PositionState* pos = find_position(a, o.s.instrument);
     if (pos != nullptr) {
-      const PositionSide& held = o.s.direction == Direction::kBuy ? pos->long_side
-                                                                  : pos->short_side;
+      const PositionSide& held =
+          o.s.direction == Direction::kBuy ? pos->long_side : pos->short_side;
       if (held.total() + v > ins.s.params.position_limit) {
         return RejectReason::kPositionLimitExceeded;
       }
@@ -146,22 +144,18 @@ std::optional<RejectReason> Engine::freeze(Order& o, Account& a, Instrument& ins
   Lots today_free = side.today - side.frozen_today;
   Lots his{0}, today{0};
   switch (o.s.offset) {
-    case Offset::kCloseYesterday:
-      his = v;
-      break;
-    case Offset::kCloseToday:
-      today = v;
-      break;
+    case Offset::kCloseYesterday: his = v; break;
+    case Offset::kCloseToday: today = v; break;
     case Offset::kClose:
       his = std::min(v, his_free);
       today = v - his;
       break;
-    case Offset::kOpen:
-      QX_ASSERT(false);
+    case Offset::kOpen: QX_ASSERT(false);
   }
   if (his > his_free || today > today_free) return RejectReason::kInsufficientPosition;
   // Closing never needs free funds: the commission is taken from the balance it releases.
-  Money c = fee(ins, Offset::kClose, o.s.price, his) + fee(ins, Offset::kCloseToday, o.s.price, today);
+  Money c =
+      fee(ins, Offset::kClose, o.s.price, his) + fee(ins, Offset::kCloseToday, o.s.price, today);
   o.s.frozen_his = his;
   o.s.frozen_today = today;
   o.s.frozen_commission = c;
@@ -379,9 +373,9 @@ void Engine::on(const Settle& e) {
     std::erase_if(a.s.positions, [](const PositionState& p) {
       return p == PositionState{p.instrument, {}, {}};
     });
-    a.s.pre_balance = to_money(static_cast<i128>(a.s.pre_balance.value) + a.s.deposit.value -
-                               a.s.withdraw.value + a.s.close_profit.value -
-                               a.s.commission.value + pnl);
+    a.s.pre_balance =
+        to_money(static_cast<i128>(a.s.pre_balance.value) + a.s.deposit.value - a.s.withdraw.value +
+                 a.s.close_profit.value - a.s.commission.value + pnl);
     a.s.deposit = a.s.withdraw = a.s.close_profit = a.s.commission = Money{0};
     Effect f{};
     f.kind = EffectKind::kAccountSettled;

@@ -53,7 +53,8 @@ void put(Hasher& h, const OrderState& o) {
   h.word(static_cast<std::uint64_t>(o.direction) | static_cast<std::uint64_t>(o.offset) << 8 |
          static_cast<std::uint64_t>(o.price_type) << 16 |
          static_cast<std::uint64_t>(o.time_condition) << 24 |
-         static_cast<std::uint64_t>(o.post_only) << 32 | static_cast<std::uint64_t>(o.forced) << 40);
+         static_cast<std::uint64_t>(o.post_only) << 32 |
+         static_cast<std::uint64_t>(o.forced) << 40);
   h.i64(o.price.value);
   h.i64(o.volume_orig.value);
   h.i64(o.volume_left.value);
@@ -160,7 +161,9 @@ Snapshot Engine::snapshot() const {
   return s;
 }
 
-std::uint64_t Engine::state_hash() const { return hash_snapshot(snapshot()); }
+std::uint64_t Engine::state_hash() const {
+  return hash_snapshot(snapshot());
+}
 
 Engine Engine::restore(const Snapshot& s) {
   QX_ASSERT_EQ(s.semantics_version, kSemanticsVersion);
@@ -188,7 +191,8 @@ Engine Engine::restore(const Snapshot& s) {
   for (const AccountState& as : s.accounts) {
     Account a;
     a.s = as;
-    for (const PositionState& p : as.positions) a.margin += p.long_side.margin + p.short_side.margin;
+    for (const PositionState& p : as.positions)
+      a.margin += p.long_side.margin + p.short_side.margin;
     e.account_names_.emplace(as.name, static_cast<std::uint32_t>(e.accounts_.size()));
     e.accounts_.push_back(std::move(a));
   }

@@ -38,9 +38,9 @@ struct PositionSide {
   Lots his{};
   Lots frozen_today{};  // held by resting close orders
   Lots frozen_his{};
-  Money open_cost{};           // sum of open price * lots * tick value of what is held
-  Money position_cost_today{}; // settlement basis of the today part (open prices)
-  Money position_cost_his{};   // settlement basis of the history part (last settlement price)
+  Money open_cost{};            // sum of open price * lots * tick value of what is held
+  Money position_cost_today{};  // settlement basis of the today part (open prices)
+  Money position_cost_his{};    // settlement basis of the history part (last settlement price)
   Money margin{};
   bool operator==(const PositionSide&) const = default;
   Lots total() const { return today + his; }

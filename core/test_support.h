@@ -42,7 +42,9 @@ inline InstrumentParams cu_params() {
   return p;
 }
 
-inline Money cny(std::int64_t units) { return Money(units * kMoneyScale); }
+inline Money cny(std::int64_t units) {
+  return Money(units * kMoneyScale);
+}
 
 class Driver {
  public:

@@ -87,19 +87,19 @@ enum class RejectReason : std::uint16_t {
   // 1xx: the request itself.
   kInvalidVolume = 101,
   kInvalidPrice = 102,
-  kInvalidCombination = 103,   // e.g. FOK without IOC, post-only with IOC or MARKET
+  kInvalidCombination = 103,  // e.g. FOK without IOC, post-only with IOC or MARKET
   kDuplicateClientOrderId = 104,
   kNumericOverflow = 105,
-  kInvalidParameter = 106,     // admin parameters out of range
-  kDuplicateName = 107,        // instrument code or user name already exists
+  kInvalidParameter = 106,  // admin parameters out of range
+  kDuplicateName = 107,     // instrument code or user name already exists
   kNameTooLong = 108,
   // 2xx: instrument and market state.
   kUnknownInstrument = 201,
   kInstrumentHalted = 202,
   kInstrumentDelisted = 203,
-  kPriceNotTickMultiple = 204,   // reserved: prices are ticks by construction in core
+  kPriceNotTickMultiple = 204,  // reserved: prices are ticks by construction in core
   kPriceOutsideBand = 205,
-  kNoLiquidity = 206,            // MARKET or BEST with an empty opposite side
+  kNoLiquidity = 206,  // MARKET or BEST with an empty opposite side
   kPostOnlyWouldCross = 207,
   kFokUnfillable = 208,
   // 3xx: account and risk.
@@ -121,12 +121,12 @@ enum class RejectReason : std::uint16_t {
 // Why an order left the book (or never rested).
 enum class CancelReason : std::uint16_t {
   kUserRequest = 1,
-  kIocRemainder = 2,       // IOC / MARKET / BEST-IOC volume that found no counterparty
+  kIocRemainder = 2,  // IOC / MARKET / BEST-IOC volume that found no counterparty
   kSelfTradePrevention = 3,
   kExpired = 4,            // GFD order at settlement
   kForcedLiquidation = 5,  // an account's orders cancelled before liquidating it
   kInstrumentDelisted = 6,
-  kBandRemainder = 7,      // MARKET volume beyond what the band allows
+  kBandRemainder = 7,  // MARKET volume beyond what the band allows
 };
 
 const char* to_string(RejectReason r);

@@ -47,10 +47,10 @@ AccountView Engine::account(AccountId id) const {
   v.available = available(a);
   if (a.margin.value != 0) {
     // A non-positive balance with margin in use is reported as the largest ratio.
-    v.risk_ratio_ppb = v.balance.value <= 0
-                           ? kInt64Max
-                           : static_cast<std::int64_t>(static_cast<i128>(a.margin.value) * kPpb /
-                                                       v.balance.value);
+    v.risk_ratio_ppb =
+        v.balance.value <= 0
+            ? kInt64Max
+            : static_cast<std::int64_t>(static_cast<i128>(a.margin.value) * kPpb / v.balance.value);
   }
   return v;
 }

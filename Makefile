@@ -1,0 +1,39 @@
+# The two commands of README.md, and the steps behind them.
+#   make run   installs what is needed, builds a release build and runs the demo session
+#   make test  installs what is needed, builds with ASan+UBSan and runs every test
+# Both are safe to re-run; builds are incremental.
+
+JOBS ?= $(shell nproc)
+SEED ?= 1
+EVENTS ?= 1000000
+
+.PHONY: run test deps build-release build-dev bench format format-check clean
+
+deps:
+	./scripts/install-deps.sh
+
+build-release: deps
+	cmake --preset release
+	cmake --build --preset release -j $(JOBS)
+
+build-dev: deps
+	cmake --preset dev
+	cmake --build --preset dev -j $(JOBS)
+
+run: build-release
+	./build/release/app/qx demo --seed $(SEED) --events $(EVENTS)
+
+test: build-dev
+	./scripts/check-format.sh
+	cd build/dev && ctest --output-on-failure -j $(JOBS)
+
+bench: deps
+	cmake --preset bench
+	cmake --build --preset bench -j $(JOBS)
+	./build/bench/bench/qx_engine_bench
+
+format:
+	git ls-files '*.h' '*.cc' | xargs clang-format -i
+
+clean:
+	rm -rf build
