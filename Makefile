@@ -20,12 +20,11 @@ build-dev: deps
 	cmake --preset dev
 	cmake --build --preset dev -j $(JOBS)
 
-run: build-release
-	./build/release/app/qx demo --seed $(SEED) --events $(EVENTS)
+run:
+	./scripts/run.sh --seed $(SEED) --events $(EVENTS)
 
-test: build-dev
-	./scripts/check-format.sh
-	cd build/dev && ctest --output-on-failure -j $(JOBS)
+test:
+	./scripts/test.sh
 
 bench: deps
 	cmake --preset bench

@@ -1,0 +1,11 @@
+#!/usr/bin/env bash
+# The README's test command: installs what is needed, checks formatting, builds with ASan+UBSan
+# and runs every test (unit, property, end-to-end) through ctest.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+./scripts/install-deps.sh
+./scripts/check-format.sh
+cmake --preset dev >/dev/null
+cmake --build --preset dev -j "$(nproc)"
+cd build/dev
+ctest --output-on-failure -j "$(nproc)"
