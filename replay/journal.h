@@ -1,0 +1,178 @@
+// The journal: the only source of truth. Append-only segment files of sequenced events.
+//
+//   auto w = JournalWriter::open("data/journal", {});       // validates, cuts a torn tail
+//   w.value().append(event);                                 // buffered in the current group
+//   auto durable = w.value().commit();                       // write + fdatasync: durable now
+//   ...
+//   JournalReader r = ...;  while (r.next(rec)) apply(decode_event(rec.payload));
+//
+// On-disk format (all integers little-endian):
+//
+//   segment file  <first seq, 20 digits>.qxj
+//     header (80 bytes)
+//       0  magic "QXJOURNL"            8
+//       8  format version   u32        (kFormatVersion)
+//      12  schema version   u32        (replay::kSchemaVersion)
+//      16  semantics version u32       (core::kSemanticsVersion)
+//      20  reserved u32 = 0
+//      24  first seq        u64
+//      32  chain hash of the record before this segment's first (32 bytes; zero for seq 1)
+//      64  reserved 12 bytes = 0
+//      76  CRC32C of bytes 0..75
+//     records, each 8-byte aligned
+//       0  payload length   u32
+//       4  CRC32C of (bytes 0..3, then bytes 8 .. end of payload)
+//       8  seq              u64
+//      16  timestamp ns     i64        (stamped by the sequencer)
+//      24  chain hash       32 bytes   SHA-256(previous chain hash || bytes 8..23 || payload)
+//      56  payload          Cap'n Proto flat message of the event (replay/codec.h)
+//          zero padding to the next multiple of 8
+//
+// Opening validates every record: length, CRC, consecutive sequence numbers across segments, the
+// chain, versions. A torn tail (the last record of the last segment incomplete or failing its CRC
+// with nothing but zeros after it) is cut back to the last whole record, and reported. Any other
+// damage is a hard error naming the segment file, byte offset and sequence number, and nothing on
+// disk is changed.
+//
+// Durability: `commit()` writes the pending group in one write() and, under
+// FsyncPolicy::kEveryGroup (the default), fdatasync()s before returning; `durable_seq()` is then
+// the last event a server may acknowledge. New segment files are fsynced together with their
+// directory.
+//
+// Caveats: one writer per directory (not enforced across processes); events must carry
+// consecutive sequence numbers; a Result error from the writer leaves it unusable (reopen).
+#pragma once
+
+#include <array>
+#include <cstdint>
+#include <filesystem>
+#include <optional>
+#include <span>
+#include <string>
+#include <vector>
+
+#include "core/events.h"
+#include "replay/result.h"
+
+namespace qx::replay {
+
+inline constexpr std::uint32_t kFormatVersion = 1;
+inline constexpr std::size_t kSegmentHeaderBytes = 80;
+inline constexpr std::size_t kRecordHeaderBytes = 56;
+inline constexpr std::uint32_t kRecordPayloadBytesMax = 16u << 20;
+
+using ChainHash = std::array<std::uint8_t, 32>;
+
+enum class FsyncPolicy : std::uint8_t {
+  kEveryGroup = 1,  // fdatasync after every commit(): durable when commit() returns
+  kNone = 2,        // leave it to the OS (backtests, benchmarks): survives a process crash only
+};
+
+struct JournalOptions {
+  std::uint64_t segment_bytes_max = 256ull << 20;
+  FsyncPolicy fsync = FsyncPolicy::kEveryGroup;
+};
+
+// One record as read from disk; `payload` points into the reader's buffer until the next call.
+struct Record {
+  core::Seq seq{};
+  std::int64_t timestamp_ns{};
+  ChainHash chain{};
+  std::span<const std::uint8_t> payload;
+  std::string segment;     // file name
+  std::uint64_t offset{};  // byte offset of the record in its segment
+};
+
+// What opening a journal found.
+struct OpenReport {
+  std::uint64_t segments = 0;
+  core::Seq last_seq{};
+  ChainHash last_chain{};
+  std::optional<std::string> torn_tail;  // set when a torn tail was (or would be) cut
+};
+
+// Sequential reader over every record of a journal directory, validating as it goes.
+class JournalReader {
+ public:
+  static Result<JournalReader> open(const std::filesystem::path& dir);
+  // Opens positioned at the segment holding `seq` (records before it in that segment are still
+  // read and validated; earlier segments are skipped, trusting that segment's header chain).
+  static Result<JournalReader> open_at(const std::filesystem::path& dir, core::Seq seq);
+
+  // Reads the next record into `out`. Returns false at the end; an Error on damage. A torn tail
+  // in the last segment ends the journal (see torn_tail()).
+  Result<bool> next(Record& out);
+  [[nodiscard]] const std::optional<std::string>& torn_tail() const { return torn_tail_; }
+  // Where the torn tail starts (valid only when torn_tail() is set).
+  [[nodiscard]] std::uint64_t torn_offset() const { return torn_offset_; }
+  [[nodiscard]] const std::filesystem::path& last_segment() const { return last_segment_; }
+  [[nodiscard]] std::uint64_t segment_count() const { return segments_.size(); }
+  [[nodiscard]] core::Seq last_seq() const { return last_seq_; }
+  [[nodiscard]] const ChainHash& chain() const { return chain_; }
+  [[nodiscard]] std::uint64_t bytes_read() const { return bytes_read_; }
+
+ private:
+  Status load_segment(std::size_t i);
+
+  std::vector<std::filesystem::path> segments_;
+  std::size_t current_ = 0;
+  bool loaded_ = false;
+  bool adopt_header_ = false;  // take the first segment's header as the chain's start
+  std::vector<std::uint8_t> buf_;
+  std::size_t pos_ = 0;
+  core::Seq last_seq_{};
+  ChainHash chain_{};
+  std::optional<std::string> torn_tail_;
+  std::uint64_t torn_offset_ = 0;
+  std::filesystem::path last_segment_;
+  std::uint64_t bytes_read_ = 0;
+};
+
+// Validates a whole journal without changing anything.
+Result<OpenReport> verify_journal(const std::filesystem::path& dir);
+
+class JournalWriter {
+ public:
+  // Opens (creating the directory if needed) for appending after the last whole record.
+  static Result<JournalWriter> open(const std::filesystem::path& dir, JournalOptions options);
+
+  JournalWriter(JournalWriter&& o) noexcept;
+  JournalWriter& operator=(JournalWriter&& o) noexcept;
+  JournalWriter(const JournalWriter&) = delete;
+  JournalWriter& operator=(const JournalWriter&) = delete;
+  ~JournalWriter();
+
+  // Encodes and buffers one event; its seq must be last_seq() + 1.
+  Status append(const core::Event& event);
+  // Appends an already encoded payload (the sequencer may encode outside the engine thread).
+  Status append_encoded(core::Seq seq, std::int64_t timestamp_ns,
+                        std::span<const std::uint8_t> payload);
+  // Writes the pending group and syncs per policy. Returns the durable sequence number.
+  Result<core::Seq> commit();
+
+  [[nodiscard]] core::Seq last_seq() const { return last_seq_; }
+  [[nodiscard]] core::Seq durable_seq() const { return durable_seq_; }
+  [[nodiscard]] const OpenReport& open_report() const { return report_; }
+  [[nodiscard]] std::size_t pending_bytes() const { return pending_.size(); }
+
+ private:
+  JournalWriter() = default;
+  Status start_segment(core::Seq first_seq);
+  Status write_pending();
+
+  std::filesystem::path dir_;
+  JournalOptions options_;
+  int fd_ = -1;
+  std::uint64_t segment_bytes_ = 0;
+  std::vector<std::uint8_t> pending_;
+  core::Seq last_seq_{};
+  core::Seq durable_seq_{};
+  core::Seq pending_first_seq_{};
+  ChainHash chain_{};
+  OpenReport report_;
+};
+
+// Segment file name for a first sequence number.
+std::string segment_name(core::Seq first_seq);
+
+}  // namespace qx::replay
