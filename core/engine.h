@@ -178,7 +178,10 @@ class Engine {
   void admin_reject(RejectReason r);
 
   // orders.cc: order entry, matching, fills.
-  std::optional<RejectReason> freeze(Order& o, Account& a, Instrument& ins);
+  // Reserves what order o needs. The funds check passes when the reservation fits available,
+  // or is no larger than `grandfathered` (an amend that does not increase what it holds).
+  std::optional<RejectReason> freeze(Order& o, Account& a, Instrument& ins,
+                                     Money grandfathered = Money{-1});
   void unfreeze(Order& o, Account& a);
   void match(OrderHandle h, Instrument& ins);
   void fill(Order& o, Account& a, Instrument& ins, PriceTicks price, Lots volume, Money& fee);

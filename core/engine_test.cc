@@ -293,6 +293,41 @@ TEST_F(EngineTest, AmendKeepsPriorityOnlyWhenReducingAtSamePrice) {
       RejectReason::kAmendNoChange);
 }
 
+// An account whose available funds went negative can still re-price an order without growing
+// its reservation, and a failed amend leaves the order exactly as it was.
+TEST_F(EngineTest, AmendWithNegativeAvailable) {
+  AccountId poor = d.account("poor", cny(250'000));
+  AccountId carol = d.account("carol", cny(1'000'000));
+  d.order(poor, if_, kSell, kOpen, 20'000, 1, TimeCondition::kGtc);  // margin 120,000
+  d.order(bob, if_, kSell, kOpen, 19'000, 1);
+  d.order(poor, if_, kBuy, kOpen, 19'000, 1);  // long 1 at 3800, margin 114,000
+  d.order(carol, if_, kBuy, kOpen, 17'200, 1);
+  d.order(bob, if_, kSell, kOpen, 17'200, 1);  // last 3440: poor loses 108,000
+  ASSERT_LT(d.engine().account(poor).available.value, 0);
+  OrderId ask = d.engine().orders(poor).at(0).id;
+  auto fx = d.apply(AmendOrder{poor, OrderRef{ask, {}}, PriceTicks(19'990), Lots(1)});
+  EXPECT_EQ(count(fx, EffectKind::kOrderAmended), 1u);
+  Snapshot before = d.engine().snapshot();
+  fx = d.apply(AmendOrder{poor, OrderRef{ask, {}}, PriceTicks(19'990), Lots(2)});
+  EXPECT_EQ(reject_of(fx), RejectReason::kInsufficientFunds);
+  Snapshot after = d.engine().snapshot();
+  after.last_seq = before.last_seq;
+  after.last_timestamp_ns = before.last_timestamp_ns;
+  after.effects_hash = before.effects_hash;
+  EXPECT_EQ(hash_snapshot(after), hash_snapshot(before));
+}
+
+TEST_F(EngineTest, CloseTodayOrdersExpireAtSettlementWhateverTheirTimeCondition) {
+  d.order(alice, if_, kBuy, kOpen, 19'000, 1);
+  d.order(bob, if_, kSell, kOpen, 19'000, 1);
+  d.order(alice, if_, kSell, Offset::kCloseToday, 19'500, 1, TimeCondition::kGtc);
+  auto fx = d.apply(Settle{{}});
+  ASSERT_EQ(count(fx, EffectKind::kOrderCancelled), 1u);
+  EXPECT_EQ(static_cast<CancelReason>(first(fx, EffectKind::kOrderCancelled).reason),
+            CancelReason::kExpired);
+  EXPECT_EQ(d.engine().positions(alice)[0].long_side.frozen_his, Lots(0));
+}
+
 TEST_F(EngineTest, WithdrawNeverBelowMargin) {
   d.order(alice, if_, kBuy, kOpen, 19'000, 8);  // freezes 912,000 + fees
   auto fx = d.apply(Withdraw{alice, cny(100'000)});

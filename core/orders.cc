@@ -238,16 +238,23 @@ void Engine::on(const AmendOrder& e) {
   bool will_cross = !opp.empty() && crosses(o.s.direction, e.new_price, opp.best().price);
   if (o.s.post_only && will_cross) return reject(RejectReason::kPostOnlyWouldCross);
 
-  // Re-freeze for the new price and volume; on failure restore the old reservation untouched.
+  // Re-freeze for the new price and volume; on failure put back exactly what was held.
   PriceTicks old_price = o.s.price;
   Lots old_left = o.s.volume_left;
+  OrderState saved_order = o.s;
+  Money saved_frozen_margin = a.frozen_margin, saved_frozen_commission = a.frozen_commission;
+  const PositionState* held = find_position(a, o.s.instrument);
+  std::optional<PositionState> saved_position;
+  if (held != nullptr) saved_position = *held;
+  Money grandfathered = o.s.frozen_margin + o.s.frozen_commission;
   unfreeze(o, a);
   o.s.price = e.new_price;
   o.s.volume_left = e.new_volume_left;
-  if (auto why = freeze(o, a, ins)) {
-    o.s.price = old_price;
-    o.s.volume_left = old_left;
-    QX_ASSERT(!freeze(o, a, ins));
+  if (auto why = freeze(o, a, ins, grandfathered)) {
+    o.s = saved_order;
+    a.frozen_margin = saved_frozen_margin;
+    a.frozen_commission = saved_frozen_commission;
+    if (saved_position) position(a, o.s.instrument) = *saved_position;
     return reject(*why);
   }
   o.s.volume_orig += e.new_volume_left - old_left;

@@ -114,7 +114,8 @@ bool Engine::within_band(const Instrument& ins, PriceTicks p) const {
   return (!up || p <= *up) && (!down || p >= *down);
 }
 
-std::optional<RejectReason> Engine::freeze(Order& o, Account& a, Instrument& ins) {
+std::optional<RejectReason> Engine::freeze(Order& o, Account& a, Instrument& ins,
+                                           Money grandfathered) {
   Lots v = o.s.volume_left;
   if (o.s.offset == Offset::kOpen) {
     const PositionState* pos = find_position(a, o.s.instrument);
@@ -129,7 +130,8 @@ std::optional<RejectReason> Engine::freeze(Order& o, Account& a, Instrument& ins
     }
     Money m = margin_for(ins, o.s.direction, o.s.price, v);
     Money c = fee(ins, Offset::kOpen, o.s.price, v);
-    if (!o.s.forced && m + c > available(a)) return RejectReason::kInsufficientFunds;
+    bool fits = o.s.forced || m + c <= grandfathered || m + c <= available(a);
+    if (!fits) return RejectReason::kInsufficientFunds;
     o.s.frozen_margin = m;
     o.s.frozen_commission = c;
     a.frozen_margin += m;
@@ -335,13 +337,17 @@ void Engine::on(const Settle& e) {
     if (sp.price.value <= 0) return admin_reject(RejectReason::kInvalidPrice);
     price[raw(sp.instrument)] = sp.price;
   }
-  // 1. Expire day orders, instrument by instrument, best level first, in time priority.
+  // 1. Expire day orders, instrument by instrument, best level first, in time priority. A
+  //    close-today order cannot outlive its day either: tomorrow its lots are history.
   for (Instrument& ins : instruments_) {
     std::vector<OrderHandle> expired;
     for (const BookSide* side : {&ins.book.bids, &ins.book.asks}) {
       for (std::size_t i = 0; i < side->level_count(); ++i) {
         for (OrderHandle h = side->from_best(i).head; h != kNoOrder; h = orders_[h].next) {
-          if (orders_[h].s.time_condition == TimeCondition::kGfd) expired.push_back(h);
+          const OrderState& o = orders_[h].s;
+          if (o.time_condition == TimeCondition::kGfd || o.offset == Offset::kCloseToday) {
+            expired.push_back(h);
+          }
         }
       }
     }
