@@ -8,11 +8,15 @@
 #include <chrono>
 #include <cstdio>
 #include <map>
+#include <optional>
 #include <ostream>
+#include <stdexcept>
 #include <string>
 #include <variant>
 
 #include "core/engine.h"
+#include "replay/journal.h"
+#include "replay/store.h"
 #include "sim/workload.h"
 
 namespace qx::app {
@@ -93,6 +97,77 @@ std::string hex16(std::uint64_t v) {
   return buf;
 }
 
+// Journals the demo's events: group commit every kGroupEvents events, indexes flushed every
+// kIndexEvents, a snapshot every `snapshot_every`. Errors throw (main prints them on one line).
+class DemoJournal {
+ public:
+  DemoJournal(const std::string& dir, std::uint64_t snapshot_every, std::ostream* durable_out)
+      : writer_(open_writer(dir)),
+        store_(unwrap(replay::Store::open(dir))),
+        snapshot_every_(snapshot_every),
+        durable_out_(durable_out) {}
+
+  void append(const core::Event& event) {
+    check(writer_.append(event));
+    if (writer_.pending_bytes() >= kGroupBytes) commit();
+  }
+  void applied(const core::Event& event, const core::EffectBuffer& effects,
+               const core::Engine& engine) {
+    index_.add(event, effects);
+    std::uint64_t seq = core::raw(event.header.seq);
+    if (seq % kIndexEvents == 0) check(store_.flush(index_));
+    if (snapshot_every_ != 0 && seq % snapshot_every_ == 0) {
+      commit();
+      check(store_.put_snapshot(engine.snapshot()));
+    }
+  }
+  void finish(const core::Engine& engine) {
+    commit();
+    check(store_.flush(index_));
+    check(store_.put_snapshot(engine.snapshot()));
+  }
+
+ private:
+  static constexpr std::size_t kGroupBytes = 1u << 20;
+  static constexpr std::uint64_t kIndexEvents = 1u << 16;
+
+  template <class T>
+  static T unwrap(replay::Result<T> r) {
+    if (!r) throw std::runtime_error(r.error().message);
+    return std::move(r.value());
+  }
+  template <class T>
+  static void check(const replay::Result<T>& r) {
+    if (!r) throw std::runtime_error(r.error().message);
+  }
+  static void check(const replay::Status& s) {
+    if (!s) throw std::runtime_error(s.error().message);
+  }
+  static replay::JournalWriter open_writer(const std::string& dir) {
+    auto w = unwrap(replay::JournalWriter::open(dir, {}));
+    if (w.last_seq() != core::Seq{}) {
+      throw std::runtime_error("journal " + dir + " already holds events (up to seq " +
+                               std::to_string(core::raw(w.last_seq())) +
+                               "); give the demo a new directory");
+    }
+    return w;
+  }
+
+  void commit() {
+    auto durable = writer_.commit();
+    check(durable);
+    if (durable_out_ != nullptr) {
+      *durable_out_ << "durable=" << core::raw(durable.value()) << std::endl;  // flushed
+    }
+  }
+
+  replay::JournalWriter writer_;
+  replay::Store store_;
+  replay::IndexBuilder index_;
+  std::uint64_t snapshot_every_;
+  std::ostream* durable_out_;
+};
+
 }  // namespace
 
 int run_demo(const DemoOptions& options, std::ostream& out) {
@@ -104,13 +179,21 @@ int run_demo(const DemoOptions& options, std::ostream& out) {
   Tally tally;
   std::chrono::steady_clock::duration apply_time{};
 
+  std::optional<DemoJournal> journal;
+  if (options.journal_dir) {
+    journal.emplace(*options.journal_dir, options.snapshot_every,
+                    options.print_durable ? &out : nullptr);
+  }
+
   for (std::uint64_t i = 0; i < options.events; ++i) {
     const core::Event event = gen.next();
+    if (journal) journal->append(event);
     effects.clear();
     const auto start = std::chrono::steady_clock::now();
     engine.apply(event, effects);
     apply_time += std::chrono::steady_clock::now() - start;
     gen.observe(effects);
+    if (journal) journal->applied(event, effects, engine);
     const Request request = request_of(event);
     for (const core::Effect& e : effects) tally.add(request, e);
   }
@@ -147,6 +230,11 @@ int run_demo(const DemoOptions& options, std::ostream& out) {
       << ", trading day: " << engine.trading_day() << '\n';
   out << "state_hash=" << hex16(engine.state_hash()) << '\n';
   out << "effects_hash=" << hex16(engine.effects_hash()) << '\n';
+  if (journal) {
+    journal->finish(engine);
+    out << "journal=" << *options.journal_dir << " last_seq=" << core::raw(engine.last_seq())
+        << '\n';
+  }
   return 0;
 }
 

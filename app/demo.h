@@ -6,12 +6,21 @@
 
 #include <cstdint>
 #include <iosfwd>
+#include <optional>
+#include <string>
 
 namespace qx::app {
 
 struct DemoOptions {
   std::uint64_t seed = 1;
   std::uint64_t events = 1'000'000;
+  // When set, every event is journaled there (a new or empty directory), with indexes and a
+  // snapshot every `snapshot_every` events and at the end, so `qx replay DIR` reproduces the run.
+  std::optional<std::string> journal_dir;
+  std::uint64_t snapshot_every = 250'000;
+  // With a journal: print "durable=SEQ" (flushed) after every group commit, so a test can know
+  // what was acknowledged before it kills the process.
+  bool print_durable = false;
 };
 
 // Generates and applies `events` events, then prints counts and the final state and effects

@@ -9,6 +9,7 @@
 #include <string>
 
 #include "app/demo.h"
+#include "app/journal_cmds.h"
 #include "core/snapshot.h"
 
 #ifndef QX_VERSION
@@ -42,9 +43,89 @@ int main(int argc, char** argv) {
   demo_cmd->add_option("--seed", demo.seed, "Seed of the session generator")
       ->capture_default_str()
       ->check(kNotNegative);
+  demo_cmd->add_flag("--print-durable", demo.print_durable,
+                     "With --journal: print durable=SEQ after every group commit");
   demo_cmd->add_option("--events", demo.events, "Number of events to generate and apply")
       ->capture_default_str()
       ->check(CLI::Range(std::uint64_t{1}, std::uint64_t{1'000'000'000}));
+  demo_cmd->add_option("--journal", demo.journal_dir,
+                       "Journal every event into this new directory (with indexes and snapshots)");
+  demo_cmd
+      ->add_option("--snapshot-every", demo.snapshot_every,
+                   "With --journal: take a snapshot every N events (0: only at the end)")
+      ->capture_default_str()
+      ->check(kNotNegative);
+
+  namespace qa = qx::app;
+  qa::VerifyOptions verify;
+  CLI::App* verify_cmd = app.add_subcommand(
+      "verify",
+      "Check every record of a journal: length, CRC32C, sequence, chain hash, versions, "
+      "payload; exit 0 only when all is sound");
+  verify_cmd->add_option("DIR", verify.dir, "Journal directory")->required();
+  verify_cmd->add_flag("--json", verify.json, "Print one JSON object");
+
+  qa::ReplayCmdOptions replay;
+  CLI::App* replay_cmd = app.add_subcommand(
+      "replay", "Replay a journal through the engine; print last_seq, state_hash, effects_hash");
+  replay_cmd->add_option("DIR", replay.dir, "Journal directory")->required();
+  replay_cmd->add_option("--until-seq", replay.until_seq, "Stop after this sequence number")
+      ->check(kNotNegative);
+  replay_cmd->add_option("--until-time", replay.until_time,
+                         "Stop before the first event after this time (ns or ISO 8601 UTC)");
+  replay_cmd->add_flag("--from-snapshot", replay.from_snapshot,
+                       "Start from the newest valid snapshot, then replay the tail");
+  replay_cmd->add_flag("--json", replay.json, "Print one JSON object");
+
+  CLI::App* audit_cmd = app.add_subcommand("audit", "Account statements, event lists and books");
+  std::string audit_dir;
+  audit_cmd->add_option("DIR", audit_dir, "Journal directory")->required();
+  audit_cmd->require_subcommand(1);
+  qa::StatementOptions statement;
+  CLI::App* statement_cmd = audit_cmd->add_subcommand(
+      "statement", "QIFI account, positions, orders and trades of an account");
+  statement_cmd->add_option("ACCOUNT", statement.account, "Account name or #id")->required();
+  statement_cmd->add_option("--at-seq", statement.at_seq, "State after this sequence number")
+      ->check(kNotNegative);
+  statement_cmd->add_flag("--json", statement.json, "Compact JSON on one line");
+  qa::EventsOptions events;
+  CLI::App* events_cmd = audit_cmd->add_subcommand(
+      "events", "Every journaled event touching an account / instrument / time range (indexes)");
+  events_cmd->add_option("--account", events.account, "Account name or #id");
+  events_cmd->add_option("--instrument", events.instrument, "Instrument code or #id");
+  events_cmd->add_option("--from", events.from, "From this time (ns or ISO 8601 UTC)");
+  events_cmd->add_option("--to", events.to, "Up to this time (ns or ISO 8601 UTC)");
+  events_cmd->add_option("--format", events.format, "json or csv")
+      ->capture_default_str()
+      ->check(CLI::IsMember({"json", "csv"}));
+  qa::BookOptions book;
+  CLI::App* book_cmd = audit_cmd->add_subcommand("book", "The order book of an instrument");
+  book_cmd->add_option("INSTRUMENT", book.instrument, "Instrument code or #id")->required();
+  book_cmd->add_option("--at-seq", book.at_seq, "Book after this sequence number")
+      ->check(kNotNegative);
+  book_cmd->add_option("--depth", book.depth, "Price levels per side")
+      ->capture_default_str()
+      ->check(CLI::Range(std::size_t{1}, std::size_t{10'000}));
+  book_cmd->add_flag("--json", book.json, "Print one JSON object");
+
+  qa::StoreCmdOptions snapshot;
+  CLI::App* snapshot_cmd = app.add_subcommand(
+      "snapshot", "Replay to the end and store a snapshot in the journal's LMDB");
+  snapshot_cmd->add_option("DIR", snapshot.dir, "Journal directory")->required();
+  snapshot_cmd->add_flag("--json", snapshot.json, "Print one JSON object");
+  qa::StoreCmdOptions index;
+  CLI::App* index_cmd =
+      app.add_subcommand("index", "Rebuild the account/instrument/order/time indexes from scratch");
+  index_cmd->add_option("DIR", index.dir, "Journal directory")->required();
+  index_cmd->add_flag("--json", index.json, "Print one JSON object");
+
+  qa::StoreCmdOptions recover;
+  CLI::App* recover_cmd = app.add_subcommand(
+      "recover",
+      "Open a journal as a restarting server does: cut a torn tail, restore from the "
+      "newest valid snapshot, replay the tail, print the hashes");
+  recover_cmd->add_option("DIR", recover.dir, "Journal directory")->required();
+  recover_cmd->add_flag("--json", recover.json, "Print one JSON object");
 
   try {
     app.parse(argc, argv);
@@ -55,7 +136,16 @@ int main(int argc, char** argv) {
   }
 
   try {
-    if (demo_cmd->parsed()) return qx::app::run_demo(demo, std::cout);
+    if (demo_cmd->parsed()) return qa::run_demo(demo, std::cout);
+    if (verify_cmd->parsed()) return qa::run_verify(verify, std::cout);
+    if (replay_cmd->parsed()) return qa::run_replay(replay, std::cout);
+    if (snapshot_cmd->parsed()) return qa::run_snapshot(snapshot, std::cout);
+    if (index_cmd->parsed()) return qa::run_index(index, std::cout);
+    if (recover_cmd->parsed()) return qa::run_recover(recover, std::cout);
+    statement.dir = events.dir = book.dir = audit_dir;
+    if (statement_cmd->parsed()) return qa::run_statement(statement, std::cout);
+    if (events_cmd->parsed()) return qa::run_events(events, std::cout);
+    if (book_cmd->parsed()) return qa::run_book(book, std::cout);
   } catch (const std::exception& e) {
     std::cerr << "qx: " << e.what() << '\n';
     return 1;

@@ -1,0 +1,281 @@
+#include "app/render.h"
+
+#include <cinttypes>
+#include <cstdio>
+#include <variant>
+
+namespace qx::app {
+
+using nlohmann::json;
+
+namespace {
+
+// Integer v with `places` decimal places, e.g. (1140000000, 4) -> "114000.0000".
+std::string fixed(std::int64_t v, int places) {
+  bool neg = v < 0;
+  auto mag = neg ? static_cast<std::uint64_t>(-(v + 1)) + 1 : static_cast<std::uint64_t>(v);
+  std::uint64_t scale = 1;
+  for (int i = 0; i < places; ++i) scale *= 10;
+  char buf[48];
+  if (places == 0) {
+    std::snprintf(buf, sizeof buf, "%s%" PRIu64, neg ? "-" : "", mag);
+  } else {
+    std::snprintf(buf, sizeof buf, "%s%" PRIu64 ".%0*" PRIu64, neg ? "-" : "", mag / scale, places,
+                  mag % scale);
+  }
+  return buf;
+}
+
+std::string instrument_code(const core::Engine& engine, core::InstrumentId i) {
+  return core::raw(i) < engine.instrument_count() ? engine.instrument(i).code
+                                                  : "#" + std::to_string(core::raw(i));
+}
+
+std::string account_name(const core::Engine& engine, core::AccountId a) {
+  return core::raw(a) < engine.account_count() ? engine.account_state(a).name
+                                               : "#" + std::to_string(core::raw(a));
+}
+
+json side_json(const core::PositionSide& s) {
+  return json{{"today", s.today.value},
+              {"his", s.his.value},
+              {"frozen_today", s.frozen_today.value},
+              {"frozen_his", s.frozen_his.value},
+              {"open_cost", money_text(s.open_cost)},
+              {"position_cost", money_text(s.position_cost_his + s.position_cost_today)},
+              {"margin", money_text(s.margin)}};
+}
+
+json order_ref_json(const core::OrderRef& r) {
+  json j{{"client_order_id", core::raw(r.client_order_id)}};
+  if (r.order_id) j["order_id"] = core::raw(*r.order_id);
+  return j;
+}
+
+}  // namespace
+
+std::string money_text(core::Money m) {
+  return fixed(m.value, 4);
+}
+
+std::string price_text(const core::Engine& engine, core::InstrumentId i, core::PriceTicks p) {
+  if (core::raw(i) >= engine.instrument_count()) return std::to_string(p.value);
+  // ticks * tick_e8 / 1e8, printed with 8 places then trimmed of trailing zeros (keeping one).
+  __extension__ __int128 v =
+      static_cast<__int128>(p.value) * engine.instrument(i).params.price_tick_e8;
+  std::string s = fixed(static_cast<std::int64_t>(v), 8);
+  while (s.size() > 2 && s.back() == '0' && s[s.size() - 2] != '.') s.pop_back();
+  return s;
+}
+
+const char* event_kind(const core::Event& e) {
+  static constexpr const char* kNames[] = {
+      "CreateInstrument", "UpdateInstrument", "SetInstrumentStatus",
+      "CreateUser",       "CreateAccount",    "Deposit",
+      "Withdraw",         "SetAccountRisk",   "SetRiskParams",
+      "Settle",           "NewOrder",         "AmendOrder",
+      "CancelOrder"};
+  return kNames[e.body.index()];
+}
+
+json event_json(const core::Engine& engine, const core::Event& e) {
+  json j{{"seq", core::raw(e.header.seq)},
+         {"timestamp_ns", e.header.timestamp_ns},
+         {"source", e.header.source},
+         {"type", event_kind(e)}};
+  std::visit(
+      [&](const auto& b) {
+        using T = std::decay_t<decltype(b)>;
+        if constexpr (requires { b.account; }) j["account"] = account_name(engine, b.account);
+        if constexpr (requires { b.instrument; }) {
+          j["instrument"] = instrument_code(engine, b.instrument);
+        }
+        if constexpr (std::is_same_v<T, core::CreateInstrument>) {
+          j["code"] = b.code;
+          j["exchange"] = b.exchange;
+          j["price_tick_e8"] = b.params.price_tick_e8;
+          j["multiplier_e8"] = b.params.multiplier_e8;
+          j["pre_settlement_ticks"] = b.pre_settlement.value;
+        } else if constexpr (std::is_same_v<T, core::CreateUser>) {
+          j["name"] = b.name;
+        } else if constexpr (std::is_same_v<T, core::CreateAccount>) {
+          j["name"] = b.name;
+          j["user"] = core::raw(b.user);
+        } else if constexpr (std::is_same_v<T, core::Deposit> ||
+                             std::is_same_v<T, core::Withdraw>) {
+          j["amount"] = money_text(b.amount);
+        } else if constexpr (std::is_same_v<T, core::SetInstrumentStatus>) {
+          j["status"] = core::to_string(b.status);
+        } else if constexpr (std::is_same_v<T, core::SetAccountRisk>) {
+          j["max_open_orders"] = b.max_open_orders;
+          j["enabled"] = b.enabled;
+        } else if constexpr (std::is_same_v<T, core::SetRiskParams>) {
+          j["liquidation_ratio_ppb"] = b.liquidation_ratio_ppb;
+        } else if constexpr (std::is_same_v<T, core::Settle>) {
+          json prices = json::array();
+          for (const auto& p : b.prices) {
+            prices.push_back({{"instrument", instrument_code(engine, p.instrument)},
+                              {"price", price_text(engine, p.instrument, p.price)}});
+          }
+          j["prices"] = prices;
+        } else if constexpr (std::is_same_v<T, core::NewOrder>) {
+          j["client_order_id"] = core::raw(b.client_order_id);
+          j["direction"] = core::to_string(b.direction);
+          j["offset"] = core::to_string(b.offset);
+          j["price_type"] = core::to_string(b.price_type);
+          j["price"] = price_text(engine, b.instrument, b.price);
+          j["volume"] = b.volume.value;
+          j["time_condition"] = core::to_string(b.time_condition);
+          j["volume_condition"] = core::to_string(b.volume_condition);
+          j["post_only"] = b.post_only;
+        } else if constexpr (std::is_same_v<T, core::AmendOrder>) {
+          j["ref"] = order_ref_json(b.ref);
+          j["new_price_ticks"] = b.new_price.value;
+          j["new_volume_left"] = b.new_volume_left.value;
+        } else if constexpr (std::is_same_v<T, core::CancelOrder>) {
+          j["ref"] = order_ref_json(b.ref);
+        }
+      },
+      e.body);
+  return j;
+}
+
+json effect_json(const core::Engine& engine, const core::Effect& e) {
+  using K = core::EffectKind;
+  json j{{"kind", core::to_string(e.kind)}};
+  switch (e.kind) {
+    case K::kOrderRejected:
+    case K::kAdminRejected:
+      j["reason"] = core::to_string(static_cast<core::RejectReason>(e.reason));
+      break;
+    case K::kOrderCancelled:
+      j["reason"] = core::to_string(static_cast<core::CancelReason>(e.reason));
+      break;
+    default: break;
+  }
+  if (e.kind == K::kTrade || e.kind == K::kOrderAccepted || e.kind == K::kOrderAmended ||
+      e.kind == K::kOrderCancelled || e.kind == K::kOrderRejected) {
+    j["account"] = account_name(engine, e.account);
+    j["order_id"] = core::raw(e.order);
+    j["client_order_id"] = core::raw(e.client_order_id);
+    j["price"] = price_text(engine, e.instrument, e.price);
+    j["volume"] = e.volume.value;
+    j["volume_left"] = e.volume_left.value;
+  }
+  if (e.kind == K::kTrade) {
+    j["trade_id"] = core::raw(e.trade);
+    j["instrument"] = instrument_code(engine, e.instrument);
+    j["direction"] = core::to_string(e.direction);
+    j["maker_order_id"] = core::raw(e.counter_order);
+    j["maker_account"] = account_name(engine, e.counter_account);
+    j["taker_fee"] = money_text(e.amount);
+    j["maker_fee"] = money_text(e.amount2);
+  }
+  if (e.kind == K::kDeposited || e.kind == K::kWithdrawn || e.kind == K::kAccountSettled ||
+      e.kind == K::kLiquidationStarted) {
+    j["account"] = account_name(engine, e.account);
+    j["amount"] = money_text(e.amount);
+  }
+  return j;
+}
+
+json account_json(const core::Engine& engine, core::AccountId a) {
+  core::AccountView v = engine.account(a);
+  return json{{"user_id", engine.user_name(v.user)},
+              {"account_id", std::string(v.name)},
+              {"currency", "CNY"},
+              {"pre_balance", money_text(v.pre_balance)},
+              {"deposit", money_text(v.deposit)},
+              {"withdraw", money_text(v.withdraw)},
+              {"close_profit", money_text(v.close_profit)},
+              {"commission", money_text(v.commission)},
+              {"static_balance", money_text(v.static_balance)},
+              {"position_profit", money_text(v.position_profit)},
+              {"float_profit", money_text(v.float_profit)},
+              {"balance", money_text(v.balance)},
+              {"margin", money_text(v.margin)},
+              {"frozen_margin", money_text(v.frozen_margin)},
+              {"frozen_commission", money_text(v.frozen_commission)},
+              {"available", money_text(v.available)},
+              {"risk_ratio", fixed(v.risk_ratio_ppb, 9)}};
+}
+
+json positions_json(const core::Engine& engine, core::AccountId a) {
+  json out = json::object();
+  for (const core::PositionView& p : engine.positions(a)) {
+    const core::InstrumentState& ins = engine.instrument(p.instrument);
+    out[ins.code] =
+        json{{"exchange_id", ins.exchange},
+             {"instrument_id", ins.code},
+             {"volume_long", p.long_side.total().value},
+             {"volume_short", p.short_side.total().value},
+             {"long", side_json(p.long_side)},
+             {"short", side_json(p.short_side)},
+             {"float_profit", money_text(p.float_profit_long + p.float_profit_short)},
+             {"position_profit", money_text(p.position_profit_long + p.position_profit_short)}};
+  }
+  return out;
+}
+
+json orders_json(const core::Engine& engine, core::AccountId a) {
+  json out = json::object();
+  for (const core::OrderState& o : engine.orders(a)) {
+    out[std::to_string(core::raw(o.id))] =
+        json{{"order_id", core::raw(o.id)},
+             {"client_order_id", core::raw(o.client_order_id)},
+             {"instrument_id", engine.instrument(o.instrument).code},
+             {"direction", core::to_string(o.direction)},
+             {"offset", core::to_string(o.offset)},
+             {"price_type", core::to_string(o.price_type)},
+             {"limit_price", price_text(engine, o.instrument, o.price)},
+             {"time_condition", core::to_string(o.time_condition)},
+             {"volume_orign", o.volume_orig.value},
+             {"volume_left", o.volume_left.value},
+             {"status", "ALIVE"},
+             {"frozen_margin", money_text(o.frozen_margin)},
+             {"frozen_commission", money_text(o.frozen_commission)},
+             {"insert_date_time", o.insert_time_ns}};
+  }
+  return out;
+}
+
+json trades_json(const core::Engine& engine, core::AccountId a) {
+  json out = json::object();
+  for (const core::TradeState& t : engine.trades(a)) {
+    bool taker = t.taker_account == a;
+    core::Direction d = taker
+                            ? t.taker_direction
+                            : (t.taker_direction == core::Direction::kBuy ? core::Direction::kSell
+                                                                          : core::Direction::kBuy);
+    out[std::to_string(core::raw(t.id))] =
+        json{{"trade_id", core::raw(t.id)},
+             {"order_id", core::raw(taker ? t.taker_order : t.maker_order)},
+             {"instrument_id", engine.instrument(t.instrument).code},
+             {"direction", core::to_string(d)},
+             {"offset", core::to_string(taker ? t.taker_offset : t.maker_offset)},
+             {"price", price_text(engine, t.instrument, t.price)},
+             {"volume", t.volume.value},
+             {"commission", money_text(taker ? t.taker_fee : t.maker_fee)},
+             {"trade_date_time", t.time_ns}};
+  }
+  return out;
+}
+
+json book_json(const core::Engine& engine, core::InstrumentId i, std::size_t depth) {
+  core::BookView b = engine.book(i, depth);
+  auto levels = [&](const std::vector<core::LevelView>& ls) {
+    json out = json::array();
+    for (const core::LevelView& l : ls) {
+      out.push_back({{"price", price_text(engine, i, l.price)},
+                     {"price_ticks", l.price.value},
+                     {"volume", l.volume.value},
+                     {"orders", l.orders}});
+    }
+    return out;
+  };
+  return json{{"instrument_id", engine.instrument(i).code},
+              {"bids", levels(b.bids)},
+              {"asks", levels(b.asks)}};
+}
+
+}  // namespace qx::app

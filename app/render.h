@@ -1,0 +1,29 @@
+// JSON and text rendering of engine values for the `qx` tools (nlohmann::json).
+//
+// Money is rendered as a decimal string with four places ("114000.0000") and prices both as
+// integer ticks and as a decimal string (ticks x tick size), so nothing passes through a double.
+// Field names follow QIFI (accounts, positions, orders, trades).
+#pragma once
+
+#include <nlohmann/json.hpp>
+#include <string>
+
+#include "core/engine.h"
+
+namespace qx::app {
+
+std::string money_text(core::Money m);
+std::string price_text(const core::Engine& engine, core::InstrumentId i, core::PriceTicks p);
+
+nlohmann::json event_json(const core::Engine& engine, const core::Event& e);
+nlohmann::json effect_json(const core::Engine& engine, const core::Effect& e);
+nlohmann::json account_json(const core::Engine& engine, core::AccountId a);
+nlohmann::json positions_json(const core::Engine& engine, core::AccountId a);
+nlohmann::json orders_json(const core::Engine& engine, core::AccountId a);
+nlohmann::json trades_json(const core::Engine& engine, core::AccountId a);
+nlohmann::json book_json(const core::Engine& engine, core::InstrumentId i, std::size_t depth);
+
+// The name of an event's kind ("NewOrder", "Settle", ...).
+const char* event_kind(const core::Event& e);
+
+}  // namespace qx::app
