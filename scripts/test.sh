@@ -7,5 +7,9 @@ cd "$(dirname "$0")/.."
 ./scripts/check-format.sh
 cmake --preset dev >/dev/null
 cmake --build --preset dev -j "$(nproc)"
-cd build/dev
-ctest --output-on-failure -j "$(nproc)"
+(cd build/dev && ctest --output-on-failure -j "$(nproc)")
+# The golden journals must replay to the same hashes with a second compiler and optimisation
+# level (clang, -O3) as with the GCC debug build ctest used.
+cmake --preset clang >/dev/null
+cmake --build --preset clang -j "$(nproc)" --target qx
+./scripts/check-golden.sh build/clang/app/qx

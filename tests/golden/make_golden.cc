@@ -1,0 +1,204 @@
+// Writes the hand-made golden journals of journals/golden/: small sessions that together use every
+// event type and provoke every reject reason the engine can produce. Run by
+// scripts/make-golden.sh, which also records their hashes; see journals/golden/README.md.
+//
+//   qx_make_golden OUT_DIR      -> OUT_DIR/basic, OUT_DIR/rejects
+#include <cstdio>
+#include <filesystem>
+#include <string>
+#include <vector>
+
+#include "core/engine.h"
+#include "replay/journal.h"
+
+namespace {
+
+using namespace qx::core;
+
+class Script {
+ public:
+  explicit Script(std::filesystem::path dir) : dir_(std::move(dir)) {}
+  void add(EventBody body) {
+    seq_ += 1;
+    time_ns_ += 250'000'000;
+    events_.push_back(Event{EventHeader{Seq(seq_), time_ns_, 1}, std::move(body)});
+  }
+  void order(std::uint32_t account, std::uint32_t instrument, Direction d, Offset o, PriceType pt,
+             std::int64_t price, std::int64_t lots, TimeCondition tc = TimeCondition::kGfd,
+             VolumeCondition vc = VolumeCondition::kAny, bool post_only = false,
+             std::uint64_t client = 0) {
+    add(NewOrder{AccountId(account), InstrumentId(instrument), ClientOrderId(client), d, o, pt,
+                 PriceTicks(price), Lots(lots), tc, vc, post_only});
+  }
+  int write() const {
+    std::filesystem::remove_all(dir_);
+    auto w = qx::replay::JournalWriter::open(dir_, {});
+    if (!w) return fail(w.error().message);
+    for (const Event& e : events_) {
+      if (auto s = w.value().append(e); !s) return fail(s.error().message);
+    }
+    if (auto c = w.value().commit(); !c) return fail(c.error().message);
+    return 0;
+  }
+
+ private:
+  static int fail(const std::string& why) {
+    std::fprintf(stderr, "make_golden: %s\n", why.c_str());
+    return 1;
+  }
+  std::filesystem::path dir_;
+  std::vector<Event> events_;
+  std::uint64_t seq_ = 0;
+  std::int64_t time_ns_ = 1'735'781'400'000'000'000;  // 2025-01-02 01:30 UTC
+};
+
+InstrumentParams if_params() {
+  InstrumentParams p;
+  p.price_tick_e8 = 20'000'000;
+  p.multiplier_e8 = 300 * kDecimalScale;
+  p.margin_long_ppb = p.margin_short_ppb = 100'000'000;
+  p.fees.open_ppb = 23'010;
+  p.fees.close_ppb = 23'010;
+  p.fees.close_today_ppb = 345'000;
+  p.price_band_ppb = 100'000'000;
+  p.max_order_volume = Lots(100);
+  p.position_limit = Lots(50);
+  return p;
+}
+
+InstrumentParams au_params() {  // per-lot fees, no band
+  InstrumentParams p;
+  p.price_tick_e8 = 2'000'000;
+  p.multiplier_e8 = 1000 * kDecimalScale;
+  p.margin_long_ppb = p.margin_short_ppb = 80'000'000;
+  p.fees.open_per_lot = Money(100'000);
+  p.fees.close_per_lot = Money(100'000);
+  p.fees.close_today_per_lot = Money(0);
+  p.max_order_volume = Lots(1'000'000);
+  p.position_limit = Lots(1'000'000);
+  return p;
+}
+
+Money cny(std::int64_t v) {
+  return Money(v * kMoneyScale);
+}
+
+constexpr auto kBuy = Direction::kBuy;
+constexpr auto kSell = Direction::kSell;
+constexpr auto kOpen = Offset::kOpen;
+constexpr auto kLimit = PriceType::kLimit;
+
+// Every event type, all order types and the paths through settlement and liquidation.
+void basic(Script& s) {
+  s.add(CreateInstrument{"IF2501", "CFFEX", if_params(), PriceTicks(19'000)});
+  s.add(CreateInstrument{"au2506", "SHFE", au_params(), PriceTicks(31'000)});
+  s.add(UpdateInstrument{InstrumentId(1), au_params()});
+  for (const char* name : {"alice", "bob", "carol", "thin"}) s.add(CreateUser{name});
+  for (std::uint32_t u = 0; u < 4; ++u) {
+    s.add(CreateAccount{UserId(u), std::string("acc_") + std::to_string(u)});
+    s.add(Deposit{AccountId(u), cny(u == 3 ? 250'000 : 5'000'000)});
+  }
+  s.add(SetAccountRisk{AccountId(2), 50, true});
+  s.add(SetRiskParams{kPpb});
+  s.order(0, 0, kBuy, kOpen, kLimit, 19'000, 3, TimeCondition::kGtc, VolumeCondition::kAny, false,
+          1);
+  s.order(1, 0, kSell, kOpen, kLimit, 19'010, 2, TimeCondition::kGfd, VolumeCondition::kAny, true);
+  s.order(1, 0, kSell, kOpen, kLimit, 19'000, 2);  // trades with alice
+  s.order(2, 0, kBuy, kOpen, PriceType::kMarket, 0, 1, TimeCondition::kIoc);
+  s.order(2, 0, kSell, kOpen, kLimit, 18'990, 1, TimeCondition::kIoc, VolumeCondition::kAll);
+  s.order(2, 0, kBuy, kOpen, PriceType::kBest, 0, 2);
+  s.add(AmendOrder{AccountId(0), OrderRef{std::nullopt, ClientOrderId(1)}, PriceTicks(19'002),
+                   Lots(1)});
+  s.add(CancelOrder{AccountId(0), OrderRef{std::nullopt, ClientOrderId(1)}});
+  s.order(3, 0, kBuy, kOpen, kLimit, 19'000, 2);  // thin: 2 lots long
+  s.order(1, 0, kSell, kOpen, kLimit, 19'000, 2);
+  s.order(2, 0, kBuy, kOpen, kLimit, 17'500, 5, TimeCondition::kGtc);  // absorbs liquidation
+  s.order(0, 1, kBuy, kOpen, kLimit, 31'000, 4);
+  s.order(1, 1, kSell, kOpen, kLimit, 31'000, 4);
+  s.order(0, 1, kSell, Offset::kCloseToday, kLimit, 31'050, 1);
+  s.order(1, 1, kBuy, Offset::kCloseToday, kLimit, 31'050, 1);
+  s.add(Withdraw{AccountId(1), cny(1'000)});
+  s.add(Settle{{SettlementPrice{InstrumentId(0), PriceTicks(18'200)}}});  // thin is liquidated
+  s.order(0, 1, kSell, Offset::kCloseYesterday, kLimit, 31'100, 1);
+  s.order(1, 1, kBuy, Offset::kClose, kLimit, 31'100, 1);
+  s.add(SetInstrumentStatus{InstrumentId(1), InstrumentStatus::kHalted});
+  s.add(SetInstrumentStatus{InstrumentId(1), InstrumentStatus::kTrading});
+  s.add(SetInstrumentStatus{InstrumentId(1), InstrumentStatus::kDelisted});
+  s.add(Settle{{}});
+}
+
+// Every reject reason the engine produces (PRICE_NOT_TICK_MULTIPLE is reserved for front ends
+// that convert decimal prices; the engine's prices are ticks by construction).
+void rejects(Script& s) {
+  InstrumentParams bad = if_params();
+  bad.margin_long_ppb = -1;
+  s.add(CreateInstrument{"IF2501", "CFFEX", if_params(), PriceTicks(19'000)});
+  s.add(CreateInstrument{"au2506", "SHFE", au_params(), PriceTicks(31'000)});
+  s.add(CreateInstrument{"BAD", "X", bad, PriceTicks(1)});                 // INVALID_PARAMETER
+  s.add(CreateInstrument{"IF2501", "CFFEX", if_params(), PriceTicks(1)});  // DUPLICATE_NAME
+  s.add(CreateInstrument{std::string(40, 'x'), "X", if_params(), PriceTicks(1)});  // INVALID_NAME
+  s.add(CreateUser{"u0"});
+  s.add(CreateUser{"u1"});
+  s.add(CreateAccount{UserId(0), "a0"});
+  s.add(CreateAccount{UserId(1), "a1"});
+  s.add(CreateAccount{UserId(9), "a9"});  // UNKNOWN_USER
+  s.add(Deposit{AccountId(0), cny(2'000'000)});
+  s.add(Deposit{AccountId(1), cny(2'000'000)});
+  s.add(Withdraw{AccountId(0), cny(3'000'000)});  // WITHDRAW_EXCEEDS
+  s.order(0, 0, kBuy, kOpen, kLimit, 19'000, 0);  // INVALID_VOLUME
+  s.order(0, 0, kBuy, kOpen, kLimit, 0, 1);       // INVALID_PRICE
+  s.order(0, 0, kBuy, kOpen, kLimit, 19'000, 1, TimeCondition::kGfd, VolumeCondition::kAll);
+  s.order(0, 1, kBuy, kOpen, kLimit, 4'000'000'000'000'000, 1);               // NUMERIC_OVERFLOW
+  s.order(0, 7, kBuy, kOpen, kLimit, 19'000, 1);                              // UNKNOWN_INSTRUMENT
+  s.order(7, 0, kBuy, kOpen, kLimit, 19'000, 1);                              // UNKNOWN_ACCOUNT
+  s.order(0, 0, kBuy, kOpen, kLimit, 25'000, 1);                              // PRICE_OUTSIDE_BAND
+  s.order(0, 0, kBuy, kOpen, PriceType::kMarket, 0, 1, TimeCondition::kIoc);  // NO_LIQUIDITY
+  s.order(1, 0, kSell, kOpen, kLimit, 19'000, 5, TimeCondition::kGtc);
+  s.order(0, 0, kBuy, kOpen, kLimit, 19'000, 1, TimeCondition::kGfd, VolumeCondition::kAny,
+          true);  // POST_ONLY_WOULD_CROSS
+  s.order(0, 0, kBuy, kOpen, kLimit, 19'000, 9, TimeCondition::kIoc, VolumeCondition::kAll);
+  s.order(0, 0, kBuy, kOpen, kLimit, 19'000, 20);           // INSUFFICIENT_FUNDS
+  s.order(0, 0, kSell, Offset::kClose, kLimit, 19'000, 1);  // INSUFFICIENT_POSITION
+  s.order(0, 0, kBuy, kOpen, kLimit, 18'000, 51);           // POSITION_LIMIT_EXCEEDED (limit 50)
+  s.order(0, 0, kBuy, kOpen, kLimit, 18'000, 101);          // ORDER_VOLUME_LIMIT
+  s.order(0, 0, kBuy, kOpen, kLimit, 18'000, 1, TimeCondition::kGtc, VolumeCondition::kAny, false,
+          5);
+  s.order(0, 0, kBuy, kOpen, kLimit, 18'000, 1, TimeCondition::kGtc, VolumeCondition::kAny, false,
+          5);  // DUPLICATE_CLIENT_ID
+  s.add(AmendOrder{AccountId(0), OrderRef{std::nullopt, ClientOrderId(5)}, PriceTicks(18'000),
+                   Lots(1)});                                                  // AMEND_NO_CHANGE
+  s.add(CancelOrder{AccountId(0), OrderRef{OrderId(999), ClientOrderId(0)}});  // UNKNOWN_ORDER
+  s.add(CancelOrder{AccountId(1), OrderRef{OrderId(2), ClientOrderId(0)}});    // ORDER_NOT_OWNED
+  s.add(SetAccountRisk{AccountId(1), 1, true});
+  s.order(1, 0, kSell, kOpen, kLimit, 19'100, 1);  // TOO_MANY_OPEN_ORDERS
+  s.add(SetAccountRisk{AccountId(1), 0, false});
+  s.order(1, 0, kSell, kOpen, kLimit, 19'100, 1);  // ACCOUNT_DISABLED
+  s.add(SetAccountRisk{AccountId(1), 0, true});
+  s.order(1, 1, kBuy, kOpen, kLimit, 31'000, 600);  // au position 600
+  s.order(0, 1, kSell, kOpen, kLimit, 31'000, 600);
+  s.add(SetInstrumentStatus{InstrumentId(1), InstrumentStatus::kHalted});
+  s.order(0, 1, kBuy, kOpen, kLimit, 31'000, 1);  // INSTRUMENT_HALTED
+  s.add(SetInstrumentStatus{InstrumentId(1), InstrumentStatus::kDelisted});
+  s.order(0, 1, kBuy, kOpen, kLimit, 31'000, 1);  // INSTRUMENT_DELISTED
+  InstrumentParams tight = if_params();
+  tight.position_limit = Lots(1);
+  s.add(UpdateInstrument{InstrumentId(0), tight});
+  s.order(0, 0, kBuy, kOpen, kLimit, 18'500, 2);  // POSITION_LIMIT
+  s.add(SetRiskParams{-5});                       // INVALID_PARAMETER
+}
+
+}  // namespace
+
+int main(int argc, char** argv) {
+  if (argc != 2) {
+    std::fprintf(stderr, "usage: qx_make_golden OUT_DIR\n");
+    return 2;
+  }
+  std::filesystem::path out = argv[1];
+  Script b(out / "basic");
+  basic(b);
+  Script r(out / "rejects");
+  rejects(r);
+  int rc = b.write();
+  return rc != 0 ? rc : r.write();
+}
