@@ -1,0 +1,525 @@
+// rapidcheck generator of random but meaningful engine journals for the engine properties.
+//
+//   qx::property::Scenario s = *qx::property::gen_scenario({.risk_params = true});
+//   for (const qx::core::Event& e : qx::property::to_events(s)) engine.apply(e, effects);
+//
+// A scenario is a setup (1-3 instruments shaped like IF, cu and rebar with varied fees by lot
+// and by notional, margins, bands and limits; 2-5 accounts, some thin so that
+// INSUFFICIENT_FUNDS happens) followed by 1-200 commands: orders of every price type, time and
+// volume condition and offset, post-only; amends, cancels, deposits, withdrawals, settlements
+// with and without prices, halts and resumes (rarely a delisting), account risk settings and,
+// when asked, SetRiskParams. The commands are biased towards collisions: prices in a narrow
+// tick range around the reference so that orders cross, client order ids from a pool of six
+// so that duplicates occur, now and then an unknown account or instrument, a zero volume, a
+// far or overflowing price.
+//
+// Design: commands are generated without state (so rapidcheck can drop any of them when
+// shrinking) and then "steered" in order with the reference model's view of the state so far:
+// most closes pick a position somebody holds, most amends and cancels a live order (by client
+// id or order id, sometimes from the wrong account). The model is only a source of plausible
+// targets here; where it is wrong (it does not model forced liquidation) a command merely
+// misses. The command count grows with rapidcheck's size, so early cases are short.
+#pragma once
+
+#include <rapidcheck.h>
+
+#include <algorithm>
+#include <cstdint>
+#include <optional>
+#include <ostream>
+#include <sstream>
+#include <string>
+#include <type_traits>
+#include <variant>
+#include <vector>
+
+#include "core/events.h"
+#include "core/types.h"
+#include "tests/property/model.h"
+
+namespace qx::property {
+
+struct GenOptions {
+  bool risk_params = false;  // include SetRiskParams (forced liquidation) among the commands
+};
+
+struct Scenario {
+  std::vector<core::EventBody> events;  // setup then commands, applied with seq 1, 2, ...
+  std::size_t setup_events = 0;
+};
+
+// What the command generators need to know of the setup.
+struct InstrumentShape {
+  std::int64_t ref_ticks = 0;  // the initial previous settlement price
+  std::int64_t max_order_volume = 0;
+};
+struct World {
+  std::vector<InstrumentShape> instruments;
+  std::uint32_t accounts = 0;
+};
+
+inline std::vector<core::Event> to_events(const Scenario& s) {
+  std::vector<core::Event> out;
+  out.reserve(s.events.size());
+  std::int64_t time_ns = 1'735'781'400'000'000'000;
+  for (std::size_t i = 0; i < s.events.size(); ++i) {
+    time_ns += 1'000'000;
+    out.push_back(core::Event{core::EventHeader{core::Seq(i + 1), time_ns, 0}, s.events[i]});
+  }
+  return out;
+}
+
+namespace detail {
+
+inline constexpr std::int64_t kCny = core::kMoneyScale;
+
+inline rc::Gen<core::FeeSchedule> gen_fees() {
+  auto schedule = [](std::int64_t open_lot, std::int64_t open_ppb, std::int64_t close_lot,
+                     std::int64_t close_ppb, std::int64_t today_lot, std::int64_t today_ppb) {
+    core::FeeSchedule f;
+    f.open_per_lot = core::Money(open_lot);
+    f.open_ppb = open_ppb;
+    f.close_per_lot = core::Money(close_lot);
+    f.close_ppb = close_ppb;
+    f.close_today_per_lot = core::Money(today_lot);
+    f.close_today_ppb = today_ppb;
+    return f;
+  };
+  return rc::gen::element(
+      schedule(0, 23'010, 0, 23'010, 0, 345'000),          // IF: by notional, dear close-today
+      schedule(0, 50'000, 0, 50'000, 0, 50'000),           // cu: by notional
+      schedule(3 * kCny, 0, 3 * kCny, 0, 6 * kCny, 0),     // per lot
+      schedule(kCny, 10'000, kCny, 10'000, 0, 0),          // mixed, free close-today
+      schedule(0, 0, 0, 0, 0, 0),                          // free
+      schedule(12'345, 33'333, 5'432, 77'777, 1, 999'999)  // odd numbers that round
+  );
+}
+
+// One instrument: IF-like, cu-like or rebar-like, with varied fees, margins, band and limits.
+inline rc::Gen<std::pair<core::CreateInstrument, InstrumentShape>> gen_instrument(int index) {
+  return rc::gen::exec([index] {
+    struct Kind {
+      std::int64_t tick_e8, multiplier_e8, ref_ticks;
+    };
+    const Kind kind = *rc::gen::element(Kind{20'000'000, 30'000'000'000, 19'000},  // IF
+                                        Kind{1'000'000'000, 500'000'000, 7'000},   // cu
+                                        Kind{100'000'000, 1'000'000'000, 3'500});  // rebar
+    core::InstrumentParams p;
+    p.price_tick_e8 = kind.tick_e8;
+    p.multiplier_e8 = kind.multiplier_e8;
+    p.margin_long_ppb = *rc::gen::element<std::int64_t>(50'000'000, 100'000'000, 150'000'000);
+    p.margin_short_ppb = *rc::gen::element<std::int64_t>(50'000'000, 100'000'000, 120'000'000);
+    p.fees = *gen_fees();
+    // Bands of 0.1% and 0.2% are a few ticks wide, so band rejects and MARKET capping happen.
+    p.price_band_ppb = *rc::gen::element<std::optional<std::int64_t>>(std::nullopt, 1'000'000,
+                                                                      2'000'000, 50'000'000);
+    p.max_order_volume = core::Lots(*rc::gen::element<std::int64_t>(5, 10, 50));
+    p.position_limit = core::Lots(*rc::gen::element<std::int64_t>(8, 20, 1'000));
+    core::CreateInstrument c{"I" + std::to_string(index), "TEST", p,
+                             core::PriceTicks(kind.ref_ticks)};
+    return std::make_pair(c, InstrumentShape{kind.ref_ticks, p.max_order_volume.value});
+  });
+}
+
+// Mostly a valid index, now and then one past the end (unknown).
+inline rc::Gen<std::uint32_t> gen_index(std::uint32_t count) {
+  return rc::gen::weightedOneOf<std::uint32_t>(
+      {{80, rc::gen::inRange<std::uint32_t>(0, count)}, {1, rc::gen::just(count)}});
+}
+
+inline rc::Gen<std::int64_t> gen_price(std::int64_t ref) {
+  return rc::gen::weightedOneOf<std::int64_t>({
+      {88, rc::gen::map(rc::gen::inRange<std::int64_t>(-4, 5),
+                        [ref](std::int64_t d) { return ref + d; })},
+      {8, rc::gen::map(rc::gen::inRange<std::int64_t>(5, ref / 40),
+                       [ref](std::int64_t d) { return ref + (d % 2 == 0 ? d : -d); })},
+      {3, rc::gen::element<std::int64_t>(0, -5)},
+      {1, rc::gen::just<std::int64_t>(std::int64_t{1} << 61)},  // notional overflows
+  });
+}
+
+inline rc::Gen<std::int64_t> gen_volume(std::int64_t max_order_volume) {
+  return rc::gen::weightedOneOf<std::int64_t>({
+      {80, rc::gen::inRange<std::int64_t>(1, 5)},
+      {15, rc::gen::inRange<std::int64_t>(1, max_order_volume + 3)},
+      {2, rc::gen::element<std::int64_t>(0, -1)},
+  });
+}
+
+inline rc::Gen<core::OrderRef> gen_ref() {
+  return rc::gen::weightedOneOf<core::OrderRef>({
+      {3, rc::gen::map(rc::gen::inRange<std::uint64_t>(1, 16),
+                       [](std::uint64_t id) {
+                         return core::OrderRef{core::OrderId(id), core::ClientOrderId(0)};
+                       })},
+      {7, rc::gen::map(rc::gen::inRange<std::uint64_t>(0, 7),
+                       [](std::uint64_t c) {
+                         return core::OrderRef{std::nullopt, core::ClientOrderId(c)};
+                       })},
+  });
+}
+
+inline rc::Gen<core::EventBody> gen_new_order(const World& w) {
+  return rc::gen::exec([w] {
+    core::NewOrder o;
+    o.account = core::AccountId(*gen_index(w.accounts));
+    std::uint32_t ins = *gen_index(static_cast<std::uint32_t>(w.instruments.size()));
+    o.instrument = core::InstrumentId(ins);
+    const InstrumentShape& shape =
+        w.instruments[std::min<std::size_t>(ins, w.instruments.size() - 1)];
+    o.client_order_id = core::ClientOrderId(*rc::gen::weightedElement<std::uint64_t>(
+        {{3, 0}, {1, 1}, {1, 2}, {1, 3}, {1, 4}, {1, 5}, {1, 6}}));
+    o.direction = *rc::gen::element(core::Direction::kBuy, core::Direction::kSell);
+    o.offset = *rc::gen::weightedElement<core::Offset>({{14, core::Offset::kOpen},
+                                                        {4, core::Offset::kClose},
+                                                        {1, core::Offset::kCloseToday},
+                                                        {1, core::Offset::kCloseYesterday}});
+    o.price_type = *rc::gen::weightedElement<core::PriceType>({{15, core::PriceType::kLimit},
+                                                               {1, core::PriceType::kMarket},
+                                                               {1, core::PriceType::kBest}});
+    o.price = core::PriceTicks(*gen_price(shape.ref_ticks));
+    o.volume = core::Lots(*gen_volume(shape.max_order_volume));
+    o.volume_condition = *rc::gen::weightedElement<core::VolumeCondition>(
+        {{9, core::VolumeCondition::kAny}, {1, core::VolumeCondition::kAll}});
+    // FOK mostly comes with IOC, as clients send it; the odd GFD one is an invalid combination.
+    const bool fok = o.volume_condition == core::VolumeCondition::kAll;
+    o.time_condition = *rc::gen::weightedElement<core::TimeCondition>(
+        {{fok ? 1u : 9u, core::TimeCondition::kGfd},
+         {fok ? 0u : 7u, core::TimeCondition::kGtc},
+         {fok ? 8u : 4u, core::TimeCondition::kIoc}});
+    o.post_only = *rc::gen::weightedElement<bool>({{14, false}, {1, true}});
+    // Rarely an enum value that is not defined (INVALID_PARAMETER).
+    switch (*rc::gen::weightedElement<int>({{100, 0}, {1, 1}, {1, 2}, {1, 3}})) {
+      case 1: o.direction = core::Direction{0}; break;
+      case 2: o.offset = core::Offset{5}; break;
+      case 3: o.time_condition = core::TimeCondition{4}; break;
+      default: break;
+    }
+    return core::EventBody(o);
+  });
+}
+
+// A command before it is steered (see steer()).
+struct Command {
+  core::EventBody body;
+  // Steered closes pick a held position, steered amends and cancels a live order: the
+  // `pick`-th one (modulo their number) in the reference model's state at that point. Steered
+  // withdrawals take all, all but a tenth, or one more than the account's available funds.
+  bool steered = false;
+  std::uint32_t pick = 0;
+  bool by_order_id = false;      // amends and cancels: refer by order id, not client id
+  bool foreign = false;          // ... from another account (ORDER_NOT_OWNED)
+  std::int64_t price_delta = 0;  // amends: new price = the order's price + delta
+  bool relative_volume = false;  // amends: new volume = the order's volume left + delta
+  std::int64_t volume_delta = 0;
+  bool cross = false;  // amends: new price = the best opposite price (so the order trades)
+};
+
+inline rc::Gen<Command> gen_reference(core::EventBody body) {
+  return rc::gen::exec([body] {
+    Command c{body};
+    c.steered = *rc::gen::weightedElement<bool>({{1, false}, {4, true}});
+    c.pick = *rc::gen::inRange<std::uint32_t>(0, 1'000);
+    c.by_order_id = *rc::gen::weightedElement<bool>({{3, false}, {1, true}});
+    c.foreign = *rc::gen::weightedElement<bool>({{15, false}, {1, true}});
+    c.price_delta = *rc::gen::weightedOneOf<std::int64_t>(
+        {{1, rc::gen::just<std::int64_t>(0)}, {2, rc::gen::inRange<std::int64_t>(-3, 4)}});
+    c.relative_volume = *rc::gen::element(false, true);
+    c.volume_delta = *rc::gen::inRange<std::int64_t>(-2, 2);
+    c.cross = *rc::gen::weightedElement<bool>({{3, false}, {1, true}});
+    return c;
+  });
+}
+
+inline rc::Gen<Command> gen_amend(const World& w) {
+  return rc::gen::exec([w] {
+    core::AmendOrder a;
+    a.account = core::AccountId(*rc::gen::inRange<std::uint32_t>(0, w.accounts));
+    a.ref = *gen_ref();
+    const InstrumentShape& shape = *rc::gen::elementOf(w.instruments);
+    a.new_price = core::PriceTicks(*gen_price(shape.ref_ticks));
+    a.new_volume_left = core::Lots(*gen_volume(shape.max_order_volume));
+    return *gen_reference(a);
+  });
+}
+
+inline rc::Gen<Command> gen_cancel(const World& w) {
+  return rc::gen::exec([w] {
+    core::CancelOrder c;
+    c.account = core::AccountId(*rc::gen::inRange<std::uint32_t>(0, w.accounts));
+    c.ref = *gen_ref();
+    return *gen_reference(c);
+  });
+}
+
+inline rc::Gen<core::Money> gen_money() {
+  return rc::gen::weightedOneOf<core::Money>({
+      {3, rc::gen::map(rc::gen::inRange<std::int64_t>(1'000, 300'000),
+                       [](std::int64_t cny) { return core::Money(cny * kCny); })},
+      {1, rc::gen::map(rc::gen::inRange<std::int64_t>(1, 5'000'000),
+                       [](std::int64_t cny) { return core::Money(cny * kCny + 1); })},
+  });
+}
+
+inline rc::Gen<core::EventBody> gen_admin(const World& w, const GenOptions& opt) {
+  auto accounts = rc::gen::inRange<std::uint32_t>(0, w.accounts);
+  auto instruments =
+      rc::gen::inRange<std::uint32_t>(0, static_cast<std::uint32_t>(w.instruments.size()));
+  rc::Gen<core::EventBody> deposit = rc::gen::exec([=] {
+    return core::EventBody(core::Deposit{core::AccountId(*accounts), *gen_money()});
+  });
+  rc::Gen<core::EventBody> withdraw = rc::gen::exec([=] {
+    return core::EventBody(core::Withdraw{core::AccountId(*accounts), *gen_money()});
+  });
+  rc::Gen<core::EventBody> settle = rc::gen::exec([w] {
+    core::Settle s;
+    if (*rc::gen::element(false, true)) {
+      for (std::uint32_t i = 0; i < w.instruments.size(); ++i) {
+        if (!*rc::gen::element(false, true)) continue;
+        std::int64_t price = w.instruments[i].ref_ticks + *rc::gen::inRange<std::int64_t>(-8, 9);
+        s.prices.push_back(core::SettlementPrice{core::InstrumentId(i), core::PriceTicks(price)});
+      }
+    }
+    return core::EventBody(s);
+  });
+  rc::Gen<core::EventBody> status = rc::gen::exec([=] {
+    core::InstrumentStatus st =
+        *rc::gen::weightedElement<core::InstrumentStatus>({{6, core::InstrumentStatus::kHalted},
+                                                           {30, core::InstrumentStatus::kTrading},
+                                                           {1, core::InstrumentStatus::kDelisted}});
+    return core::EventBody(core::SetInstrumentStatus{core::InstrumentId(*instruments), st});
+  });
+  rc::Gen<core::EventBody> account_risk = rc::gen::exec([=] {
+    core::SetAccountRisk r;
+    r.account = core::AccountId(*accounts);
+    r.max_open_orders = *rc::gen::element<std::uint32_t>(0, 0, 0, 2, 4);
+    r.enabled = *rc::gen::weightedElement<bool>({{10, true}, {1, false}});
+    return core::EventBody(r);
+  });
+  rc::Gen<core::EventBody> risk_params = rc::gen::exec([] {
+    std::int64_t ratio = *rc::gen::inRange<std::int64_t>(300'000'000, 1'200'000'001);
+    return core::EventBody(core::SetRiskParams{ratio});
+  });
+  return rc::gen::weightedOneOf<core::EventBody>({{3, deposit},
+                                                  {3, withdraw},
+                                                  {3, settle},
+                                                  {2, status},
+                                                  {1, account_risk},
+                                                  {opt.risk_params ? 2u : 0u, risk_params}});
+}
+
+inline rc::Gen<Command> gen_command(const World& w, const GenOptions& opt) {
+  auto new_order = rc::gen::exec([w] {
+    core::EventBody b = *gen_new_order(w);
+    if (std::get<core::NewOrder>(b).offset == core::Offset::kOpen) return Command{b};
+    return *gen_reference(b);
+  });
+  auto admin = rc::gen::exec([w, opt] {
+    core::EventBody b = *gen_admin(w, opt);
+    if (!std::holds_alternative<core::Withdraw>(b)) return Command{b};
+    return *gen_reference(b);
+  });
+  return rc::gen::weightedOneOf<Command>(
+      {{70, new_order}, {8, gen_amend(w)}, {6, gen_cancel(w)}, {10, admin}});
+}
+
+inline void steer_close(const World& w, const Model& m, const Command& c, core::NewOrder& o) {
+  struct Held {
+    std::uint32_t account, instrument;
+    core::Direction close;
+    std::int64_t lots;
+  };
+  std::vector<Held> held;
+  for (std::uint32_t a = 0; a < m.account_count(); ++a) {
+    for (const auto& [ins, pos] : m.positions(a)) {
+      if (pos.long_side.lots() > 0) {
+        held.push_back({a, ins, core::Direction::kSell, pos.long_side.lots()});
+      }
+      if (pos.short_side.lots() > 0) {
+        held.push_back({a, ins, core::Direction::kBuy, pos.short_side.lots()});
+      }
+    }
+  }
+  if (held.empty()) {
+    o.offset = core::Offset::kOpen;  // nothing to close yet: open instead
+    return;
+  }
+  const Held& h = held[c.pick % held.size()];
+  const std::uint32_t from = core::raw(o.instrument);
+  if (from < w.instruments.size() && o.price.value > 0 && o.price.value < (1 << 30)) {
+    // Keep the price's distance from the reference when moving to another instrument.
+    o.price.value += w.instruments[h.instrument].ref_ticks - w.instruments[from].ref_ticks;
+  }
+  o.account = core::AccountId(h.account);
+  o.instrument = core::InstrumentId(h.instrument);
+  o.direction = h.close;
+  o.volume = core::Lots(std::clamp<std::int64_t>(o.volume.value, 1, h.lots));
+}
+
+template <class Request>
+void steer_reference(const World& w, const Model& m, const Command& c, Request& r) {
+  std::vector<ModelOrder> live = m.live_orders();
+  if (live.empty()) return;
+  const ModelOrder& o = live[c.pick % live.size()];
+  r.account = core::AccountId(c.foreign ? (o.account + 1) % w.accounts : o.account);
+  if (c.by_order_id || c.foreign || o.client_id == 0) {
+    r.ref = core::OrderRef{core::OrderId(o.id), core::ClientOrderId(0)};
+  } else {
+    r.ref = core::OrderRef{std::nullopt, core::ClientOrderId(o.client_id)};
+  }
+  if constexpr (std::is_same_v<Request, core::AmendOrder>) {
+    r.new_price = core::PriceTicks(o.price + c.price_delta);
+    if (c.relative_volume) r.new_volume_left = core::Lots(o.volume_left + c.volume_delta);
+    const core::Direction opposite =
+        o.direction == core::Direction::kBuy ? core::Direction::kSell : core::Direction::kBuy;
+    std::vector<ModelLevel> levels = m.levels(o.instrument, opposite);
+    if (c.cross && !levels.empty()) r.new_price = core::PriceTicks(levels.front().price);
+  }
+}
+
+inline void steer_withdraw(const Model& m, const Command& c, core::Withdraw& w) {
+  if (core::raw(w.account) >= m.account_count()) return;
+  const std::int64_t available = m.account(core::raw(w.account)).available;
+  if (available <= 1) return;
+  const std::int64_t amounts[] = {available, available - available / 10, available + 1};
+  w.amount = core::Money(amounts[c.pick % 3]);
+}
+
+// Turns commands into event bodies, steering those that ask for it with the reference model's
+// view of the state so far: closes mostly close something held, amends and cancels mostly meet
+// a live order, withdrawals test the edge of the available funds. The model is only a source of
+// plausible targets here: whatever it gets wrong (it does not model forced liquidation) just makes
+// a command less useful, never invalid. Steering after generation keeps shrinking free to drop any
+// command; the commands after it are then re-steered against the new state.
+inline std::vector<core::EventBody> steer(const World& w, const std::vector<core::EventBody>& setup,
+                                          std::vector<Command> commands) {
+  Model m;
+  std::vector<core::Effect> ignored;
+  for (const core::EventBody& b : setup) m.apply(b, ignored);
+  std::vector<core::EventBody> out;
+  out.reserve(commands.size());
+  for (Command& c : commands) {
+    if (c.steered) {
+      if (auto* o = std::get_if<core::NewOrder>(&c.body)) steer_close(w, m, c, *o);
+      if (auto* a = std::get_if<core::AmendOrder>(&c.body)) steer_reference(w, m, c, *a);
+      if (auto* x = std::get_if<core::CancelOrder>(&c.body)) steer_reference(w, m, c, *x);
+      if (auto* x = std::get_if<core::Withdraw>(&c.body)) steer_withdraw(m, c, *x);
+    }
+    ignored.clear();
+    m.apply(c.body, ignored);
+    out.push_back(std::move(c.body));
+  }
+  return out;
+}
+
+}  // namespace detail
+
+inline rc::Gen<Scenario> gen_scenario(GenOptions opt) {
+  return rc::gen::exec([opt] {
+    Scenario s;
+    World w;
+    const int instruments = *rc::gen::inRange(1, 4);
+    for (int i = 0; i < instruments; ++i) {
+      auto [create, shape] = *detail::gen_instrument(i);
+      s.events.emplace_back(create);
+      w.instruments.push_back(shape);
+    }
+    w.accounts = *rc::gen::inRange<std::uint32_t>(2, 6);
+    for (std::uint32_t a = 0; a < w.accounts; ++a) {
+      std::string name = "acct" + std::to_string(a);
+      s.events.emplace_back(core::CreateUser{name});
+      s.events.emplace_back(core::CreateAccount{core::UserId(a), name});
+      // Thin accounts can hold a lot or two; rich ones can trade freely.
+      std::int64_t cny = *rc::gen::weightedOneOf<std::int64_t>(
+          {{2, rc::gen::inRange<std::int64_t>(20'000, 400'000)},
+           {3, rc::gen::inRange<std::int64_t>(1'000'000, 20'000'000)}});
+      s.events.emplace_back(core::Deposit{core::AccountId(a), core::Money(cny * detail::kCny)});
+    }
+    s.setup_events = s.events.size();
+    // Length grows with rapidcheck's size (0-100) up to 200; shrinking removes commands.
+    auto commands = *rc::gen::map(
+        rc::gen::nonEmpty(rc::gen::scale(
+            2.0, rc::gen::container<std::vector<detail::Command>>(detail::gen_command(w, opt)))),
+        [w, setup = s.events](std::vector<detail::Command> v) {
+          if (v.size() > 200) v.resize(200);
+          return detail::steer(w, setup, std::move(v));
+        });
+    s.events.insert(s.events.end(), commands.begin(), commands.end());
+    return s;
+  });
+}
+
+// A one-line description of an event, for counterexamples and failure messages.
+inline std::string describe(const core::EventBody& body) {
+  std::ostringstream os;
+  auto ref = [&os](const core::OrderRef& r) {
+    if (r.order_id) os << " order=" << core::raw(*r.order_id);
+    os << " client=" << core::raw(r.client_order_id);
+  };
+  std::visit(
+      [&](const auto& e) {
+        using T = std::decay_t<decltype(e)>;
+        if constexpr (std::is_same_v<T, core::CreateInstrument>) {
+          const core::InstrumentParams& p = e.params;
+          os << "CreateInstrument " << e.code << " tick_e8=" << p.price_tick_e8
+             << " mult_e8=" << p.multiplier_e8 << " margin=" << p.margin_long_ppb << "/"
+             << p.margin_short_ppb << " fees(open " << p.fees.open_per_lot.value << "+"
+             << p.fees.open_ppb << "ppb, close " << p.fees.close_per_lot.value << "+"
+             << p.fees.close_ppb << "ppb, today " << p.fees.close_today_per_lot.value << "+"
+             << p.fees.close_today_ppb
+             << "ppb) band=" << (p.price_band_ppb ? std::to_string(*p.price_band_ppb) : "none")
+             << " max_vol=" << p.max_order_volume.value << " pos_limit=" << p.position_limit.value
+             << " pre=" << e.pre_settlement.value;
+        } else if constexpr (std::is_same_v<T, core::UpdateInstrument>) {
+          os << "UpdateInstrument " << core::raw(e.instrument);
+        } else if constexpr (std::is_same_v<T, core::SetInstrumentStatus>) {
+          os << "SetInstrumentStatus ins=" << core::raw(e.instrument) << " "
+             << core::to_string(e.status);
+        } else if constexpr (std::is_same_v<T, core::CreateUser>) {
+          os << "CreateUser " << e.name;
+        } else if constexpr (std::is_same_v<T, core::CreateAccount>) {
+          os << "CreateAccount user=" << core::raw(e.user) << " " << e.name;
+        } else if constexpr (std::is_same_v<T, core::Deposit>) {
+          os << "Deposit acct=" << core::raw(e.account) << " " << e.amount.value;
+        } else if constexpr (std::is_same_v<T, core::Withdraw>) {
+          os << "Withdraw acct=" << core::raw(e.account) << " " << e.amount.value;
+        } else if constexpr (std::is_same_v<T, core::SetAccountRisk>) {
+          os << "SetAccountRisk acct=" << core::raw(e.account) << " max_open=" << e.max_open_orders
+             << " enabled=" << e.enabled;
+        } else if constexpr (std::is_same_v<T, core::SetRiskParams>) {
+          os << "SetRiskParams ratio_ppb=" << e.liquidation_ratio_ppb;
+        } else if constexpr (std::is_same_v<T, core::Settle>) {
+          os << "Settle";
+          for (const core::SettlementPrice& p : e.prices) {
+            os << " ins" << core::raw(p.instrument) << "@" << p.price.value;
+          }
+        } else if constexpr (std::is_same_v<T, core::NewOrder>) {
+          os << "NewOrder acct=" << core::raw(e.account) << " ins=" << core::raw(e.instrument)
+             << " client=" << core::raw(e.client_order_id) << " "
+             << (e.direction == core::Direction::kBuy    ? "BUY"
+                 : e.direction == core::Direction::kSell ? "SELL"
+                                                         : "DIRECTION?")
+             << " " << core::to_string(e.offset) << " " << core::to_string(e.price_type) << " "
+             << e.price.value << " x" << e.volume.value << " " << core::to_string(e.time_condition)
+             << " " << core::to_string(e.volume_condition) << (e.post_only ? " post-only" : "");
+        } else if constexpr (std::is_same_v<T, core::AmendOrder>) {
+          os << "AmendOrder acct=" << core::raw(e.account);
+          ref(e.ref);
+          os << " price=" << e.new_price.value << " left=" << e.new_volume_left.value;
+        } else if constexpr (std::is_same_v<T, core::CancelOrder>) {
+          os << "CancelOrder acct=" << core::raw(e.account);
+          ref(e.ref);
+        }
+      },
+      body);
+  return os.str();
+}
+
+inline void showValue(const Scenario& s, std::ostream& os) {
+  os << "Scenario (" << s.events.size() << " events, " << s.setup_events << " setup):\n";
+  for (std::size_t i = 0; i < s.events.size(); ++i) {
+    os << "  #" << (i + 1) << " " << describe(s.events[i]) << "\n";
+  }
+}
+
+}  // namespace qx::property

@@ -1,0 +1,506 @@
+// Engine properties over generated journals (engine_gen.h), 1,000 cases each under ctest.
+//
+//   a. AgreesWithModel      effects and state match the naive model (model.h) after every event;
+//   b. ConservesMoney       sum of balances == deposits - withdrawals - fees, after every event;
+//   c. LongEqualsShort      per instrument, open long lots == open short lots, after every event;
+//   d. BookNeverCrossed     best bid < best ask and check_invariants() holds, after every event;
+//   e. Deterministic        two fresh engines give identical effects and hashes;
+//   f. RestoreSameFuture    snapshot at a random point, restore, apply the rest to both: identical
+//                           effects and hashes.
+// Properties b-f include SetRiskParams, so forced liquidation runs; the model does not cover it.
+// A failure names the event (1-based sequence number) and what differs; rapidcheck prints the
+// shrunk scenario and the seed (replay with RC_PARAMS="seed=N"). The regression tests at the
+// end replay minimal journals that these properties found.
+#include <gtest/gtest.h>
+#include <rapidcheck/gtest.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include <algorithm>
+#include <cstdint>
+#include <cstdio>
+#include <functional>
+#include <map>
+#include <sstream>
+#include <string>
+#include <tuple>
+#include <vector>
+
+#include "core/engine.h"
+#include "core/test_support.h"
+#include "tests/property/engine_gen.h"
+#include "tests/property/model.h"
+
+namespace qx::property {
+namespace {
+
+using core::Effect;
+using core::EffectKind;
+
+auto all_fields(const Effect& e) {
+  return std::tie(e.kind, e.direction, e.offset, e.counter_offset, e.reason, e.pad_, e.account,
+                  e.counter_account, e.instrument, e.user, e.order, e.counter_order,
+                  e.client_order_id, e.trade, e.price, e.volume, e.volume_left, e.amount,
+                  e.amount2);
+}
+
+std::string show(const Effect& e) {
+  std::ostringstream os;
+  os << core::to_string(e.kind) << "{reason=" << e.reason << " acct=" << core::raw(e.account)
+     << " cacct=" << core::raw(e.counter_account) << " ins=" << core::raw(e.instrument)
+     << " order=" << core::raw(e.order) << " corder=" << core::raw(e.counter_order)
+     << " client=" << core::raw(e.client_order_id) << " trade=" << core::raw(e.trade)
+     << " dir=" << static_cast<int>(e.direction) << " off=" << static_cast<int>(e.offset)
+     << " coff=" << static_cast<int>(e.counter_offset) << " price=" << e.price.value
+     << " vol=" << e.volume.value << " left=" << e.volume_left.value << " amount=" << e.amount.value
+     << " amount2=" << e.amount2.value << "}";
+  return os.str();
+}
+
+std::string show(const std::vector<Effect>& effects) {
+  std::string s;
+  for (const Effect& e : effects) s += "\n    " + show(e);
+  return s;
+}
+
+// The fields of each kind that docs/semantics.md pins down and the model therefore fills in.
+bool agree(const Effect& x, const Effect& m) {
+  if (x.kind != m.kind) return false;
+  switch (x.kind) {
+    case EffectKind::kOrderAccepted: {
+      auto fields = [](const Effect& e) {
+        return std::tie(e.order, e.account, e.instrument, e.client_order_id, e.direction, e.offset,
+                        e.price, e.volume, e.reason);
+      };
+      return fields(x) == fields(m);
+    }
+    case EffectKind::kOrderRejected:
+    case EffectKind::kAdminRejected: return x.reason == m.reason;
+    case EffectKind::kOrderAmended:
+      return std::tie(x.order, x.price, x.volume, x.volume_left) ==
+             std::tie(m.order, m.price, m.volume, m.volume_left);
+    case EffectKind::kOrderCancelled:
+      return std::tie(x.order, x.account, x.reason, x.volume_left) ==
+             std::tie(m.order, m.account, m.reason, m.volume_left);
+    case EffectKind::kTrade:
+      return std::tie(x.trade, x.order, x.counter_order, x.account, x.counter_account, x.instrument,
+                      x.direction, x.offset, x.counter_offset, x.price, x.volume, x.volume_left,
+                      x.amount, x.amount2) ==
+             std::tie(m.trade, m.order, m.counter_order, m.account, m.counter_account, m.instrument,
+                      m.direction, m.offset, m.counter_offset, m.price, m.volume, m.volume_left,
+                      m.amount, m.amount2);
+    case EffectKind::kInstrumentCreated:
+    case EffectKind::kInstrumentStatusChanged: return x.instrument == m.instrument;
+    case EffectKind::kUserCreated: return x.user == m.user;
+    case EffectKind::kAccountCreated:
+    case EffectKind::kAccountRiskSet: return x.account == m.account;
+    case EffectKind::kDeposited:
+    case EffectKind::kWithdrawn:
+    case EffectKind::kAccountSettled: return x.account == m.account && x.amount == m.amount;
+    case EffectKind::kSettlementDone: return x.amount == m.amount;
+    default: return true;
+  }
+}
+
+std::string compare_effects(const std::vector<Effect>& engine, const std::vector<Effect>& model) {
+  bool same = engine.size() == model.size();
+  for (std::size_t i = 0; same && i < engine.size(); ++i) same = agree(engine[i], model[i]);
+  if (same) return "";
+  return "effects differ\n  engine:" + show(engine) +
+         "\n  model (only the fields compared for each kind are set):" + show(model);
+}
+
+// Accumulates "name: engine X, model Y" for every differing number.
+class Diff {
+ public:
+  void check(const std::string& what, std::int64_t engine, std::int64_t model) {
+    if (engine != model) {
+      text_ +=
+          "\n  " + what + ": engine " + std::to_string(engine) + ", model " + std::to_string(model);
+    }
+  }
+  const std::string& text() const { return text_; }
+
+ private:
+  std::string text_;
+};
+
+void compare_side(Diff& d, const std::string& where, const core::PositionSide& x,
+                  const ModelSide& m) {
+  d.check(where + ".today", x.today.value, m.today);
+  d.check(where + ".his", x.his.value, m.his);
+  d.check(where + ".frozen_today", x.frozen_today.value, m.frozen_today);
+  d.check(where + ".frozen_his", x.frozen_his.value, m.frozen_his);
+  d.check(where + ".open_cost", x.open_cost.value, m.open_cost);
+  d.check(where + ".position_cost_today", x.position_cost_today.value, m.cost_today);
+  d.check(where + ".position_cost_his", x.position_cost_his.value, m.cost_his);
+  d.check(where + ".margin", x.margin.value, m.margin);
+}
+
+void compare_account(Diff& d, const core::Engine& engine, const Model& model, std::uint32_t id) {
+  const std::string a = "account " + std::to_string(id) + " ";
+  core::AccountView x = engine.account(core::AccountId(id));
+  ModelAccountView m = model.account(id);
+  d.check(a + "pre_balance", x.pre_balance.value, m.pre_balance);
+  d.check(a + "deposit", x.deposit.value, m.deposit);
+  d.check(a + "withdraw", x.withdraw.value, m.withdraw);
+  d.check(a + "close_profit", x.close_profit.value, m.close_profit);
+  d.check(a + "commission", x.commission.value, m.commission);
+  d.check(a + "position_profit", x.position_profit.value, m.position_profit);
+  d.check(a + "balance", x.balance.value, m.balance);
+  d.check(a + "margin", x.margin.value, m.margin);
+  d.check(a + "frozen_margin", x.frozen_margin.value, m.frozen_margin);
+  d.check(a + "frozen_commission", x.frozen_commission.value, m.frozen_commission);
+  d.check(a + "available", x.available.value, m.available);
+
+  std::map<std::uint32_t, std::pair<core::PositionSide, core::PositionSide>> held;
+  for (const core::PositionView& p : engine.positions(core::AccountId(id))) {
+    held[core::raw(p.instrument)] = {p.long_side, p.short_side};
+  }
+  std::map<std::uint32_t, ModelPosition> modelled = model.positions(id);
+  for (const auto& [ins, sides] : held) modelled[ins];
+  for (const auto& [ins, pos] : modelled) {
+    auto& sides = held[ins];
+    const std::string where = a + "instrument " + std::to_string(ins);
+    compare_side(d, where + " long", sides.first, pos.long_side);
+    compare_side(d, where + " short", sides.second, pos.short_side);
+  }
+
+  std::vector<core::OrderState> xs = engine.orders(core::AccountId(id));
+  std::vector<ModelOrder> ms = model.orders(id);
+  d.check(a + "resting orders", static_cast<std::int64_t>(xs.size()),
+          static_cast<std::int64_t>(ms.size()));
+  for (std::size_t i = 0; i < xs.size() && i < ms.size(); ++i) {
+    const core::OrderState& o = xs[i];
+    const ModelOrder& r = ms[i];
+    const std::string w = a + "resting order #" + std::to_string(i) + " ";
+    d.check(w + "id", static_cast<std::int64_t>(core::raw(o.id)), static_cast<std::int64_t>(r.id));
+    d.check(w + "client", static_cast<std::int64_t>(core::raw(o.client_order_id)),
+            static_cast<std::int64_t>(r.client_id));
+    d.check(w + "instrument", core::raw(o.instrument), r.instrument);
+    d.check(w + "direction", core::raw(o.direction), core::raw(r.direction));
+    d.check(w + "offset", core::raw(o.offset), core::raw(r.offset));
+    d.check(w + "time_condition", core::raw(o.time_condition), core::raw(r.time_condition));
+    d.check(w + "price", o.price.value, r.price);
+    d.check(w + "volume_orig", o.volume_orig.value, r.volume_orig);
+    d.check(w + "volume_left", o.volume_left.value, r.volume_left);
+    d.check(w + "frozen_margin", o.frozen_margin.value, r.frozen_margin);
+    d.check(w + "frozen_commission", o.frozen_commission.value, r.frozen_commission);
+    d.check(w + "frozen_today", o.frozen_today.value, r.frozen_today);
+    d.check(w + "frozen_his", o.frozen_his.value, r.frozen_his);
+  }
+}
+
+void compare_book(Diff& d, const core::Engine& engine, const Model& model, std::uint32_t id) {
+  core::BookView book = engine.book(core::InstrumentId(id), 1'000);
+  for (core::Direction side : {core::Direction::kBuy, core::Direction::kSell}) {
+    const std::vector<core::LevelView>& xs = side == core::Direction::kBuy ? book.bids : book.asks;
+    std::vector<ModelLevel> ms = model.levels(id, side);
+    const std::string w =
+        "instrument " + std::to_string(id) + (side == core::Direction::kBuy ? " bid" : " ask");
+    d.check(w + " levels", static_cast<std::int64_t>(xs.size()),
+            static_cast<std::int64_t>(ms.size()));
+    for (std::size_t i = 0; i < xs.size() && i < ms.size(); ++i) {
+      const std::string l = w + " level " + std::to_string(i);
+      d.check(l + " price", xs[i].price.value, ms[i].price);
+      d.check(l + " volume", xs[i].volume.value, ms[i].volume);
+      d.check(l + " orders", xs[i].orders, ms[i].orders);
+    }
+  }
+}
+
+std::string compare_state(const core::Engine& engine, const Model& model) {
+  Diff d;
+  d.check("accounts", static_cast<std::int64_t>(engine.account_count()),
+          static_cast<std::int64_t>(model.account_count()));
+  d.check("instruments", static_cast<std::int64_t>(engine.instrument_count()),
+          static_cast<std::int64_t>(model.instrument_count()));
+  if (!d.text().empty()) return d.text();
+  for (std::uint32_t a = 0; a < model.account_count(); ++a) compare_account(d, engine, model, a);
+  for (std::uint32_t i = 0; i < model.instrument_count(); ++i) compare_book(d, engine, model, i);
+  return d.text().empty() ? "" : "state differs:" + d.text();
+}
+
+std::string where(const core::Event& e) {
+  return "after event #" + std::to_string(core::raw(e.header.seq)) + " " + describe(e.body) + ": ";
+}
+
+// ---- a -------------------------------------------------------------------------------------
+
+// Applies the scenario to an engine and to the model; returns "" or the first disagreement.
+std::string agree_with_model(const Scenario& s) {
+  core::Engine engine;
+  Model model;
+  core::EffectBuffer effects;
+  std::vector<Effect> expected;
+  for (const core::Event& e : to_events(s)) {
+    effects.clear();
+    expected.clear();
+    engine.apply(e, effects);
+    model.apply(e.body, expected);
+    if (model.liquidation_ratio_set()) return where(e) + "the model does not cover liquidation";
+    std::string diff = compare_effects(effects, expected);
+    if (diff.empty()) diff = compare_state(engine, model);
+    if (!diff.empty()) return where(e) + diff;
+  }
+  return "";
+}
+
+RC_GTEST_PROP(engine_properties, AgreesWithModel, ()) {
+  // No SetRiskParams: the model leaves forced liquidation out (model.h).
+  const Scenario s = *gen_scenario(GenOptions{.risk_params = false});
+  const std::string diff = agree_with_model(s);
+  if (!diff.empty()) RC_FAIL(diff);
+}
+
+// ---- b -------------------------------------------------------------------------------------
+
+RC_GTEST_PROP(engine_properties, ConservesMoney, ()) {
+  const Scenario s = *gen_scenario(GenOptions{.risk_params = true});
+  core::Engine engine;
+  core::EffectBuffer effects;
+  std::int64_t deposits = 0;
+  std::int64_t withdrawals = 0;
+  std::int64_t fees = 0;
+  for (const core::Event& e : to_events(s)) {
+    effects.clear();
+    engine.apply(e, effects);
+    for (const Effect& f : effects) {
+      if (f.kind == EffectKind::kDeposited) deposits += f.amount.value;
+      if (f.kind == EffectKind::kWithdrawn) withdrawals += f.amount.value;
+      if (f.kind == EffectKind::kTrade) fees += f.amount.value + f.amount2.value;
+    }
+    std::int64_t balances = 0;
+    for (std::uint32_t a = 0; a < engine.account_count(); ++a) {
+      balances += engine.account(core::AccountId(a)).balance.value;
+    }
+    if (balances != deposits - withdrawals - fees) {
+      RC_FAIL(where(e) + "sum of balances " + std::to_string(balances) + " != deposits " +
+              std::to_string(deposits) + " - withdrawals " + std::to_string(withdrawals) +
+              " - fees " + std::to_string(fees));
+    }
+  }
+}
+
+// ---- c -------------------------------------------------------------------------------------
+
+RC_GTEST_PROP(engine_properties, LongEqualsShort, ()) {
+  const Scenario s = *gen_scenario(GenOptions{.risk_params = true});
+  core::Engine engine;
+  core::EffectBuffer effects;
+  for (const core::Event& e : to_events(s)) {
+    effects.clear();
+    engine.apply(e, effects);
+    std::vector<std::int64_t> net_long(engine.instrument_count());
+    std::vector<std::int64_t> net_short(engine.instrument_count());
+    for (std::uint32_t a = 0; a < engine.account_count(); ++a) {
+      for (const core::PositionView& p : engine.positions(core::AccountId(a))) {
+        net_long.at(core::raw(p.instrument)) += p.long_side.total().value;
+        net_short.at(core::raw(p.instrument)) += p.short_side.total().value;
+      }
+    }
+    for (std::size_t i = 0; i < net_long.size(); ++i) {
+      if (net_long[i] != net_short[i]) {
+        RC_FAIL(where(e) + "instrument " + std::to_string(i) + " long " +
+                std::to_string(net_long[i]) + " != short " + std::to_string(net_short[i]));
+      }
+    }
+  }
+}
+
+// ---- d -------------------------------------------------------------------------------------
+
+RC_GTEST_PROP(engine_properties, BookNeverCrossed, ()) {
+  const Scenario s = *gen_scenario(GenOptions{.risk_params = true});
+  core::Engine engine;
+  core::EffectBuffer effects;
+  for (const core::Event& e : to_events(s)) {
+    effects.clear();
+    engine.apply(e, effects);
+    engine.check_invariants();  // stops the process with the values on failure
+    for (std::uint32_t i = 0; i < engine.instrument_count(); ++i) {
+      core::BookView book = engine.book(core::InstrumentId(i), 1);
+      if (!book.bids.empty() && !book.asks.empty() && book.bids[0].price >= book.asks[0].price) {
+        RC_FAIL(where(e) + "instrument " + std::to_string(i) + " crossed: bid " +
+                std::to_string(book.bids[0].price.value) + " >= ask " +
+                std::to_string(book.asks[0].price.value));
+      }
+    }
+  }
+}
+
+// ---- e -------------------------------------------------------------------------------------
+
+std::string compare_streams(const core::EffectBuffer& x, const core::EffectBuffer& y) {
+  if (x.size() != y.size()) {
+    return "effect counts differ: " + std::to_string(x.size()) + " vs " + std::to_string(y.size());
+  }
+  for (std::size_t i = 0; i < x.size(); ++i) {
+    if (all_fields(x[i]) != all_fields(y[i])) {
+      return "effect " + std::to_string(i) + " differs: " + show(x[i]) + " vs " + show(y[i]);
+    }
+  }
+  return "";
+}
+
+RC_GTEST_PROP(engine_properties, Deterministic, ()) {
+  const Scenario s = *gen_scenario(GenOptions{.risk_params = true});
+  core::Engine first;
+  core::Engine second;
+  core::EffectBuffer x;
+  core::EffectBuffer y;
+  for (const core::Event& e : to_events(s)) {
+    x.clear();
+    y.clear();
+    first.apply(e, x);
+    second.apply(e, y);
+    std::string diff = compare_streams(x, y);
+    if (!diff.empty()) RC_FAIL(where(e) + diff);
+  }
+  RC_ASSERT(first.effects_hash() == second.effects_hash());
+  RC_ASSERT(first.state_hash() == second.state_hash());
+}
+
+// ---- f -------------------------------------------------------------------------------------
+
+RC_GTEST_PROP(engine_properties, RestoreSameFuture, ()) {
+  const Scenario s = *gen_scenario(GenOptions{.risk_params = true});
+  const std::vector<core::Event> events = to_events(s);
+  // The split point does not depend on the scenario's length, so that it stays put while
+  // rapidcheck removes commands (else shrinking could not drop any).
+  const std::size_t split =
+      std::min(events.size(), *rc::gen::withSize([](int size) {
+                 return rc::gen::inRange<std::size_t>(0, 2 * static_cast<std::size_t>(size) + 20);
+               }));
+  RC_TAG(split == 0 ? "snapshot of an empty engine"
+                    : (split == events.size() ? "snapshot at the end" : "snapshot in between"));
+  core::Engine original;
+  core::EffectBuffer x;
+  for (std::size_t i = 0; i < split; ++i) original.apply(events[i], x);
+  core::Engine restored = core::Engine::restore(original.snapshot());
+  RC_ASSERT(restored.state_hash() == original.state_hash());
+  RC_ASSERT(restored.effects_hash() == original.effects_hash());
+  RC_ASSERT(restored.last_seq() == original.last_seq());
+  restored.check_invariants();
+  core::EffectBuffer y;
+  for (std::size_t i = split; i < events.size(); ++i) {
+    x.clear();
+    y.clear();
+    original.apply(events[i], x);
+    restored.apply(events[i], y);
+    std::string diff = compare_streams(x, y);
+    if (!diff.empty()) RC_FAIL(where(events[i]) + diff);
+  }
+  RC_ASSERT(restored.effects_hash() == original.effects_hash());
+  RC_ASSERT(restored.state_hash() == original.state_hash());
+}
+
+}  // namespace
+
+// ---- regressions ---------------------------------------------------------------------------
+//
+// Minimal journals that these properties found, kept as plain tests.
+//
+// A failed amend must leave the order exactly as it was (docs/semantics.md, Amend). The engine
+// used to release the reservation, fail the new one and then take the old one afresh: that
+// changed the order's frozen amounts when a fresh reservation differed from what it held, and
+// stopped the process on QX_ASSERT(!freeze(...)) when the old reservation no longer fitted.
+
+namespace {
+
+// Runs `check` in a child process, so that an engine assertion (which stops the process)
+// becomes an ordinary test failure. Returns "" on success, otherwise the check's message or how
+// the child ended together with what it wrote to stderr.
+std::string in_child(const std::function<std::string()>& check) {
+  int fds[2];
+  if (pipe(fds) != 0) return "pipe failed";
+  std::fflush(nullptr);
+  const pid_t pid = fork();
+  if (pid < 0) return "fork failed";
+  if (pid == 0) {
+    close(fds[0]);
+    dup2(fds[1], STDERR_FILENO);
+    const std::string message = check();
+    std::size_t done = 0;
+    while (done < message.size()) {
+      ssize_t n = write(fds[1], message.data() + done, message.size() - done);
+      if (n <= 0) break;
+      done += static_cast<std::size_t>(n);
+    }
+    _exit(message.empty() ? 0 : 1);
+  }
+  close(fds[1]);
+  std::string text;
+  char buffer[4096];
+  for (;;) {
+    ssize_t n = read(fds[0], buffer, sizeof buffer);
+    if (n <= 0) break;
+    text.append(buffer, static_cast<std::size_t>(n));
+  }
+  close(fds[0]);
+  int status = 0;
+  waitpid(pid, &status, 0);
+  if (WIFEXITED(status) && WEXITSTATUS(status) == 0) return "";
+  if (WIFSIGNALED(status)) {
+    return "the engine stopped the process (signal " + std::to_string(WTERMSIG(status)) +
+           "): " + text;
+  }
+  return text;
+}
+
+}  // namespace
+
+// The old reservation no longer fits: the engine used to stop.
+TEST(engine_properties_regressions, FailedAmendDoesNotStopEngine) {
+  const std::string result = in_child([] {
+    core::testing::Driver d;
+    core::InstrumentParams p = core::testing::if_params();
+    p.position_limit = core::Lots(5);
+    const core::InstrumentId i = d.instrument("IF2501", p, core::PriceTicks(19'000));
+    const core::AccountId a = d.account("alice", core::testing::cny(10'000'000));
+    const core::AccountId b = d.account("bob", core::testing::cny(10'000'000));
+    using core::Direction;
+    using core::Offset;
+    using core::TimeCondition;
+    d.order(a, i, Direction::kBuy, Offset::kOpen, 19'000, 3, TimeCondition::kGtc);   // order 1
+    d.order(b, i, Direction::kSell, Offset::kOpen, 19'001, 3, TimeCondition::kGtc);  // order 2
+    d.order(a, i, Direction::kBuy, Offset::kOpen, 19'001, 3, TimeCondition::kIoc);   // alice +3
+    // 3 held + 4 > 5: rejected; the old 3 lots no longer fit either (3 + 3 > 5).
+    const core::EffectBuffer& fx =
+        d.apply(core::AmendOrder{a, core::OrderRef{core::OrderId(1), core::ClientOrderId(0)},
+                                 core::PriceTicks(19'000), core::Lots(4)});
+    const bool ok =
+        fx.size() == 1 && fx[0].kind == EffectKind::kOrderRejected &&
+        fx[0].reason == static_cast<std::uint16_t>(core::RejectReason::kPositionLimitExceeded) &&
+        d.engine().order(core::OrderId(1))->volume_left == core::Lots(3);
+    return ok ? std::string() : std::string("unexpected effects");
+  });
+  EXPECT_EQ(result, "");
+}
+
+// The old reservation fits but a fresh one differs: the order's frozen commission used to change
+// although the amend was rejected.
+TEST(engine_properties_regressions, FailedAmendKeepsFrozenCommission) {
+  core::testing::Driver d;
+  const core::InstrumentId i =
+      d.instrument("IF2501", core::testing::if_params(), core::PriceTicks(19'000));
+  const core::AccountId a = d.account("alice", core::testing::cny(10'000'000));
+  const core::AccountId b = d.account("bob", core::testing::cny(10'000'000));
+  using core::Direction;
+  using core::Offset;
+  using core::TimeCondition;
+  d.order(a, i, Direction::kBuy, Offset::kOpen, 19'000, 1);                         // order 1
+  d.order(b, i, Direction::kSell, Offset::kOpen, 19'000, 1);                        // alice +1
+  d.order(a, i, Direction::kSell, Offset::kClose, 19'005, 1, TimeCondition::kGtc);  // order 3
+  d.apply(core::Settle{});  // alice's lot and order 3's frozen lot become history
+  const core::Money before = d.engine().order(core::OrderId(3))->frozen_commission;
+  // Two lots to close, one held: INSUFFICIENT_POSITION, and order 3 must stay as it was.
+  const core::EffectBuffer& fx =
+      d.apply(core::AmendOrder{a, core::OrderRef{core::OrderId(3), core::ClientOrderId(0)},
+                               core::PriceTicks(19'004), core::Lots(2)});
+  ASSERT_EQ(fx.size(), 1u);
+  EXPECT_EQ(fx[0].reason, static_cast<std::uint16_t>(core::RejectReason::kInsufficientPosition));
+  EXPECT_EQ(d.engine().order(core::OrderId(3))->frozen_commission.value, before.value);
+}
+
+}  // namespace qx::property

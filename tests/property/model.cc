@@ -1,0 +1,908 @@
+// The naive reference model (see model.h): every rule below is read off docs/semantics.md, in the
+// order the document states it, with the simplest data structure that can express it.
+#include "tests/property/model.h"
+
+#include <algorithm>
+#include <cstdio>
+#include <cstdlib>
+#include <limits>
+#include <type_traits>
+#include <variant>
+
+namespace qx::property {
+namespace {
+
+__extension__ typedef __int128 Wide;  // __extension__ keeps -Wpedantic quiet about __int128
+
+using core::Direction;
+using core::Effect;
+using core::EffectKind;
+using core::Offset;
+using core::PriceType;
+using core::RejectReason;
+using core::TimeCondition;
+
+constexpr Wide kBillion = 1'000'000'000;
+
+// The model only meets small numbers; anything that does not fit is a bug in the model or in the
+// generator, never a business outcome.
+std::int64_t to_i64(Wide v) {
+  if (v > std::numeric_limits<std::int64_t>::max() ||
+      v < std::numeric_limits<std::int64_t>::min()) {
+    std::fprintf(stderr, "model: value out of 64-bit range\n");
+    std::abort();
+  }
+  return static_cast<std::int64_t>(v);
+}
+
+Wide ceil_div(Wide a, Wide d) {
+  return (a + d - 1) / d;
+}
+
+// floor(total * part / whole), or everything when the part is the whole.
+std::int64_t share(std::int64_t total, std::int64_t part, std::int64_t whole) {
+  if (part == whole) return total;
+  return to_i64(Wide{total} * part / whole);
+}
+
+Direction opposite(Direction d) {
+  return d == Direction::kBuy ? Direction::kSell : Direction::kBuy;
+}
+
+// True when a `side` order at `price` is better than one at `other` (higher bid, lower ask).
+bool better(Direction side, std::int64_t price, std::int64_t other) {
+  return side == Direction::kBuy ? price > other : price < other;
+}
+
+// True when an incoming order of direction `d` at `price` can trade with a resting `other`.
+bool crosses(Direction d, std::int64_t price, std::int64_t other) {
+  return d == Direction::kBuy ? price >= other : price <= other;
+}
+
+bool is_ioc(const core::NewOrder& e) {
+  return e.time_condition == TimeCondition::kIoc || e.price_type == PriceType::kMarket;
+}
+
+Effect admin_reject(RejectReason r) {
+  Effect f;
+  f.kind = EffectKind::kAdminRejected;
+  f.reason = static_cast<std::uint16_t>(r);
+  return f;
+}
+
+Effect order_reject(RejectReason r, core::AccountId account) {
+  Effect f;
+  f.kind = EffectKind::kOrderRejected;
+  f.reason = static_cast<std::uint16_t>(r);
+  f.account = account;
+  return f;
+}
+
+Effect simple(EffectKind kind) {
+  Effect f;
+  f.kind = kind;
+  return f;
+}
+
+bool name_ok(const std::string& s) {
+  return !s.empty() && s.size() <= 31;
+}
+
+}  // namespace
+
+bool ModelSide::empty() const {
+  return today == 0 && his == 0 && frozen_today == 0 && frozen_his == 0 && open_cost == 0 &&
+         cost_today == 0 && cost_his == 0 && margin == 0;
+}
+
+void Model::apply(const core::EventBody& body, std::vector<Effect>& out) {
+  std::visit([&](const auto& e) { on(e, out); }, body);
+}
+
+// ---- money ----------------------------------------------------------------------------------
+
+std::int64_t Model::notional(const Instrument& ins, std::int64_t price, std::int64_t lots) const {
+  return to_i64(Wide{price} * lots * ins.tick_value);
+}
+
+std::int64_t Model::margin_of(const Instrument& ins, Direction side, std::int64_t price,
+                              std::int64_t lots) const {
+  std::int64_t ratio =
+      side == Direction::kBuy ? ins.params.margin_long_ppb : ins.params.margin_short_ppb;
+  return to_i64(ceil_div(Wide{notional(ins, price, lots)} * ratio, kBillion));
+}
+
+std::int64_t Model::fee_of(const Instrument& ins, Offset kind, std::int64_t price,
+                           std::int64_t lots) const {
+  const core::FeeSchedule& f = ins.params.fees;
+  std::int64_t per_lot = f.open_per_lot.value;
+  std::int64_t ppb = f.open_ppb;
+  if (kind == Offset::kClose) {
+    per_lot = f.close_per_lot.value;
+    ppb = f.close_ppb;
+  } else if (kind == Offset::kCloseToday) {
+    per_lot = f.close_today_per_lot.value;
+    ppb = f.close_today_ppb;
+  }
+  Wide by_notional = ceil_div(Wide{notional(ins, price, lots)} * ppb, kBillion);
+  return to_i64(Wide{per_lot} * lots + by_notional);
+}
+
+std::int64_t Model::mark_price(const Instrument& ins) const {
+  return ins.last_price.has_value() ? *ins.last_price : ins.pre_settlement;
+}
+
+std::optional<std::pair<std::int64_t, std::int64_t>> Model::band(const Instrument& ins) const {
+  if (!ins.params.price_band_ppb.has_value()) return std::nullopt;
+  Wide b = *ins.params.price_band_ppb;
+  Wide low = ceil_div(Wide{ins.pre_settlement} * (kBillion - b), kBillion);
+  Wide high = Wide{ins.pre_settlement} * (kBillion + b) / kBillion;
+  return std::make_pair(to_i64(low), to_i64(high));
+}
+
+bool Model::in_band(const Instrument& ins, std::int64_t price) const {
+  std::optional<std::pair<std::int64_t, std::int64_t>> b = band(ins);
+  return !b || (price >= b->first && price <= b->second);
+}
+
+ModelAccountView Model::account(std::uint32_t id) const {
+  const Account& a = accounts_.at(id);
+  ModelAccountView v;
+  v.pre_balance = a.pre_balance;
+  v.deposit = a.deposit;
+  v.withdraw = a.withdraw;
+  v.close_profit = a.close_profit;
+  v.commission = a.commission;
+  for (const auto& [ins_id, pos] : a.positions) {
+    const Instrument& ins = instruments_[ins_id];
+    std::int64_t mark = mark_price(ins);
+    const ModelSide& l = pos.long_side;
+    const ModelSide& s = pos.short_side;
+    v.position_profit += notional(ins, mark, l.lots()) - (l.cost_today + l.cost_his);
+    v.position_profit += (s.cost_today + s.cost_his) - notional(ins, mark, s.lots());
+    v.margin += l.margin + s.margin;
+  }
+  for (const ModelOrder& o : resting_) {
+    if (o.account != id) continue;
+    v.frozen_margin += o.frozen_margin;
+    v.frozen_commission += o.frozen_commission;
+  }
+  v.balance =
+      v.pre_balance + v.deposit - v.withdraw + v.close_profit - v.commission + v.position_profit;
+  v.available = v.balance - v.margin - v.frozen_margin - v.frozen_commission;
+  return v;
+}
+
+std::int64_t Model::available_without(std::uint32_t account_id, std::uint64_t skip_order) const {
+  ModelAccountView v = account(account_id);
+  for (const ModelOrder& o : resting_) {
+    if (o.id != skip_order || o.account != account_id) continue;
+    v.available += o.frozen_margin + o.frozen_commission;
+  }
+  return v.available;
+}
+
+const std::map<std::uint32_t, ModelPosition>& Model::positions(std::uint32_t account_id) const {
+  return accounts_.at(account_id).positions;
+}
+
+// ---- the book -------------------------------------------------------------------------------
+
+std::optional<std::size_t> Model::best(std::uint32_t instrument, Direction side) const {
+  std::optional<std::size_t> found;
+  for (std::size_t i = 0; i < resting_.size(); ++i) {
+    const ModelOrder& o = resting_[i];
+    if (o.instrument != instrument || o.direction != side) continue;
+    if (!found) {
+      found = i;
+      continue;
+    }
+    const ModelOrder& b = resting_[*found];
+    if (better(side, o.price, b.price) || (o.price == b.price && o.arrival < b.arrival)) found = i;
+  }
+  return found;
+}
+
+std::vector<std::size_t> Model::priority_order(std::uint32_t instrument, Direction side) const {
+  std::vector<std::size_t> idx;
+  for (std::size_t i = 0; i < resting_.size(); ++i) {
+    if (resting_[i].instrument == instrument && resting_[i].direction == side) idx.push_back(i);
+  }
+  std::sort(idx.begin(), idx.end(), [&](std::size_t x, std::size_t y) {
+    const ModelOrder& a = resting_[x];
+    const ModelOrder& b = resting_[y];
+    if (a.price != b.price) return better(side, a.price, b.price);
+    return a.arrival < b.arrival;
+  });
+  return idx;
+}
+
+std::vector<ModelLevel> Model::levels(std::uint32_t instrument, Direction side) const {
+  std::vector<ModelLevel> out;
+  for (std::size_t i : priority_order(instrument, side)) {
+    const ModelOrder& o = resting_[i];
+    if (out.empty() || out.back().price != o.price) out.push_back(ModelLevel{o.price, 0, 0});
+    out.back().volume += o.volume_left;
+    out.back().orders += 1;
+  }
+  return out;
+}
+
+std::vector<ModelOrder> Model::orders(std::uint32_t account_id) const {
+  std::vector<ModelOrder> out;
+  for (const ModelOrder& o : resting_) {
+    if (o.account == account_id) out.push_back(o);
+  }
+  std::sort(out.begin(), out.end(),
+            [](const ModelOrder& a, const ModelOrder& b) { return a.id < b.id; });
+  return out;
+}
+
+std::vector<ModelOrder> Model::live_orders() const {
+  std::vector<ModelOrder> out = resting_;
+  std::sort(out.begin(), out.end(),
+            [](const ModelOrder& x, const ModelOrder& y) { return x.id < y.id; });
+  return out;
+}
+
+std::optional<std::size_t> Model::find_live(std::uint32_t account_id, const core::OrderRef& ref,
+                                            RejectReason& why) const {
+  why = RejectReason::kUnknownOrder;
+  for (std::size_t i = 0; i < resting_.size(); ++i) {
+    const ModelOrder& o = resting_[i];
+    if (ref.order_id.has_value()) {
+      if (o.id != core::raw(*ref.order_id)) continue;
+      if (o.account != account_id) {
+        why = RejectReason::kOrderNotOwned;
+        return std::nullopt;
+      }
+      return i;
+    }
+    std::uint64_t client = core::raw(ref.client_order_id);
+    if (client != 0 && o.account == account_id && o.client_id == client) return i;
+  }
+  return std::nullopt;
+}
+
+// Gives back what a live order holds: its position lots (its margin and commission are summed
+// from the live orders, so they vanish with the order or with the zeroing below).
+void Model::release(const ModelOrder& o) {
+  if (o.offset == Offset::kOpen) return;
+  Account& a = accounts_[o.account];
+  auto it = a.positions.find(o.instrument);
+  if (it == a.positions.end()) {
+    std::fprintf(stderr, "model: close order without a position\n");
+    std::abort();
+  }
+  ModelSide& side = o.direction == Direction::kBuy ? it->second.short_side : it->second.long_side;
+  side.frozen_today -= o.frozen_today;
+  side.frozen_his -= o.frozen_his;
+}
+
+void Model::remove_resting(std::size_t index, core::CancelReason why, std::vector<Effect>& out) {
+  ModelOrder o = resting_[index];
+  Effect f;
+  f.kind = EffectKind::kOrderCancelled;
+  f.reason = static_cast<std::uint16_t>(why);
+  f.order = core::OrderId(o.id);
+  f.account = core::AccountId(o.account);
+  f.volume_left = core::Lots(o.volume_left);
+  out.push_back(f);
+  release(o);
+  resting_.erase(resting_.begin() + static_cast<std::ptrdiff_t>(index));
+}
+
+// ---- admin events ---------------------------------------------------------------------------
+
+void Model::on(const core::CreateInstrument& e, std::vector<Effect>& out) {
+  const core::InstrumentParams& p = e.params;
+  for (const Instrument& ins : instruments_) {
+    if (ins.code == e.code) {
+      out.push_back(admin_reject(RejectReason::kDuplicateName));
+      return;
+    }
+  }
+  Wide scaled = Wide{p.price_tick_e8} * p.multiplier_e8 * 10'000;
+  Wide unit = Wide{100'000'000} * 100'000'000;
+  if (!name_ok(e.code) || p.price_tick_e8 <= 0 || p.multiplier_e8 <= 0 || scaled % unit != 0 ||
+      e.pre_settlement.value <= 0) {
+    out.push_back(admin_reject(RejectReason::kInvalidParameter));
+    return;
+  }
+  Instrument ins;
+  ins.code = e.code;
+  ins.params = p;
+  ins.tick_value = to_i64(scaled / unit);
+  ins.status = core::InstrumentStatus::kTrading;
+  ins.pre_settlement = e.pre_settlement.value;
+  Effect f = simple(EffectKind::kInstrumentCreated);
+  f.instrument = core::InstrumentId(static_cast<std::uint32_t>(instruments_.size()));
+  instruments_.push_back(ins);
+  out.push_back(f);
+}
+
+void Model::on(const core::UpdateInstrument&, std::vector<Effect>& out) {
+  // Never generated; see model.h.
+  out.push_back(admin_reject(RejectReason::kInvalidParameter));
+}
+
+void Model::on(const core::SetInstrumentStatus& e, std::vector<Effect>& out) {
+  std::uint32_t id = core::raw(e.instrument);
+  if (id >= instruments_.size()) {
+    out.push_back(admin_reject(RejectReason::kUnknownInstrument));
+    return;
+  }
+  Instrument& ins = instruments_[id];
+  if (ins.status == core::InstrumentStatus::kDelisted) {
+    out.push_back(admin_reject(RejectReason::kInstrumentDelisted));
+    return;
+  }
+  ins.status = e.status;
+  Effect f = simple(EffectKind::kInstrumentStatusChanged);
+  f.instrument = e.instrument;
+  out.push_back(f);
+  if (e.status != core::InstrumentStatus::kDelisted) return;
+  for (Direction side : {Direction::kBuy, Direction::kSell}) {
+    while (auto i = best(id, side))
+      remove_resting(*i, core::CancelReason::kInstrumentDelisted, out);
+  }
+}
+
+void Model::on(const core::CreateUser& e, std::vector<Effect>& out) {
+  if (!name_ok(e.name) || std::find(users_.begin(), users_.end(), e.name) != users_.end()) {
+    out.push_back(admin_reject(RejectReason::kDuplicateName));
+    return;
+  }
+  Effect f = simple(EffectKind::kUserCreated);
+  f.user = core::UserId(static_cast<std::uint32_t>(users_.size()));
+  users_.push_back(e.name);
+  out.push_back(f);
+}
+
+void Model::on(const core::CreateAccount& e, std::vector<Effect>& out) {
+  if (core::raw(e.user) >= users_.size()) {
+    out.push_back(admin_reject(RejectReason::kUnknownUser));
+    return;
+  }
+  for (const Account& a : accounts_) {
+    if (a.name == e.name) {
+      out.push_back(admin_reject(RejectReason::kDuplicateName));
+      return;
+    }
+  }
+  Effect f = simple(EffectKind::kAccountCreated);
+  f.account = core::AccountId(static_cast<std::uint32_t>(accounts_.size()));
+  f.user = e.user;
+  Account a;
+  a.name = e.name;
+  accounts_.push_back(a);
+  out.push_back(f);
+}
+
+void Model::on(const core::Deposit& e, std::vector<Effect>& out) {
+  std::uint32_t id = core::raw(e.account);
+  if (id >= accounts_.size()) {
+    out.push_back(admin_reject(RejectReason::kUnknownAccount));
+    return;
+  }
+  if (e.amount.value <= 0) {
+    out.push_back(admin_reject(RejectReason::kInvalidParameter));
+    return;
+  }
+  accounts_[id].deposit += e.amount.value;
+  Effect f = simple(EffectKind::kDeposited);
+  f.account = e.account;
+  f.amount = e.amount;
+  out.push_back(f);
+}
+
+void Model::on(const core::Withdraw& e, std::vector<Effect>& out) {
+  std::uint32_t id = core::raw(e.account);
+  if (id >= accounts_.size()) {
+    out.push_back(admin_reject(RejectReason::kUnknownAccount));
+    return;
+  }
+  if (e.amount.value <= 0) {
+    out.push_back(admin_reject(RejectReason::kInvalidParameter));
+    return;
+  }
+  if (e.amount.value > account(id).available) {
+    out.push_back(admin_reject(RejectReason::kWithdrawExceedsAvailable));
+    return;
+  }
+  accounts_[id].withdraw += e.amount.value;
+  Effect f = simple(EffectKind::kWithdrawn);
+  f.account = e.account;
+  f.amount = e.amount;
+  out.push_back(f);
+}
+
+void Model::on(const core::SetAccountRisk& e, std::vector<Effect>& out) {
+  std::uint32_t id = core::raw(e.account);
+  if (id >= accounts_.size()) {
+    out.push_back(admin_reject(RejectReason::kUnknownAccount));
+    return;
+  }
+  accounts_[id].max_open_orders = e.max_open_orders;
+  accounts_[id].enabled = e.enabled;
+  Effect f = simple(EffectKind::kAccountRiskSet);
+  f.account = e.account;
+  out.push_back(f);
+}
+
+void Model::on(const core::SetRiskParams& e, std::vector<Effect>& out) {
+  // Liquidation is not modelled (model.h): remember that the model is now out of its depth.
+  liquidation_ratio_set_ = true;
+  (void)e;
+  out.push_back(simple(EffectKind::kRiskParamsSet));
+}
+
+// Settlement step 2 for one account: mark every side to the settlement price, roll today into
+// history, and fold the day into the new pre_balance.
+void Model::settle_account(std::uint32_t id, const std::vector<std::int64_t>& price,
+                           std::vector<Effect>& out) {
+  Account& a = accounts_[id];
+  std::int64_t marks = 0;
+  for (auto& [ins_id, pos] : a.positions) {
+    const Instrument& ins = instruments_[ins_id];
+    for (bool is_long : {true, false}) {
+      ModelSide& s = is_long ? pos.long_side : pos.short_side;
+      std::int64_t value = notional(ins, price[ins_id], s.lots());
+      std::int64_t basis = s.cost_today + s.cost_his;
+      marks += is_long ? value - basis : basis - value;
+      s.his += s.today;
+      s.today = 0;
+      s.frozen_his += s.frozen_today;
+      s.frozen_today = 0;
+      s.cost_his = value;
+      s.cost_today = 0;
+      s.margin =
+          margin_of(ins, is_long ? Direction::kBuy : Direction::kSell, price[ins_id], s.lots());
+    }
+  }
+  std::erase_if(a.positions, [](const auto& kv) {
+    return kv.second.long_side.empty() && kv.second.short_side.empty();
+  });
+  a.pre_balance = a.pre_balance + a.deposit - a.withdraw + a.close_profit - a.commission + marks;
+  a.deposit = a.withdraw = a.close_profit = a.commission = 0;
+  Effect f = simple(EffectKind::kAccountSettled);
+  f.account = core::AccountId(id);
+  f.amount = core::Money(a.pre_balance);
+  out.push_back(f);
+}
+
+void Model::on(const core::Settle& e, std::vector<Effect>& out) {
+  std::vector<std::int64_t> price(instruments_.size());
+  for (std::size_t i = 0; i < instruments_.size(); ++i) price[i] = mark_price(instruments_[i]);
+  for (const core::SettlementPrice& sp : e.prices) {
+    if (core::raw(sp.instrument) >= instruments_.size()) {
+      out.push_back(admin_reject(RejectReason::kUnknownInstrument));
+      return;
+    }
+    if (sp.price.value <= 0) {
+      out.push_back(admin_reject(RejectReason::kInvalidPrice));
+      return;
+    }
+    price[core::raw(sp.instrument)] = sp.price.value;
+  }
+  // 1. Day orders and close-today orders expire, instrument by instrument, bids then asks, in
+  // priority.
+  for (std::uint32_t i = 0; i < instruments_.size(); ++i) {
+    for (Direction side : {Direction::kBuy, Direction::kSell}) {
+      for (;;) {
+        std::optional<std::size_t> victim;
+        for (std::size_t k : priority_order(i, side)) {
+          if (resting_[k].time_condition == TimeCondition::kGfd ||
+              resting_[k].offset == Offset::kCloseToday) {
+            victim = k;
+            break;
+          }
+        }
+        if (!victim) break;
+        remove_resting(*victim, core::CancelReason::kExpired, out);
+      }
+    }
+  }
+  // 2. Accounts, in id order.
+  for (std::uint32_t id = 0; id < accounts_.size(); ++id) settle_account(id, price, out);
+  // 3. Close orders that stay (GTC) now hold history lots.
+  for (ModelOrder& o : resting_) {
+    o.frozen_his += o.frozen_today;
+    o.frozen_today = 0;
+  }
+  // 4. Instruments take the settlement price as the new reference.
+  for (std::size_t i = 0; i < instruments_.size(); ++i) {
+    instruments_[i].pre_settlement = price[i];
+    instruments_[i].last_price.reset();
+  }
+  trading_day_ += 1;
+  Effect f = simple(EffectKind::kSettlementDone);
+  f.amount = core::Money(trading_day_);
+  out.push_back(f);
+}
+
+// ---- orders ---------------------------------------------------------------------------------
+
+// Steps 1-6 of the NewOrder checks: the request itself, the account and instrument states.
+std::optional<RejectReason> Model::check_request(const core::NewOrder& e) const {
+  auto in = [](auto v, int lo, int hi) {
+    int x = static_cast<int>(core::raw(v));
+    return x >= lo && x <= hi;
+  };
+  if (!in(e.direction, 1, 2) || !in(e.offset, 1, 4) || !in(e.price_type, 1, 3) ||
+      !in(e.time_condition, 1, 3) || !in(e.volume_condition, 1, 2)) {
+    return RejectReason::kInvalidParameter;
+  }
+  std::uint32_t acc_id = core::raw(e.account);
+  std::uint32_t ins_id = core::raw(e.instrument);
+  if (acc_id >= accounts_.size()) return RejectReason::kUnknownAccount;
+  if (ins_id >= instruments_.size()) return RejectReason::kUnknownInstrument;
+  const Account& a = accounts_[acc_id];
+  const Instrument& ins = instruments_[ins_id];
+  if (!a.enabled) return RejectReason::kAccountDisabled;
+  if (ins.status == core::InstrumentStatus::kHalted) return RejectReason::kInstrumentHalted;
+  if (ins.status == core::InstrumentStatus::kDelisted) return RejectReason::kInstrumentDelisted;
+  if (e.volume.value <= 0) return RejectReason::kInvalidVolume;
+  if (e.volume > ins.params.max_order_volume) return RejectReason::kOrderVolumeLimitExceeded;
+  if (e.volume_condition == core::VolumeCondition::kAll && !is_ioc(e)) {
+    return RejectReason::kInvalidCombination;
+  }
+  if (e.post_only && (e.price_type != PriceType::kLimit || is_ioc(e))) {
+    return RejectReason::kInvalidCombination;
+  }
+  std::uint64_t client = core::raw(e.client_order_id);
+  std::uint32_t open_orders = 0;
+  for (const ModelOrder& r : resting_) {
+    if (r.account != acc_id) continue;
+    if (client != 0 && r.client_id == client) return RejectReason::kDuplicateClientOrderId;
+    open_orders += 1;
+  }
+  if (a.max_open_orders != 0 && open_orders >= a.max_open_orders) {
+    return RejectReason::kTooManyOpenOrders;
+  }
+  return std::nullopt;
+}
+
+// Step 7 up to the price checks: LIMIT keeps its price, BEST takes the best opposite price,
+// MARKET the protective price (the level where the cumulative volume covers the order, or the
+// last level) capped at the band limit.
+std::optional<RejectReason> Model::order_price(const core::NewOrder& e, std::int64_t& price) const {
+  price = e.price.value;
+  if (e.price_type == PriceType::kLimit) return std::nullopt;
+  std::vector<ModelLevel> book = levels(core::raw(e.instrument), opposite(e.direction));
+  if (book.empty()) return RejectReason::kNoLiquidity;
+  price = book.front().price;
+  if (e.price_type == PriceType::kBest) return std::nullopt;
+  std::int64_t cumulative = 0;
+  for (const ModelLevel& l : book) {
+    price = l.price;
+    cumulative += l.volume;
+    if (cumulative >= e.volume.value) break;
+  }
+  const Instrument& ins = instruments_[core::raw(e.instrument)];
+  if (std::optional<std::pair<std::int64_t, std::int64_t>> b = band(ins)) {
+    price = e.direction == Direction::kBuy ? std::min(price, b->second) : std::max(price, b->first);
+  }
+  return std::nullopt;
+}
+
+std::optional<RejectReason> Model::check_new(const core::NewOrder& e, ModelOrder& o) const {
+  if (std::optional<RejectReason> r = check_request(e)) return r;
+  std::int64_t price = 0;
+  if (std::optional<RejectReason> r = order_price(e, price)) return r;
+  const std::uint32_t acc_id = core::raw(e.account);
+  const std::uint32_t ins_id = core::raw(e.instrument);
+  const Instrument& ins = instruments_[ins_id];
+  if (price <= 0) return RejectReason::kInvalidPrice;
+  if (Wide{price} * e.volume.value * ins.tick_value > std::numeric_limits<std::int64_t>::max()) {
+    return RejectReason::kNumericOverflow;
+  }
+  if (!in_band(ins, price)) return RejectReason::kPriceOutsideBand;
+  const Direction opp = opposite(e.direction);
+  std::optional<std::size_t> top = best(ins_id, opp);
+  if (e.post_only && top && crosses(e.direction, price, resting_[*top].price)) {
+    return RejectReason::kPostOnlyWouldCross;
+  }
+  if (e.volume_condition == core::VolumeCondition::kAll) {
+    std::int64_t reachable = 0;
+    for (std::size_t k : priority_order(ins_id, opp)) {
+      const ModelOrder& r = resting_[k];
+      if (!crosses(e.direction, price, r.price) || r.account == acc_id) break;
+      reachable += r.volume_left;
+    }
+    if (reachable < e.volume.value) return RejectReason::kFokUnfillable;
+  }
+  o = ModelOrder{};
+  o.client_id = core::raw(e.client_order_id);
+  o.account = acc_id;
+  o.instrument = ins_id;
+  o.direction = e.direction;
+  o.offset = e.offset;
+  o.price_type = e.price_type;
+  o.time_condition = is_ioc(e) ? TimeCondition::kIoc : e.time_condition;
+  o.post_only = e.post_only;
+  o.price = price;
+  o.volume_orig = e.volume.value;
+  o.volume_left = e.volume.value;
+  return reserve(o);
+}
+
+// Computes what `o` (at its price and remaining volume) must hold; writes it into `o` on
+// success. The caller has already given back the position lots `o` held; its frozen margin and
+// commission still say what it held (zero for a new order) for the amend funds rule.
+std::optional<RejectReason> Model::reserve(ModelOrder& o) const {
+  const Account& a = accounts_[o.account];
+  const Instrument& ins = instruments_[o.instrument];
+  auto pos = a.positions.find(o.instrument);
+  std::int64_t v = o.volume_left;
+  if (o.offset == Offset::kOpen) {
+    std::int64_t held = 0;
+    if (pos != a.positions.end()) {
+      held =
+          (o.direction == Direction::kBuy ? pos->second.long_side : pos->second.short_side).lots();
+    }
+    if (held + v > ins.params.position_limit.value) return RejectReason::kPositionLimitExceeded;
+    std::int64_t m = margin_of(ins, o.direction, o.price, v);
+    std::int64_t c = fee_of(ins, Offset::kOpen, o.price, v);
+    // An amend may always shrink (or keep) its reservation, even with negative available funds.
+    const std::int64_t holds = o.frozen_margin + o.frozen_commission;
+    if (m + c > available_without(o.account, o.id) && m + c > holds) {
+      return RejectReason::kInsufficientFunds;
+    }
+    o.frozen_margin = m;
+    o.frozen_commission = c;
+    o.frozen_today = o.frozen_his = 0;
+    return std::nullopt;
+  }
+  ModelSide none;
+  const ModelSide* side = &none;
+  if (pos != a.positions.end()) {
+    side = o.direction == Direction::kBuy ? &pos->second.short_side : &pos->second.long_side;
+  }
+  std::int64_t free_his = side->his - side->frozen_his;
+  std::int64_t free_today = side->today - side->frozen_today;
+  std::int64_t his = 0;
+  std::int64_t today = 0;
+  if (o.offset == Offset::kCloseYesterday) {
+    his = v;
+  } else if (o.offset == Offset::kCloseToday) {
+    today = v;
+  } else {
+    his = std::min(free_his, v);
+    today = v - his;
+  }
+  if (his > free_his || today > free_today) return RejectReason::kInsufficientPosition;
+  o.frozen_margin = 0;
+  o.frozen_commission =
+      fee_of(ins, Offset::kClose, o.price, his) + fee_of(ins, Offset::kCloseToday, o.price, today);
+  o.frozen_his = his;
+  o.frozen_today = today;
+  return std::nullopt;
+}
+
+void Model::fill(ModelOrder& o, std::int64_t price, std::int64_t lots, std::int64_t& fee) {
+  Account& a = accounts_[o.account];
+  Instrument& ins = instruments_[o.instrument];
+  ModelPosition& pos = a.positions[o.instrument];
+  if (o.offset == Offset::kOpen) {
+    ModelSide& s = o.direction == Direction::kBuy ? pos.long_side : pos.short_side;
+    std::int64_t value = notional(ins, price, lots);
+    s.today += lots;
+    s.open_cost += value;
+    s.cost_today += value;
+    s.margin += margin_of(ins, o.direction, price, lots);
+    std::int64_t m = share(o.frozen_margin, lots, o.volume_left);
+    std::int64_t c = share(o.frozen_commission, lots, o.volume_left);
+    o.frozen_margin -= m;
+    o.frozen_commission -= c;
+    fee = fee_of(ins, Offset::kOpen, price, lots);
+  } else {
+    bool long_side = o.direction == Direction::kSell;
+    ModelSide& s = long_side ? pos.long_side : pos.short_side;
+    std::int64_t his = std::min(lots, o.frozen_his);
+    std::int64_t today = lots - his;
+    std::int64_t total = s.lots();
+    std::int64_t margin = share(s.margin, lots, total);
+    std::int64_t open_cost = share(s.open_cost, lots, total);
+    std::int64_t basis_his = share(s.cost_his, his, s.his);
+    std::int64_t basis_today = share(s.cost_today, today, s.today);
+    std::int64_t value_his = notional(ins, price, his);
+    std::int64_t value_today = notional(ins, price, today);
+    std::int64_t profit = long_side ? (value_his - basis_his) + (value_today - basis_today)
+                                    : (basis_his - value_his) + (basis_today - value_today);
+    s.his -= his;
+    s.frozen_his -= his;
+    s.today -= today;
+    s.frozen_today -= today;
+    s.margin -= margin;
+    s.open_cost -= open_cost;
+    s.cost_his -= basis_his;
+    s.cost_today -= basis_today;
+    o.frozen_his -= his;
+    o.frozen_today -= today;
+    std::int64_t c = share(o.frozen_commission, lots, o.volume_left);
+    o.frozen_commission -= c;
+    a.close_profit += profit;
+    fee = fee_of(ins, Offset::kClose, price, his) + fee_of(ins, Offset::kCloseToday, price, today);
+  }
+  a.commission += fee;
+  o.volume_left -= lots;
+  ins.last_price = price;
+}
+
+void Model::match(ModelOrder& o, std::vector<Effect>& out) {
+  Direction opp = opposite(o.direction);
+  while (o.volume_left > 0) {
+    std::optional<std::size_t> top = best(o.instrument, opp);
+    if (!top || !crosses(o.direction, o.price, resting_[*top].price)) return;
+    if (resting_[*top].account == o.account) {
+      Effect f;
+      f.kind = EffectKind::kOrderCancelled;
+      f.reason = static_cast<std::uint16_t>(core::CancelReason::kSelfTradePrevention);
+      f.order = core::OrderId(o.id);
+      f.account = core::AccountId(o.account);
+      f.volume_left = core::Lots(o.volume_left);
+      out.push_back(f);
+      release(o);
+      o.volume_left = 0;
+      return;
+    }
+    ModelOrder& m = resting_[*top];
+    std::int64_t lots = std::min(o.volume_left, m.volume_left);
+    std::int64_t price = m.price;
+    std::int64_t taker_fee = 0;
+    std::int64_t maker_fee = 0;
+    fill(o, price, lots, taker_fee);
+    fill(m, price, lots, maker_fee);
+    Effect f;
+    f.kind = EffectKind::kTrade;
+    f.trade = core::TradeId(next_trade_id_++);
+    f.order = core::OrderId(o.id);
+    f.counter_order = core::OrderId(m.id);
+    f.account = core::AccountId(o.account);
+    f.counter_account = core::AccountId(m.account);
+    f.instrument = core::InstrumentId(o.instrument);
+    f.direction = o.direction;
+    f.offset = o.offset;
+    f.counter_offset = m.offset;
+    f.price = core::PriceTicks(price);
+    f.volume = core::Lots(lots);
+    f.volume_left = core::Lots(o.volume_left);
+    f.amount = core::Money(taker_fee);
+    f.amount2 = core::Money(maker_fee);
+    out.push_back(f);
+    if (m.volume_left == 0) resting_.erase(resting_.begin() + static_cast<std::ptrdiff_t>(*top));
+  }
+}
+
+void Model::on(const core::NewOrder& e, std::vector<Effect>& out) {
+  ModelOrder o;
+  if (std::optional<RejectReason> r = check_new(e, o)) {
+    out.push_back(order_reject(*r, e.account));
+    return;
+  }
+  o.id = next_order_id_++;
+  hold(o);
+  Effect f;
+  f.kind = EffectKind::kOrderAccepted;
+  f.order = core::OrderId(o.id);
+  f.account = e.account;
+  f.instrument = e.instrument;
+  f.client_order_id = e.client_order_id;
+  f.direction = e.direction;
+  f.offset = e.offset;
+  f.price = core::PriceTicks(o.price);
+  f.volume = e.volume;
+  out.push_back(f);
+  match(o, out);
+  if (o.volume_left == 0) return;  // filled, or cancelled by self-trade prevention
+  if (o.time_condition == TimeCondition::kIoc) {
+    Effect c;
+    c.kind = EffectKind::kOrderCancelled;
+    c.reason = static_cast<std::uint16_t>(core::CancelReason::kIocRemainder);
+    c.order = core::OrderId(o.id);
+    c.account = e.account;
+    c.volume_left = core::Lots(o.volume_left);
+    out.push_back(c);
+    release(o);
+    return;
+  }
+  o.arrival = next_arrival_++;
+  resting_.push_back(o);
+}
+
+// The checks of an amend before the reservation step, in the documented order.
+std::optional<RejectReason> Model::check_amend(const core::AmendOrder& e,
+                                               std::size_t& index) const {
+  std::uint32_t acc_id = core::raw(e.account);
+  if (acc_id >= accounts_.size()) return RejectReason::kUnknownAccount;
+  RejectReason why{};
+  std::optional<std::size_t> idx = find_live(acc_id, e.ref, why);
+  if (!idx) return why;
+  index = *idx;
+  const ModelOrder& old = resting_[*idx];
+  const Instrument& ins = instruments_[old.instrument];
+  std::int64_t price = e.new_price.value;
+  std::int64_t volume = e.new_volume_left.value;
+  if (!accounts_[acc_id].enabled) return RejectReason::kAccountDisabled;
+  if (ins.status == core::InstrumentStatus::kHalted) return RejectReason::kInstrumentHalted;
+  if (volume <= 0) return RejectReason::kInvalidVolume;
+  if (volume > ins.params.max_order_volume.value) return RejectReason::kOrderVolumeLimitExceeded;
+  if (price <= 0) return RejectReason::kInvalidPrice;
+  if (Wide{price} * volume * ins.tick_value > std::numeric_limits<std::int64_t>::max()) {
+    return RejectReason::kNumericOverflow;
+  }
+  if (!in_band(ins, price)) return RejectReason::kPriceOutsideBand;
+  if (price == old.price && volume == old.volume_left) return RejectReason::kAmendNoChange;
+  std::optional<std::size_t> top = best(old.instrument, opposite(old.direction));
+  if (old.post_only && top && crosses(old.direction, price, resting_[*top].price)) {
+    return RejectReason::kPostOnlyWouldCross;
+  }
+  return std::nullopt;
+}
+
+void Model::hold(const ModelOrder& o) {
+  if (o.offset == Offset::kOpen) return;
+  ModelPosition& pos = accounts_[o.account].positions[o.instrument];
+  ModelSide& s = o.direction == Direction::kBuy ? pos.short_side : pos.long_side;
+  s.frozen_his += o.frozen_his;
+  s.frozen_today += o.frozen_today;
+}
+
+void Model::on(const core::AmendOrder& e, std::vector<Effect>& out) {
+  std::size_t idx = 0;
+  std::optional<RejectReason> bad = check_amend(e, idx);
+  if (bad) {
+    out.push_back(order_reject(*bad, e.account));
+    return;
+  }
+  // Release the reservation and try the new one; on failure the old one stays as it was
+  // (docs/semantics.md: "the order is left exactly as it was").
+  const ModelOrder old = resting_[idx];
+  release(old);
+  ModelOrder o = old;
+  o.price = e.new_price.value;
+  o.volume_left = e.new_volume_left.value;
+  if (std::optional<RejectReason> why = reserve(o)) {
+    hold(old);
+    out.push_back(order_reject(*why, e.account));
+    return;
+  }
+  hold(o);
+  o.volume_orig = old.volume_orig + (o.volume_left - old.volume_left);
+  Effect f;
+  f.kind = EffectKind::kOrderAmended;
+  f.order = core::OrderId(o.id);
+  f.account = e.account;
+  f.price = core::PriceTicks(o.price);
+  f.volume = core::Lots(o.volume_orig);
+  f.volume_left = core::Lots(o.volume_left);
+  out.push_back(f);
+  if (o.price == old.price && o.volume_left < old.volume_left) {
+    resting_[idx] = o;  // keeps its place in the queue
+    return;
+  }
+  // Anything else matches as an incoming order, then goes to the back of its (new) level.
+  resting_.erase(resting_.begin() + static_cast<std::ptrdiff_t>(idx));
+  match(o, out);
+  if (o.volume_left == 0) return;
+  o.arrival = next_arrival_++;
+  resting_.push_back(o);
+}
+
+void Model::on(const core::CancelOrder& e, std::vector<Effect>& out) {
+  std::uint32_t acc_id = core::raw(e.account);
+  if (acc_id >= accounts_.size()) {
+    out.push_back(order_reject(RejectReason::kUnknownAccount, e.account));
+    return;
+  }
+  RejectReason why{};
+  std::optional<std::size_t> idx = find_live(acc_id, e.ref, why);
+  if (!idx) {
+    out.push_back(order_reject(why, e.account));
+    return;
+  }
+  remove_resting(*idx, core::CancelReason::kUserRequest, out);
+}
+
+}  // namespace qx::property

@@ -1,0 +1,176 @@
+// A deliberately naive reference model of the engine, written from docs/semantics.md alone.
+//
+// The model answers "what should the engine have done?" for the model-agreement property. It is
+// built for obviousness, not speed: the book is one std::vector of every resting order, scanned
+// linearly for the best (price, arrival) order; accounts and positions are plain structs; money
+// is computed in __int128 and narrowed at the end. It shares no code with core/: only the value
+// types of the journal (events, effects, enums) so that its output can be compared field by field.
+//
+// Not modelled: forced liquidation. The agreement property never generates SetRiskParams, so no
+// liquidation ratio is ever set and the engine never liquidates; the model acknowledges a
+// SetRiskParams and remembers it (`liquidation_ratio_set()`) so that the property can refuse to
+// compare past it. UpdateInstrument is not generated either and is answered with a reject.
+// Admin validation (names, parameter ranges) is only as deep as the generator needs.
+//
+// The generator (engine_gen.h) also uses the model, as a source of plausible targets for closes,
+// amends, cancels and withdrawals.
+#pragma once
+
+#include <cstdint>
+#include <map>
+#include <optional>
+#include <string>
+#include <utility>
+#include <vector>
+
+#include "core/effects.h"
+#include "core/events.h"
+#include "core/types.h"
+
+namespace qx::property {
+
+struct ModelSide {
+  std::int64_t today = 0;
+  std::int64_t his = 0;
+  std::int64_t frozen_today = 0;
+  std::int64_t frozen_his = 0;
+  std::int64_t open_cost = 0;
+  std::int64_t cost_today = 0;  // settlement basis of the today lots (their open notionals)
+  std::int64_t cost_his = 0;    // settlement basis of the history lots (last settlement notional)
+  std::int64_t margin = 0;
+  std::int64_t lots() const { return today + his; }
+  bool empty() const;
+};
+
+struct ModelPosition {
+  ModelSide long_side;
+  ModelSide short_side;
+};
+
+struct ModelOrder {
+  std::uint64_t id = 0;
+  std::uint64_t client_id = 0;
+  std::uint32_t account = 0;
+  std::uint32_t instrument = 0;
+  core::Direction direction{};
+  core::Offset offset{};
+  core::PriceType price_type{};
+  core::TimeCondition time_condition{};
+  bool post_only = false;
+  std::int64_t price = 0;
+  std::int64_t volume_orig = 0;
+  std::int64_t volume_left = 0;
+  std::int64_t frozen_margin = 0;
+  std::int64_t frozen_commission = 0;
+  std::int64_t frozen_today = 0;
+  std::int64_t frozen_his = 0;
+  std::uint64_t arrival = 0;  // time priority within a price level: smaller is earlier
+};
+
+// The account numbers the property compares with core::AccountView.
+struct ModelAccountView {
+  std::int64_t pre_balance = 0, deposit = 0, withdraw = 0, close_profit = 0, commission = 0;
+  std::int64_t position_profit = 0, balance = 0, margin = 0;
+  std::int64_t frozen_margin = 0, frozen_commission = 0, available = 0;
+};
+
+struct ModelLevel {
+  std::int64_t price = 0;
+  std::int64_t volume = 0;
+  std::uint32_t orders = 0;
+};
+
+class Model {
+ public:
+  // Applies one event body and appends the effects the engine must produce. Only the fields the
+  // property compares (see effects_agree in the test) are filled in.
+  void apply(const core::EventBody& body, std::vector<core::Effect>& out);
+
+  std::size_t instrument_count() const { return instruments_.size(); }
+  std::size_t account_count() const { return accounts_.size(); }
+  ModelAccountView account(std::uint32_t id) const;
+  // Positions by instrument id, including empty ones kept until settlement.
+  const std::map<std::uint32_t, ModelPosition>& positions(std::uint32_t account) const;
+  // Resting orders of an account by order id.
+  std::vector<ModelOrder> orders(std::uint32_t account) const;
+  // Every resting order, by order id.
+  std::vector<ModelOrder> live_orders() const;
+  // Price levels, best first.
+  std::vector<ModelLevel> levels(std::uint32_t instrument, core::Direction side) const;
+  bool liquidation_ratio_set() const { return liquidation_ratio_set_; }
+
+ private:
+  struct Instrument {
+    std::string code;
+    core::InstrumentParams params;
+    std::int64_t tick_value = 0;
+    core::InstrumentStatus status{};
+    std::int64_t pre_settlement = 0;
+    std::optional<std::int64_t> last_price;
+  };
+  struct Account {
+    std::string name;
+    bool enabled = true;
+    std::uint32_t max_open_orders = 0;
+    std::int64_t pre_balance = 0, deposit = 0, withdraw = 0, close_profit = 0, commission = 0;
+    std::map<std::uint32_t, ModelPosition> positions;
+  };
+
+  void on(const core::CreateInstrument& e, std::vector<core::Effect>& out);
+  void on(const core::UpdateInstrument& e, std::vector<core::Effect>& out);
+  void on(const core::SetInstrumentStatus& e, std::vector<core::Effect>& out);
+  void on(const core::CreateUser& e, std::vector<core::Effect>& out);
+  void on(const core::CreateAccount& e, std::vector<core::Effect>& out);
+  void on(const core::Deposit& e, std::vector<core::Effect>& out);
+  void on(const core::Withdraw& e, std::vector<core::Effect>& out);
+  void on(const core::SetAccountRisk& e, std::vector<core::Effect>& out);
+  void on(const core::SetRiskParams& e, std::vector<core::Effect>& out);
+  void on(const core::Settle& e, std::vector<core::Effect>& out);
+  void on(const core::NewOrder& e, std::vector<core::Effect>& out);
+  void on(const core::AmendOrder& e, std::vector<core::Effect>& out);
+  void on(const core::CancelOrder& e, std::vector<core::Effect>& out);
+
+  void settle_account(std::uint32_t id, const std::vector<std::int64_t>& price,
+                      std::vector<core::Effect>& out);
+
+  // Order entry helpers.
+  std::optional<core::RejectReason> check_request(const core::NewOrder& e) const;
+  std::optional<core::RejectReason> order_price(const core::NewOrder& e, std::int64_t& price) const;
+  std::optional<core::RejectReason> check_new(const core::NewOrder& e, ModelOrder& o) const;
+  std::optional<core::RejectReason> reserve(ModelOrder& o) const;
+  void match(ModelOrder& o, std::vector<core::Effect>& out);
+  void fill(ModelOrder& o, std::int64_t price, std::int64_t lots, std::int64_t& fee);
+  void remove_resting(std::size_t index, core::CancelReason why, std::vector<core::Effect>& out);
+  std::optional<core::RejectReason> check_amend(const core::AmendOrder& e,
+                                                std::size_t& index) const;
+  void release(const ModelOrder& o);
+  void hold(const ModelOrder& o);
+  std::optional<std::size_t> best(std::uint32_t instrument, core::Direction side) const;
+  std::optional<std::size_t> find_live(std::uint32_t account, const core::OrderRef& ref,
+                                       core::RejectReason& why) const;
+  std::vector<std::size_t> priority_order(std::uint32_t instrument, core::Direction side) const;
+
+  // Money helpers.
+  std::int64_t notional(const Instrument& ins, std::int64_t price, std::int64_t lots) const;
+  std::int64_t margin_of(const Instrument& ins, core::Direction side, std::int64_t price,
+                         std::int64_t lots) const;
+  std::int64_t fee_of(const Instrument& ins, core::Offset kind, std::int64_t price,
+                      std::int64_t lots) const;
+  std::int64_t mark_price(const Instrument& ins) const;
+  std::int64_t available_without(std::uint32_t account, std::uint64_t skip_order) const;
+  // [lowest, highest] allowed price around the previous settlement price; nullopt: no band.
+  std::optional<std::pair<std::int64_t, std::int64_t>> band(const Instrument& ins) const;
+  bool in_band(const Instrument& ins, std::int64_t price) const;
+
+  std::vector<Instrument> instruments_;
+  std::vector<std::string> users_;
+  std::vector<Account> accounts_;
+  std::vector<ModelOrder> resting_;  // every live order of every instrument, unordered
+  std::uint64_t next_order_id_ = 1;
+  std::uint64_t next_trade_id_ = 1;
+  std::uint64_t next_arrival_ = 1;
+  std::uint32_t trading_day_ = 1;
+  bool liquidation_ratio_set_ = false;
+};
+
+}  // namespace qx::property
