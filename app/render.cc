@@ -26,14 +26,21 @@ std::string fixed(std::int64_t v, int places) {
   return buf;
 }
 
+// "#id" for ids the engine does not know (a rejected request may name any id).
+std::string unknown_id(std::uint64_t id) {
+  std::string s(1, '#');
+  s.append(std::to_string(id));
+  return s;
+}
+
 std::string instrument_code(const core::Engine& engine, core::InstrumentId i) {
   return core::raw(i) < engine.instrument_count() ? engine.instrument(i).code
-                                                  : "#" + std::to_string(core::raw(i));
+                                                  : unknown_id(core::raw(i));
 }
 
 std::string account_name(const core::Engine& engine, core::AccountId a) {
   return core::raw(a) < engine.account_count() ? engine.account_state(a).name
-                                               : "#" + std::to_string(core::raw(a));
+                                               : unknown_id(core::raw(a));
 }
 
 json side_json(const core::PositionSide& s) {

@@ -70,6 +70,7 @@ std::array<std::uint8_t, 9> index_key(IndexKey k) {
 
 Result<Roaring64Map> read_bitmap(const MDB_val& v) {
   if (v.mv_size < 8) return Error{"index bitmap too short"};
+  if (v.mv_size > (std::size_t{1} << 36)) return Error{"index bitmap implausibly large"};
   // Copy into 8-byte aligned memory: the reader loads its header as a 64-bit word.
   std::vector<std::uint64_t> aligned((v.mv_size + 7) / 8);
   std::memcpy(aligned.data(), v.mv_data, v.mv_size);
