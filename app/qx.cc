@@ -10,6 +10,7 @@
 
 #include "app/demo.h"
 #include "app/journal_cmds.h"
+#include "app/sim_cmd.h"
 #include "core/snapshot.h"
 
 #ifndef QX_VERSION
@@ -127,6 +128,41 @@ int main(int argc, char** argv) {
   recover_cmd->add_option("DIR", recover.dir, "Journal directory")->required();
   recover_cmd->add_flag("--json", recover.json, "Print one JSON object");
 
+  CLI::App* sim_cmd =
+      app.add_subcommand("sim", "Market-data simulation: historical data through the engine");
+  sim_cmd->require_subcommand(1);
+  qa::SimLobsterOptions lobster;
+  CLI::App* lobster_cmd = sim_cmd->add_subcommand(
+      "lobster",
+      "Rebuild a LOBSTER order book through the engine and compare its top N levels with the "
+      "orderbook file after every message; exit non-zero on any difference");
+  lobster_cmd
+      ->add_option("--messages", lobster.messages, "LOBSTER message file (..._message_N.csv)")
+      ->required()
+      ->check(CLI::ExistingFile);
+  lobster_cmd
+      ->add_option("--orderbook", lobster.orderbook,
+                   "LOBSTER orderbook file (..._orderbook_N.csv), the reference book")
+      ->required()
+      ->check(CLI::ExistingFile);
+  lobster_cmd
+      ->add_option("--levels", lobster.levels,
+                   "Levels N of the orderbook file (default: from its column count)")
+      ->check(CLI::Range(std::size_t{1}, std::size_t{1'000}));
+  lobster_cmd->add_option("--date", lobster.date,
+                          "Trading date YYYY-MM-DD, New York time (default: from the file name)");
+  lobster_cmd->add_option("--ticker", lobster.ticker,
+                          "Instrument code (default: from the file name)");
+  lobster_cmd->add_option("--tick", lobster.tick_units, "Price tick in LOBSTER units of 1e-4 USD")
+      ->capture_default_str()
+      ->check(CLI::Range(std::int64_t{1}, std::int64_t{1'000'000'000}));
+  lobster_cmd
+      ->add_option("--timing-runs", lobster.timing_runs,
+                   "Timed rebuilds after the check (engine apply only; the median is printed)")
+      ->capture_default_str()
+      ->check(CLI::Range(std::uint32_t{0}, std::uint32_t{100}));
+  lobster_cmd->add_flag("--json", lobster.json, "Print one JSON object");
+
   try {
     app.parse(argc, argv);
   } catch (const CLI::ParseError& e) {
@@ -142,6 +178,7 @@ int main(int argc, char** argv) {
     if (snapshot_cmd->parsed()) return qa::run_snapshot(snapshot, std::cout);
     if (index_cmd->parsed()) return qa::run_index(index, std::cout);
     if (recover_cmd->parsed()) return qa::run_recover(recover, std::cout);
+    if (lobster_cmd->parsed()) return qa::run_sim_lobster(lobster, std::cout, std::cerr);
     statement.dir = events.dir = book.dir = audit_dir;
     if (statement_cmd->parsed()) return qa::run_statement(statement, std::cout);
     if (events_cmd->parsed()) return qa::run_events(events, std::cout);
