@@ -1,16 +1,25 @@
 // Price levels of one instrument's order book.
 //
-// Design: each side is a vector of levels sorted so that the best level is at the back (bids
-// ascending, asks descending). Activity clusters at the touch, so inserting or erasing near the
-// best moves few elements, and the best level is found in O(1). Other levels are found by binary
-// search: O(log L) for L levels. Orders of a level form a doubly linked FIFO through `prev` and
-// `next` handles stored in the caller's order pool (`Pool` is any indexable container whose
-// elements have `prev` and `next` members), so the book itself never allocates per order.
+// Design: a paged price ladder. Prices are whole ticks and activity clusters near the touch, so
+// each side keeps a sorted vector of pages; a page covers 64 consecutive prices with a bitmap of
+// the prices that have a level and a block of 64 level slots. Finding a level is a bit test in
+// the page, which is found by binary search over the pages (few: each spans 64 ticks) or, most
+// of the time, from the page found last (an amend moves an order by a tick or two). Adding or
+// removing a level is O(1) unless it creates or empties a page, which moves a few page entries;
+// the best level is the extreme set bit of the best page. Orders of a level form a doubly linked
+// FIFO through `prev` and `next` handles stored in the caller's order pool (`Pool` is anything
+// indexable whose elements have `prev` and `next` members), so the book never allocates per order.
 //
-// Invariants: levels are strictly ordered by price; no level is empty; a level's volume is the sum
-// of its orders' remaining volumes and `count` is their number.
+// Invariants: pages are strictly ordered by key, worst first (bids ascending, asks descending),
+// and none is empty; a set bit is a level with at least one order; a level's volume is the sum
+// of its orders' remaining volumes and `count` is their number; unused slots are zero.
+//
+// Limits: a page holds 64 level slots (1.5 KiB) however few of its prices are used, so a side
+// whose levels are spread 64 or more ticks apart uses up to 64 times the memory of its levels.
+// Blocks of emptied pages are reused; the block store never shrinks.
 #pragma once
 
+#include <bit>
 #include <cstdint>
 #include <vector>
 
@@ -23,7 +32,6 @@ using OrderHandle = std::uint32_t;
 inline constexpr OrderHandle kNoOrder = 0xFFFF'FFFFu;
 
 struct Level {
-  PriceTicks price;
   Lots volume;
   OrderHandle head = kNoOrder;
   OrderHandle tail = kNoOrder;
@@ -34,42 +42,76 @@ class BookSide {
  public:
   explicit BookSide(bool is_bid = true) : is_bid_(is_bid) {}
 
-  [[nodiscard]] bool empty() const { return levels_.empty(); }
-  [[nodiscard]] std::size_t level_count() const { return levels_.size(); }
-  [[nodiscard]] Level& best() {
-    QX_ASSERT(!levels_.empty());
-    return levels_.back();
-  }
-  [[nodiscard]] const Level& best() const {
-    QX_ASSERT(!levels_.empty());
-    return levels_.back();
-  }
-  // The i-th level from the best (0 = best).
-  [[nodiscard]] const Level& from_best(std::size_t i) const {
-    return levels_[levels_.size() - 1 - i];
-  }
+  [[nodiscard]] bool empty() const { return pages_.empty(); }
+  [[nodiscard]] std::size_t level_count() const { return levels_; }
+  [[nodiscard]] bool is_bid() const { return is_bid_; }
   // True when price p is at least as aggressive as q for this side.
   [[nodiscard]] bool better_or_equal(PriceTicks p, PriceTicks q) const {
     return is_bid_ ? p >= q : p <= q;
   }
-  [[nodiscard]] bool is_bid() const { return is_bid_; }
 
+  [[nodiscard]] PriceTicks best_price() const {
+    QX_ASSERT(!pages_.empty());
+    const Page& pg = pages_.back();
+    return price_of(pg.key, extreme_slot(pg.bits));
+  }
+  [[nodiscard]] Level& best() {
+    QX_ASSERT(!pages_.empty());
+    const Page& pg = pages_.back();
+    return at(pg, extreme_slot(pg.bits));
+  }
+
+  // The level at price p, or nullptr.
   Level* find(PriceTicks p) {
-    std::size_t i = lower(p);
-    return i < levels_.size() && levels_[i].price == p ? &levels_[i] : nullptr;
+    std::size_t i = locate(key_of(p));
+    if (i == kNone) return nullptr;
+    const Page& pg = pages_[i];
+    std::uint32_t s = slot_of(p);
+    return (pg.bits >> s & 1u) != 0 ? &at(pg, s) : nullptr;
   }
+  // The level at price p, created empty when there is none.
   Level& find_or_insert(PriceTicks p) {
-    std::size_t i = lower(p);
-    if (i < levels_.size() && levels_[i].price == p) return levels_[i];
-    Level l;
-    l.price = p;
-    return *levels_.insert(levels_.begin() + static_cast<std::ptrdiff_t>(i), l);
+    std::int64_t key = key_of(p);
+    std::size_t i = locate(key);
+    if (i == kNone) i = insert_page(key);
+    Page& pg = pages_[i];
+    std::uint32_t s = slot_of(p);
+    if ((pg.bits >> s & 1u) == 0) {
+      pg.bits |= std::uint64_t{1} << s;
+      levels_ += 1;
+    }
+    return at(pg, s);
   }
+  // Removes the (empty) level at price p.
   void erase(PriceTicks p) {
-    std::size_t i = lower(p);
-    QX_ASSERT(i < levels_.size() && levels_[i].price == p);
-    QX_ASSERT(levels_[i].count == 0);
-    levels_.erase(levels_.begin() + static_cast<std::ptrdiff_t>(i));
+    std::size_t i = locate(key_of(p));
+    QX_ASSERT(i != kNone);
+    Page& pg = pages_[i];
+    std::uint32_t s = slot_of(p);
+    QX_ASSERT((pg.bits >> s & 1u) != 0);
+    Level& l = at(pg, s);
+    QX_ASSERT(l.count == 0 && l.head == kNoOrder && l.volume.value == 0);
+    l = Level{};
+    pg.bits &= ~(std::uint64_t{1} << s);
+    levels_ -= 1;
+    if (pg.bits == 0) {
+      free_blocks_.push_back(pg.block);
+      pages_.erase(pages_.begin() + static_cast<std::ptrdiff_t>(i));
+    }
+  }
+
+  // Calls f(price, level) for each level from the best to the worst until f returns false. The
+  // side must not change meanwhile.
+  template <class F>
+  void for_each_level(F&& f) const {
+    for (std::size_t i = pages_.size(); i-- > 0;) {
+      const Page& pg = pages_[i];
+      for (std::uint64_t bits = pg.bits; bits != 0;) {
+        std::uint32_t s = extreme_slot(bits);
+        bits &= ~(std::uint64_t{1} << s);
+        if (!f(price_of(pg.key, s), at(pg, s))) return;
+      }
+    }
   }
 
   // Appends order h to the tail of level l.
@@ -108,14 +150,43 @@ class BookSide {
   }
 
  private:
-  // Index of the first level whose price is not strictly better-placed-before p in storage order
-  // (storage is worst-to-best).
-  std::size_t lower(PriceTicks p) const {
-    std::size_t lo = 0, hi = levels_.size();
+  static constexpr std::uint32_t kPageBits = 6;
+  static constexpr std::uint32_t kPageSlots = 1u << kPageBits;
+  static constexpr std::size_t kNone = ~std::size_t{0};
+
+  struct Page {
+    std::int64_t key = 0;     // price >> kPageBits
+    std::uint64_t bits = 0;   // bit s: a level at price key * 64 + s
+    std::uint32_t block = 0;  // its slots are slots_[block * 64, block * 64 + 64)
+  };
+
+  static std::int64_t key_of(PriceTicks p) { return p.value >> kPageBits; }
+  static std::uint32_t slot_of(PriceTicks p) {
+    return static_cast<std::uint32_t>(p.value & (kPageSlots - 1));
+  }
+  static PriceTicks price_of(std::int64_t key, std::uint32_t slot) {
+    return PriceTicks(key * kPageSlots + slot);
+  }
+  Level& at(const Page& pg, std::uint32_t s) {
+    return slots_[std::size_t{pg.block} * kPageSlots + s];
+  }
+  const Level& at(const Page& pg, std::uint32_t s) const {
+    return slots_[std::size_t{pg.block} * kPageSlots + s];
+  }
+  // The best set bit: highest for bids, lowest for asks.
+  std::uint32_t extreme_slot(std::uint64_t bits) const {
+    return is_bid_ ? 63u - static_cast<std::uint32_t>(std::countl_zero(bits))
+                   : static_cast<std::uint32_t>(std::countr_zero(bits));
+  }
+  // True when key a is stored before key b (storage runs from the worst price to the best).
+  bool before(std::int64_t a, std::int64_t b) const { return is_bid_ ? a < b : a > b; }
+
+  // Index of the first page not stored before `key`.
+  std::size_t lower(std::int64_t key) const {
+    std::size_t lo = 0, hi = pages_.size();
     while (lo < hi) {
       std::size_t mid = (lo + hi) / 2;
-      bool before = is_bid_ ? levels_[mid].price < p : levels_[mid].price > p;
-      if (before) {
+      if (before(pages_[mid].key, key)) {
         lo = mid + 1;
       } else {
         hi = mid;
@@ -123,8 +194,45 @@ class BookSide {
     }
     return lo;
   }
+  // Index of the page with `key`, or kNone; remembers it for the next call. Tries the page found
+  // last, then the place `key` would have if no page were missing between it and the worst
+  // page (the usual case near the touch), then a binary search.
+  std::size_t locate(std::int64_t key) {
+    if (hint_ < pages_.size() && pages_[hint_].key == key) return hint_;
+    if (pages_.empty()) return kNone;
+    std::int64_t gap = is_bid_ ? key - pages_.front().key : pages_.front().key - key;
+    if (gap >= 0 && static_cast<std::uint64_t>(gap) < pages_.size() &&
+        pages_[static_cast<std::size_t>(gap)].key == key) {
+      hint_ = static_cast<std::size_t>(gap);
+      return hint_;
+    }
+    std::size_t i = lower(key);
+    if (i == pages_.size() || pages_[i].key != key) return kNone;
+    hint_ = i;
+    return i;
+  }
+  std::size_t insert_page(std::int64_t key) {
+    Page pg;
+    pg.key = key;
+    if (!free_blocks_.empty()) {
+      pg.block = free_blocks_.back();
+      free_blocks_.pop_back();
+    } else {
+      QX_ASSERT(slots_.size() / kPageSlots < 0xFFFF'FFFFu);
+      pg.block = static_cast<std::uint32_t>(slots_.size() / kPageSlots);
+      slots_.resize(slots_.size() + kPageSlots);
+    }
+    std::size_t i = lower(key);
+    pages_.insert(pages_.begin() + static_cast<std::ptrdiff_t>(i), pg);
+    hint_ = i;
+    return i;
+  }
 
-  std::vector<Level> levels_;
+  std::vector<Page> pages_;
+  std::vector<Level> slots_;
+  std::vector<std::uint32_t> free_blocks_;
+  std::size_t levels_ = 0;
+  std::size_t hint_ = 0;
   bool is_bid_;
 };
 

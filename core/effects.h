@@ -8,6 +8,7 @@
 #include <cstdint>
 #include <vector>
 
+#include "core/hash.h"
 #include "core/types.h"
 
 namespace qx::core {
@@ -56,6 +57,29 @@ struct Effect {
 };
 
 using EffectBuffer = std::vector<Effect>;
+
+// One step of the effects hash chain: the previous hash, then every field of e in declaration
+// order (small fields packed into words). Inline so that an engine call site that has just set
+// the fields can hash them from registers instead of reading the record back from memory.
+inline std::uint64_t chain_effect(std::uint64_t previous, const Effect& e) {
+  Hasher h(previous);
+  h.word(static_cast<std::uint64_t>(e.kind) | static_cast<std::uint64_t>(e.direction) << 8 |
+         static_cast<std::uint64_t>(e.offset) << 16 |
+         static_cast<std::uint64_t>(e.counter_offset) << 24 |
+         static_cast<std::uint64_t>(e.reason) << 32);
+  h.word(raw(e.account) | static_cast<std::uint64_t>(raw(e.counter_account)) << 32);
+  h.word(raw(e.instrument) | static_cast<std::uint64_t>(raw(e.user)) << 32);
+  h.word(raw(e.order));
+  h.word(raw(e.counter_order));
+  h.word(raw(e.client_order_id));
+  h.word(raw(e.trade));
+  h.i64(e.price.value);
+  h.i64(e.volume.value);
+  h.i64(e.volume_left.value);
+  h.i64(e.amount.value);
+  h.i64(e.amount2.value);
+  return h.finish();
+}
 
 const char* to_string(EffectKind k);
 

@@ -58,34 +58,11 @@ void Engine::apply(const Event& event, EffectBuffer& out) {
   out_ = &out;
   header_ = &event.header;
   std::visit([this](const auto& body) { on(body); }, event.body);
-  run_liquidations();
+  if (!liquidation_queue_.empty()) run_liquidations();
   last_seq_ = event.header.seq;
   last_timestamp_ns_ = event.header.timestamp_ns;
   out_ = nullptr;
   header_ = nullptr;
-}
-
-void Engine::emit(const Effect& e) {
-  QX_ASSERT(out_ != nullptr);
-  out_->push_back(e);
-  // Fold the effect into the running chain: the previous hash, then every field in order.
-  Hasher h(effects_hash_);
-  h.word(static_cast<std::uint64_t>(e.kind) | static_cast<std::uint64_t>(e.direction) << 8 |
-         static_cast<std::uint64_t>(e.offset) << 16 |
-         static_cast<std::uint64_t>(e.counter_offset) << 24 |
-         static_cast<std::uint64_t>(e.reason) << 32);
-  h.word(raw(e.account) | static_cast<std::uint64_t>(raw(e.counter_account)) << 32);
-  h.word(raw(e.instrument) | static_cast<std::uint64_t>(raw(e.user)) << 32);
-  h.word(raw(e.order));
-  h.word(raw(e.counter_order));
-  h.word(raw(e.client_order_id));
-  h.word(raw(e.trade));
-  h.i64(e.price.value);
-  h.i64(e.volume.value);
-  h.i64(e.volume_left.value);
-  h.i64(e.amount.value);
-  h.i64(e.amount2.value);
-  effects_hash_ = h.finish();
 }
 
 void Engine::admin_reject(RejectReason r) {
@@ -144,6 +121,7 @@ void Engine::on(const CreateInstrument& e) {
   ins.s.status = InstrumentStatus::kTrading;
   ins.s.pre_settlement = e.pre_settlement;
   ins.tick_value = *tick_value_of(e.params);
+  refresh_band(ins);
   instrument_names_.emplace(e.code, static_cast<std::uint32_t>(instruments_.size()));
   instruments_.push_back(std::move(ins));
   Effect f{};
@@ -165,6 +143,7 @@ void Engine::on(const UpdateInstrument& e) {
     return admin_reject(RejectReason::kInvalidParameter);
   }
   ins.s.params = e.params;
+  refresh_band(ins);
   Effect f{};
   f.kind = EffectKind::kInstrumentUpdated;
   f.instrument = e.instrument;
@@ -190,11 +169,10 @@ void Engine::on(const SetInstrumentStatus& e) {
     // Cancel every resting order, best level first on each side, in time priority.
     std::vector<OrderHandle> doomed;
     for (const BookSide* side : {&ins.book.bids, &ins.book.asks}) {
-      for (std::size_t i = 0; i < side->level_count(); ++i) {
-        for (OrderHandle h = side->from_best(i).head; h != kNoOrder; h = orders_[h].next) {
-          doomed.push_back(h);
-        }
-      }
+      side->for_each_level([&](PriceTicks, const Level& l) {
+        for (OrderHandle h = l.head; h != kNoOrder; h = orders_[h].next) doomed.push_back(h);
+        return true;
+      });
     }
     for (OrderHandle h : doomed) cancel_resting(h, CancelReason::kInstrumentDelisted);
   }

@@ -39,10 +39,12 @@
 #include <string_view>
 #include <vector>
 
+#include "core/assert.h"
 #include "core/book.h"
 #include "core/effects.h"
 #include "core/events.h"
-#include "core/flat_map.h"
+#include "core/handle_index.h"
+#include "core/pool.h"
 #include "core/snapshot.h"
 #include "core/types.h"
 
@@ -144,6 +146,8 @@ class Engine {
   struct Instrument {
     InstrumentState s;
     Money tick_value{};  // money per tick per lot, derived from tick and multiplier
+    // Price limits derived from the band and the previous settlement price (refresh_band).
+    std::optional<PriceTicks> band_up, band_down;
     Book book;
   };
   struct Account {
@@ -153,10 +157,39 @@ class Engine {
     Money frozen_commission{};
     std::uint32_t open_orders{};
   };
+  // A live order: OrderState's fields in 96 bytes. An OPEN order never holds position lots and a
+  // CLOSE order never holds margin, so one field carries frozen margin (OPEN) or frozen today
+  // lots (CLOSE); the accessors give OrderState's view of it.
   struct Order {
-    OrderState s;
     OrderHandle prev = kNoOrder;
     OrderHandle next = kNoOrder;
+    AccountId account{};
+    InstrumentId instrument{};
+    OrderId id{};
+    ClientOrderId client_order_id{};
+    PriceTicks price{};
+    Lots volume_left{};
+    Lots volume_orig{};
+    Money frozen_commission{};
+    Lots frozen_his{};
+    std::int64_t frozen_margin_or_today{};
+    std::int64_t insert_time_ns{};
+    Direction direction{};
+    Offset offset{};
+    PriceType price_type{};
+    TimeCondition time_condition{};
+    bool post_only{};
+    bool forced{};
+
+    [[nodiscard]] bool live() const { return raw(id) != 0; }
+    [[nodiscard]] Money frozen_margin() const {
+      return Money(offset == Offset::kOpen ? frozen_margin_or_today : 0);
+    }
+    [[nodiscard]] Lots frozen_today() const {
+      return Lots(offset == Offset::kOpen ? 0 : frozen_margin_or_today);
+    }
+    [[nodiscard]] OrderState state() const;
+    static Order from(const OrderState& s);
   };
   friend class BookAccess;
 
@@ -174,25 +207,34 @@ class Engine {
   void on(const NewOrder& e);
   void on(const AmendOrder& e);
   void on(const CancelOrder& e);
-  void emit(const Effect& e);
+  // Appends e to the caller's buffer and chains it into the effects hash.
+  void emit(const Effect& e) {
+    QX_ASSERT(out_ != nullptr);
+    effects_hash_ = chain_effect(effects_hash_, e);
+    out_->push_back(e);
+  }
   void admin_reject(RejectReason r);
 
   // orders.cc: order entry, matching, fills.
-  // Reserves what order o needs. The funds check passes when the reservation fits available,
-  // or is no larger than `grandfathered` (an amend that does not increase what it holds).
-  std::optional<RejectReason> freeze(Order& o, Account& a, Instrument& ins,
-                                     Money grandfathered = Money{-1});
+  // Replaces what order o reserves with what `volume` lots at `price` need, or returns why not
+  // and changes nothing. The funds check passes when the new reservation fits available (with
+  // o's current reservation released), or is no larger than `grandfathered` (an amend that does
+  // not increase what it holds; -1 for a new order).
+  std::optional<RejectReason> reserve(Order& o, Account& a, Instrument& ins, PriceTicks price,
+                                      Lots volume, Money grandfathered);
   void unfreeze(Order& o, Account& a);
   void match(OrderHandle h, Instrument& ins);
+  void trade(Order& t, Order& m, Instrument& ins, PriceTicks price, Lots volume);
   void fill(Order& o, Account& a, Instrument& ins, PriceTicks price, Lots volume, Money& fee);
   void rest(OrderHandle h, Instrument& ins);
   void finish(OrderHandle h, Instrument& ins, std::optional<CancelReason> why);
   void cancel_resting(OrderHandle h, CancelReason why);
   std::optional<OrderHandle> resolve(AccountId a, const OrderRef& ref) const;
+  std::optional<OrderHandle> find_by_client(AccountId a, ClientOrderId c) const;
+  void index_order(OrderHandle h);
+  void unindex_order(OrderHandle h);
   std::optional<PriceTicks> market_price(const Instrument& ins, Direction d, Lots volume) const;
   bool fok_fillable(const Instrument& ins, const Order& o) const;
-  OrderHandle allocate_order();
-  void release_order(OrderHandle h);
 
   // risk.cc: money, fees, margin, settlement, liquidation.
   Money fee(const Instrument& ins, Offset kind, PriceTicks p, Lots v) const;
@@ -205,8 +247,13 @@ class Engine {
   void check_liquidation(AccountId a);
   void liquidate(AccountId a);
   void run_liquidations();
-  std::optional<PriceTicks> band_limit(const Instrument& ins, Direction d) const;
-  bool within_band(const Instrument& ins, PriceTicks p) const;
+  void refresh_band(Instrument& ins);
+  static std::optional<PriceTicks> band_limit(const Instrument& ins, Direction d) {
+    return d == Direction::kBuy ? ins.band_up : ins.band_down;
+  }
+  static bool within_band(const Instrument& ins, PriceTicks p) {
+    return (!ins.band_up || p <= *ins.band_up) && (!ins.band_down || p >= *ins.band_down);
+  }
 
   Instrument& ins_at(InstrumentId id);
   Account& acc_at(AccountId id);
@@ -216,10 +263,9 @@ class Engine {
   NameIndex instrument_names_, user_names_, account_names_;
   std::vector<std::string> users_;
   std::vector<Account> accounts_;
-  std::vector<Order> orders_;             // pool; index = OrderHandle
-  std::vector<OrderHandle> free_orders_;  // free list of the pool
-  FlatMap<OrderHandle> order_index_;      // OrderId -> handle
-  FlatMap<OrderHandle> client_index_;     // (account, client order id) -> handle
+  Pool<Order> orders_;        // live orders by handle
+  HandleIndex order_index_;   // OrderId -> handle
+  HandleIndex client_index_;  // (account, client order id) -> handle
   std::vector<TradeState> trades_;
   std::vector<AccountId> liquidation_queue_;
 

@@ -12,6 +12,7 @@
 
 #include "core/assert.h"
 #include "core/engine.h"
+#include "core/hash.h"
 #include "core/numeric.h"
 
 namespace qx::core {
@@ -30,32 +31,58 @@ bool enums_ok(const NewOrder& e) {
 
 }  // namespace
 
-OrderHandle Engine::allocate_order() {
-  if (!free_orders_.empty()) {
-    OrderHandle h = free_orders_.back();
-    free_orders_.pop_back();
-    return h;
-  }
-  QX_ASSERT(orders_.size() < kNoOrder);
-  orders_.emplace_back();
-  return static_cast<OrderHandle>(orders_.size() - 1);
+namespace {
+
+std::uint64_t id_key(OrderId id) {
+  return mix64(raw(id));
 }
 
-void Engine::release_order(OrderHandle h) {
-  orders_[h] = Order{};
-  free_orders_.push_back(h);
+std::uint64_t client_key(AccountId a, ClientOrderId c) {
+  return mix64(raw(c) ^ mix64(raw(a) + 0x632b'e59b'd9b4'e019ull));
 }
+
+}  // namespace
 
 std::optional<OrderHandle> Engine::resolve(AccountId a, const OrderRef& ref) const {
-  if (ref.order_id) return order_index_.find(raw(*ref.order_id));
+  if (ref.order_id) {
+    OrderId id = *ref.order_id;
+    return order_index_.find(id_key(id), [&](OrderHandle h) { return orders_[h].id == id; });
+  }
   if (raw(ref.client_order_id) == 0) return std::nullopt;
-  return client_index_.find(raw(a), raw(ref.client_order_id));
+  return find_by_client(a, ref.client_order_id);
+}
+
+std::optional<OrderHandle> Engine::find_by_client(AccountId a, ClientOrderId c) const {
+  return client_index_.find(client_key(a, c), [&](OrderHandle h) {
+    return orders_[h].client_order_id == c && orders_[h].account == a;
+  });
 }
 
 std::optional<OrderId> Engine::find_order(AccountId a, ClientOrderId c) const {
-  auto h = client_index_.find(raw(a), raw(c));
+  auto h = find_by_client(a, c);
   if (!h) return std::nullopt;
-  return orders_[*h].s.id;
+  return orders_[*h].id;
+}
+
+// Adds live order h to the indexes; its id and client order id must be new.
+void Engine::index_order(OrderHandle h) {
+  const Order& o = orders_[h];
+  QX_ASSERT(
+      order_index_.insert(id_key(o.id), h, [&](OrderHandle x) { return orders_[x].id == o.id; }));
+  if (raw(o.client_order_id) != 0) {
+    QX_ASSERT(client_index_.insert(client_key(o.account, o.client_order_id), h, [&](OrderHandle x) {
+      return orders_[x].client_order_id == o.client_order_id && orders_[x].account == o.account;
+    }));
+  }
+}
+
+void Engine::unindex_order(OrderHandle h) {
+  QX_ASSERT(order_index_.erase(id_key(orders_[h].id), [h](OrderHandle x) { return x == h; }));
+  const Order& o = orders_[h];
+  if (raw(o.client_order_id) != 0) {
+    QX_ASSERT(client_index_.erase(client_key(o.account, o.client_order_id),
+                                  [h](OrderHandle x) { return x == h; }));
+  }
 }
 
 // The worst price a MARKET order needs to fill `volume` against the book now, capped by the band.
@@ -64,11 +91,13 @@ std::optional<PriceTicks> Engine::market_price(const Instrument& ins, Direction 
   const BookSide& opp = ins.book.opposite(d);
   if (opp.empty()) return std::nullopt;
   Lots seen{0};
-  PriceTicks p = opp.best().price;
-  for (std::size_t i = 0; i < opp.level_count() && seen < volume; ++i) {
-    p = opp.from_best(i).price;
-    seen += opp.from_best(i).volume;
-  }
+  PriceTicks p = opp.best_price();
+  opp.for_each_level([&](PriceTicks price, const Level& l) {
+    if (seen >= volume) return false;
+    p = price;
+    seen += l.volume;
+    return true;
+  });
   if (auto cap = band_limit(ins, d)) {
     p = d == Direction::kBuy ? std::min(p, *cap) : std::max(p, *cap);
   }
@@ -76,19 +105,23 @@ std::optional<PriceTicks> Engine::market_price(const Instrument& ins, Direction 
 }
 
 bool Engine::fok_fillable(const Instrument& ins, const Order& o) const {
-  const BookSide& opp = ins.book.opposite(o.s.direction);
+  const BookSide& opp = ins.book.opposite(o.direction);
   Lots seen{0};
-  for (std::size_t i = 0; i < opp.level_count(); ++i) {
-    const Level& l = opp.from_best(i);
-    if (!crosses(o.s.direction, o.s.price, l.price)) return false;
+  bool fillable = false;
+  opp.for_each_level([&](PriceTicks price, const Level& l) {
+    if (!crosses(o.direction, o.price, price)) return false;
     for (OrderHandle h = l.head; h != kNoOrder; h = orders_[h].next) {
       // Self-trade prevention would stop the order here.
-      if (orders_[h].s.account == o.s.account) return false;
-      seen += orders_[h].s.volume_left;
-      if (seen >= o.s.volume_left) return true;
+      if (orders_[h].account == o.account) return false;
+      seen += orders_[h].volume_left;
+      if (seen >= o.volume_left) {
+        fillable = true;
+        return false;
+      }
     }
-  }
-  return false;
+    return true;
+  });
+  return fillable;
 }
 
 void Engine::on(const NewOrder& e) {
@@ -126,7 +159,7 @@ void Engine::on(const NewOrder& e) {
   if (e.post_only && (e.price_type != PriceType::kLimit || ioc)) {
     return reject(RejectReason::kInvalidCombination);
   }
-  if (raw(e.client_order_id) != 0 && client_index_.find(raw(e.account), raw(e.client_order_id))) {
+  if (raw(e.client_order_id) != 0 && find_by_client(e.account, e.client_order_id)) {
     return reject(RejectReason::kDuplicateClientOrderId);
   }
   if (a.s.max_open_orders != 0 && a.open_orders >= a.s.max_open_orders) {
@@ -140,7 +173,7 @@ void Engine::on(const NewOrder& e) {
   } else if (e.price_type == PriceType::kBest) {
     const BookSide& opp = ins.book.opposite(e.direction);
     if (opp.empty()) return reject(RejectReason::kNoLiquidity);
-    price = opp.best().price;
+    price = opp.best_price();
   }
   if (price.value <= 0) return reject(RejectReason::kInvalidPrice);
   if (!narrow(notional(price, e.volume, ins.tick_value))) {
@@ -149,47 +182,44 @@ void Engine::on(const NewOrder& e) {
   if (!within_band(ins, price)) return reject(RejectReason::kPriceOutsideBand);
   if (e.post_only) {
     const BookSide& opp = ins.book.opposite(e.direction);
-    if (!opp.empty() && crosses(e.direction, price, opp.best().price)) {
+    if (!opp.empty() && crosses(e.direction, price, opp.best_price())) {
       return reject(RejectReason::kPostOnlyWouldCross);
     }
   }
 
-  OrderHandle h = allocate_order();
+  OrderHandle h = orders_.allocate();
   Order& o = orders_[h];
-  o.s.client_order_id = e.client_order_id;
-  o.s.account = e.account;
-  o.s.instrument = e.instrument;
-  o.s.direction = e.direction;
-  o.s.offset = e.offset;
-  o.s.price_type = e.price_type;
-  o.s.time_condition = ioc ? TimeCondition::kIoc : e.time_condition;
-  o.s.post_only = e.post_only;
-  o.s.price = price;
-  o.s.volume_orig = e.volume;
-  o.s.volume_left = e.volume;
-  o.s.insert_time_ns = header_->timestamp_ns;
+  o.client_order_id = e.client_order_id;
+  o.account = e.account;
+  o.instrument = e.instrument;
+  o.direction = e.direction;
+  o.offset = e.offset;
+  o.price_type = e.price_type;
+  o.time_condition = ioc ? TimeCondition::kIoc : e.time_condition;
+  o.post_only = e.post_only;
+  o.price = price;
+  o.volume_orig = e.volume;
+  o.volume_left = e.volume;
+  o.insert_time_ns = header_->timestamp_ns;
   std::optional<RejectReason> why;
   if (e.volume_condition == VolumeCondition::kAll && !fok_fillable(ins, o)) {
     why = RejectReason::kFokUnfillable;
   } else {
-    why = freeze(o, a, ins);
+    why = reserve(o, a, ins, price, e.volume, Money{-1});
   }
   if (why) {
-    release_order(h);
+    orders_.release(h);
     return reject(*why);
   }
-  o.s.id = OrderId(next_order_id_++);
-  order_index_.insert(raw(o.s.id), 0, h);
-  if (raw(o.s.client_order_id) != 0) {
-    client_index_.insert(raw(o.s.account), raw(o.s.client_order_id), h);
-  }
+  o.id = OrderId(next_order_id_++);
+  index_order(h);
   a.open_orders += 1;
 
   Effect f{};
   f.kind = EffectKind::kOrderAccepted;
   f.account = e.account;
   f.instrument = e.instrument;
-  f.order = o.s.id;
+  f.order = o.id;
   f.client_order_id = e.client_order_id;
   f.direction = e.direction;
   f.offset = e.offset;
@@ -217,9 +247,9 @@ void Engine::on(const AmendOrder& e) {
   if (!found) return reject(RejectReason::kUnknownOrder);
   OrderHandle h = *found;
   Order& o = orders_[h];
-  if (o.s.account != e.account) return reject(RejectReason::kOrderNotOwned);
+  if (o.account != e.account) return reject(RejectReason::kOrderNotOwned);
   Account& a = acc_at(e.account);
-  Instrument& ins = ins_at(o.s.instrument);
+  Instrument& ins = ins_at(o.instrument);
   if (!a.s.enabled) return reject(RejectReason::kAccountDisabled);
   if (ins.s.status == InstrumentStatus::kHalted) return reject(RejectReason::kInstrumentHalted);
   if (e.new_volume_left.value <= 0) return reject(RejectReason::kInvalidVolume);
@@ -231,34 +261,26 @@ void Engine::on(const AmendOrder& e) {
     return reject(RejectReason::kNumericOverflow);
   }
   if (!within_band(ins, e.new_price)) return reject(RejectReason::kPriceOutsideBand);
-  if (e.new_price == o.s.price && e.new_volume_left == o.s.volume_left) {
+  if (e.new_price == o.price && e.new_volume_left == o.volume_left) {
     return reject(RejectReason::kAmendNoChange);
   }
-  const BookSide& opp = ins.book.opposite(o.s.direction);
-  bool will_cross = !opp.empty() && crosses(o.s.direction, e.new_price, opp.best().price);
-  if (o.s.post_only && will_cross) return reject(RejectReason::kPostOnlyWouldCross);
-
-  // Re-freeze for the new price and volume; on failure put back exactly what was held.
-  PriceTicks old_price = o.s.price;
-  Lots old_left = o.s.volume_left;
-  OrderState saved_order = o.s;
-  Money saved_frozen_margin = a.frozen_margin, saved_frozen_commission = a.frozen_commission;
-  const PositionState* held = find_position(a, o.s.instrument);
-  std::optional<PositionState> saved_position;
-  if (held != nullptr) saved_position = *held;
-  Money grandfathered = o.s.frozen_margin + o.s.frozen_commission;
-  unfreeze(o, a);
-  o.s.price = e.new_price;
-  o.s.volume_left = e.new_volume_left;
-  if (auto why = freeze(o, a, ins, grandfathered)) {
-    o.s = saved_order;
-    a.frozen_margin = saved_frozen_margin;
-    a.frozen_commission = saved_frozen_commission;
-    if (saved_position) position(a, o.s.instrument) = *saved_position;
+  if (o.post_only) {
+    const BookSide& opp = ins.book.opposite(o.direction);
+    if (!opp.empty() && crosses(o.direction, e.new_price, opp.best_price())) {
+      return reject(RejectReason::kPostOnlyWouldCross);
+    }
+  }
+  // Re-reserve for the new price and volume; on failure nothing has changed.
+  Money grandfathered = o.frozen_margin() + o.frozen_commission;
+  if (auto why = reserve(o, a, ins, e.new_price, e.new_volume_left, grandfathered)) {
     return reject(*why);
   }
-  o.s.volume_orig += e.new_volume_left - old_left;
-  BookSide& side = ins.book.side(o.s.direction);
+  PriceTicks old_price = o.price;
+  Lots old_left = o.volume_left;
+  o.price = e.new_price;
+  o.volume_left = e.new_volume_left;
+  o.volume_orig += e.new_volume_left - old_left;
+  BookSide& side = ins.book.side(o.direction);
   Level* lvl = side.find(old_price);
   QX_ASSERT(lvl != nullptr);
   bool keeps_priority = e.new_price == old_price && e.new_volume_left < old_left;
@@ -271,14 +293,14 @@ void Engine::on(const AmendOrder& e) {
   Effect f{};
   f.kind = EffectKind::kOrderAmended;
   f.account = e.account;
-  f.instrument = o.s.instrument;
-  f.order = o.s.id;
-  f.client_order_id = o.s.client_order_id;
-  f.direction = o.s.direction;
-  f.offset = o.s.offset;
-  f.price = o.s.price;
-  f.volume = o.s.volume_orig;
-  f.volume_left = o.s.volume_left;
+  f.instrument = o.instrument;
+  f.order = o.id;
+  f.client_order_id = o.client_order_id;
+  f.direction = o.direction;
+  f.offset = o.offset;
+  f.price = o.price;
+  f.volume = o.volume_orig;
+  f.volume_left = o.volume_left;
   emit(f);
   if (!keeps_priority) match(h, ins);
 }
@@ -296,94 +318,97 @@ void Engine::on(const CancelOrder& e) {
   if (raw(e.account) >= accounts_.size()) return reject(RejectReason::kUnknownAccount);
   auto found = resolve(e.account, e.ref);
   if (!found) return reject(RejectReason::kUnknownOrder);
-  if (orders_[*found].s.account != e.account) return reject(RejectReason::kOrderNotOwned);
+  if (orders_[*found].account != e.account) return reject(RejectReason::kOrderNotOwned);
   cancel_resting(*found, CancelReason::kUserRequest);
 }
 
 // Matches order h (accepted, frozen, not in the book) against the opposite side, then rests it
-// or cancels its remainder.
+// or cancels its remainder. Pool records do not move, so `t` stays valid throughout.
 void Engine::match(OrderHandle h, Instrument& ins) {
-  Direction d = orders_[h].s.direction;
+  Order& t = orders_[h];
+  Direction d = t.direction;
   BookSide& opp = ins.book.opposite(d);
-  Account& ta = acc_at(orders_[h].s.account);
-  while (orders_[h].s.volume_left.value > 0 && !opp.empty()) {
+  while (t.volume_left.value > 0 && !opp.empty()) {
+    PriceTicks price = opp.best_price();
+    if (!crosses(d, t.price, price)) break;
     Level& lvl = opp.best();
-    if (!crosses(d, orders_[h].s.price, lvl.price)) break;
-    PriceTicks price = lvl.price;
-    while (lvl.head != kNoOrder && orders_[h].s.volume_left.value > 0) {
+    while (lvl.head != kNoOrder && t.volume_left.value > 0) {
       OrderHandle mh = lvl.head;
       Order& m = orders_[mh];
-      Order& t = orders_[h];
-      if (m.s.account == t.s.account) {
+      if (m.account == t.account) {
         return finish(h, ins, CancelReason::kSelfTradePrevention);
       }
-      Lots v = std::min(t.s.volume_left, m.s.volume_left);
-      Account& ma = acc_at(m.s.account);
-      Money taker_fee, maker_fee;
-      fill(t, ta, ins, price, v, taker_fee);
-      fill(m, ma, ins, price, v, maker_fee);
+      Lots v = std::min(t.volume_left, m.volume_left);
       lvl.volume -= v;
-
-      TradeState tr;
-      tr.id = TradeId(next_trade_id_++);
-      tr.instrument = t.s.instrument;
-      tr.price = price;
-      tr.volume = v;
-      tr.taker_order = t.s.id;
-      tr.taker_account = t.s.account;
-      tr.taker_direction = d;
-      tr.taker_offset = t.s.offset;
-      tr.taker_fee = taker_fee;
-      tr.maker_order = m.s.id;
-      tr.maker_account = m.s.account;
-      tr.maker_offset = m.s.offset;
-      tr.maker_fee = maker_fee;
-      tr.time_ns = header_->timestamp_ns;
-      trades_.push_back(tr);
-      ins.s.last_price = price;
-      ins.s.volume_today += v;
-      ins.s.turnover_today += Money(*narrow(notional(price, v, ins.tick_value)));
-
-      Effect f{};
-      f.kind = EffectKind::kTrade;
-      f.trade = tr.id;
-      f.instrument = tr.instrument;
-      f.order = tr.taker_order;
-      f.account = tr.taker_account;
-      f.client_order_id = t.s.client_order_id;
-      f.direction = d;
-      f.offset = tr.taker_offset;
-      f.counter_order = tr.maker_order;
-      f.counter_account = tr.maker_account;
-      f.counter_offset = tr.maker_offset;
-      f.price = price;
-      f.volume = v;
-      f.volume_left = t.s.volume_left;
-      f.amount = taker_fee;
-      f.amount2 = maker_fee;
-      emit(f);
-
-      check_liquidation(tr.taker_account);
-      check_liquidation(tr.maker_account);
-      if (m.s.volume_left.value == 0) {
+      trade(t, m, ins, price, v);
+      if (m.volume_left.value == 0) {
         BookSide::unlink(lvl, orders_, mh, Lots{0});
         finish(mh, ins, std::nullopt);
       }
     }
     if (lvl.count == 0) opp.erase(price);
   }
-  Order& t = orders_[h];
-  if (t.s.volume_left.value == 0) return finish(h, ins, std::nullopt);
-  if (t.s.time_condition == TimeCondition::kIoc) {
+  if (t.volume_left.value == 0) return finish(h, ins, std::nullopt);
+  if (t.time_condition == TimeCondition::kIoc) {
     return finish(h, ins, CancelReason::kIocRemainder);
   }
   rest(h, ins);
 }
 
+// One fill of v lots at `price` between taker t and maker m: both accounts, the trade record,
+// the instrument's day statistics, the TRADE effect and the liquidation checks.
+void Engine::trade(Order& t, Order& m, Instrument& ins, PriceTicks price, Lots v) {
+  Money taker_fee, maker_fee;
+  fill(t, acc_at(t.account), ins, price, v, taker_fee);
+  fill(m, acc_at(m.account), ins, price, v, maker_fee);
+
+  TradeState tr;
+  tr.id = TradeId(next_trade_id_++);
+  tr.instrument = t.instrument;
+  tr.price = price;
+  tr.volume = v;
+  tr.taker_order = t.id;
+  tr.taker_account = t.account;
+  tr.taker_direction = t.direction;
+  tr.taker_offset = t.offset;
+  tr.taker_fee = taker_fee;
+  tr.maker_order = m.id;
+  tr.maker_account = m.account;
+  tr.maker_offset = m.offset;
+  tr.maker_fee = maker_fee;
+  tr.time_ns = header_->timestamp_ns;
+  trades_.push_back(tr);
+  ins.s.last_price = price;
+  ins.s.volume_today += v;
+  ins.s.turnover_today += Money(*narrow(notional(price, v, ins.tick_value)));
+
+  Effect f{};
+  f.kind = EffectKind::kTrade;
+  f.trade = tr.id;
+  f.instrument = tr.instrument;
+  f.order = tr.taker_order;
+  f.account = tr.taker_account;
+  f.client_order_id = t.client_order_id;
+  f.direction = tr.taker_direction;
+  f.offset = tr.taker_offset;
+  f.counter_order = tr.maker_order;
+  f.counter_account = tr.maker_account;
+  f.counter_offset = tr.maker_offset;
+  f.price = price;
+  f.volume = v;
+  f.volume_left = t.volume_left;
+  f.amount = taker_fee;
+  f.amount2 = maker_fee;
+  emit(f);
+
+  check_liquidation(tr.taker_account);
+  check_liquidation(tr.maker_account);
+}
+
 void Engine::rest(OrderHandle h, Instrument& ins) {
   Order& o = orders_[h];
-  Level& l = ins.book.side(o.s.direction).find_or_insert(o.s.price);
-  BookSide::push_back(l, orders_, h, o.s.volume_left);
+  Level& l = ins.book.side(o.direction).find_or_insert(o.price);
+  BookSide::push_back(l, orders_, h, o.volume_left);
 }
 
 // Removes a live order that is not linked in the book: releases what it still holds, drops its
@@ -391,40 +416,37 @@ void Engine::rest(OrderHandle h, Instrument& ins) {
 void Engine::finish(OrderHandle h, Instrument& ins, std::optional<CancelReason> why) {
   (void)ins;
   Order& o = orders_[h];
-  Account& a = acc_at(o.s.account);
+  Account& a = acc_at(o.account);
   if (why) {
     Effect f{};
     f.kind = EffectKind::kOrderCancelled;
     f.reason = static_cast<std::uint16_t>(*why);
-    f.account = o.s.account;
-    f.instrument = o.s.instrument;
-    f.order = o.s.id;
-    f.client_order_id = o.s.client_order_id;
-    f.direction = o.s.direction;
-    f.offset = o.s.offset;
-    f.price = o.s.price;
-    f.volume = o.s.volume_orig;
-    f.volume_left = o.s.volume_left;
+    f.account = o.account;
+    f.instrument = o.instrument;
+    f.order = o.id;
+    f.client_order_id = o.client_order_id;
+    f.direction = o.direction;
+    f.offset = o.offset;
+    f.price = o.price;
+    f.volume = o.volume_orig;
+    f.volume_left = o.volume_left;
     emit(f);
   }
   unfreeze(o, a);
-  QX_ASSERT(order_index_.erase(raw(o.s.id)));
-  if (raw(o.s.client_order_id) != 0) {
-    QX_ASSERT(client_index_.erase(raw(o.s.account), raw(o.s.client_order_id)));
-  }
+  unindex_order(h);
   QX_ASSERT(a.open_orders > 0);
   a.open_orders -= 1;
-  release_order(h);
+  orders_.release(h);
 }
 
 void Engine::cancel_resting(OrderHandle h, CancelReason why) {
   Order& o = orders_[h];
-  Instrument& ins = ins_at(o.s.instrument);
-  BookSide& side = ins.book.side(o.s.direction);
-  Level* lvl = side.find(o.s.price);
+  Instrument& ins = ins_at(o.instrument);
+  BookSide& side = ins.book.side(o.direction);
+  Level* lvl = side.find(o.price);
   QX_ASSERT(lvl != nullptr);
-  BookSide::unlink(*lvl, orders_, h, o.s.volume_left);
-  if (lvl->count == 0) side.erase(o.s.price);
+  BookSide::unlink(*lvl, orders_, h, o.volume_left);
+  if (lvl->count == 0) side.erase(o.price);
   finish(h, ins, why);
 }
 

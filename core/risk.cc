@@ -33,12 +33,9 @@ i128 fee_part(Money per_lot, std::int64_t ppb, i128 notional_minor, Lots v) {
   return static_cast<i128>(per_lot.value) * v.value + mul_div_ceil(notional_minor, ppb, kPpb);
 }
 
-}  // namespace
-
-Money Engine::fee(const Instrument& ins, Offset kind, PriceTicks p, Lots v) const {
+// The fee of `v` lots of notional n: per lot plus a rate of the notional, each rounded up.
+Money fee_of(const FeeSchedule& f, Offset kind, i128 n, Lots v) {
   if (v.value == 0) return Money{0};
-  const FeeSchedule& f = ins.s.params.fees;
-  i128 n = notional(p, v, ins.tick_value);
   switch (kind) {
     case Offset::kOpen: return to_money(fee_part(f.open_per_lot, f.open_ppb, n, v));
     case Offset::kCloseToday:
@@ -50,10 +47,20 @@ Money Engine::fee(const Instrument& ins, Offset kind, PriceTicks p, Lots v) cons
   return Money{0};
 }
 
+// The margin of a position side of notional n.
+Money margin_of(const InstrumentParams& p, Direction d, i128 n) {
+  std::int64_t ratio = d == Direction::kBuy ? p.margin_long_ppb : p.margin_short_ppb;
+  return to_money(mul_div_ceil(n, ratio, kPpb));
+}
+
+}  // namespace
+
+Money Engine::fee(const Instrument& ins, Offset kind, PriceTicks p, Lots v) const {
+  return fee_of(ins.s.params.fees, kind, notional(p, v, ins.tick_value), v);
+}
+
 Money Engine::margin_for(const Instrument& ins, Direction d, PriceTicks p, Lots v) const {
-  std::int64_t ratio =
-      d == Direction::kBuy ? ins.s.params.margin_long_ppb : ins.s.params.margin_short_ppb;
-  return to_money(mul_div_ceil(notional(p, v, ins.tick_value), ratio, kPpb));
+  return margin_of(ins.s.params, d, notional(p, v, ins.tick_value));
 }
 
 PositionState& Engine::position(Account& a, InstrumentId ins) {
@@ -99,53 +106,57 @@ Money Engine::available(const Account& a) const {
   return balance(a) - a.margin - a.frozen_margin - a.frozen_commission;
 }
 
-std::optional<PriceTicks> Engine::band_limit(const Instrument& ins, Direction d) const {
-  if (!ins.s.params.price_band_ppb) return std::nullopt;
+// Limit up rounds down and limit down rounds up to whole ticks, so both stay inside the band. A
+// limit up beyond the largest price saturates: every price is below it.
+void Engine::refresh_band(Instrument& ins) {
+  if (!ins.s.params.price_band_ppb) {
+    ins.band_up.reset();
+    ins.band_down.reset();
+    return;
+  }
   i128 ref = ins.s.pre_settlement.value;
   i128 band = *ins.s.params.price_band_ppb;
-  // Limit up rounds down and limit down rounds up to whole ticks, so both stay inside the band.
-  if (d == Direction::kBuy) return PriceTicks(*narrow(ref * (kPpb + band) / kPpb));
-  return PriceTicks(*narrow(mul_div_ceil(ref, kPpb - band, kPpb)));
+  ins.band_up = PriceTicks(narrow(ref * (kPpb + band) / kPpb).value_or(kInt64Max));
+  auto down = narrow(mul_div_ceil(ref, kPpb - band, kPpb));
+  QX_ASSERT(down.has_value());
+  ins.band_down = PriceTicks(*down);
 }
 
-bool Engine::within_band(const Instrument& ins, PriceTicks p) const {
-  auto up = band_limit(ins, Direction::kBuy);
-  auto down = band_limit(ins, Direction::kSell);
-  return (!up || p <= *up) && (!down || p >= *down);
-}
-
-std::optional<RejectReason> Engine::freeze(Order& o, Account& a, Instrument& ins,
-                                           Money grandfathered) {
-  Lots v = o.s.volume_left;
-  if (o.s.offset == Offset::kOpen) {
-    const PositionState* pos = find_position(a, o.s.instrument);
+std::optional<RejectReason> Engine::reserve(Order& o, Account& a, Instrument& ins, PriceTicks price,
+                                            Lots v, Money grandfathered) {
+  if (o.offset == Offset::kOpen) {
+    const PositionState* pos = find_position(a, o.instrument);
     if (pos != nullptr) {
-      const PositionSide& held =
-          o.s.direction == Direction::kBuy ? pos->long_side : pos->short_side;
+      const PositionSide& held = o.direction == Direction::kBuy ? pos->long_side : pos->short_side;
       if (held.total() + v > ins.s.params.position_limit) {
         return RejectReason::kPositionLimitExceeded;
       }
     } else if (v > ins.s.params.position_limit) {
       return RejectReason::kPositionLimitExceeded;
     }
-    Money m = margin_for(ins, o.s.direction, o.s.price, v);
-    Money c = fee(ins, Offset::kOpen, o.s.price, v);
-    bool fits = o.s.forced || m + c <= grandfathered || m + c <= available(a);
+    i128 n = notional(price, v, ins.tick_value);
+    Money m = margin_of(ins.s.params, o.direction, n);
+    Money c = fee_of(ins.s.params.fees, Offset::kOpen, n, v);
+    // Available as it would be with o's current reservation released.
+    Money held_now = o.frozen_margin() + o.frozen_commission;
+    bool fits = o.forced || m + c <= grandfathered || m + c <= available(a) + held_now;
     if (!fits) return RejectReason::kInsufficientFunds;
-    o.s.frozen_margin = m;
-    o.s.frozen_commission = c;
-    a.frozen_margin += m;
-    a.frozen_commission += c;
+    a.frozen_margin += m - o.frozen_margin();
+    a.frozen_commission += c - o.frozen_commission;
+    o.frozen_margin_or_today = m.value;
+    o.frozen_commission = c;
+    QX_ASSERT(a.frozen_margin.value >= 0 && a.frozen_commission.value >= 0);
     return std::nullopt;
   }
   // Closing: a buy closes the short side, a sell the long side. CLOSE takes history first.
-  if (find_position(a, o.s.instrument) == nullptr) return RejectReason::kInsufficientPosition;
-  PositionState& pos = position(a, o.s.instrument);
-  PositionSide& side = o.s.direction == Direction::kBuy ? pos.short_side : pos.long_side;
-  Lots his_free = side.his - side.frozen_his;
-  Lots today_free = side.today - side.frozen_today;
+  const PositionState* found = find_position(a, o.instrument);
+  if (found == nullptr) return RejectReason::kInsufficientPosition;
+  PositionState& pos = position(a, o.instrument);
+  PositionSide& side = o.direction == Direction::kBuy ? pos.short_side : pos.long_side;
+  Lots his_free = side.his - (side.frozen_his - o.frozen_his);
+  Lots today_free = side.today - (side.frozen_today - o.frozen_today());
   Lots his{0}, today{0};
-  switch (o.s.offset) {
+  switch (o.offset) {
     case Offset::kCloseYesterday: his = v; break;
     case Offset::kCloseToday: today = v; break;
     case Offset::kClose:
@@ -156,30 +167,29 @@ std::optional<RejectReason> Engine::freeze(Order& o, Account& a, Instrument& ins
   }
   if (his > his_free || today > today_free) return RejectReason::kInsufficientPosition;
   // Closing never needs free funds: the commission is taken from the balance it releases.
-  Money c =
-      fee(ins, Offset::kClose, o.s.price, his) + fee(ins, Offset::kCloseToday, o.s.price, today);
-  o.s.frozen_his = his;
-  o.s.frozen_today = today;
-  o.s.frozen_commission = c;
-  side.frozen_his += his;
-  side.frozen_today += today;
-  a.frozen_commission += c;
+  Money c = fee(ins, Offset::kClose, price, his) + fee(ins, Offset::kCloseToday, price, today);
+  side.frozen_his += his - o.frozen_his;
+  side.frozen_today += today - o.frozen_today();
+  a.frozen_commission += c - o.frozen_commission;
+  o.frozen_his = his;
+  o.frozen_margin_or_today = today.value;
+  o.frozen_commission = c;
+  QX_ASSERT(a.frozen_commission.value >= 0);
   return std::nullopt;
 }
 
 void Engine::unfreeze(Order& o, Account& a) {
-  a.frozen_margin -= o.s.frozen_margin;
-  a.frozen_commission -= o.s.frozen_commission;
-  o.s.frozen_margin = Money{0};
-  o.s.frozen_commission = Money{0};
-  if (o.s.offset != Offset::kOpen) {
-    PositionState& pos = position(a, o.s.instrument);
-    PositionSide& side = o.s.direction == Direction::kBuy ? pos.short_side : pos.long_side;
-    side.frozen_his -= o.s.frozen_his;
-    side.frozen_today -= o.s.frozen_today;
-    o.s.frozen_his = Lots{0};
-    o.s.frozen_today = Lots{0};
+  a.frozen_margin -= o.frozen_margin();
+  a.frozen_commission -= o.frozen_commission;
+  o.frozen_commission = Money{0};
+  if (o.offset != Offset::kOpen) {
+    PositionState& pos = position(a, o.instrument);
+    PositionSide& side = o.direction == Direction::kBuy ? pos.short_side : pos.long_side;
+    side.frozen_his -= o.frozen_his;
+    side.frozen_today -= o.frozen_today();
+    o.frozen_his = Lots{0};
   }
+  o.frozen_margin_or_today = 0;
   QX_ASSERT(a.frozen_margin.value >= 0 && a.frozen_commission.value >= 0);
 }
 
@@ -199,35 +209,36 @@ Money close_bucket(bool is_long, Lots& held, Money& basis, Lots part, PriceTicks
 }  // namespace
 
 void Engine::fill(Order& o, Account& a, Instrument& ins, PriceTicks price, Lots v, Money& fee_out) {
-  QX_ASSERT(v.value > 0 && v <= o.s.volume_left);
-  PositionState& pos = position(a, o.s.instrument);
-  Money released_commission = pro_rata(o.s.frozen_commission, v, o.s.volume_left);
-  if (o.s.offset == Offset::kOpen) {
-    PositionSide& side = o.s.direction == Direction::kBuy ? pos.long_side : pos.short_side;
-    Money n = to_money(notional(price, v, ins.tick_value));
+  QX_ASSERT(v.value > 0 && v <= o.volume_left);
+  PositionState& pos = position(a, o.instrument);
+  Money released_commission = pro_rata(o.frozen_commission, v, o.volume_left);
+  if (o.offset == Offset::kOpen) {
+    PositionSide& side = o.direction == Direction::kBuy ? pos.long_side : pos.short_side;
+    i128 exact = notional(price, v, ins.tick_value);
+    Money n = to_money(exact);
     side.today += v;
     side.open_cost += n;
     side.position_cost_today += n;
-    Money m = margin_for(ins, o.s.direction, price, v);
+    Money m = margin_of(ins.s.params, o.direction, exact);
     side.margin += m;
     a.margin += m;
-    Money released_margin = pro_rata(o.s.frozen_margin, v, o.s.volume_left);
-    o.s.frozen_margin -= released_margin;
+    Money released_margin = pro_rata(o.frozen_margin(), v, o.volume_left);
+    o.frozen_margin_or_today -= released_margin.value;
     a.frozen_margin -= released_margin;
-    fee_out = fee(ins, Offset::kOpen, price, v);
+    fee_out = fee_of(ins.s.params.fees, Offset::kOpen, exact, v);
   } else {
-    bool closes_long = o.s.direction == Direction::kSell;
+    bool closes_long = o.direction == Direction::kSell;
     PositionSide& side = closes_long ? pos.long_side : pos.short_side;
-    Lots his = std::min(v, o.s.frozen_his);
+    Lots his = std::min(v, o.frozen_his);
     Lots today = v - his;
-    QX_ASSERT(today <= o.s.frozen_today);
+    QX_ASSERT(today <= o.frozen_today());
     Lots total = side.total();
     Money margin_released = pro_rata(side.margin, v, total);
     side.margin -= margin_released;
     a.margin -= margin_released;
     side.open_cost -= pro_rata(side.open_cost, v, total);
-    o.s.frozen_his -= his;
-    o.s.frozen_today -= today;
+    o.frozen_his -= his;
+    o.frozen_margin_or_today -= today.value;
     side.frozen_his -= his;
     side.frozen_today -= today;
     a.s.close_profit +=
@@ -236,10 +247,10 @@ void Engine::fill(Order& o, Account& a, Instrument& ins, PriceTicks price, Lots 
                      ins.tick_value);
     fee_out = fee(ins, Offset::kClose, price, his) + fee(ins, Offset::kCloseToday, price, today);
   }
-  o.s.frozen_commission -= released_commission;
+  o.frozen_commission -= released_commission;
   a.frozen_commission -= released_commission;
   a.s.commission += fee_out;
-  o.s.volume_left -= v;
+  o.volume_left -= v;
 }
 
 void Engine::check_liquidation(AccountId a) {
@@ -273,9 +284,9 @@ void Engine::run_liquidations() {
 // side with a MARKET order that skips funds checks. Trades it makes may queue counterparties.
 void Engine::liquidate(AccountId id) {
   std::vector<std::pair<OrderId, OrderHandle>> mine;
-  for (OrderHandle h = 0; h < orders_.size(); ++h) {
+  for (OrderHandle h = 0; h < orders_.extent(); ++h) {
     const Order& o = orders_[h];
-    if (raw(o.s.id) != 0 && o.s.account == id) mine.emplace_back(o.s.id, h);
+    if (o.live() && o.account == id) mine.emplace_back(o.id, h);
   }
   std::sort(mine.begin(), mine.end(),
             [](const auto& x, const auto& y) { return raw(x.first) < raw(y.first); });
@@ -290,33 +301,33 @@ void Engine::liquidate(AccountId id) {
       if (side.total().value == 0) continue;
       auto price = market_price(ins, d, side.total());
       if (!price) continue;
-      OrderHandle h = allocate_order();
+      OrderHandle h = orders_.allocate();
       Order& o = orders_[h];
-      o.s.account = id;
-      o.s.instrument = p.instrument;
-      o.s.direction = d;
-      o.s.offset = Offset::kClose;
-      o.s.price_type = PriceType::kMarket;
-      o.s.time_condition = TimeCondition::kIoc;
-      o.s.forced = true;
-      o.s.price = *price;
-      o.s.volume_orig = side.total();
-      o.s.volume_left = side.total();
-      o.s.insert_time_ns = header_->timestamp_ns;
-      QX_ASSERT(!freeze(o, acc_at(id), ins));
-      o.s.id = OrderId(next_order_id_++);
-      order_index_.insert(raw(o.s.id), 0, h);
+      o.account = id;
+      o.instrument = p.instrument;
+      o.direction = d;
+      o.offset = Offset::kClose;
+      o.price_type = PriceType::kMarket;
+      o.time_condition = TimeCondition::kIoc;
+      o.forced = true;
+      o.price = *price;
+      o.volume_orig = side.total();
+      o.volume_left = side.total();
+      o.insert_time_ns = header_->timestamp_ns;
+      QX_ASSERT(!reserve(o, acc_at(id), ins, o.price, o.volume_left, Money{-1}));
+      o.id = OrderId(next_order_id_++);
+      index_order(h);
       acc_at(id).open_orders += 1;
       Effect f{};
       f.kind = EffectKind::kOrderAccepted;
       f.account = id;
       f.instrument = p.instrument;
-      f.order = o.s.id;
+      f.order = o.id;
       f.direction = d;
       f.offset = Offset::kClose;
-      f.price = o.s.price;
-      f.volume = o.s.volume_orig;
-      f.volume_left = o.s.volume_left;
+      f.price = o.price;
+      f.volume = o.volume_orig;
+      f.volume_left = o.volume_left;
       f.reason = 1;  // marks an engine-generated (forced) order
       emit(f);
       match(h, ins);
@@ -339,17 +350,19 @@ void Engine::on(const Settle& e) {
   }
   // 1. Expire day orders, instrument by instrument, best level first, in time priority. A
   //    close-today order cannot outlive its day either: tomorrow its lots are history.
+  std::vector<OrderHandle> expired;
   for (Instrument& ins : instruments_) {
-    std::vector<OrderHandle> expired;
+    expired.clear();
     for (const BookSide* side : {&ins.book.bids, &ins.book.asks}) {
-      for (std::size_t i = 0; i < side->level_count(); ++i) {
-        for (OrderHandle h = side->from_best(i).head; h != kNoOrder; h = orders_[h].next) {
-          const OrderState& o = orders_[h].s;
+      side->for_each_level([&](PriceTicks, const Level& l) {
+        for (OrderHandle h = l.head; h != kNoOrder; h = orders_[h].next) {
+          const Order& o = orders_[h];
           if (o.time_condition == TimeCondition::kGfd || o.offset == Offset::kCloseToday) {
             expired.push_back(h);
           }
         }
-      }
+        return true;
+      });
     }
     for (OrderHandle h : expired) cancel_resting(h, CancelReason::kExpired);
   }
@@ -390,13 +403,16 @@ void Engine::on(const Settle& e) {
     emit(f);
   }
   // 3. Close orders still resting (GTC) now hold history volume.
-  for (Order& o : orders_) {
-    o.s.frozen_his += o.s.frozen_today;
-    o.s.frozen_today = Lots{0};
+  for (OrderHandle h = 0; h < orders_.extent(); ++h) {
+    Order& o = orders_[h];
+    if (o.offset == Offset::kOpen || !o.live()) continue;
+    o.frozen_his += o.frozen_today();
+    o.frozen_margin_or_today = 0;
   }
   for (std::size_t i = 0; i < instruments_.size(); ++i) {
     InstrumentState& s = instruments_[i].s;
     s.pre_settlement = price[i];
+    refresh_band(instruments_[i]);
     // A new trading day marks at the settlement price until its first trade.
     s.last_price.reset();
     s.volume_today = Lots{0};

@@ -134,6 +134,55 @@ std::uint64_t hash_snapshot(const Snapshot& s) {
   return h.finish();
 }
 
+OrderState Engine::Order::state() const {
+  OrderState s;
+  s.id = id;
+  s.client_order_id = client_order_id;
+  s.account = account;
+  s.instrument = instrument;
+  s.direction = direction;
+  s.offset = offset;
+  s.price_type = price_type;
+  s.time_condition = time_condition;
+  s.post_only = post_only;
+  s.forced = forced;
+  s.price = price;
+  s.volume_orig = volume_orig;
+  s.volume_left = volume_left;
+  s.frozen_margin = frozen_margin();
+  s.frozen_commission = frozen_commission;
+  s.frozen_today = frozen_today();
+  s.frozen_his = frozen_his;
+  s.insert_time_ns = insert_time_ns;
+  return s;
+}
+
+Engine::Order Engine::Order::from(const OrderState& s) {
+  // An OPEN order holds no position lots and a CLOSE order no margin (see Order).
+  bool open = s.offset == Offset::kOpen;
+  QX_ASSERT(open ? s.frozen_today.value == 0 && s.frozen_his.value == 0
+                 : s.frozen_margin.value == 0);
+  Order o;
+  o.id = s.id;
+  o.client_order_id = s.client_order_id;
+  o.account = s.account;
+  o.instrument = s.instrument;
+  o.direction = s.direction;
+  o.offset = s.offset;
+  o.price_type = s.price_type;
+  o.time_condition = s.time_condition;
+  o.post_only = s.post_only;
+  o.forced = s.forced;
+  o.price = s.price;
+  o.volume_orig = s.volume_orig;
+  o.volume_left = s.volume_left;
+  o.frozen_commission = s.frozen_commission;
+  o.frozen_his = s.frozen_his;
+  o.frozen_margin_or_today = open ? s.frozen_margin.value : s.frozen_today.value;
+  o.insert_time_ns = s.insert_time_ns;
+  return o;
+}
+
 Snapshot Engine::snapshot() const {
   Snapshot s;
   s.last_seq = last_seq_;
@@ -148,13 +197,15 @@ Snapshot Engine::snapshot() const {
   s.users = users_;
   s.accounts.reserve(accounts_.size());
   for (const Account& a : accounts_) s.accounts.push_back(a.s);
+  s.orders.reserve(orders_.live());
   for (const Instrument& i : instruments_) {
     for (const BookSide* side : {&i.book.bids, &i.book.asks}) {
-      for (std::size_t l = 0; l < side->level_count(); ++l) {
-        for (OrderHandle h = side->from_best(l).head; h != kNoOrder; h = orders_[h].next) {
-          s.orders.push_back(orders_[h].s);
+      side->for_each_level([&](PriceTicks, const Level& l) {
+        for (OrderHandle h = l.head; h != kNoOrder; h = orders_[h].next) {
+          s.orders.push_back(orders_[h].state());
         }
-      }
+        return true;
+      });
     }
   }
   s.trades = trades_;
@@ -181,6 +232,7 @@ Engine Engine::restore(const Snapshot& s) {
     auto tv = tick_value_of(is.params);
     QX_ASSERT(tv.has_value());
     ins.tick_value = *tv;
+    e.refresh_band(ins);
     e.instrument_names_.emplace(is.code, static_cast<std::uint32_t>(e.instruments_.size()));
     e.instruments_.push_back(std::move(ins));
   }
@@ -200,16 +252,14 @@ Engine Engine::restore(const Snapshot& s) {
   for (const OrderState& os : s.orders) {
     QX_ASSERT(raw(os.instrument) < e.instruments_.size());
     QX_ASSERT(raw(os.account) < e.accounts_.size());
-    OrderHandle h = e.allocate_order();
-    e.orders_[h].s = os;
+    QX_ASSERT(raw(os.id) != 0);
+    OrderHandle h = e.orders_.allocate();
+    e.orders_[h] = Order::from(os);
     Account& a = e.acc_at(os.account);
     a.frozen_margin += os.frozen_margin;
     a.frozen_commission += os.frozen_commission;
     a.open_orders += 1;
-    QX_ASSERT(e.order_index_.insert(raw(os.id), 0, h));
-    if (raw(os.client_order_id) != 0) {
-      QX_ASSERT(e.client_index_.insert(raw(os.account), raw(os.client_order_id), h));
-    }
+    e.index_order(h);
     e.rest(h, e.ins_at(os.instrument));
   }
   e.trades_ = s.trades;
@@ -223,33 +273,43 @@ void Engine::check_invariants() const {
   std::size_t live = 0;
   for (const Instrument& ins : instruments_) {
     if (!ins.book.bids.empty() && !ins.book.asks.empty()) {
-      QX_ASSERT(ins.book.bids.best().price < ins.book.asks.best().price);
+      QX_ASSERT(ins.book.bids.best_price() < ins.book.asks.best_price());
     }
     for (const BookSide* side : {&ins.book.bids, &ins.book.asks}) {
-      for (std::size_t l = 0; l < side->level_count(); ++l) {
-        const Level& lvl = side->from_best(l);
-        if (l > 0) QX_ASSERT(!side->better_or_equal(lvl.price, side->from_best(l - 1).price));
+      std::size_t levels = 0;
+      std::optional<PriceTicks> previous;
+      side->for_each_level([&](PriceTicks price, const Level& lvl) {
+        if (previous) QX_ASSERT(!side->better_or_equal(price, *previous));
+        previous = price;
+        levels += 1;
         Lots sum{0};
         std::uint32_t n = 0;
         for (OrderHandle h = lvl.head; h != kNoOrder; h = orders_[h].next) {
-          const OrderState& o = orders_[h].s;
-          QX_ASSERT(o.price == lvl.price && o.volume_left.value > 0);
+          const Order& o = orders_[h];
+          QX_ASSERT(o.price == price && o.volume_left.value > 0);
           QX_ASSERT((o.direction == Direction::kBuy) == side->is_bid());
+          QX_ASSERT(o.offset == Offset::kOpen || o.frozen_his + o.frozen_today() == o.volume_left);
           sum += o.volume_left;
           n += 1;
-          frozen_margin[raw(o.account)] += o.frozen_margin;
+          frozen_margin[raw(o.account)] += o.frozen_margin();
           frozen_commission[raw(o.account)] += o.frozen_commission;
           open[raw(o.account)] += 1;
-          QX_ASSERT(order_index_.find(raw(o.id)) == h);
+          QX_ASSERT(resolve(o.account, OrderRef{o.id, {}}) == h);
+          if (raw(o.client_order_id) != 0) {
+            QX_ASSERT(find_by_client(o.account, o.client_order_id) == h);
+          }
           live += 1;
         }
         QX_ASSERT_EQ(sum.value, lvl.volume.value);
         QX_ASSERT_EQ(n, lvl.count);
         QX_ASSERT(n > 0);
-      }
+        return true;
+      });
+      QX_ASSERT_EQ(levels, side->level_count());
     }
   }
   QX_ASSERT_EQ(order_index_.size(), live);
+  QX_ASSERT_EQ(orders_.live(), live);
   for (std::size_t i = 0; i < accounts_.size(); ++i) {
     const Account& a = accounts_[i];
     QX_ASSERT_EQ(a.frozen_margin.value, frozen_margin[i].value);

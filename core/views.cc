@@ -80,8 +80,9 @@ std::vector<PositionView> Engine::positions(AccountId id) const {
 
 std::vector<OrderState> Engine::orders(AccountId id) const {
   std::vector<OrderState> out;
-  for (const Order& o : orders_) {
-    if (raw(o.s.id) != 0 && o.s.account == id) out.push_back(o.s);
+  for (OrderHandle h = 0; h < orders_.extent(); ++h) {
+    const Order& o = orders_[h];
+    if (o.live() && o.account == id) out.push_back(o.state());
   }
   std::sort(out.begin(), out.end(),
             [](const OrderState& x, const OrderState& y) { return raw(x.id) < raw(y.id); });
@@ -89,9 +90,9 @@ std::vector<OrderState> Engine::orders(AccountId id) const {
 }
 
 std::optional<OrderState> Engine::order(OrderId id) const {
-  auto h = order_index_.find(raw(id));
+  auto h = resolve(AccountId{}, OrderRef{id, {}});
   if (!h) return std::nullopt;
-  return orders_[*h].s;
+  return orders_[*h].state();
 }
 
 std::vector<TradeState> Engine::trades(AccountId id) const {
@@ -107,10 +108,11 @@ BookView Engine::book(InstrumentId id, std::size_t depth) const {
   const Book& b = instruments_[raw(id)].book;
   BookView v;
   auto take = [depth](const BookSide& side, std::vector<LevelView>& out) {
-    for (std::size_t i = 0; i < side.level_count() && i < depth; ++i) {
-      const Level& l = side.from_best(i);
-      out.push_back(LevelView{l.price, l.volume, l.count});
-    }
+    side.for_each_level([&](PriceTicks price, const Level& l) {
+      if (out.size() >= depth) return false;
+      out.push_back(LevelView{price, l.volume, l.count});
+      return true;
+    });
   };
   take(b.bids, v.bids);
   take(b.asks, v.asks);
