@@ -163,6 +163,27 @@ int main(int argc, char** argv) {
       ->check(CLI::Range(std::uint32_t{0}, std::uint32_t{100}));
   lobster_cmd->add_flag("--json", lobster.json, "Print one JSON object");
 
+  qa::SimBinanceOptions binance;
+  CLI::App* binance_cmd = sim_cmd->add_subcommand(
+      "binance",
+      "Read Binance trades and best bid/offer files merged in arrival order, checking every row; "
+      "exit non-zero on a bad row or a gap in trade ids");
+  binance_cmd->add_option("--trades", binance.trades, "trades.csv (plain or gzip)")
+      ->check(CLI::ExistingFile);
+  binance_cmd->add_option("--bbo", binance.bbo, "bbo.csv or bbo.csv.gz (bookTicker)")
+      ->check(CLI::ExistingFile);
+  binance_cmd
+      ->add_option("--price-decimals", binance.price_decimals,
+                   "Decimals of the price tick (BTCUSDT: 1, tick 0.1)")
+      ->capture_default_str()
+      ->check(CLI::Range(0, 18));
+  binance_cmd
+      ->add_option("--qty-decimals", binance.qty_decimals,
+                   "Decimals of the quantity step (BTCUSDT: 3, step 0.001)")
+      ->capture_default_str()
+      ->check(CLI::Range(0, 18));
+  binance_cmd->add_flag("--json", binance.json, "Print one JSON object");
+
   try {
     app.parse(argc, argv);
   } catch (const CLI::ParseError& e) {
@@ -179,6 +200,13 @@ int main(int argc, char** argv) {
     if (index_cmd->parsed()) return qa::run_index(index, std::cout);
     if (recover_cmd->parsed()) return qa::run_recover(recover, std::cout);
     if (lobster_cmd->parsed()) return qa::run_sim_lobster(lobster, std::cout, std::cerr);
+    if (binance_cmd->parsed()) {
+      if (binance.trades.empty() && binance.bbo.empty()) {
+        std::cerr << "qx: sim binance needs --trades, --bbo or both (see qx sim binance --help)\n";
+        return 2;
+      }
+      return qa::run_sim_binance(binance, std::cout, std::cerr);
+    }
     statement.dir = events.dir = book.dir = audit_dir;
     if (statement_cmd->parsed()) return qa::run_statement(statement, std::cout);
     if (events_cmd->parsed()) return qa::run_events(events, std::cout);

@@ -1,5 +1,6 @@
-// `qx sim ...`: market-data simulation tools. For now `qx sim lobster`, which rebuilds a LOBSTER
-// order book through the engine and checks it against LOBSTER's own reference book.
+// `qx sim ...`: market-data tools. `qx sim lobster` rebuilds a LOBSTER order book through the
+// engine and checks it against LOBSTER's own reference book; `qx sim binance` reads and checks
+// Binance trade and best-bid/offer files.
 //
 // Kept apart from main() like the other subcommands: parsed options in, an output stream and an
 // exit code out; bad input throws std::runtime_error with a one-line reason (main prints it).
@@ -29,5 +30,18 @@ struct SimLobsterOptions {
 // only). Prints the report; returns 0 when every row matched and the engine neither rejected
 // nor traded, 1 otherwise (with a one-line reason on `err`).
 int run_sim_lobster(const SimLobsterOptions& options, std::ostream& out, std::ostream& err);
+
+struct SimBinanceOptions {
+  std::string trades;  // trades.csv (may be gzip)
+  std::string bbo;     // bbo.csv or bbo.csv.gz
+  int price_decimals = 1;
+  int qty_decimals = 3;
+  bool json = false;
+};
+
+// Reads a Binance trades file and BBO file merged in arrival order, checking every row; prints
+// what it read (counts, aggressors, trade-id gaps, price range, time span, rows/s). Returns 0
+// when every row parsed and no trade id was skipped; a bad row throws (file:line: reason).
+int run_sim_binance(const SimBinanceOptions& options, std::ostream& out, std::ostream& err);
 
 }  // namespace qx::app

@@ -14,8 +14,16 @@
 
 #include "core/assert.h"
 #include "core/engine.h"
+#include "sim/text.h"
 
 namespace qx::sim {
+
+using text::chomp;
+using text::csv_columns;
+using text::digits_value;
+using text::is_digit;
+using text::quoted;
+using text::split;
 
 namespace {
 
@@ -31,60 +39,11 @@ constexpr std::int64_t kMaxOrderLots = 1'000'000'000;
 constexpr std::int64_t kPositionLimitLots = 1'000'000'000'000;
 constexpr std::int64_t kDepositMinor = 10'000'000'000'000;  // 1e9 USD in 1e-4 USD units
 
-bool is_digit(char c) {
-  return c >= '0' && c <= '9';
-}
-
-std::string quoted(std::string_view text) {
-  constexpr std::size_t kShown = 40;
-  std::string s = "'";
-  s.append(text.substr(0, kShown));
-  if (text.size() > kShown) s += "...";
-  s += "'";
-  return s;
-}
-
-std::string_view chomp(std::string_view line) {
-  if (!line.empty() && line.back() == '\r') line.remove_suffix(1);
-  return line;
-}
-
-// Splits `line` at commas into exactly `n` fields, or returns false.
-bool split(std::string_view line, std::size_t n, std::string_view* fields) {
-  std::size_t start = 0;
-  for (std::size_t i = 0; i < n; ++i) {
-    std::size_t comma = line.find(',', start);
-    bool last = i + 1 == n;
-    if (last != (comma == std::string_view::npos)) return false;
-    fields[i] = line.substr(start, last ? std::string_view::npos : comma - start);
-    start = comma + 1;
-  }
-  return true;
-}
-
-// Unsigned decimal digits to an integer (overflow checked); false on anything else.
-bool digits_value(std::string_view text, std::int64_t& value) {
-  if (text.empty()) return false;
-  std::int64_t v = 0;
-  for (char c : text) {
-    if (!is_digit(c)) return false;
-    std::int64_t d = c - '0';
-    if (v > (kInt64Max - d) / 10) return false;
-    v = v * 10 + d;
-  }
-  value = v;
-  return true;
-}
-
 Error field_error(const char* name, std::string_view text, const char* why) {
   return Error{std::string(name) + " " + quoted(text) + " " + why};
 }
 
 }  // namespace
-
-std::size_t csv_columns(std::string_view line) {
-  return static_cast<std::size_t>(std::count(line.begin(), line.end(), ',')) + 1;
-}
 
 Result<std::int64_t> parse_lobster_int(std::string_view text) {
   bool negative = !text.empty() && text.front() == '-';

@@ -129,8 +129,6 @@ inline constexpr std::int64_t kLobsterEmptyPrice = 9'999'999'999;
 // Parses a row of 4 * levels columns into `out` (reusing its storage). Checks padding (only at
 // the end of a side, size 0), sizes > 0 and prices strictly worse level by level.
 [[nodiscard]] Status parse_lobster_row(std::string_view line, std::size_t levels, LobsterRow& out);
-// Number of columns of a CSV line (commas + 1).
-[[nodiscard]] std::size_t csv_columns(std::string_view line);
 
 // Reads a message file and its orderbook file in step, one message and the row after it.
 class LobsterReader {
