@@ -16,6 +16,7 @@
 #include <pybind11/pybind11.h>
 #include <pybind11/stl.h>
 
+#include <memory>
 #include <optional>
 #include <stdexcept>
 #include <string>
@@ -23,6 +24,7 @@
 #include <vector>
 
 #include "app/render.h"
+#include "python/src/backtest.h"
 #include "replay/codec.h"
 #include "replay/journal.h"
 #include "replay/replay.h"
@@ -206,6 +208,133 @@ class Journal {
   replay::ReplayResult end_;
 };
 
+// Columns (name -> list) of the strategy's records, for pandas.DataFrame.
+py::dict order_columns(const Backtest& bt) {
+  py::list cid, oid, time, seq, dir, off, type, price, vol, left, filled, status, reason;
+  for (const BacktestOrder& o : bt.orders()) {
+    cid.append(o.client_order_id);
+    oid.append(o.order_id);
+    time.append(o.time_ns);
+    seq.append(o.seq);
+    dir.append(core::to_string(o.direction));
+    off.append(core::to_string(o.offset));
+    type.append(o.market ? "MARKET" : "LIMIT");
+    price.append(o.price_ticks);
+    vol.append(o.volume);
+    left.append(o.volume_left);
+    filled.append(o.volume_filled);
+    status.append(o.status);
+    reason.append(o.reason);
+  }
+  py::dict d;
+  d["client_order_id"] = cid;
+  d["order_id"] = oid;
+  d["timestamp_ns"] = time;
+  d["seq"] = seq;
+  d["direction"] = dir;
+  d["offset"] = off;
+  d["price_type"] = type;
+  d["price_ticks"] = price;
+  d["volume"] = vol;
+  d["volume_left"] = left;
+  d["volume_filled"] = filled;
+  d["status"] = status;
+  d["reason"] = reason;
+  return d;
+}
+
+py::dict fill_columns(const Backtest& bt) {
+  py::list time, seq, trade, oid, cid, dir, off, price, vol, fee, maker;
+  for (const BacktestFill& f : bt.fills()) {
+    time.append(f.time_ns);
+    seq.append(f.seq);
+    trade.append(f.trade_id);
+    oid.append(f.order_id);
+    cid.append(f.client_order_id);
+    dir.append(core::to_string(f.direction));
+    off.append(core::to_string(f.offset));
+    price.append(f.price_ticks);
+    vol.append(f.volume);
+    fee.append(f.fee_minor);
+    maker.append(f.maker);
+  }
+  py::dict d;
+  d["timestamp_ns"] = time;
+  d["seq"] = seq;
+  d["trade_id"] = trade;
+  d["order_id"] = oid;
+  d["client_order_id"] = cid;
+  d["direction"] = dir;
+  d["offset"] = off;
+  d["price_ticks"] = price;
+  d["volume"] = vol;
+  d["fee_minor"] = fee;
+  d["maker"] = maker;
+  return d;
+}
+
+py::dict sample_columns(const Backtest& bt) {
+  py::list time, seq, cash, lng, sht, lcost, scost, bid, ask;
+  auto opt = [](const std::optional<std::int64_t>& v) -> py::object {
+    return v ? py::object(py::int_(*v)) : py::object(py::none());
+  };
+  for (const BacktestSample& s : bt.samples()) {
+    time.append(s.time_ns);
+    seq.append(s.seq);
+    cash.append(s.cash_minor);
+    lng.append(s.long_lots);
+    sht.append(s.short_lots);
+    lcost.append(s.long_open_cost_minor);
+    scost.append(s.short_open_cost_minor);
+    bid.append(opt(s.bid_ticks));
+    ask.append(opt(s.ask_ticks));
+  }
+  py::dict d;
+  d["timestamp_ns"] = time;
+  d["seq"] = seq;
+  d["cash_minor"] = cash;
+  d["long_lots"] = lng;
+  d["short_lots"] = sht;
+  d["long_open_cost_minor"] = lcost;
+  d["short_open_cost_minor"] = scost;
+  d["bid_ticks"] = bid;
+  d["ask_ticks"] = ask;
+  return d;
+}
+
+core::Direction direction_of(const std::string& s) {
+  if (s == "BUY") return core::Direction::kBuy;
+  if (s == "SELL") return core::Direction::kSell;
+  throw py::value_error("direction must be BUY or SELL, not '" + s + "'");
+}
+
+core::Offset offset_of(const std::string& s) {
+  if (s == "OPEN") return core::Offset::kOpen;
+  if (s == "CLOSE") return core::Offset::kClose;
+  if (s == "CLOSE_TODAY") return core::Offset::kCloseToday;
+  throw py::value_error("offset must be OPEN, CLOSE or CLOSE_TODAY, not '" + s + "'");
+}
+
+std::unique_ptr<Backtest> make_backtest(std::string journal_dir, std::string messages,
+                                        std::string orderbook, std::string date, std::size_t levels,
+                                        std::string instrument, std::int64_t cash_minor,
+                                        std::int64_t fee_per_lot_minor, std::int64_t fee_ppb,
+                                        std::int64_t margin_ppb) {
+  BacktestConfig c;
+  c.journal_dir = std::move(journal_dir);
+  c.messages = std::move(messages);
+  c.orderbook = std::move(orderbook);
+  c.levels = levels;
+  c.day_start_ns = unwrap(sim::parse_trading_date(date));
+  c.instrument = std::move(instrument);
+  c.cash_minor = cash_minor;
+  c.fees = core::FeeSchedule{core::Money(fee_per_lot_minor), fee_ppb,
+                             core::Money(fee_per_lot_minor), fee_ppb,
+                             core::Money(fee_per_lot_minor), fee_ppb};
+  c.margin_ppb = margin_ppb;
+  return std::make_unique<Backtest>(std::move(c));
+}
+
 }  // namespace
 }  // namespace qx::python
 
@@ -237,4 +366,47 @@ PYBIND11_MODULE(_qaexchange, m) {
            py::arg("instrument") = py::none())
       .def("statement_json", &Journal::statement_json, py::arg("account"),
            py::arg("at_seq") = py::none());
+
+  using qx::python::Backtest;
+  using Release = py::call_guard<py::gil_scoped_release>;
+  py::class_<Backtest>(m, "Backtest")
+      .def(py::init(&qx::python::make_backtest), py::arg("journal_dir"), py::arg("messages"),
+           py::arg("orderbook"), py::arg("date"), py::arg("levels"), py::arg("instrument"),
+           py::arg("cash_minor"), py::arg("fee_per_lot_minor"), py::arg("fee_ppb"),
+           py::arg("margin_ppb"))
+      .def("step", &Backtest::step, py::arg("messages"), Release())
+      .def("advance_to", &Backtest::advance_to, py::arg("time_ns"), Release())
+      .def(
+          "submit",
+          [](Backtest& bt, const std::string& d, const std::string& o,
+             std::optional<std::int64_t> price_ticks, std::int64_t volume) {
+            return bt.submit(qx::python::direction_of(d), qx::python::offset_of(o), price_ticks,
+                             volume);
+          },
+          py::arg("direction"), py::arg("offset"), py::arg("price_ticks"), py::arg("volume"))
+      .def("cancel", &Backtest::cancel, py::arg("client_order_id"))
+      .def("finish", &Backtest::finish, Release())
+      .def("best",
+           [](const Backtest& bt) {
+             auto b = bt.engine().book(bt.instrument(), 1);
+             py::object bid = py::none(), ask = py::none();
+             if (!b.bids.empty()) bid = py::int_(b.bids[0].price.value);
+             if (!b.asks.empty()) ask = py::int_(b.asks[0].price.value);
+             return py::make_tuple(bid, ask);
+           })
+      .def_property_readonly("started", &Backtest::started)
+      .def_property_readonly("time_ns", &Backtest::now_ns)
+      .def_property_readonly("messages_applied", &Backtest::messages)
+      .def_property_readonly("data_rejects", &Backtest::data_rejects)
+      .def_property_readonly(
+          "last_seq", [](const Backtest& bt) { return qx::core::raw(bt.engine().last_seq()); })
+      .def_property_readonly(
+          "state_hash",
+          [](const Backtest& bt) { return qx::replay::hex64(bt.engine().state_hash()); })
+      .def_property_readonly(
+          "effects_hash",
+          [](const Backtest& bt) { return qx::replay::hex64(bt.engine().effects_hash()); })
+      .def("order_columns", &qx::python::order_columns)
+      .def("fill_columns", &qx::python::fill_columns)
+      .def("sample_columns", &qx::python::sample_columns);
 }
