@@ -122,6 +122,41 @@ def test_journal_directory_must_be_empty(tmp_path, files):
         make(tmp_path, files)
 
 
+def test_advance_to(tmp_path, files):
+    bt = make(tmp_path, files)
+    midnight = pd.Timestamp("2012-06-21 04:00", tz="UTC")  # New York, EDT
+    assert bt.advance_to(midnight + pd.Timedelta(seconds=34202.5))
+    assert bt.messages_applied == 3
+    assert bt.time_ns == (midnight + pd.Timedelta(seconds=34202)).value
+    assert not bt.advance_to(midnight + pd.Timedelta(hours=23))
+    assert bt.messages_applied == 5
+    assert len(bt.equity()) == 2
+
+
+def test_resting_order_filled_by_a_crossing_historical_order(tmp_path):
+    m = tmp_path / "X_2012-06-21_34200000_57600000_message_1.csv"
+    b = tmp_path / "X_2012-06-21_34200000_57600000_orderbook_1.csv"
+    # Spread 99.98 / 100.00; then a historical sell of 30 at 99.99 (a new best ask in history).
+    m.write_text("34200.0,1,1,100,1000000,-1\n34201.0,1,2,30,999900,-1\n")
+    b.write_text("1000000,100,999800,50\n999900,30,999800,50\n")
+    bt = qaexchange.Backtest(tmp_path / "j", m, b, cash=10_000.0, fee_per_lot=0.1)
+    assert bt.step(1)
+    cid = bt.buy(10, price=99.99)              # inside the spread: rests, the new best bid
+    assert bt.best() == pytest.approx((99.99, 100.00))
+    assert len(bt.fills()) == 0
+    assert bt.step(1)                          # the historical sell crosses it: 10 @ 99.99
+    f = bt.fills()
+    assert list(f["maker"]) == [True]
+    assert list(f["price"]) == pytest.approx([99.99])
+    assert list(f["volume"]) == [10] and list(f["client_order_id"]) == [cid]
+    assert list(f["fee"]) == pytest.approx([1.0])
+    assert bt.orders()["status"].tolist() == ["FILLED"]
+    assert bt.best() == pytest.approx((99.98, 99.99))   # 20 of the historical 30 rest
+    assert bt.position == 10 and bt.data_rejects == 0
+    bt.finish()
+    assert qaexchange.replay(bt.journal_dir).state_hash == bt.state_hash
+
+
 LOBSTER = Path(os.environ.get("QX_SHARED_DATA", Path(__file__).resolve().parents[3] / "shared" /
                               "data")) / "lobster" / "AMZN_2012-06-21_1"
 
