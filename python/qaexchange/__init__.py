@@ -70,6 +70,9 @@ class Journal:
             if c not in df.columns and c != "time":
                 df[c] = pd.Series([None] * len(df), dtype=object)
         df["time"] = pd.to_datetime(df["timestamp_ns"].astype("int64"), unit="ns", utc=True)
+        if "name" in df.columns:  # CreateAccount names the account it creates
+            created = df["type"] == "CreateAccount"
+            df.loc[created, "account"] = df.loc[created, "name"]
         if "order_id" in df.columns:
             df["order_id"] = df["order_id"].astype("Int64")
         if "client_order_id" in df.columns:
@@ -93,7 +96,7 @@ class Journal:
 
         def frame(d: dict, index: str) -> pd.DataFrame:
             df = pd.DataFrame(list(d.values()))
-            return df.set_index(index) if len(df) else df
+            return df.set_index(index).sort_index() if len(df) else df
 
         positions = frame({k: _flatten(v) for k, v in s["positions"].items()}, "instrument_id")
         return {"at_seq": s["at_seq"], "trading_day": s["trading_day"], "account": s["accounts"],

@@ -50,6 +50,7 @@ def test_events_columns_and_order_ids(journal):
     assert (accepted["order_id"] == accepted["effects"].map(lambda fx: fx[0]["order_id"])).all()
     rejected = new[new["effects"].map(lambda fx: fx[0]["kind"] == "ORDER_REJECTED")]
     assert rejected["order_id"].isna().all()
+    assert df["type"].iloc[0] == "CreateAccount" and df["account"].iloc[0] == ACCOUNT
 
 
 def test_all_events(journal):
@@ -78,7 +79,7 @@ def test_statement_matches_qx_audit_statement(journal, demo_journal, at_seq):
     assert st["at_seq"] == (at_seq or 20000)
     assert st["account"] == expected["accounts"]
     assert sorted(st["positions"].index) == sorted(expected["positions"])
-    assert sorted(st["orders"].index) == sorted(int(k) for k in expected["orders"])
+    assert list(st["orders"].index) == sorted(int(k) for k in expected["orders"])
     assert sorted(st["trades"].index) == sorted(int(k) for k in expected["trades"])
     if len(st["trades"]):
         t = st["trades"].iloc[0]
