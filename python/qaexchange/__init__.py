@@ -20,7 +20,7 @@ from ._qaexchange import ReplayInfo
 from ._qaexchange import Journal as _Journal
 from ._qaexchange import replay as _replay
 
-__all__ = ["replay", "Journal", "ReplayInfo", "Backtest", "stats"]
+__all__ = ["replay", "Journal", "ReplayInfo", "Backtest", "ExactBacktest", "TickBacktest", "stats"]
 
 # Columns every events() frame has, in this order; other fields of an event follow.
 EVENT_COLUMNS = ["seq", "time", "timestamp_ns", "source", "type", "account", "instrument",
@@ -141,16 +141,18 @@ class Backtest:
     The journal directory must be new or empty. The GIL is released while messages are applied.
     """
 
+    def __new__(cls, *args, mode: str = "engine", **kw):
+        if cls is Backtest and mode == "exact":
+            return ExactBacktest(*args, **kw)
+        if mode not in ("engine", "exact"):
+            raise ValueError(f"mode must be 'engine' or 'exact' for LOBSTER data, not {mode!r} "
+                             "(tick data: qaexchange.TickBacktest)")
+        return super().__new__(cls)
+
     def __init__(self, journal_dir, messages, orderbook, date=None, levels=0, instrument=None,
-                 cash=1_000_000.0, fee_per_lot=0.0, fee_rate=0.0, margin_rate=0.0):
-        name = os.path.basename(str(messages))
-        parts = name.split("_")
-        if date is None:
-            if len(parts) < 2:
-                raise ValueError("no date in the file name: give date='YYYY-MM-DD'")
-            date = parts[1]
-        if instrument is None:
-            instrument = parts[0] if parts and parts[0] else "LOBSTER"
+                 cash=1_000_000.0, fee_per_lot=0.0, fee_rate=0.0, margin_rate=0.0,
+                 mode="engine"):
+        date, instrument = _lobster_names(messages, date, instrument)
         self.journal_dir = str(journal_dir)
         self.initial_cash = float(cash)
         self._bt = _Backtest(self.journal_dir, str(messages), str(orderbook), date, int(levels),
@@ -251,3 +253,22 @@ class Backtest:
     def stats(self, periods_per_year: Optional[float] = None) -> dict:
         e = self.equity()
         return _stats.compute(e["equity"], self.fills(), periods_per_year)
+
+    def plot(self, path, title: Optional[str] = None) -> None:
+        """Saves a PNG of equity, drawdown and position (matplotlib, Agg backend)."""
+        _plot.save(self.equity(), path, title or f"{self.journal_dir} (engine)")
+
+
+def _lobster_names(messages, date, instrument):
+    parts = os.path.basename(str(messages)).split("_")
+    if date is None:
+        if len(parts) < 2:
+            raise ValueError("no date in the file name: give date='YYYY-MM-DD'")
+        date = parts[1]
+    if instrument is None:
+        instrument = parts[0] if parts and parts[0] else "LOBSTER"
+    return date, instrument
+
+
+from . import plot as _plot  # noqa: E402
+from .venues import ExactBacktest, TickBacktest  # noqa: E402,F401

@@ -25,6 +25,7 @@
 
 #include "app/render.h"
 #include "python/src/backtest.h"
+#include "python/src/venues_py.h"
 #include "replay/codec.h"
 #include "replay/journal.h"
 #include "replay/replay.h"
@@ -335,6 +336,101 @@ std::unique_ptr<Backtest> make_backtest(std::string journal_dir, std::string mes
   return std::make_unique<Backtest>(std::move(c));
 }
 
+core::FeeSchedule fee_schedule(std::int64_t per_lot_minor, std::int64_t ppb) {
+  return core::FeeSchedule{core::Money(per_lot_minor), ppb, core::Money(per_lot_minor), ppb,
+                           core::Money(per_lot_minor), ppb};
+}
+
+std::unique_ptr<ExactDriver> make_exact(std::string journal_dir, std::string messages,
+                                        std::string orderbook, std::string date, std::size_t levels,
+                                        std::string instrument, std::int64_t cash_minor,
+                                        std::int64_t fee_per_lot_minor, std::int64_t fee_ppb,
+                                        std::int64_t margin_ppb,
+                                        std::pair<std::int64_t, std::int64_t> order_entry,
+                                        std::pair<std::int64_t, std::int64_t> market_data,
+                                        std::uint64_t seed) {
+  sim::ExactConfig c;
+  c.lobster.instrument_code = std::move(instrument);
+  c.lobster.day_start_ns = unwrap(sim::parse_trading_date(date));
+  c.lobster.levels = levels;
+  c.lobster.tick_units = 100;
+  // The translation's own instrument (sim/lobster.cc), with the configured fees and margin.
+  core::InstrumentParams p;
+  p.price_tick_e8 = c.lobster.tick_units * (core::kDecimalScale / 10'000);
+  p.multiplier_e8 = core::kDecimalScale;
+  p.max_order_volume = core::Lots(1'000'000'000);
+  p.position_limit = core::Lots(1'000'000'000'000);
+  p.fees = fee_schedule(fee_per_lot_minor, fee_ppb);
+  p.margin_long_ppb = margin_ppb;
+  p.margin_short_ppb = margin_ppb;
+  c.params = p;
+  c.strategy_deposit = core::Money(cash_minor);
+  c.order_entry = sim::LatencySpec{order_entry.first, order_entry.second};
+  c.market_data = sim::LatencySpec{market_data.first, market_data.second};
+  c.seed = seed;
+  return std::make_unique<ExactDriver>(c, messages, orderbook, journal_dir);
+}
+
+// Ticks from files (trades, bbo paths) or from int64 arrays in engine units (arrays != None:
+// time_ns, is_trade, price, qty, aggressor (1 buy / -1 sell), bid, bid_qty, ask, ask_qty).
+std::unique_ptr<TickDriver> make_tick(std::string journal_dir, std::string trades, std::string bbo,
+                                      std::optional<py::dict> arrays, std::string queue_model,
+                                      int price_decimals, int qty_decimals, std::string instrument,
+                                      std::int64_t cash_minor, std::int64_t fee_ppb,
+                                      std::int64_t margin_ppb, std::int64_t max_order_lots,
+                                      std::pair<std::int64_t, std::int64_t> order_entry,
+                                      std::pair<std::int64_t, std::int64_t> market_data,
+                                      std::uint64_t seed) {
+  sim::VenueConfig c;
+  c.instrument_code = std::move(instrument);
+  c.queue = unwrap(sim::parse_queue_model(queue_model));
+  std::int64_t pscale = 1, qscale = 1;
+  for (int i = 0; i < price_decimals; ++i) pscale *= 10;
+  for (int i = 0; i < qty_decimals; ++i) qscale *= 10;
+  c.params.price_tick_e8 = core::kDecimalScale / pscale;
+  c.params.multiplier_e8 = core::kDecimalScale / qscale;
+  c.params.margin_long_ppb = margin_ppb;
+  c.params.margin_short_ppb = margin_ppb;
+  c.params.fees = fee_schedule(0, fee_ppb);
+  c.params.max_order_volume = core::Lots(max_order_lots);
+  c.params.position_limit = core::Lots(1'000'000'000'000);
+  c.strategy_deposit = core::Money(cash_minor);
+  c.order_entry = sim::LatencySpec{order_entry.first, order_entry.second};
+  c.market_data = sim::LatencySpec{market_data.first, market_data.second};
+  c.seed = seed;
+  std::vector<Tick> ticks;
+  if (arrays) {
+    py::dict& a = *arrays;
+    auto col = [&](const char* name) {
+      return a[name].cast<py::array_t<std::int64_t, py::array::c_style | py::array::forcecast>>();
+    };
+    auto time = col("time_ns"), is_trade = col("is_trade"), price = col("price"), qty = col("qty"),
+         aggr = col("aggressor"), bid = col("bid"), bidq = col("bid_qty"), ask = col("ask"),
+         askq = col("ask_qty");
+    py::ssize_t n = time.size();
+    for (auto* x : {&is_trade, &price, &qty, &aggr, &bid, &bidq, &ask, &askq}) {
+      if (x->size() != n) throw py::value_error("tick arrays differ in length");
+    }
+    ticks.resize(static_cast<std::size_t>(n));
+    for (py::ssize_t i = 0; i < n; ++i) {
+      Tick& t = ticks[static_cast<std::size_t>(i)];
+      t.time_ns = time.at(i);
+      t.trade = is_trade.at(i) != 0;
+      t.price = price.at(i);
+      t.qty = qty.at(i);
+      t.aggressor = aggr.at(i) > 0 ? core::Direction::kBuy : core::Direction::kSell;
+      t.bid = bid.at(i);
+      t.bid_qty = bidq.at(i);
+      t.ask = ask.at(i);
+      t.ask_qty = askq.at(i);
+    }
+  } else {
+    py::gil_scoped_release unlocked;
+    ticks = read_binance(trades, bbo, sim::BinanceScale{price_decimals, qty_decimals});
+  }
+  return std::make_unique<TickDriver>(c, std::move(ticks), journal_dir);
+}
+
 }  // namespace
 }  // namespace qx::python
 
@@ -409,4 +505,18 @@ PYBIND11_MODULE(_qaexchange, m) {
       .def("order_columns", &qx::python::order_columns)
       .def("fill_columns", &qx::python::fill_columns)
       .def("sample_columns", &qx::python::sample_columns);
+
+  py::class_<qx::python::ExactDriver> exact(m, "ExactBacktest");
+  exact.def(py::init(&qx::python::make_exact), py::arg("journal_dir"), py::arg("messages"),
+            py::arg("orderbook"), py::arg("date"), py::arg("levels"), py::arg("instrument"),
+            py::arg("cash_minor"), py::arg("fee_per_lot_minor"), py::arg("fee_ppb"),
+            py::arg("margin_ppb"), py::arg("order_entry"), py::arg("market_data"), py::arg("seed"));
+  qx::python::bind_driver(exact);
+  py::class_<qx::python::TickDriver> tick(m, "TickBacktest");
+  tick.def(py::init(&qx::python::make_tick), py::arg("journal_dir"), py::arg("trades"),
+           py::arg("bbo"), py::arg("arrays"), py::arg("queue_model"), py::arg("price_decimals"),
+           py::arg("qty_decimals"), py::arg("instrument"), py::arg("cash_minor"),
+           py::arg("fee_ppb"), py::arg("margin_ppb"), py::arg("max_order_lots"),
+           py::arg("order_entry"), py::arg("market_data"), py::arg("seed"));
+  qx::python::bind_driver(tick);
 }
