@@ -1,0 +1,196 @@
+"""ExactBacktest (sim::ExactLobsterVenue) and TickBacktest (sim::ReplayOnlyVenue) on hand-made
+data, every number worked by hand in the comments; callbacks per event and batched."""
+import numpy as np
+import pandas as pd
+import pytest
+
+import qaexchange
+from conftest import qx_json
+
+# LOBSTER, one level: time, type, id, size, price (1e-4 USD), direction; the book after each.
+MESSAGES = """34200.0,1,1,100,1000000,-1
+34201.0,4,1,100,1000000,-1
+34202.0,1,3,20,1000000,-1
+34203.0,4,3,15,1000000,-1
+"""
+BOOK = """1000000,100,999900,50
+9999999999,0,999900,50
+1000000,20,999900,50
+1000000,5,999900,50
+"""
+
+
+@pytest.fixture
+def lobster(tmp_path):
+    m = tmp_path / "TEST_2012-06-21_34200000_57600000_message_1.csv"
+    b = tmp_path / "TEST_2012-06-21_34200000_57600000_orderbook_1.csv"
+    m.write_text(MESSAGES)
+    b.write_text(BOOK)
+    return m, b
+
+
+def test_exact_mode_keeps_the_queue_place(tmp_path, lobster):
+    m, b = lobster
+    bt = qaexchange.Backtest(tmp_path / "j", m, b, mode="exact", cash=10_000.0, fee_per_lot=0.1)
+    assert isinstance(bt, qaexchange.ExactBacktest) and bt.mode == "exact"
+    assert bt.step(1)                          # ask 100.00 x 100 (order 1), bid 99.99 x 50
+    assert bt.best() == pytest.approx((99.99, 100.00))
+    oid = bt.sell(10, price=100.00)            # joins the queue behind order 1
+    assert bt.step(1)                          # order 1 executed in full: not ahead of it
+    assert len(bt.fills()) == 0 and bt.working(oid) == 10
+    assert bt.step(2)                          # order 3 arrives behind us; 15 of it executes:
+    f = bt.fills()                             # we were ahead, so our 10 fill first
+    assert list(f["mode"]) == ["exact"]
+    assert list(f["direction"]) == ["SELL"] and list(f["volume"]) == [10]
+    assert list(f["price"]) == pytest.approx([100.00])
+    assert list(f["fee"]) == pytest.approx([1.0])          # 10 lots x 0.1
+    assert list(f["maker"]) == [True]
+    assert bt.position == -10
+    assert bt.orders()["status"].tolist() == ["FILLED"]
+    bt.finish()
+    r = qaexchange.replay(bt.journal_dir)
+    assert (r.last_seq, r.state_hash, r.effects_hash) == (bt.last_seq, bt.state_hash,
+                                                         bt.effects_hash)
+    q = qx_json("replay", bt.journal_dir, "--json")
+    assert (q["state_hash"], q["effects_hash"], q["last_seq"]) == (bt.state_hash,
+                                                                   bt.effects_hash, bt.last_seq)
+
+
+def test_exact_latency_delays_arrival(tmp_path, lobster):
+    m, b = lobster
+    # 2.5 s order entry: sent at 34200, arrives at 34202.5, after order 3 joined the queue:
+    # order 3 is ahead of us now, and the execution of 15 of its 20 fills only order 3.
+    bt = qaexchange.ExactBacktest(tmp_path / "j", m, b, cash=10_000.0, order_entry=2_500_000_000)
+    bt.step(1)
+    oid = bt.sell(10, price=100.00)
+    bt.step(3)
+    assert len(bt.fills()) == 0 and bt.working(oid) == 10
+
+
+TRADES = """local_ts_ns,event_time_ms,trade_time_ms,trade_id,price,qty,is_buyer_maker,aggressor_side
+2000,1,1,1,100.0,2.200,1,sell
+4000,3,3,2,100.1,0.300,0,buy
+"""
+BBO = """local_ts_ns,event_time_ms,transaction_time_ms,update_id,bid_price,bid_qty,ask_price,ask_qty
+1000,0,0,1,100.0,2.000,100.1,1.000
+3000,2,2,2,99.9,1.000,100.1,1.000
+"""
+
+
+def tick_files(tmp_path):
+    t, q = tmp_path / "trades.csv", tmp_path / "bbo.csv"
+    t.write_text(TRADES)
+    q.write_text(BBO)
+    return t, q
+
+
+def run_ticks(bt):
+    assert bt.step(1)                          # BBO 100.0 x 2.000 / 100.1 x 1.000
+    oid = bt.buy(500, price=100.0)             # 0.5 BTC at the best bid: 2.000 ahead of it
+    assert bt.step(1)                          # sell 2.2 @ 100.0: 2.0 ahead, then 0.2 to us
+    assert bt.step(2)
+    bt.finish()
+    return oid
+
+
+@pytest.mark.parametrize("model", ["risk_averse", "proportional"])
+def test_tick_mode_files_and_frames_agree(tmp_path, model):
+    t, q = tick_files(tmp_path)
+    a = qaexchange.TickBacktest(tmp_path / "a", trades=t, bbo=q, queue_model=model,
+                                fee_rate=0.001, cash=1_000.0)
+    oid = run_ticks(a)
+    f = a.fills()
+    assert list(f["mode"]) == [f"replay-only/{model}"]
+    assert list(f["volume"]) == [200] and list(f["price"]) == pytest.approx([100.0])
+    assert list(f["order_id"]) == [oid]
+    assert list(f["fee"]) == pytest.approx([100.0 * 0.2 * 0.001])   # notional 20 USDT
+    assert list(f["notional"]) == pytest.approx([20.0])
+    assert a.position == 200
+    assert qaexchange.replay(a.journal_dir).state_hash == a.state_hash
+    # The same ticks as DataFrames (aggressor as text) and as dicts of arrays.
+    tdf, qdf = pd.read_csv(t), pd.read_csv(q)
+    b = qaexchange.TickBacktest(tmp_path / "b", trades=tdf, bbo=qdf, queue_model=model,
+                                fee_rate=0.001, cash=1_000.0)
+    run_ticks(b)
+    c = qaexchange.TickBacktest(tmp_path / "c", trades={k: tdf[k].to_numpy() for k in tdf},
+                                bbo={k: qdf[k].to_numpy() for k in qdf}, queue_model=model,
+                                fee_rate=0.001, cash=1_000.0)
+    run_ticks(c)
+    assert a.state_hash == b.state_hash == c.state_hash
+    assert a.last_seq == b.last_seq == c.last_seq
+
+
+def test_tick_arrays_refuse_extra_decimals():
+    with pytest.raises(ValueError, match="decimals"):
+        qaexchange.venues.tick_arrays(
+            pd.DataFrame({"local_ts_ns": [1], "price": [100.05], "qty": [1.0],
+                          "aggressor_side": ["buy"]}), None)
+
+
+class Counter:
+    def __init__(self):
+        self.quotes, self.trades, self.fills, self.orders, self.timers = [], [], [], [], []
+        self.sent = False
+
+    def on_start(self, bt):
+        self.bt = bt
+
+    def on_quote(self, t, bid, bid_qty, ask, ask_qty):
+        self.quotes.append((t, bid, ask))
+        if not self.sent and ask > 0:
+            self.bt.sell(10, price=ask)        # as in test_exact_mode_keeps_the_queue_place
+            self.sent = True
+
+    def on_trade(self, t, price, qty, side):
+        self.trades.append((price, qty, side))
+
+    def on_fill(self, oid, direction, price, volume, fee, aggressive):
+        self.fills.append((oid, direction, price, volume, aggressive))
+
+    def on_order(self, oid, status, filled):
+        self.orders.append((oid, status, filled))
+
+    def on_timer(self, t):
+        self.timers.append(t)
+
+
+def test_per_event_callbacks(tmp_path, lobster):
+    m, b = lobster
+    bt = qaexchange.ExactBacktest(tmp_path / "j", m, b, cash=10_000.0)
+    s = Counter()
+    assert bt.run(s, timer=pd.Timedelta(seconds=2)) == 4
+    assert len(s.quotes) == 2
+    assert [x[1:] for x in s.quotes] == [pytest.approx((99.99, 100.0))] * 2
+    assert s.trades == [(100.0, 100, 1), (100.0, 15, 1)]   # executions of sells: buyer aggressor
+    assert s.fills == [(1, "SELL", 100.0, 10, False)]
+    assert s.orders == [(1, "FILLED", 10)]
+    assert len(s.timers) == 2                  # at 34200 s and at the first event >= 34202 s
+    bt.finish()
+    assert qaexchange.replay(bt.journal_dir).state_hash == bt.state_hash
+
+
+def test_batched_callbacks(tmp_path, lobster):
+    m, b = lobster
+    bt = qaexchange.ExactBacktest(tmp_path / "j", m, b)
+    seen = []
+
+    class S:
+        def on_batch(self, a):
+            seen.append({k: v.copy() for k, v in a.items()})
+
+    assert bt.run(S(), batch=3) == 4
+    assert [len(x["time_ns"]) for x in seen] == [3, 1]
+    kind = np.concatenate([x["kind"] for x in seen])
+    assert kind.tolist() == [0, 1, 0, 1]
+    assert np.concatenate([x["ask"] for x in seen]).tolist() == pytest.approx(
+        [100.0, 0.0, 100.0, 100.0])
+    assert seen[0]["qty"].dtype == np.int64
+
+
+def test_plot(tmp_path, lobster):
+    pytest.importorskip("matplotlib")
+    m, b = lobster
+    bt = qaexchange.ExactBacktest(tmp_path / "j", m, b)
+    bt.run(Counter(), sample_every=1)
+    bt.plot(tmp_path / "bt.png")
+    assert (tmp_path / "bt.png").read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
