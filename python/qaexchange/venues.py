@@ -114,7 +114,7 @@ class _VenueBacktest:
         qty, side, bid, bid_qty, ask, ask_qty (best prices 0 when a side is empty), read with the
         GIL released. Both: on_fill(order_id, direction, price, volume, fee, aggressive) and
         on_order(order_id, status, filled). Missing methods are skipped; strategy.on_start(bt) is
-        called first when present. The account is sampled every `sample_every` events.
+        called first when present. The account is sampled after the first event and every `sample_every` events.
         """
         if hasattr(strategy, "on_start"):
             strategy.on_start(self)

@@ -119,7 +119,7 @@ std::uint64_t driver_run(D& d, const py::object& strategy, std::size_t batch, st
             break;
           }
           n += 1;
-          if (n % sample_every == 0) d.sample();
+          if (n == 1 || n % sample_every == 0) d.sample();
           time.push_back(ev.time_ns);
           kind.push_back(static_cast<std::int8_t>(ev.kind));
           price.push_back(ev.price);
@@ -166,7 +166,7 @@ std::uint64_t driver_run(D& d, const py::object& strategy, std::size_t batch, st
   } else {
     while (n < max_events && d.next(ev)) {
       n += 1;
-      if (n % sample_every == 0) d.sample();
+      if (n == 1 || n % sample_every == 0) d.sample();
       if (ev.kind == 0) {
         if (!cb.quote.is_none()) {
           cb.quote(ev.time_ns, static_cast<double>(ev.bid) * tick, ev.bid_qty,
