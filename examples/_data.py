@@ -59,10 +59,10 @@ def report(bt, out, title):
         ("win rate", f"{s['win_rate']:.4f}"),
     ]
     print(title)
-    print("-" * 40)
+    print("-" * 48)
     for k, v in rows:
-        print(f"{k:<24}{v:>16}")
-    print("-" * 40)
+        print(f"{k:<24}{v:>24}")
+    print("-" * 48)
     png = out / "equity.png"
     bt.plot(png, title)
     print(f"plot={png}")
