@@ -127,8 +127,14 @@ LOBSTER_TICK = 0.01   # USD per engine tick for LOBSTER data (sim/lobster.h tick
 class Backtest:
     """A strategy account trading against historical LOBSTER order flow on the real engine.
 
+    mode="exact" (the default) returns an ExactBacktest (qaexchange/venues.py): the sim/ exact
+    fill mode, strategy orders in the real historical queue, with latency models. mode="engine"
+    is the earlier, primitive driver described here (kept for comparison): historical orders
+    replayed as they are, the strategy's orders matched by the engine with no queue or impact
+    model, market orders allowed.
+
         bt = qaexchange.Backtest("/tmp/bt", messages=msg_csv, orderbook=book_csv, cash=1e6,
-                                 fee_per_lot=0.005)
+                                 fee_per_lot=0.005, mode="engine")
         while bt.step(100):                  # the next 100 LOBSTER messages
             bid, ask = bt.best()
             if want_long: bt.buy(10)         # MARKET; bt.buy(10, price=585.3) rests (GTC)
@@ -141,7 +147,7 @@ class Backtest:
     The journal directory must be new or empty. The GIL is released while messages are applied.
     """
 
-    def __new__(cls, *args, mode: str = "engine", **kw):
+    def __new__(cls, *args, mode: str = "exact", **kw):
         if cls is Backtest and mode == "exact":
             return ExactBacktest(*args, **kw)
         if mode not in ("engine", "exact"):
@@ -151,7 +157,7 @@ class Backtest:
 
     def __init__(self, journal_dir, messages, orderbook, date=None, levels=0, instrument=None,
                  cash=1_000_000.0, fee_per_lot=0.0, fee_rate=0.0, margin_rate=0.0,
-                 mode="engine"):
+                 mode="exact"):
         date, instrument = _lobster_names(messages, date, instrument)
         self.journal_dir = str(journal_dir)
         self.initial_cash = float(cash)

@@ -128,6 +128,7 @@ class _VenueBacktest:
     state_hash = property(lambda self: self._bt.state_hash)
     effects_hash = property(lambda self: self._bt.effects_hash)
     events_read = property(lambda self: self._bt.events_read)
+    messages_applied = events_read
     mode = property(lambda self: self._bt.mode)
     position = property(lambda self: self._bt.position)
 

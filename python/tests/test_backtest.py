@@ -34,13 +34,24 @@ def files(tmp_path):
     return m, b
 
 
-def make(tmp_path, files, **kw):
+def make(tmp_path, files, mode="engine", **kw):
+    """The engine driver (mode="engine") unless said: these tests were written for it. Exact mode
+    (the default of qaexchange.Backtest) has its own tests in test_venues.py."""
     m, b = files
-    return qaexchange.Backtest(tmp_path / "journal", m, b, cash=10_000.0, fee_per_lot=0.1, **kw)
+    return qaexchange.Backtest(tmp_path / "journal", m, b, cash=10_000.0, fee_per_lot=0.1,
+                               mode=mode, **kw)
 
 
-def test_round_trip_by_hand(tmp_path, files):
-    bt = make(tmp_path, files)
+# Exact mode, recomputed by hand: buy(10) without a price is a limit at the ask (100.00) that
+# arrives (latency 0) just before message 2 and takes 10 of order 1's 100 at 100.00; message 3
+# deletes what order 1 has left. sell(10, CLOSE) is a limit at the bid (99.99) that arrives just
+# before message 5 and takes 10 of the seeded 50 at 99.99 (ahead of order 2 in time); message 5
+# executes 30 of order 2, which the strategy did not touch. Fills, fees, samples (taken after each
+# step, marked at the historical mid) and the statement are therefore the same numbers as the
+# engine driver's, where the same orders filled at submit.
+@pytest.mark.parametrize("mode", ["engine", "exact"])
+def test_round_trip_by_hand(tmp_path, files, mode):
+    bt = make(tmp_path, files, mode)
     assert bt.step(1)                          # message 1: book 99.99 x 50 / 100.00 x 100
     assert bt.best() == pytest.approx((99.99, 100.00))
     bt.buy(10)                                 # MARKET: 10 @ 100.00, fee 10 x 0.1 = 1.0
@@ -139,7 +150,7 @@ def test_resting_order_filled_by_a_crossing_historical_order(tmp_path):
     # Spread 99.98 / 100.00; then a historical sell of 30 at 99.99 (a new best ask in history).
     m.write_text("34200.0,1,1,100,1000000,-1\n34201.0,1,2,30,999900,-1\n")
     b.write_text("1000000,100,999800,50\n999900,30,999800,50\n")
-    bt = qaexchange.Backtest(tmp_path / "j", m, b, cash=10_000.0, fee_per_lot=0.1)
+    bt = qaexchange.Backtest(tmp_path / "j", m, b, cash=10_000.0, fee_per_lot=0.1, mode="engine")
     assert bt.step(1)
     cid = bt.buy(10, price=99.99)              # inside the spread: rests, the new best bid
     assert bt.best() == pytest.approx((99.99, 100.00))
@@ -165,7 +176,7 @@ LOBSTER = Path(os.environ.get("QX_SHARED_DATA", Path(__file__).resolve().parents
 def test_amzn_sample_strategy_replays_to_its_hash(tmp_path):
     stem = LOBSTER / "AMZN_2012-06-21_34200000_57600000"
     bt = qaexchange.Backtest(tmp_path / "bt", f"{stem}_message_1.csv", f"{stem}_orderbook_1.csv",
-                             cash=1_000_000.0, fee_per_lot=0.005)
+                             cash=1_000_000.0, fee_per_lot=0.005, mode="engine")
     # Every 2,000 messages flip between +100 and -100 shares with market orders.
     n, seen = 0, []
     while bt.step(2000):
