@@ -168,6 +168,10 @@ class DriverBase {
     return o.cancel_requested ? "CANCELLED" : "PENDING";
   }
 
+  [[nodiscard]] const DriverOrder* find_order(std::uint64_t id) const {
+    auto it = index_.find(id);
+    return it == index_.end() ? nullptr : &orders_[it->second];
+  }
   [[nodiscard]] const MarketEvent& last() const { return last_; }
   [[nodiscard]] const std::vector<DriverOrder>& orders() const { return orders_; }
   [[nodiscard]] const std::vector<DriverSample>& samples() const { return samples_; }

@@ -80,11 +80,8 @@ struct Callbacks {
         fill(f.order, core::to_string(f.direction), static_cast<double>(f.price.value) * tick,
              f.volume.value, static_cast<double>(f.fee.value) / core::kMoneyScale, f.aggressive);
       }
-      if (!order.is_none()) {
-        for (const DriverOrder& o : d.orders()) {
-          if (o.id == f.order) order(o.id, d.status(o), o.filled);
-        }
-      }
+      const DriverOrder* o = d.find_order(f.order);
+      if (!order.is_none() && o != nullptr) order(o->id, d.status(*o), o->filled);
     }
     const auto& rejects = d.venue().rejects();
     for (; rejects_done < rejects.size(); ++rejects_done) {
