@@ -144,6 +144,9 @@ class _VenueBacktest:
         df["notional"] = df["price"] * df["volume"] * self.multiplier
         return df
 
+    def positions(self) -> pd.DataFrame:
+        return self.equity()[["long", "short", "net"]]
+
     def equity(self) -> pd.DataFrame:
         """One row per sample: cash, long/short lots, the mark (mid; last mid when a side is
         empty) and equity marked to it."""

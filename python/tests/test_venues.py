@@ -106,7 +106,9 @@ def test_tick_mode_files_and_frames_agree(tmp_path, model):
     assert list(f["fee"]) == pytest.approx([100.0 * 0.2 * 0.001])   # notional 20 USDT
     assert list(f["notional"]) == pytest.approx([20.0])
     assert a.position == 200
-    assert qaexchange.replay(a.journal_dir).state_hash == a.state_hash
+    rj = qx_json("replay", a.journal_dir, "--json")
+    assert (rj["state_hash"], rj["effects_hash"], rj["last_seq"]) == (a.state_hash,
+                                                                      a.effects_hash, a.last_seq)
     # The same ticks as DataFrames (aggressor as text) and as dicts of arrays.
     tdf, qdf = pd.read_csv(t), pd.read_csv(q)
     b = qaexchange.TickBacktest(tmp_path / "b", trades=tdf, bbo=qdf, queue_model=model,
@@ -194,3 +196,20 @@ def test_plot(tmp_path, lobster):
     bt.run(Counter(), sample_every=1)
     bt.plot(tmp_path / "bt.png")
     assert (tmp_path / "bt.png").read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+
+
+def test_advance_to_in_both_modes(tmp_path, lobster):
+    m, b = lobster
+    bt = qaexchange.ExactBacktest(tmp_path / "e", m, b)
+    midnight = pd.Timestamp("2012-06-21 04:00", tz="UTC")  # New York, EDT
+    assert bt.advance_to(midnight + pd.Timedelta(seconds=34201.5))
+    assert bt.messages_applied == 2
+    assert bt.time_ns == (midnight + pd.Timedelta(seconds=34201)).value
+    assert not bt.advance_to(midnight + pd.Timedelta(hours=23))
+    assert bt.messages_applied == 4 and len(bt.positions()) == 2
+    t, q = tick_files(tmp_path)
+    tb = qaexchange.TickBacktest(tmp_path / "t", trades=t, bbo=q)
+    assert tb.advance_to(2500)                 # the BBO at 1000 and the trade at 2000
+    assert tb.events_read == 2
+    assert not tb.advance_to(10_000)
+    assert tb.events_read == 4
