@@ -1,5 +1,8 @@
 """ExactBacktest (sim::ExactLobsterVenue) and TickBacktest (sim::ReplayOnlyVenue) on hand-made
 data, every number worked by hand in the comments; callbacks per event and batched."""
+import os
+from pathlib import Path
+
 import numpy as np
 import pandas as pd
 import pytest
@@ -213,3 +216,26 @@ def test_advance_to_in_both_modes(tmp_path, lobster):
     assert tb.events_read == 2
     assert not tb.advance_to(10_000)
     assert tb.events_read == 4
+
+
+BINANCE = (Path(os.environ.get("QX_SHARED_DATA", Path(__file__).resolve().parents[3] / "shared" /
+                               "data")) / "ticks" / "binance_usdm_btcusdt_2024-08-08")
+
+
+@pytest.mark.skipif(not BINANCE.is_dir(), reason="shared Binance sample not present")
+def test_btcusdt_files_and_frames_give_the_same_backtest(tmp_path):
+    def go(bt):
+        k = 0
+        while bt.step(300):                    # alternate a bid and an ask of 0.005 BTC
+            k += 1
+            bid, ask = bt.best()
+            bt.buy(5, price=bid) if k % 2 else bt.sell(5, price=ask)
+        bt.finish()
+        assert qaexchange.replay(bt.journal_dir).state_hash == bt.state_hash
+        return bt.state_hash, bt.fills()
+
+    t, q = BINANCE / "trades.csv", BINANCE / "bbo.csv.gz"
+    a, fa = go(qaexchange.TickBacktest(tmp_path / "a", trades=t, bbo=q))
+    b, fb = go(qaexchange.TickBacktest(tmp_path / "b", trades=pd.read_csv(t), bbo=pd.read_csv(q)))
+    assert a == b and len(fa) == len(fb) > 100
+    assert set(fa["mode"]) == {"replay-only/risk_averse"}
