@@ -61,3 +61,19 @@ def test_step_and_replay_release_the_gil(tmp_path, mode):
     if took < 0.05:
         pytest.skip(f"replay took {took:.3f} s: too little work to tell")
     assert pause < took / 2, (took, pause)
+
+
+def test_batched_run_releases_the_gil(tmp_path):
+    m, b = synthetic_lobster(tmp_path, 100_000)
+    bt = qaexchange.Backtest(tmp_path / "j", m, b, mode="exact")
+
+    class Batched:
+        n = 0
+
+        def on_batch(self, a):
+            Batched.n += len(a["time_ns"])
+
+    took, pause = longest_pause_during(lambda: bt.run(Batched(), batch=10**6))  # one batch
+    assert Batched.n == 200_000
+    assert took > 0.1, "too little work to tell"
+    assert pause < took / 2, (took, pause)
