@@ -12,6 +12,7 @@
 #include "app/journal_cmds.h"
 #include "app/sim_cmd.h"
 #include "core/snapshot.h"
+#include "server/serve.h"
 
 #ifndef QX_VERSION
 #define QX_VERSION "0.0.0"
@@ -163,6 +164,21 @@ int main(int argc, char** argv) {
       ->check(CLI::Range(std::uint32_t{0}, std::uint32_t{100}));
   lobster_cmd->add_flag("--json", lobster.json, "Print one JSON object");
 
+  qx::server::ServeOptions serve;
+  CLI::App* serve_cmd = app.add_subcommand(
+      "serve",
+      "Run the exchange: REST on HTTP, one sequencer thread, journal with group commit; "
+      "recovers from snapshot + journal on start, snapshots on SIGTERM/SIGINT");
+  serve_cmd->add_option("--config", serve.config_file, "JSON config file (see README)")
+      ->check(CLI::ExistingFile);
+  serve_cmd->add_option("--data-dir", serve.data_dir,
+                        "Data directory: journal/, users.json (default ./qx-data)");
+  serve_cmd->add_option("--http", serve.http,
+                        "Listen on ADDR:PORT (default 127.0.0.1:8080; port 0 picks a free one)");
+  serve_cmd->add_flag("--demo", serve.demo,
+                      "On an empty journal, create demo instruments, users and funded accounts; "
+                      "a random JWT secret is allowed");
+
   try {
     app.parse(argc, argv);
   } catch (const CLI::ParseError& e) {
@@ -172,6 +188,7 @@ int main(int argc, char** argv) {
   }
 
   try {
+    if (serve_cmd->parsed()) return qx::server::run_serve(serve, std::cout);
     if (demo_cmd->parsed()) return qa::run_demo(demo, std::cout);
     if (verify_cmd->parsed()) return qa::run_verify(verify, std::cout);
     if (replay_cmd->parsed()) return qa::run_replay(replay, std::cout);
