@@ -1,0 +1,324 @@
+"""End-to-end tests of `qx serve` through a real process on a free loopback port with a temporary
+data directory: login, a full trade between the demo traders, the auth and role matrix, bad input,
+/metrics through promtool, graceful restart and SIGKILL under load.
+
+Run by ctest with QX_BIN pointing at the executable (see tests/e2e/CMakeLists.txt).
+"""
+
+import json
+import os
+import re
+import shutil
+import signal
+import subprocess
+import threading
+import time
+from pathlib import Path
+
+import pytest
+import requests
+
+QX = os.environ.get("QX_BIN", "qx")
+PW = {"admin": "admin-demo-pw", "alice": "alice-demo-pw", "bob": "bob-demo-pw",
+      "viewer": "viewer-demo-pw", "auditor": "auditor-demo-pw"}
+
+
+class Server:
+    """A running `qx serve --demo --http 127.0.0.1:0`; the port is read from its log."""
+
+    def __init__(self, data_dir: Path, extra=(), env=None):
+        self.data_dir = data_dir
+        self.log = data_dir.parent / f"{data_dir.name}-{time.monotonic_ns()}.log"
+        self.proc = subprocess.Popen(
+            [QX, "serve", "--demo", "--data-dir", str(data_dir), "--http", "127.0.0.1:0", *extra],
+            stdout=open(self.log, "w"), stderr=subprocess.STDOUT, env=env)
+        deadline = time.monotonic() + 60
+        while True:
+            text = self.log.read_text()
+            m = re.search(r"listening on (http://127\.0\.0\.1:\d+)", text)
+            if m:
+                self.url = m.group(1)
+                break
+            if self.proc.poll() is not None or time.monotonic() > deadline:
+                raise AssertionError(f"server did not start:\n{text}")
+            time.sleep(0.05)
+        self.tokens = {}
+
+    def output(self):
+        return self.log.read_text()
+
+    def token(self, user):
+        if user not in self.tokens:
+            r = requests.post(self.url + "/api/auth/login",
+                              json={"username": user, "password": PW[user]}, timeout=30)
+            assert r.status_code == 200, r.text
+            self.tokens[user] = r.json()["token"]
+        return self.tokens[user]
+
+    def get(self, path, user=None, headers=None):
+        h = dict(headers or {})
+        if user:
+            h["Authorization"] = "Bearer " + self.token(user)
+        return requests.get(self.url + path, headers=h, timeout=30)
+
+    def post(self, path, body, user=None, headers=None, raw=None):
+        h = dict(headers or {})
+        if user:
+            h["Authorization"] = "Bearer " + self.token(user)
+        if raw is not None:
+            return requests.post(self.url + path, data=raw, headers=h, timeout=30)
+        return requests.post(self.url + path, json=body, headers=h, timeout=30)
+
+    def status(self):
+        r = self.get("/api/admin/status", "auditor")
+        assert r.status_code == 200, r.text
+        return r.json()
+
+    def stop(self, sig=signal.SIGTERM):
+        self.proc.send_signal(sig)
+        return self.proc.wait(timeout=60)
+
+    def order(self, user, account, direction, price, volume=1, instrument="IF2501", **kw):
+        body = {"account": account, "instrument": instrument, "direction": direction,
+                "offset": "OPEN", "price": price, "volume": volume, **kw}
+        return self.post("/api/order/submit", body, user)
+
+
+@pytest.fixture()
+def server(tmp_path):
+    s = Server(tmp_path / "data")
+    yield s
+    if s.proc.poll() is None:
+        s.stop(signal.SIGKILL)
+
+
+def test_help_lists_the_options():
+    out = subprocess.run([QX, "serve", "--help"], capture_output=True, text=True, timeout=30)
+    assert out.returncode == 0
+    for opt in ("--config", "--data-dir", "--demo", "--http"):
+        assert opt in out.stdout
+
+
+def test_refuses_to_start_without_a_secret_outside_demo(tmp_path):
+    env = {k: v for k, v in os.environ.items() if k != "QX_JWT_SECRET"}
+    p = subprocess.run([QX, "serve", "--data-dir", str(tmp_path / "d"), "--http", "127.0.0.1:0"],
+                       capture_output=True, text=True, timeout=30, env=env)
+    assert p.returncode != 0
+    assert "JWT secret" in p.stderr
+
+
+def test_demo_prints_credentials_and_health(server):
+    assert "alice / alice-demo-pw / trader / alice-01" in server.output()
+    assert server.get("/healthz").json() == {"status": "ok"}
+    codes = {i["instrument_id"] for i in server.get("/api/instruments", "viewer").json()}
+    assert codes == {"IF2501", "cu2501", "au2506"}
+
+
+def test_full_trade_between_two_traders(server):
+    buy = server.order("alice", "alice-01", "BUY", "3800.2", 2)
+    assert buy.status_code == 200 and buy.json()["status"] == "ACCEPTED", buy.text
+    book = server.get("/api/orderbook/IF2501", "viewer").json()
+    assert book["bids"][0]["price"] == "3800.2" and book["bids"][0]["volume"] == 2
+    sell = server.order("bob", "bob-01", "SELL", "3800.0", 2)
+    assert sell.json()["status"] == "ACCEPTED", sell.text
+    assert [e for e in sell.json()["effects"] if e["kind"] == "TRADE"]
+
+    for user, account, direction in (("alice", "alice-01", "BUY"), ("bob", "bob-01", "SELL")):
+        trades = list(server.get(f"/api/trades/{account}", user).json().values())
+        assert len(trades) == 1
+        assert (trades[0]["direction"], trades[0]["price"], trades[0]["volume"]) == \
+            (direction, "3800.2", 2)  # at the resting order's price
+        acc = server.get(f"/api/account/{account}", user).json()
+        assert acc["commission"] != "0.0000" and acc["margin"] != "0.0000"
+        pos = server.get(f"/api/positions/{account}", user).json()
+        side = "volume_long" if direction == "BUY" else "volume_short"
+        assert pos["IF2501"][side] == 2
+    assert server.get("/api/orderbook/IF2501", "viewer").json()["bids"] == []
+
+    metrics = server.get("/metrics").text
+    assert re.search(r"^qx_trades_total 1$", metrics, re.M)
+    assert re.search(r'^qx_orders_total\{result="accepted"\} 2$', metrics, re.M)
+    if shutil.which("promtool"):
+        p = subprocess.run(["promtool", "check", "metrics"], input=metrics, capture_output=True,
+                           text=True, timeout=60)
+        assert p.returncode == 0, p.stdout + p.stderr
+
+
+def test_auth_and_role_matrix(server):
+    assert server.get("/api/account/alice-01").status_code == 401
+    assert server.get("/api/account/alice-01",
+                      headers={"Authorization": "Bearer not.a.token"}).status_code == 401
+    # A well-formed token signed with another key.
+    forged = ("eyJhbGciOiJIUzI1NiIsInR5cCI6IkpXVCJ9.eyJzdWIiOiJhbGljZSIsInJvbGUiOiJhZG1pbiIsImV4cCI6"
+              "NDEwMjQ0NDgwMH0.c2lnbmF0dXJlLW9mLWFub3RoZXIta2V5LXNpZ25hdHVyZQ")
+    assert server.get("/api/admin/status",
+                      headers={"Authorization": "Bearer " + forged}).status_code == 401
+    assert server.post("/api/auth/login",
+                       {"username": "alice", "password": "wrong"}).status_code == 401
+    assert server.post("/api/auth/login",
+                       {"username": "nobody", "password": "x"}).status_code == 401
+
+    before = server.status()["last_seq"]
+    # A trader reads and trades only its own accounts.
+    assert server.get("/api/account/bob-01", "alice").status_code == 403
+    assert server.get("/api/orders/bob-01", "alice").status_code == 403
+    assert server.order("alice", "bob-01", "BUY", "3800.0").status_code == 403
+    assert server.post("/api/order/cancel", {"account": "bob-01", "order_id": 1},
+                       "alice").status_code == 403
+    # Viewers and auditors never trade; viewers read only their own accounts.
+    assert server.order("viewer", "alice-01", "BUY", "3800.0").status_code == 403
+    assert server.get("/api/account/alice-01", "viewer").status_code == 403
+    assert server.get("/api/account/alice-01", "auditor").status_code == 200
+    assert server.order("auditor", "alice-01", "BUY", "3800.0").status_code == 403
+    # Admin routes need the admin role.
+    for user in ("alice", "viewer", "auditor"):
+        assert server.post("/api/admin/deposit", {"account": "alice-01", "amount": "1"},
+                           user).status_code == 403
+        assert server.post("/api/admin/instrument/IF2501/halt", {}, user).status_code == 403
+    assert server.status()["last_seq"] == before  # nothing was journaled
+
+    # The admin manages money, instruments, users and accounts.
+    r = server.post("/api/admin/deposit", {"account": "alice-01", "amount": "1000.50"}, "admin")
+    assert r.status_code == 200, r.text
+    assert server.get("/api/account/alice-01", "alice").json()["deposit"] == "10001000.5000"
+    assert server.post("/api/admin/withdraw", {"account": "alice-01", "amount": "99999999999"},
+                       "admin").json()["reason"] == "WITHDRAW_EXCEEDS_AVAILABLE"
+    assert server.post("/api/admin/instrument/au2506/halt", {}, "admin").status_code == 200
+    r = server.order("alice", "alice-01", "BUY", "620.00", instrument="au2506")
+    assert r.json()["reason"] == "INSTRUMENT_HALTED"
+    assert server.post("/api/admin/instrument/au2506/resume", {}, "admin").status_code == 200
+    r = server.post("/api/admin/user",
+                    {"username": "carol", "password": "carol-pw-123", "role": "trader"}, "admin")
+    assert r.status_code == 200, r.text
+    assert server.post("/api/admin/user", {"username": "carol", "password": "carol-pw-123",
+                                           "role": "trader"}, "admin").status_code == 409
+    assert server.post("/api/admin/account", {"user": "carol", "name": "carol-01"},
+                       "admin").status_code == 200
+    PW["carol"] = "carol-pw-123"
+    assert server.get("/api/accounts", "carol").json() == ["carol-01"]
+    r = server.order("carol", "carol-01", "BUY", "3800.0")
+    assert r.json()["reason"] == "INSUFFICIENT_FUNDS"
+    r = server.post("/api/admin/instrument", {
+        "code": "ag2512", "exchange": "SHFE", "price_tick": "1", "multiplier": "15",
+        "margin_ratio": "0.09", "fee_ratio": "0.00005", "price_band": "0.08",
+        "max_order_volume": 500, "position_limit": 10000, "pre_settlement": "7500"}, "admin")
+    assert r.status_code == 200, r.text
+    assert server.post("/api/admin/settle", {"prices": {"IF2501": "3810.0"}},
+                       "admin").status_code == 200
+    assert server.status()["trading_day"] == 2
+
+
+def test_bad_input_is_a_clear_4xx_and_changes_nothing(server):
+    server.order("alice", "alice-01", "BUY", "3790.0")
+    before = server.status()
+    base = {"account": "alice-01", "instrument": "IF2501", "direction": "BUY", "offset": "OPEN",
+            "price": "3800.0", "volume": 1}
+    bad = [
+        {**base, "volume": -1}, {**base, "volume": 0}, {**base, "volume": 2**70},
+        {**base, "volume": 1.5}, {**base, "volume": "1"}, {**base, "price": "abc"},
+        {**base, "price": "-3800"}, {**base, "price": "3800.123456789"}, {**base, "price": 1e300},
+        {**base, "price": "99999999999999999999999"}, {**base, "direction": "UP"},
+        {**base, "client_order_id": -5}, {k: v for k, v in base.items() if k != "volume"},
+        {**base, "account": "x" * 100},
+    ]
+    for body in bad:
+        r = server.post("/api/order/submit", body, "alice")
+        assert r.status_code == 400, (body, r.status_code, r.text)
+        assert "error" in r.json() and r.json()["message"]
+    r = server.post("/api/order/submit", {**base, "price": "3800.1"}, "alice")
+    assert r.status_code == 400 and r.json()["error"] == "bad_price"  # off the 0.2 tick
+    for raw in (b"{", b"[1,2]", b"null", b"\xff\xfe", b'{"account": "alice-01",}'):
+        r = server.post("/api/order/submit", None, "alice", raw=raw)
+        assert r.status_code == 400, (raw, r.text)
+    r = server.post("/api/order/submit", None, "alice", raw=b'{"pad": "' + b"x" * 200_000 + b'"}')
+    assert r.status_code == 413
+    assert server.post("/api/admin/deposit", {"account": "alice-01", "amount": "-5"},
+                       "admin").status_code == 400
+    assert server.post("/api/admin/deposit", {"account": "alice-01", "amount": "1e9"},
+                       "admin").status_code == 400
+    assert server.get("/api/orderbook/IF2501?depth=0", "alice").status_code == 400
+    assert server.get("/api/orderbook/NOPE", "alice").status_code == 404
+    assert server.get("/api/nothing", "alice").status_code == 404
+    assert server.status() == before
+    assert server.get("/healthz").status_code == 200
+
+
+def test_sigterm_then_restart_keeps_state(tmp_path):
+    data = tmp_path / "data"
+    s = Server(data)
+    ids = [s.order("alice", "alice-01", "BUY", f"{3790 + i}.0", client_order_id=100 + i).json()
+           ["order_id"] for i in range(5)]
+    s.order("bob", "bob-01", "SELL", "3810.0", 3)
+    status = s.status()
+    assert s.stop(signal.SIGTERM) == 0
+    assert f"stopped last_seq={status['last_seq']} state_hash={status['state_hash']}" in s.output()
+
+    s2 = Server(data)
+    try:
+        assert f"recovered last_seq={status['last_seq']} state_hash={status['state_hash']}" \
+            in s2.output()
+        assert "(snapshot " + str(status["last_seq"]) in s2.output()  # from the shutdown snapshot
+        assert s2.status() == status
+        resting = list(s2.get("/api/orders/alice-01", "alice").json().values())
+        assert sorted(o["order_id"] for o in resting) == sorted(ids)
+        assert sorted(o["client_order_id"] for o in resting) == list(range(100, 105))
+        r = s2.order("bob", "bob-01", "SELL", "3794.0", 1)  # trades against 3794
+        assert [e for e in r.json()["effects"] if e["kind"] == "TRADE"]
+    finally:
+        s2.stop()
+
+
+def test_sigkill_under_load_loses_no_acknowledged_order(tmp_path):
+    data = tmp_path / "data"
+    s = Server(data)
+    assert s.post("/api/admin/deposit", {"account": "alice-01", "amount": "1000000000"},
+                  "admin").status_code == 200
+    token = s.token("alice")
+    acked, lock, stop = [], threading.Lock(), threading.Event()
+
+    def client(k):
+        session = requests.Session()
+        session.headers["Authorization"] = "Bearer " + token
+        i = 0
+        while not stop.is_set():
+            i += 1
+            cid = k * 1_000_000 + i
+            body = {"account": "alice-01", "instrument": "cu2501", "direction": "BUY",
+                    "offset": "OPEN", "price": str(70000 + 10 * (i % 400)), "volume": 1,
+                    "time_condition": "GTC", "client_order_id": cid}
+            try:
+                r = session.post(s.url + "/api/order/submit", json=body, timeout=10)
+            except requests.RequestException:
+                return  # the server died under us: no acknowledgement
+            if r.status_code == 200 and r.json()["status"] == "ACCEPTED":
+                with lock:
+                    acked.append(cid)
+
+    threads = [threading.Thread(target=client, args=(k,)) for k in range(1, 9)]
+    for t in threads:
+        t.start()
+    time.sleep(3)
+    s.proc.send_signal(signal.SIGKILL)
+    s.proc.wait(timeout=30)
+    stop.set()
+    for t in threads:
+        t.join()
+    assert len(acked) > 50, len(acked)
+
+    s2 = Server(data)
+    try:
+        status = s2.status()
+        orders = s2.get("/api/orders/alice-01", "alice").json().values()
+        resting = {o["client_order_id"] for o in orders}
+        missing = [c for c in acked if c not in resting]
+        assert not missing, f"{len(missing)} acknowledged orders lost, e.g. {missing[:5]}"
+        out = subprocess.run([QX, "replay", str(data / "journal"), "--json"], capture_output=True,
+                             text=True, timeout=300)
+        assert out.returncode == 0, out.stderr
+        replayed = json.loads(out.stdout)
+        assert (replayed["last_seq"], replayed["state_hash"]) == \
+            (status["last_seq"], status["state_hash"])
+        print(f"acknowledged {len(acked)} orders in 3 s before SIGKILL; journal {status['last_seq']}"
+              " events")
+    finally:
+        s2.stop()
