@@ -25,7 +25,7 @@ namespace {
 class Session : public std::enable_shared_from_this<Session> {
  public:
   Session(tcp::socket socket, Service& service, Metrics& metrics, std::size_t body_bytes_max)
-      : socket_(std::move(socket)),
+      : stream_(std::move(socket)),
         service_(service),
         metrics_(metrics),
         body_bytes_max_(body_bytes_max) {
@@ -37,8 +37,10 @@ class Session : public std::enable_shared_from_this<Session> {
     parser_.emplace();
     parser_->body_limit(body_bytes_max_);
     parser_->header_limit(16 << 10);
+    // A client has this long to send a whole request (idle keep-alive included).
+    stream_.expires_after(std::chrono::seconds(30));
     http::async_read(
-        socket_, buffer_, *parser_,
+        stream_, buffer_, *parser_,
         [self = shared_from_this()](beast::error_code ec, std::size_t) { self->on_read(ec); });
   }
 
@@ -49,7 +51,10 @@ class Session : public std::enable_shared_from_this<Session> {
       return write(error_reply(413, "body_too_large",
                                "the body exceeds " + std::to_string(body_bytes_max_) + " bytes"));
     }
-    if (ec == http::error::end_of_stream || ec == asio::error::operation_aborted) return close();
+    if (ec == http::error::end_of_stream || ec == asio::error::operation_aborted ||
+        ec == beast::error::timeout) {
+      return close();
+    }
     if (ec) {
       // A malformed request line or header: answer once, then close.
       keep_alive_ = false;
@@ -60,7 +65,8 @@ class Session : public std::enable_shared_from_this<Session> {
     version_ = req.version();
     Request r{std::string(req.method_string()), std::string(req.target()), req.body(),
               std::string(req[http::field::authorization]), std::chrono::steady_clock::now()};
-    auto executor = socket_.get_executor();
+    stream_.expires_never();  // the sequencer may take a while under load; the reply will come
+    auto executor = stream_.get_executor();
     service_.handle(std::move(r), [self = shared_from_this(), executor](Reply rep) {
       asio::post(executor, [self, rep = std::move(rep)]() mutable { self->write(std::move(rep)); });
     });
@@ -76,7 +82,8 @@ class Session : public std::enable_shared_from_this<Session> {
     res_.keep_alive(keep_alive_);
     res_.body() = std::move(rep.body);
     res_.prepare_payload();
-    http::async_write(socket_, res_,
+    stream_.expires_after(std::chrono::seconds(30));
+    http::async_write(stream_, res_,
                       [self = shared_from_this()](beast::error_code ec, std::size_t) {
                         if (ec || !self->keep_alive_) return self->close();
                         self->read();
@@ -85,11 +92,11 @@ class Session : public std::enable_shared_from_this<Session> {
 
   void close() {
     beast::error_code ignored;
-    socket_.shutdown(tcp::socket::shutdown_send, ignored);
-    socket_.close(ignored);
+    stream_.socket().shutdown(tcp::socket::shutdown_send, ignored);
+    stream_.socket().close(ignored);
   }
 
-  tcp::socket socket_;
+  beast::tcp_stream stream_;
   Service& service_;
   Metrics& metrics_;
   std::size_t body_bytes_max_;

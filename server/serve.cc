@@ -1,5 +1,9 @@
 #include "server/serve.h"
 
+#include <fcntl.h>
+#include <sys/file.h>
+#include <unistd.h>
+
 #include <cstdlib>
 #include <fstream>
 #include <nlohmann/json.hpp>
@@ -74,6 +78,27 @@ HttpOptions parse_listen(const std::string& text, std::size_t body_bytes_max) {
                      body_bytes_max};
 }
 
+// Holds an exclusive flock on DATA/LOCK for the life of the process, so that a second server on
+// the same data directory refuses to start instead of interleaving journal writes.
+class DataDirLock {
+ public:
+  explicit DataDirLock(const std::filesystem::path& dir) {
+    const auto path = dir / "LOCK";
+    fd_ = ::open(path.c_str(), O_RDWR | O_CREAT | O_CLOEXEC, 0644);
+    if (fd_ < 0) throw std::runtime_error("cannot open " + path.string());
+    if (::flock(fd_, LOCK_EX | LOCK_NB) != 0) {
+      ::close(fd_);
+      throw std::runtime_error("data dir " + dir.string() + " is in use by another process");
+    }
+  }
+  ~DataDirLock() { ::close(fd_); }
+  DataDirLock(const DataDirLock&) = delete;
+  DataDirLock& operator=(const DataDirLock&) = delete;
+
+ private:
+  int fd_ = -1;
+};
+
 template <class T>
 T unwrap(replay::Result<T> r, const std::string& what) {
   if (!r) throw std::runtime_error(what + ": " + r.error().message);
@@ -94,6 +119,7 @@ int run_serve(const ServeOptions& options, std::ostream& out) {
   const std::filesystem::path data(config.data_dir);
   const std::filesystem::path journal = data / "journal";
   std::filesystem::create_directories(data);
+  const DataDirLock lock(data);
 
   // Recovery: the writer cuts a torn tail first; then snapshot + tail through the engine.
   auto writer = unwrap(replay::JournalWriter::open(journal, {}), "journal " + journal.string());

@@ -107,6 +107,13 @@ def test_refuses_to_start_without_a_secret_outside_demo(tmp_path):
     assert "JWT secret" in p.stderr
 
 
+def test_second_server_on_the_same_data_dir_refuses(server):
+    p = subprocess.run([QX, "serve", "--demo", "--data-dir", str(server.data_dir), "--http",
+                        "127.0.0.1:0"], capture_output=True, text=True, timeout=30)
+    assert p.returncode != 0 and "in use" in p.stderr
+    assert server.get("/healthz").status_code == 200
+
+
 def test_demo_prints_credentials_and_health(server):
     assert "alice / alice-demo-pw / trader / alice-01" in server.output()
     assert server.get("/healthz").json() == {"status": "ok"}
