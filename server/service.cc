@@ -272,7 +272,7 @@ void Service::handle(Request req, Done done) {
     }
     json body;
     if (r.method == "POST") {
-      body = json::parse(req.body, nullptr, false);
+      body = req.body.empty() ? json::object() : json::parse(req.body, nullptr, false);
       if (body.is_discarded() || !body.is_object()) {
         return done(error_reply(400, "bad_json", "the body must be one JSON object"));
       }

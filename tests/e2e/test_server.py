@@ -160,6 +160,13 @@ def test_auth_and_role_matrix(server):
               "NDEwMjQ0NDgwMH0.c2lnbmF0dXJlLW9mLWFub3RoZXIta2V5LXNpZ25hdHVyZQ")
     assert server.get("/api/admin/status",
                       headers={"Authorization": "Bearer " + forged}).status_code == 401
+    # An unsigned token (alg "none") claiming the admin role.
+    unsigned = ("eyJhbGciOiJub25lIiwidHlwIjoiSldUIn0.eyJzdWIiOiJhZG1pbiIsInJvbGUiOiJhZG1pbiIsImV4"
+                "cCI6NDEwMjQ0NDgwMH0.")
+    assert server.get("/api/admin/status",
+                      headers={"Authorization": "Bearer " + unsigned}).status_code == 401
+    assert server.post("/api/admin/deposit", {"account": "alice-01", "amount": "1"},
+                       headers={"Authorization": "Bearer " + unsigned}).status_code == 401
     assert server.post("/api/auth/login",
                        {"username": "alice", "password": "wrong"}).status_code == 401
     assert server.post("/api/auth/login",
@@ -190,7 +197,8 @@ def test_auth_and_role_matrix(server):
     assert server.get("/api/account/alice-01", "alice").json()["deposit"] == "10001000.5000"
     assert server.post("/api/admin/withdraw", {"account": "alice-01", "amount": "99999999999"},
                        "admin").json()["reason"] == "WITHDRAW_EXCEEDS_AVAILABLE"
-    assert server.post("/api/admin/instrument/au2506/halt", {}, "admin").status_code == 200
+    assert server.post("/api/admin/instrument/au2506/halt", None, "admin",
+                       raw=b"").status_code == 200  # an empty body is an empty object
     r = server.order("alice", "alice-01", "BUY", "620.00", instrument="au2506")
     assert r.json()["reason"] == "INSTRUMENT_HALTED"
     assert server.post("/api/admin/instrument/au2506/resume", {}, "admin").status_code == 200
