@@ -8,24 +8,230 @@
 #include <boost/asio/thread_pool.hpp>
 #include <boost/beast/core.hpp>
 #include <boost/beast/http.hpp>
+#include <boost/beast/websocket.hpp>
 #include <chrono>
 #include <csignal>
+#include <deque>
+#include <nlohmann/json.hpp>
 #include <optional>
 #include <stdexcept>
+#include <vector>
 
 namespace qx::server {
 
 namespace asio = boost::asio;
 namespace beast = boost::beast;
 namespace http = beast::http;
+namespace websocket = beast::websocket;
+using nlohmann::json;
 using tcp = asio::ip::tcp;
 
 namespace {
 
+// A DIFF session on /ws/diff: JSON text frames with an "aid". The client logs in (Authorization
+// header on the upgrade, or req_login), subscribes quotes and sends peek_message; the server
+// answers each peek with {"aid": "rtn_data", "data": [merge patch]} as soon as the session's view
+// (its accounts, positions, orders, trades and subscribed quotes) differs from what it last sent,
+// waiting for the next durable change when nothing differs. insert_order and cancel_order go
+// through the same Service routes as REST, so the same checks and durability apply.
+class WsSession : public std::enable_shared_from_this<WsSession> {
+ public:
+  WsSession(tcp::socket socket, Service& service, Metrics& metrics)
+      : ws_(std::move(socket)), service_(service), metrics_(metrics) {
+    metrics_.connection_opened();
+  }
+  ~WsSession() { metrics_.connection_closed(); }
+
+  void start(http::request<http::string_body> req) {
+    const std::string auth(req[http::field::authorization]);
+    if (auth.rfind("Bearer ", 0) == 0) login_with(auth.substr(7));
+    ws_.read_message_max(64 << 10);
+    ws_.set_option(websocket::stream_base::timeout::suggested(beast::role_type::server));
+    ws_.async_accept(req, [self = shared_from_this()](beast::error_code ec) {
+      if (!ec) self->read();
+    });
+  }
+
+  // A durable change happened: a parked peek may now have something to send.
+  void changed() {
+    if (view_inflight_) {
+      recheck_ = true;
+      return;
+    }
+    refresh();
+  }
+
+ private:
+  void login_with(const std::string& token) {
+    if (auto p = service_.verify(token)) {
+      who_ = p;
+      token_ = token;
+    }
+  }
+
+  void read() {
+    ws_.async_read(buf_, [self = shared_from_this()](beast::error_code ec, std::size_t) {
+      if (ec) return;  // closed, timed out or too large: the session ends
+      std::string text = beast::buffers_to_string(self->buf_.data());
+      self->buf_.consume(self->buf_.size());
+      self->on_message(text);
+      self->read();
+    });
+  }
+
+  void notify(unsigned code, const std::string& content) {
+    json n{{"type", "MESSAGE"},
+           {"level", code == 0 ? "INFO" : "ERROR"},
+           {"code", code},
+           {"content", content}};
+    send(json{{"aid", "rtn_data"}, {"data", json::array({{{"notify", {{"n", n}}}}})}}.dump());
+  }
+
+  // Runs a REST route for this session; the reply comes back on the I/O thread.
+  void call(const std::string& method, const std::string& target, json body,
+            std::function<void(WsSession&, Reply)> then) {
+    Request r{method, target, body.dump(), token_.empty() ? "" : "Bearer " + token_,
+              std::chrono::steady_clock::now()};
+    auto executor = ws_.get_executor();
+    service_.handle(std::move(r), [self = shared_from_this(), executor, then](Reply rep) {
+      asio::post(executor, [self, then, rep = std::move(rep)]() mutable { then(*self, rep); });
+    });
+  }
+
+  void on_message(const std::string& text) {
+    json m = json::parse(text, nullptr, false);
+    if (m.is_discarded() || !m.is_object() || !m.contains("aid") || !m["aid"].is_string()) {
+      return notify(400, "each message must be a JSON object with a string 'aid'");
+    }
+    const std::string aid = m["aid"];
+    if (aid == "ping") return send(R"({"aid":"pong"})");
+    if (aid == "req_login") {
+      json body{{"username", m.value("user_name", json())},
+                {"password", m.value("password", json())}};
+      return call("POST", "/api/auth/login", body, [](WsSession& s, const Reply& rep) {
+        json r = json::parse(rep.body, nullptr, false);
+        if (rep.status == 200 && r.is_object()) {
+          s.login_with(r.value("token", ""));
+          s.notify(0, "login success");
+          s.refresh();
+        } else {
+          s.notify(rep.status, "login failed");
+        }
+      });
+    }
+    if (!who_) return notify(401, "log in first (req_login or an Authorization header)");
+    if (aid == "peek_message") {
+      peek_pending_ = true;
+      return refresh();
+    }
+    if (aid == "subscribe_quote") {
+      quotes_.clear();
+      const std::string list = m.value("ins_list", std::string());
+      std::size_t i = 0;
+      while (i < list.size() && quotes_.size() < 100) {
+        auto j = list.find(',', i);
+        if (j == std::string::npos) j = list.size();
+        std::string code = list.substr(i, j - i);
+        if (auto dot = code.find('.'); dot != std::string::npos) code = code.substr(dot + 1);
+        if (!code.empty()) quotes_.push_back(code);
+        i = j + 1;
+      }
+      return refresh();
+    }
+    if (aid == "insert_order" || aid == "cancel_order") {
+      json body = json::object();
+      for (const char* k :
+           {"account_id", "instrument_id", "direction", "offset", "volume", "price_type",
+            "limit_price", "time_condition", "volume_condition", "order_id"}) {
+        if (m.contains(k)) body[k] = m[k];
+      }
+      // DIFF names to REST names.
+      auto rename = [&](const char* from, const char* to) {
+        if (body.contains(from)) {
+          body[to] = body[from];
+          body.erase(from);
+        }
+      };
+      rename("account_id", "account");
+      rename("instrument_id", "instrument");
+      rename("limit_price", "price");
+      if (body.value("price_type", json()) == "ANY") body["price_type"] = "MARKET";
+      if (aid == "insert_order") rename("order_id", "client_order_id");
+      return call("POST", aid == "insert_order" ? "/api/order/submit" : "/api/order/cancel", body,
+                  [](WsSession& s, const Reply& rep) {
+                    json r = json::parse(rep.body, nullptr, false);
+                    if (rep.status != 200) {
+                      s.notify(rep.status, r.is_object() ? r.value("message", "") : rep.body);
+                    } else if (r.is_object() && r.value("status", "") == "REJECTED") {
+                      s.notify(1, "rejected: " + r.value("reason", ""));
+                    }
+                  });
+    }
+    notify(400, "unknown aid '" + aid + "'");
+  }
+
+  void refresh() {
+    if (!peek_pending_ || view_inflight_ || !who_) return;
+    view_inflight_ = true;
+    recheck_ = false;
+    auto executor = ws_.get_executor();
+    service_.diff_view(*who_, quotes_, [self = shared_from_this(), executor](Reply rep) {
+      asio::post(executor, [self, rep = std::move(rep)] { self->on_view(rep); });
+    });
+  }
+
+  void on_view(const Reply& rep) {
+    view_inflight_ = false;
+    json view = json::parse(rep.body, nullptr, false);
+    if (rep.status == 200 && view.is_object()) {
+      json patch = merge_diff(last_, view);
+      if (!patch.empty() && peek_pending_) {
+        last_ = std::move(view);
+        peek_pending_ = false;
+        send(json{{"aid", "rtn_data"}, {"data", json::array({patch})}}.dump());
+      }
+    }
+    if (recheck_) refresh();
+  }
+
+  void send(std::string text) {
+    if (outq_.size() >= 1024) return;  // a client that never reads loses messages, not memory
+    outq_.push_back(std::move(text));
+    if (outq_.size() == 1) write();
+  }
+
+  void write() {
+    ws_.text(true);
+    ws_.async_write(asio::buffer(outq_.front()),
+                    [self = shared_from_this()](beast::error_code ec, std::size_t) {
+                      if (ec) return;
+                      self->outq_.pop_front();
+                      if (!self->outq_.empty()) self->write();
+                    });
+  }
+
+  websocket::stream<beast::tcp_stream> ws_;
+  Service& service_;
+  Metrics& metrics_;
+  beast::flat_buffer buf_;
+  std::deque<std::string> outq_;
+  std::optional<Principal> who_;
+  std::string token_;
+  std::vector<std::string> quotes_;
+  json last_ = json::object();
+  bool peek_pending_ = false;
+  bool view_inflight_ = false;
+  bool recheck_ = false;
+};
+
+using Upgrade = std::function<void(tcp::socket, http::request<http::string_body>)>;
+
 class Session : public std::enable_shared_from_this<Session> {
  public:
-  Session(tcp::socket socket, Service& service, Metrics& metrics, std::size_t body_bytes_max)
+  Session(tcp::socket socket, Service& service, Metrics& metrics, std::size_t body_bytes_max,
+          Upgrade upgrade)
       : stream_(std::move(socket)),
+        upgrade_(std::move(upgrade)),
         service_(service),
         metrics_(metrics),
         body_bytes_max_(body_bytes_max) {
@@ -61,6 +267,10 @@ class Session : public std::enable_shared_from_this<Session> {
       return write(error_reply(400, "bad_http", ec.message()));
     }
     const auto& req = parser_->get();
+    if (websocket::is_upgrade(req) && req.target() == "/ws/diff") {
+      stream_.expires_never();
+      return upgrade_(stream_.release_socket(), parser_->release());
+    }
     keep_alive_ = req.keep_alive();
     version_ = req.version();
     Request r{std::string(req.method_string()), std::string(req.target()), req.body(),
@@ -97,6 +307,7 @@ class Session : public std::enable_shared_from_this<Session> {
   }
 
   beast::tcp_stream stream_;
+  Upgrade upgrade_;
   Service& service_;
   Metrics& metrics_;
   std::size_t body_bytes_max_;
@@ -118,7 +329,13 @@ struct HttpServer::Impl {
       if (ec == asio::error::operation_aborted || !acceptor.is_open()) return;
       if (!ec) {
         socket.set_option(tcp::no_delay(true), ec);
-        std::make_shared<Session>(std::move(socket), service, metrics, options.body_bytes_max)
+        std::make_shared<Session>(std::move(socket), service, metrics, options.body_bytes_max,
+                                  [this](tcp::socket sock, http::request<http::string_body> req) {
+                                    auto ws = std::make_shared<WsSession>(std::move(sock), service,
+                                                                          metrics);
+                                    ws_sessions.push_back(ws);
+                                    ws->start(std::move(req));
+                                  })
             ->read();
       }
       accept();
@@ -132,6 +349,7 @@ struct HttpServer::Impl {
   asio::thread_pool pool{2};
   tcp::acceptor acceptor;
   asio::signal_set signals;
+  std::vector<std::weak_ptr<WsSession>> ws_sessions;  // I/O thread only
 };
 
 HttpServer::HttpServer(Service& service, Metrics& metrics, const HttpOptions& options)
@@ -169,6 +387,16 @@ void HttpServer::run_until_signal() {
   });
   impl_->accept();
   impl_->io.run();
+}
+
+void HttpServer::notify_change() {
+  asio::post(impl_->io, [this] {
+    auto& v = impl_->ws_sessions;
+    std::erase_if(v, [](const std::weak_ptr<WsSession>& w) { return w.expired(); });
+    for (auto& w : v) {
+      if (auto s = w.lock()) s->changed();
+    }
+  });
 }
 
 void HttpServer::flush_replies() {

@@ -40,6 +40,8 @@ class HttpServer {
   [[nodiscard]] std::uint16_t port() const;
   void run_until_signal();
   void flush_replies();
+  // From any thread: a durable change happened; WebSocket DIFF sessions re-check their views.
+  void notify_change();
 
  private:
   struct Impl;

@@ -94,9 +94,11 @@ void Sequencer::run() {
     }
     replies.clear();
     Ctx ctx(*this);
+    const std::uint64_t appended_before = appended_;
     for (Item& item : batch) replies.push_back(item.job(ctx));
     commit();  // durable before anyone hears of it
     for (std::size_t i = 0; i < batch.size(); ++i) batch[i].done(std::move(replies[i]));
+    if (appended_ != appended_before && on_commit_) on_commit_();
   }
   commit();
 }

@@ -70,6 +70,9 @@ class Sequencer {
   // The sequencer thread's body; returns after stop() once the queue is drained and committed.
   void run();
   void stop();
+  // Called on the sequencer thread after a batch that changed state became durable (and its
+  // replies were handed back); set before run(). Must only hand work to another thread.
+  void set_on_commit(std::function<void()> f) { on_commit_ = std::move(f); }
 
   // Only when the sequencer thread is not running.
   [[nodiscard]] const core::Engine& engine() const { return engine_; }
@@ -90,6 +93,7 @@ class Sequencer {
   Options options_;
   std::uint64_t appended_ = 0;
   bool dirty_ = false;
+  std::function<void()> on_commit_;
 
   std::mutex mu_;
   std::condition_variable cv_;

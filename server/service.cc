@@ -248,6 +248,76 @@ constexpr std::int64_t kMoneyMax = 1'000'000'000'000'000;  // 1e14 currency unit
 
 }  // namespace
 
+json merge_diff(const json& from, const json& to) {
+  if (!from.is_object() || !to.is_object()) return to;
+  json patch = json::object();
+  for (const auto& [k, v] : from.items()) {
+    if (!to.contains(k)) patch[k] = nullptr;
+  }
+  for (const auto& [k, v] : to.items()) {
+    auto it = from.find(k);
+    if (it == from.end()) {
+      patch[k] = v;
+    } else if (*it != v) {
+      patch[k] = merge_diff(*it, v);
+    }
+  }
+  return patch;
+}
+
+namespace {
+
+json quote_json(const core::Engine& e, core::InstrumentId id) {
+  const core::BookView b = e.book(id, 5);
+  const core::InstrumentState& s = e.instrument(id);
+  json q{{"instrument_id", s.code}, {"volume", s.volume_today.value}};
+  for (std::size_t i = 0; i < 5; ++i) {
+    const std::string n = std::to_string(i + 1);
+    if (i < b.bids.size()) {
+      q["bid_price" + n] = app::price_text(e, id, b.bids[i].price);
+      q["bid_volume" + n] = b.bids[i].volume.value;
+    }
+    if (i < b.asks.size()) {
+      q["ask_price" + n] = app::price_text(e, id, b.asks[i].price);
+      q["ask_volume" + n] = b.asks[i].volume.value;
+    }
+  }
+  if (s.last_price) q["last_price"] = app::price_text(e, id, *s.last_price);
+  return q;
+}
+
+}  // namespace
+
+void Service::diff_view(const Principal& p, std::vector<std::string> quotes, Done done) {
+  auto job = [p, quotes = std::move(quotes)](Sequencer::Ctx& c) {
+    const core::Engine& e = c.engine();
+    json mine{{"accounts", json::object()},
+              {"positions", json::object()},
+              {"orders", json::object()},
+              {"trades", json::object()}};
+    if (auto u = e.find_user(p.user)) {
+      for (std::uint32_t i = 0; i < e.account_count(); ++i) {
+        const auto a = static_cast<core::AccountId>(i);
+        const auto& st = e.account_state(a);
+        if (st.user != *u) continue;
+        mine["accounts"][st.name] = app::account_json(e, a);
+        mine["positions"][st.name] = app::positions_json(e, a);
+        mine["orders"][st.name] = app::orders_json(e, a);
+        mine["trades"][st.name] = app::trades_json(e, a);
+      }
+    }
+    json q = json::object();
+    for (const std::string& code : quotes) {
+      if (auto id = e.find_instrument(code)) q[code] = quote_json(e, *id);
+    }
+    return ok({{"trade", {{p.user, mine}}}, {"quotes", q}});
+  };
+  Done d = done;
+  if (!seq_.post(std::move(job), std::move(d))) {
+    done(error_reply(503, "overloaded", "the sequencer queue is full"));
+  }
+}
+
 Service::Service(Sequencer& sequencer, Auth& auth, Metrics& metrics)
     : seq_(sequencer),
       auth_(auth),

@@ -17,7 +17,10 @@
 
 #include <chrono>
 #include <functional>
+#include <nlohmann/json.hpp>
+#include <optional>
 #include <string>
+#include <vector>
 
 #include "server/auth.h"
 #include "server/metrics.h"
@@ -41,6 +44,13 @@ class Service {
 
   Service(Sequencer& sequencer, Auth& auth, Metrics& metrics);
   void handle(Request req, Done done);
+  // The principal of a bearer token, or nullopt.
+  [[nodiscard]] std::optional<Principal> verify(const std::string& token) const {
+    return auth_.verify(token);
+  }
+  // The DIFF view of a principal as JSON text in the reply body: {"trade": {<user>: {"accounts",
+  // "positions", "orders", "trades"} keyed by account name}, "quotes": {<code>: five levels}}.
+  void diff_view(const Principal& p, std::vector<std::string> quotes, Done done);
   // Set once by the transport before the first request.
   void set_offload(Offload offload) { offload_ = std::move(offload); }
 
@@ -53,6 +63,9 @@ class Service {
 
 // A JSON error reply: {"error": code, "message": message}.
 Reply error_reply(unsigned status, const std::string& code, const std::string& message);
+
+// RFC 7386 merge patch that turns `from` into `to` (an empty object when they are equal).
+nlohmann::json merge_diff(const nlohmann::json& from, const nlohmann::json& to);
 
 // Adds the demo's instruments, users (admin, alice, bob, viewer) and funded accounts; run once on
 // an empty journal before the sequencer thread starts. Returns the credentials as text lines.

@@ -337,3 +337,89 @@ def test_sigkill_under_load_loses_no_acknowledged_order(tmp_path):
               " events")
     finally:
         s2.stop()
+
+
+def merge(target, patch):
+    """RFC 7386 merge patch."""
+    if not isinstance(patch, dict):
+        return patch
+    target = dict(target) if isinstance(target, dict) else {}
+    for k, v in patch.items():
+        if v is None:
+            target.pop(k, None)
+        else:
+            target[k] = merge(target.get(k), v)
+    return target
+
+
+def test_websocket_diff(server):
+    import asyncio
+    import websockets
+
+    ws_url = server.url.replace("http://", "ws://") + "/ws/diff"
+
+    async def recv(ws):
+        return json.loads(await asyncio.wait_for(ws.recv(), timeout=20))
+
+    async def run():
+        view = {}
+        headers = {"Authorization": "Bearer " + server.token("alice")}
+        async with websockets.connect(ws_url, extra_headers=headers) as ws:
+            await ws.send(json.dumps({"aid": "subscribe_quote", "ins_list": "CFFEX.IF2501"}))
+            await ws.send(json.dumps({"aid": "peek_message"}))
+            m = await recv(ws)
+            assert m["aid"] == "rtn_data"
+            for p in m["data"]:
+                view = merge(view, p)
+            assert view["trade"]["alice"]["accounts"]["alice-01"]["balance"] == "10000000.0000"
+            assert "IF2501" in view["quotes"]
+
+            await ws.send(json.dumps({"aid": "peek_message"}))  # parked until a change
+            await asyncio.sleep(0.3)
+            r = await asyncio.to_thread(server.order, "bob", "bob-01", "SELL", "3900.0", 1)
+            assert r.json()["status"] == "ACCEPTED"
+            m = await recv(ws)
+            for p in m["data"]:
+                view = merge(view, p)
+            assert view["quotes"]["IF2501"]["ask_price1"] == "3900.0"
+
+            await ws.send(json.dumps({
+                "aid": "insert_order", "user_id": "alice", "account_id": "alice-01",
+                "order_id": 777, "exchange_id": "CFFEX", "instrument_id": "IF2501",
+                "direction": "BUY", "offset": "OPEN", "volume": 1, "price_type": "LIMIT",
+                "limit_price": 3900.0}))
+            await ws.send(json.dumps({"aid": "peek_message"}))
+            for _ in range(5):
+                m = await recv(ws)
+                for p in m.get("data", []):
+                    view = merge(view, p)
+                if view["trade"]["alice"]["trades"]["alice-01"]:
+                    break
+                await ws.send(json.dumps({"aid": "peek_message"}))
+            trades = list(view["trade"]["alice"]["trades"]["alice-01"].values())
+            assert [(t["price"], t["volume"]) for t in trades] == [("3900.0", 1)]
+            assert "ask_price1" not in view["quotes"]["IF2501"]  # the ask was taken
+            rest = await asyncio.to_thread(server.get, "/api/account/alice-01", "alice")
+            assert view["trade"]["alice"]["accounts"]["alice-01"] == rest.json()
+
+            await ws.send(json.dumps({"aid": "insert_order", "account_id": "alice-01",
+                                      "instrument_id": "IF2501", "direction": "BUY",
+                                      "volume": -3, "limit_price": "3900.0"}))
+            m = await recv(ws)
+            assert m["data"][0]["notify"]["n"]["code"] == 400
+
+        async with websockets.connect(ws_url) as ws:  # no token: log in over the socket
+            await ws.send(json.dumps({"aid": "peek_message"}))
+            m = await recv(ws)
+            assert m["data"][0]["notify"]["n"]["code"] == 401
+            await ws.send(json.dumps({"aid": "req_login", "user_name": "bob",
+                                      "password": PW["bob"]}))
+            m = await recv(ws)
+            assert m["data"][0]["notify"]["n"]["content"] == "login success"
+            await ws.send(json.dumps({"aid": "peek_message"}))
+            m = await recv(ws)
+            assert "bob-01" in m["data"][0]["trade"]["bob"]["accounts"]
+            await ws.send(json.dumps({"aid": "ping"}))
+            assert (await recv(ws)) == {"aid": "pong"}
+
+    asyncio.run(run())
