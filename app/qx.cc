@@ -175,6 +175,11 @@ int main(int argc, char** argv) {
                         "Data directory: journal/, users.json (default ./qx-data)");
   serve_cmd->add_option("--http", serve.http,
                         "Listen on ADDR:PORT (default 127.0.0.1:8080; port 0 picks a free one)");
+  serve_cmd
+      ->add_option("--tls-cert", serve.tls_cert,
+                   "PEM certificate chain; with --tls-key the listener speaks only TLS")
+      ->check(CLI::ExistingFile);
+  serve_cmd->add_option("--tls-key", serve.tls_key, "PEM private key")->check(CLI::ExistingFile);
   serve_cmd->add_flag("--demo", serve.demo,
                       "On an empty journal, create demo instruments, users and funded accounts; "
                       "a random JWT secret is allowed");

@@ -5,9 +5,11 @@
 #include <boost/asio/ip/tcp.hpp>
 #include <boost/asio/post.hpp>
 #include <boost/asio/signal_set.hpp>
+#include <boost/asio/ssl.hpp>
 #include <boost/asio/thread_pool.hpp>
 #include <boost/beast/core.hpp>
 #include <boost/beast/http.hpp>
+#include <boost/beast/ssl.hpp>
 #include <boost/beast/websocket.hpp>
 #include <chrono>
 #include <csignal>
@@ -15,6 +17,7 @@
 #include <nlohmann/json.hpp>
 #include <optional>
 #include <stdexcept>
+#include <type_traits>
 #include <vector>
 
 namespace qx::server {
@@ -34,10 +37,18 @@ namespace {
 // (its accounts, positions, orders, trades and subscribed quotes) differs from what it last sent,
 // waiting for the next durable change when nothing differs. insert_order and cancel_order go
 // through the same Service routes as REST, so the same checks and durability apply.
-class WsSession : public std::enable_shared_from_this<WsSession> {
+// What the server keeps of a WebSocket session, whatever its stream.
+class WsBase {
  public:
-  WsSession(tcp::socket socket, Service& service, Metrics& metrics)
-      : ws_(std::move(socket)), service_(service), metrics_(metrics) {
+  virtual ~WsBase() = default;
+  virtual void changed() = 0;
+};
+
+template <class Stream>
+class WsSession : public WsBase, public std::enable_shared_from_this<WsSession<Stream>> {
+ public:
+  WsSession(Stream stream, Service& service, Metrics& metrics)
+      : ws_(std::move(stream)), service_(service), metrics_(metrics) {
     metrics_.connection_opened();
   }
   ~WsSession() { metrics_.connection_closed(); }
@@ -47,13 +58,13 @@ class WsSession : public std::enable_shared_from_this<WsSession> {
     if (auth.rfind("Bearer ", 0) == 0) login_with(auth.substr(7));
     ws_.read_message_max(64 << 10);
     ws_.set_option(websocket::stream_base::timeout::suggested(beast::role_type::server));
-    ws_.async_accept(req, [self = shared_from_this()](beast::error_code ec) {
+    ws_.async_accept(req, [self = this->shared_from_this()](beast::error_code ec) {
       if (!ec) self->read();
     });
   }
 
   // A durable change happened: a parked peek may now have something to send.
-  void changed() {
+  void changed() override {
     if (view_inflight_) {
       recheck_ = true;
       return;
@@ -70,7 +81,7 @@ class WsSession : public std::enable_shared_from_this<WsSession> {
   }
 
   void read() {
-    ws_.async_read(buf_, [self = shared_from_this()](beast::error_code ec, std::size_t) {
+    ws_.async_read(buf_, [self = this->shared_from_this()](beast::error_code ec, std::size_t) {
       if (ec) return;  // closed, timed out or too large: the session ends
       std::string text = beast::buffers_to_string(self->buf_.data());
       self->buf_.consume(self->buf_.size());
@@ -93,7 +104,7 @@ class WsSession : public std::enable_shared_from_this<WsSession> {
     Request r{method, target, body.dump(), token_.empty() ? "" : "Bearer " + token_,
               std::chrono::steady_clock::now()};
     auto executor = ws_.get_executor();
-    service_.handle(std::move(r), [self = shared_from_this(), executor, then](Reply rep) {
+    service_.handle(std::move(r), [self = this->shared_from_this(), executor, then](Reply rep) {
       asio::post(executor, [self, then, rep = std::move(rep)]() mutable { then(*self, rep); });
     });
   }
@@ -175,7 +186,7 @@ class WsSession : public std::enable_shared_from_this<WsSession> {
     view_inflight_ = true;
     recheck_ = false;
     auto executor = ws_.get_executor();
-    service_.diff_view(*who_, quotes_, [self = shared_from_this(), executor](Reply rep) {
+    service_.diff_view(*who_, quotes_, [self = this->shared_from_this(), executor](Reply rep) {
       asio::post(executor, [self, rep = std::move(rep)] { self->on_view(rep); });
     });
   }
@@ -203,14 +214,14 @@ class WsSession : public std::enable_shared_from_this<WsSession> {
   void write() {
     ws_.text(true);
     ws_.async_write(asio::buffer(outq_.front()),
-                    [self = shared_from_this()](beast::error_code ec, std::size_t) {
+                    [self = this->shared_from_this()](beast::error_code ec, std::size_t) {
                       if (ec) return;
                       self->outq_.pop_front();
                       if (!self->outq_.empty()) self->write();
                     });
   }
 
-  websocket::stream<beast::tcp_stream> ws_;
+  websocket::stream<Stream> ws_;
   Service& service_;
   Metrics& metrics_;
   beast::flat_buffer buf_;
@@ -224,13 +235,17 @@ class WsSession : public std::enable_shared_from_this<WsSession> {
   bool recheck_ = false;
 };
 
-using Upgrade = std::function<void(tcp::socket, http::request<http::string_body>)>;
+template <class Stream>
+using Upgrade = std::function<void(Stream, http::request<http::string_body>)>;
 
-class Session : public std::enable_shared_from_this<Session> {
+template <class Stream>
+class Session : public std::enable_shared_from_this<Session<Stream>> {
+  static constexpr bool kTls = !std::is_same_v<Stream, beast::tcp_stream>;
+
  public:
-  Session(tcp::socket socket, Service& service, Metrics& metrics, std::size_t body_bytes_max,
-          Upgrade upgrade)
-      : stream_(std::move(socket)),
+  Session(Stream stream, Service& service, Metrics& metrics, std::size_t body_bytes_max,
+          Upgrade<Stream> upgrade)
+      : stream_(std::move(stream)),
         upgrade_(std::move(upgrade)),
         service_(service),
         metrics_(metrics),
@@ -239,15 +254,29 @@ class Session : public std::enable_shared_from_this<Session> {
   }
   ~Session() { metrics_.connection_closed(); }
 
+  void start() {
+    if constexpr (kTls) {
+      beast::get_lowest_layer(stream_).expires_after(std::chrono::seconds(30));
+      stream_.async_handshake(asio::ssl::stream_base::server,
+                              [self = this->shared_from_this()](beast::error_code ec) {
+                                if (ec) return self->close();
+                                self->read();
+                              });
+    } else {
+      read();
+    }
+  }
+
   void read() {
     parser_.emplace();
     parser_->body_limit(body_bytes_max_);
     parser_->header_limit(16 << 10);
     // A client has this long to send a whole request (idle keep-alive included).
-    stream_.expires_after(std::chrono::seconds(30));
-    http::async_read(
-        stream_, buffer_, *parser_,
-        [self = shared_from_this()](beast::error_code ec, std::size_t) { self->on_read(ec); });
+    beast::get_lowest_layer(stream_).expires_after(std::chrono::seconds(30));
+    http::async_read(stream_, buffer_, *parser_,
+                     [self = this->shared_from_this()](beast::error_code ec, std::size_t) {
+                       self->on_read(ec);
+                     });
   }
 
  private:
@@ -268,16 +297,17 @@ class Session : public std::enable_shared_from_this<Session> {
     }
     const auto& req = parser_->get();
     if (websocket::is_upgrade(req) && req.target() == "/ws/diff") {
-      stream_.expires_never();
-      return upgrade_(stream_.release_socket(), parser_->release());
+      beast::get_lowest_layer(stream_).expires_never();
+      return upgrade_(std::move(stream_), parser_->release());
     }
     keep_alive_ = req.keep_alive();
     version_ = req.version();
     Request r{std::string(req.method_string()), std::string(req.target()), req.body(),
               std::string(req[http::field::authorization]), std::chrono::steady_clock::now()};
-    stream_.expires_never();  // the sequencer may take a while under load; the reply will come
+    beast::get_lowest_layer(stream_)
+        .expires_never();  // the sequencer may take a while under load; the reply will come
     auto executor = stream_.get_executor();
-    service_.handle(std::move(r), [self = shared_from_this(), executor](Reply rep) {
+    service_.handle(std::move(r), [self = this->shared_from_this(), executor](Reply rep) {
       asio::post(executor, [self, rep = std::move(rep)]() mutable { self->write(std::move(rep)); });
     });
   }
@@ -292,9 +322,9 @@ class Session : public std::enable_shared_from_this<Session> {
     res_.keep_alive(keep_alive_);
     res_.body() = std::move(rep.body);
     res_.prepare_payload();
-    stream_.expires_after(std::chrono::seconds(30));
+    beast::get_lowest_layer(stream_).expires_after(std::chrono::seconds(30));
     http::async_write(stream_, res_,
-                      [self = shared_from_this()](beast::error_code ec, std::size_t) {
+                      [self = this->shared_from_this()](beast::error_code ec, std::size_t) {
                         if (ec || !self->keep_alive_) return self->close();
                         self->read();
                       });
@@ -302,12 +332,13 @@ class Session : public std::enable_shared_from_this<Session> {
 
   void close() {
     beast::error_code ignored;
-    stream_.socket().shutdown(tcp::socket::shutdown_send, ignored);
-    stream_.socket().close(ignored);
+    auto& socket = beast::get_lowest_layer(stream_).socket();
+    socket.shutdown(tcp::socket::shutdown_send, ignored);
+    socket.close(ignored);
   }
 
-  beast::tcp_stream stream_;
-  Upgrade upgrade_;
+  Stream stream_;
+  Upgrade<Stream> upgrade_;
   Service& service_;
   Metrics& metrics_;
   std::size_t body_bytes_max_;
@@ -324,19 +355,28 @@ struct HttpServer::Impl {
   Impl(Service& s, Metrics& m, const HttpOptions& o)
       : service(s), metrics(m), options(o), acceptor(io), signals(io, SIGINT, SIGTERM) {}
 
+  template <class Stream>
+  void serve(Stream stream) {
+    std::make_shared<Session<Stream>>(std::move(stream), service, metrics, options.body_bytes_max,
+                                      [this](Stream s, http::request<http::string_body> req) {
+                                        auto ws = std::make_shared<WsSession<Stream>>(
+                                            std::move(s), service, metrics);
+                                        ws_sessions.push_back(ws);
+                                        ws->start(std::move(req));
+                                      })
+        ->start();
+  }
+
   void accept() {
     acceptor.async_accept([this](beast::error_code ec, tcp::socket socket) {
       if (ec == asio::error::operation_aborted || !acceptor.is_open()) return;
       if (!ec) {
         socket.set_option(tcp::no_delay(true), ec);
-        std::make_shared<Session>(std::move(socket), service, metrics, options.body_bytes_max,
-                                  [this](tcp::socket sock, http::request<http::string_body> req) {
-                                    auto ws = std::make_shared<WsSession>(std::move(sock), service,
-                                                                          metrics);
-                                    ws_sessions.push_back(ws);
-                                    ws->start(std::move(req));
-                                  })
-            ->read();
+        if (tls) {
+          serve(beast::ssl_stream<beast::tcp_stream>(std::move(socket), *tls));
+        } else {
+          serve(beast::tcp_stream(std::move(socket)));
+        }
       }
       accept();
     });
@@ -349,12 +389,24 @@ struct HttpServer::Impl {
   asio::thread_pool pool{2};
   tcp::acceptor acceptor;
   asio::signal_set signals;
-  std::vector<std::weak_ptr<WsSession>> ws_sessions;  // I/O thread only
+  std::optional<asio::ssl::context> tls;
+  std::vector<std::weak_ptr<WsBase>> ws_sessions;  // I/O thread only
 };
 
 HttpServer::HttpServer(Service& service, Metrics& metrics, const HttpOptions& options)
     : impl_(std::make_unique<Impl>(service, metrics, options)) {
   beast::error_code ec;
+  if (!options.tls_cert_file.empty() || !options.tls_key_file.empty()) {
+    auto& ctx = impl_->tls.emplace(asio::ssl::context::tls_server);
+    ctx.set_options(asio::ssl::context::default_workarounds | asio::ssl::context::no_sslv2 |
+                    asio::ssl::context::no_sslv3 | asio::ssl::context::no_tlsv1 |
+                    asio::ssl::context::no_tlsv1_1 | asio::ssl::context::single_dh_use);
+    ctx.use_certificate_chain_file(options.tls_cert_file, ec);
+    if (ec)
+      throw std::runtime_error("TLS certificate " + options.tls_cert_file + ": " + ec.message());
+    ctx.use_private_key_file(options.tls_key_file, asio::ssl::context::pem, ec);
+    if (ec) throw std::runtime_error("TLS key " + options.tls_key_file + ": " + ec.message());
+  }
   const auto address = asio::ip::make_address(options.address, ec);
   if (ec) throw std::runtime_error("bad listen address '" + options.address + "'");
   const tcp::endpoint endpoint(address, options.port);
@@ -372,6 +424,10 @@ HttpServer::HttpServer(Service& service, Metrics& metrics, const HttpOptions& op
 
 HttpServer::~HttpServer() {
   impl_->pool.join();
+}
+
+bool HttpServer::tls() const {
+  return impl_->tls.has_value();
 }
 
 std::uint16_t HttpServer::port() const {
@@ -392,7 +448,7 @@ void HttpServer::run_until_signal() {
 void HttpServer::notify_change() {
   asio::post(impl_->io, [this] {
     auto& v = impl_->ws_sessions;
-    std::erase_if(v, [](const std::weak_ptr<WsSession>& w) { return w.expired(); });
+    std::erase_if(v, [](const std::weak_ptr<WsBase>& w) { return w.expired(); });
     for (auto& w : v) {
       if (auto s = w.lock()) s->changed();
     }

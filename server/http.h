@@ -27,6 +27,9 @@ struct HttpOptions {
   std::string address = "127.0.0.1";
   std::uint16_t port = 8080;
   std::size_t body_bytes_max = 64 << 10;
+  // PEM files; when both are set the listener speaks only TLS (1.2 or later): https and wss.
+  std::string tls_cert_file;
+  std::string tls_key_file;
 };
 
 class HttpServer {
@@ -38,6 +41,7 @@ class HttpServer {
   HttpServer& operator=(const HttpServer&) = delete;
 
   [[nodiscard]] std::uint16_t port() const;
+  [[nodiscard]] bool tls() const;
   void run_until_signal();
   void flush_replies();
   // From any thread: a durable change happened; WebSocket DIFF sessions re-check their views.

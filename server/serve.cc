@@ -33,6 +33,7 @@ struct Config {
   std::int64_t token_ttl_s = 3600;
   std::size_t max_body_bytes = 64 << 10;
   std::size_t queue_capacity = 4096;
+  std::string tls_cert, tls_key;
 };
 
 Config load_config(const ServeOptions& o) {
@@ -51,6 +52,8 @@ Config load_config(const ServeOptions& o) {
       c.token_ttl_s = j.value("token_ttl_s", c.token_ttl_s);
       c.max_body_bytes = j.value("max_body_bytes", c.max_body_bytes);
       c.queue_capacity = j.value("queue_capacity", c.queue_capacity);
+      c.tls_cert = j.value("tls_cert", c.tls_cert);
+      c.tls_key = j.value("tls_key", c.tls_key);
     } catch (const nlohmann::json::exception& e) {
       throw std::runtime_error("config file " + *o.config_file + ": " + e.what());
     }
@@ -61,6 +64,11 @@ Config load_config(const ServeOptions& o) {
   if (const char* s = std::getenv("QX_JWT_SECRET"); s != nullptr && *s != '\0') c.jwt_secret = s;
   if (o.data_dir) c.data_dir = *o.data_dir;
   if (o.http) c.http = *o.http;
+  if (o.tls_cert) c.tls_cert = *o.tls_cert;
+  if (o.tls_key) c.tls_key = *o.tls_key;
+  if (c.tls_cert.empty() != c.tls_key.empty()) {
+    throw std::runtime_error("TLS needs both a certificate and a key");
+  }
   return c;
 }
 
@@ -74,8 +82,8 @@ HttpOptions parse_listen(const std::string& text, std::size_t body_bytes_max) {
       port.find_first_not_of("0123456789") != std::string::npos || std::stoul(port) > 65535) {
     throw std::runtime_error("bad port in '" + text + "'");
   }
-  return HttpOptions{text.substr(0, colon), static_cast<std::uint16_t>(std::stoul(port)),
-                     body_bytes_max};
+  return HttpOptions{
+      text.substr(0, colon), static_cast<std::uint16_t>(std::stoul(port)), body_bytes_max, {}, {}};
 }
 
 // Holds an exclusive flock on DATA/LOCK for the life of the process, so that a second server on
@@ -115,7 +123,9 @@ int run_serve(const ServeOptions& options, std::ostream& out) {
         "no JWT secret: set QX_JWT_SECRET or jwt_secret in the config (at least 32 bytes), or "
         "use --demo");
   }
-  const HttpOptions listen = parse_listen(config.http, config.max_body_bytes);
+  HttpOptions listen = parse_listen(config.http, config.max_body_bytes);
+  listen.tls_cert_file = config.tls_cert;
+  listen.tls_key_file = config.tls_key;
   const std::filesystem::path data(config.data_dir);
   const std::filesystem::path journal = data / "journal";
   std::filesystem::create_directories(data);
@@ -154,7 +164,8 @@ int run_serve(const ServeOptions& options, std::ostream& out) {
   Service service(sequencer, auth, metrics);
   HttpServer http(service, metrics, listen);
   out << "qx serve: data dir " << data.string() << '\n';
-  out << "qx serve: listening on http://" << listen.address << ':' << http.port() << std::endl;
+  out << "qx serve: listening on " << (http.tls() ? "https://" : "http://") << listen.address << ':'
+      << http.port() << std::endl;
 
   sequencer.set_on_commit([&http] { http.notify_change(); });
   std::thread sequencer_thread([&] { sequencer.run(); });

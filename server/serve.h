@@ -11,7 +11,8 @@
 //
 // Config file (JSON, every key optional):
 //   {"http": "127.0.0.1:8080", "data_dir": "./qx-data", "jwt_secret": "...",
-//    "token_ttl_s": 3600, "max_body_bytes": 65536, "queue_capacity": 4096}
+//    "token_ttl_s": 3600, "max_body_bytes": 65536, "queue_capacity": 4096,
+//    "tls_cert": "cert.pem", "tls_key": "key.pem"}
 //
 // Outside --demo the server refuses to start without a JWT secret of at least 32 bytes.
 #pragma once
@@ -25,7 +26,9 @@ namespace qx::server {
 struct ServeOptions {
   std::optional<std::string> config_file;
   std::optional<std::string> data_dir;
-  std::optional<std::string> http;  // ADDR:PORT; port 0 picks a free port (printed)
+  std::optional<std::string> http;      // ADDR:PORT; port 0 picks a free port (printed)
+  std::optional<std::string> tls_cert;  // PEM certificate chain; with tls_key: https and wss only
+  std::optional<std::string> tls_key;
   bool demo = false;
 };
 

@@ -26,8 +26,9 @@ PW = {"admin": "admin-demo-pw", "alice": "alice-demo-pw", "bob": "bob-demo-pw",
 class Server:
     """A running `qx serve --demo --http 127.0.0.1:0`; the port is read from its log."""
 
-    def __init__(self, data_dir: Path, extra=(), env=None):
+    def __init__(self, data_dir: Path, extra=(), env=None, verify=True):
         self.data_dir = data_dir
+        self.verify = verify
         self.log = data_dir.parent / f"{data_dir.name}-{time.monotonic_ns()}.log"
         self.proc = subprocess.Popen(
             [QX, "serve", "--demo", "--data-dir", str(data_dir), "--http", "127.0.0.1:0", *extra],
@@ -35,7 +36,7 @@ class Server:
         deadline = time.monotonic() + 60
         while True:
             text = self.log.read_text()
-            m = re.search(r"listening on (http://127\.0\.0\.1:\d+)", text)
+            m = re.search(r"listening on (https?://127\.0\.0\.1:\d+)", text)
             if m:
                 self.url = m.group(1)
                 break
@@ -50,7 +51,8 @@ class Server:
     def token(self, user):
         if user not in self.tokens:
             r = requests.post(self.url + "/api/auth/login",
-                              json={"username": user, "password": PW[user]}, timeout=30)
+                              json={"username": user, "password": PW[user]}, timeout=30,
+                              verify=self.verify)
             assert r.status_code == 200, r.text
             self.tokens[user] = r.json()["token"]
         return self.tokens[user]
@@ -59,15 +61,16 @@ class Server:
         h = dict(headers or {})
         if user:
             h["Authorization"] = "Bearer " + self.token(user)
-        return requests.get(self.url + path, headers=h, timeout=30)
+        return requests.get(self.url + path, headers=h, timeout=30, verify=self.verify)
 
     def post(self, path, body, user=None, headers=None, raw=None):
         h = dict(headers or {})
         if user:
             h["Authorization"] = "Bearer " + self.token(user)
         if raw is not None:
-            return requests.post(self.url + path, data=raw, headers=h, timeout=30)
-        return requests.post(self.url + path, json=body, headers=h, timeout=30)
+            return requests.post(self.url + path, data=raw, headers=h, timeout=30,
+                                 verify=self.verify)
+        return requests.post(self.url + path, json=body, headers=h, timeout=30, verify=self.verify)
 
     def status(self):
         r = self.get("/api/admin/status", "auditor")
@@ -423,3 +426,39 @@ def test_websocket_diff(server):
             assert (await recv(ws)) == {"aid": "pong"}
 
     asyncio.run(run())
+
+
+@pytest.mark.skipif(not shutil.which("openssl"), reason="needs the openssl command")
+def test_tls_listener(tmp_path):
+    cert, key = tmp_path / "cert.pem", tmp_path / "key.pem"
+    subprocess.run(["openssl", "req", "-x509", "-newkey", "rsa:2048", "-nodes", "-days", "1",
+                    "-subj", "/CN=127.0.0.1", "-addext", "subjectAltName=IP:127.0.0.1",
+                    "-keyout", str(key), "-out", str(cert)], check=True, capture_output=True)
+    s = Server(tmp_path / "data", extra=("--tls-cert", cert, "--tls-key", key), verify=str(cert))
+    try:
+        assert s.url.startswith("https://")
+        assert s.get("/healthz").json() == {"status": "ok"}
+        r = s.order("alice", "alice-01", "BUY", "3800.0")
+        assert r.json()["status"] == "ACCEPTED"
+        with pytest.raises(requests.exceptions.SSLError):  # an unknown certificate is refused
+            requests.get(s.url + "/healthz", timeout=10)
+        with pytest.raises(requests.exceptions.ConnectionError):  # no plain HTTP on that port
+            requests.get(s.url.replace("https://", "http://") + "/healthz", timeout=10)
+
+        import asyncio
+        import ssl
+        import websockets
+
+        async def wss():
+            ctx = ssl.create_default_context(cafile=str(cert))
+            url = s.url.replace("https://", "wss://") + "/ws/diff"
+            async with websockets.connect(url, ssl=ctx, extra_headers={
+                    "Authorization": "Bearer " + s.token("alice")}) as ws:
+                await ws.send(json.dumps({"aid": "peek_message"}))
+                m = json.loads(await asyncio.wait_for(ws.recv(), timeout=20))
+                return m["data"][0]["trade"]["alice"]["orders"]["alice-01"]
+
+        orders = asyncio.run(wss())
+        assert [o["limit_price"] for o in orders.values()] == ["3800.0"]
+    finally:
+        assert s.stop() == 0
