@@ -3,6 +3,7 @@
 #include <chrono>
 #include <cstdio>
 #include <cstdlib>
+#include <exception>
 #include <utility>
 #include <vector>
 
@@ -95,7 +96,17 @@ void Sequencer::run() {
     replies.clear();
     Ctx ctx(*this);
     const std::uint64_t appended_before = appended_;
-    for (Item& item : batch) replies.push_back(item.job(ctx));
+    for (Item& item : batch) {
+      // A job that fails (e.g. the users file cannot be written) answers 500; whatever it
+      // journaled stands and is committed with the batch.
+      try {
+        replies.push_back(item.job(ctx));
+      } catch (const std::exception& e) {
+        replies.push_back(Reply{500, std::string(R"({"error":"internal","message":")") +
+                                         "the request failed on the sequencer\"}"});
+        std::fprintf(stderr, "qx serve: job failed: %s\n", e.what());
+      }
+    }
     commit();  // durable before anyone hears of it
     for (std::size_t i = 0; i < batch.size(); ++i) batch[i].done(std::move(replies[i]));
     if (appended_ != appended_before && on_commit_) on_commit_();

@@ -244,7 +244,7 @@ std::optional<core::PriceTicks> to_ticks(const core::Engine& e, core::Instrument
 }
 
 constexpr std::int64_t kPriceE8Max = std::numeric_limits<std::int64_t>::max() / 2;
-constexpr std::int64_t kMoneyMax = 1'000'000'000'000'000;  // 1e14 currency units in minor units
+constexpr std::int64_t kMoneyMax = 1'000'000'000'000'000;  // 1e11 currency units, in minor units
 
 }  // namespace
 
