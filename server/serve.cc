@@ -161,6 +161,19 @@ int run_serve(const ServeOptions& options, std::ostream& out) {
     }
   }
 
+  // The first administrator of a real deployment: QX_ADMIN_PASSWORD creates user "admin" once.
+  if (const char* pw = std::getenv("QX_ADMIN_PASSWORD"); pw != nullptr && *pw != '\0') {
+    if (!auth.has_user("admin")) {
+      if (std::string(pw).size() < 12) {
+        throw std::runtime_error("QX_ADMIN_PASSWORD must have at least 12 bytes");
+      }
+      bootstrap_admin(sequencer, auth, pw);
+      out << "qx serve: created user admin (role admin) from QX_ADMIN_PASSWORD\n";
+    }
+  } else if (!auth.has_user("admin") && !options.demo) {
+    out << "qx serve: no admin user; set QX_ADMIN_PASSWORD once to create one\n";
+  }
+
   Service service(sequencer, auth, metrics);
   HttpServer http(service, metrics, listen);
   out << "qx serve: data dir " << data.string() << '\n';

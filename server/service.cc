@@ -757,4 +757,13 @@ std::string setup_demo(Sequencer& sequencer, Auth& auth) {
   return out;
 }
 
+void bootstrap_admin(Sequencer& sequencer, Auth& auth, const std::string& password) {
+  const std::string hash = Auth::hash_password(password);
+  sequencer.execute([&](Sequencer::Ctx& c) {
+    if (!c.engine().find_user("admin")) expect_ok(c.submit(core::CreateUser{"admin"}), "admin");
+    auth.add_user_hashed("admin", hash, Role::kAdmin);
+    return Reply{};
+  });
+}
+
 }  // namespace qx::server

@@ -71,4 +71,8 @@ nlohmann::json merge_diff(const nlohmann::json& from, const nlohmann::json& to);
 // an empty journal before the sequencer thread starts. Returns the credentials as text lines.
 std::string setup_demo(Sequencer& sequencer, Auth& auth);
 
+// Journals user "admin" (unless the engine has it) and stores its credentials with the admin
+// role; run before the sequencer thread starts.
+void bootstrap_admin(Sequencer& sequencer, Auth& auth, const std::string& password);
+
 }  // namespace qx::server

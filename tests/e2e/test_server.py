@@ -102,6 +102,32 @@ def test_help_lists_the_options():
         assert opt in out.stdout
 
 
+def test_production_start_with_secret_and_bootstrap_admin(tmp_path):
+    env = dict(os.environ, QX_JWT_SECRET="s" * 40, QX_ADMIN_PASSWORD="first-admin-pw")
+    data = tmp_path / "prod"
+    log = tmp_path / "prod.log"
+    proc = subprocess.Popen([QX, "serve", "--data-dir", str(data), "--http", "127.0.0.1:0"],
+                            stdout=open(log, "w"), stderr=subprocess.STDOUT, env=env)
+    try:
+        deadline = time.monotonic() + 60
+        while not (m := re.search(r"listening on (http://\S+)", log.read_text())):
+            assert proc.poll() is None and time.monotonic() < deadline, log.read_text()
+            time.sleep(0.05)
+        url = m.group(1)
+        assert "created user admin" in log.read_text()
+        assert "alice" not in log.read_text()  # no demo users
+        r = requests.post(url + "/api/auth/login",
+                          json={"username": "admin", "password": "first-admin-pw"}, timeout=30)
+        h = {"Authorization": "Bearer " + r.json()["token"]}
+        assert requests.get(url + "/api/instruments", headers=h, timeout=30).json() == []
+        r = requests.post(url + "/api/admin/user", headers=h, timeout=30,
+                          json={"username": "dave", "password": "dave-pw-123", "role": "trader"})
+        assert r.status_code == 200, r.text
+    finally:
+        proc.send_signal(signal.SIGTERM)
+        assert proc.wait(timeout=60) == 0
+
+
 def test_refuses_to_start_without_a_secret_outside_demo(tmp_path):
     env = {k: v for k, v in os.environ.items() if k != "QX_JWT_SECRET"}
     p = subprocess.run([QX, "serve", "--data-dir", str(tmp_path / "d"), "--http", "127.0.0.1:0"],
