@@ -518,6 +518,51 @@ void Service::handle(Request req, Done done) {
         return ok(j);
       });
     }
+    if (group == "order" && parts.size() == 3 && parts[2] == "amend") {
+      if (p.role != Role::kTrader) {
+        return done(error_reply(403, "forbidden", "only traders amend orders"));
+      }
+      std::string account = text_field(body, "account");
+      core::OrderRef ref;
+      if (body.contains("order_id")) {
+        ref.order_id =
+            core::OrderId(static_cast<std::uint64_t>(int_field(body, "order_id", 1, (1LL << 62))));
+      } else {
+        ref.client_order_id = core::ClientOrderId(
+            static_cast<std::uint64_t>(int_field(body, "client_order_id", 1, (1LL << 62))));
+      }
+      const std::int64_t price_e8 = decimal_field(body, "price", 8, 1, kPriceE8Max);
+      const core::Lots volume_left(int_field(body, "volume_left", 1, 1'000'000'000));
+      return post_job([p, account, ref, price_e8, volume_left](Sequencer::Ctx& c) {
+        const core::Engine& e = c.engine();
+        core::AmendOrder amend{{}, ref, {}, volume_left};
+        if (auto denied = account_access(e, p, account, true, amend.account)) return *denied;
+        // The price is in the order's instrument's ticks; an unknown order is journaled with
+        // price 0 and rejected by the engine like any other unknown reference.
+        std::optional<core::OrderState> o =
+            ref.order_id ? e.order(*ref.order_id) : std::optional<core::OrderState>();
+        if (!ref.order_id) {
+          if (auto id = e.find_order(amend.account, ref.client_order_id)) o = e.order(*id);
+        }
+        if (o) {
+          auto ticks = to_ticks(e, o->instrument, price_e8);
+          if (!ticks) {
+            return error_reply(400, "bad_price", "price is not a multiple of the price tick");
+          }
+          amend.new_price = *ticks;
+        }
+        const auto& fx = c.submit(amend);
+        json j{{"seq", core::raw(c.engine().last_seq())}, {"status", "AMENDED"}};
+        for (const core::Effect& x : fx) {
+          if (x.kind == core::EffectKind::kOrderRejected) {
+            j["status"] = "REJECTED";
+            j["reason"] = core::to_string(static_cast<core::RejectReason>(x.reason));
+          }
+        }
+        j["effects"] = effects_json(c.engine(), fx);
+        return ok(j);
+      });
+    }
     if (group == "order" && parts.size() == 3 && parts[2] == "cancel") {
       if (p.role != Role::kTrader) {
         return done(error_reply(403, "forbidden", "only traders cancel orders"));

@@ -171,9 +171,24 @@ def test_full_trade_between_two_traders(server):
         assert pos["IF2501"][side] == 2
     assert server.get("/api/orderbook/IF2501", "viewer").json()["bids"] == []
 
+    # Amend and cancel a resting order by the client's id.
+    r = server.order("alice", "alice-01", "BUY", "3790.0", 3, client_order_id=42)
+    assert r.json()["status"] == "ACCEPTED"
+    r = server.post("/api/order/amend", {"account": "alice-01", "client_order_id": 42,
+                                         "price": "3791.0", "volume_left": 2}, "alice")
+    assert r.json()["status"] == "AMENDED", r.text
+    bid = server.get("/api/orderbook/IF2501", "viewer").json()["bids"][0]
+    assert (bid["price"], bid["volume"]) == ("3791.0", 2)
+    r = server.post("/api/order/amend", {"account": "alice-01", "client_order_id": 999,
+                                         "price": "3791.0", "volume_left": 2}, "alice")
+    assert r.json()["reason"] == "UNKNOWN_ORDER"
+    r = server.post("/api/order/cancel", {"account": "alice-01", "client_order_id": 42}, "alice")
+    assert r.json()["status"] == "CANCELLED", r.text
+    assert server.get("/api/orderbook/IF2501", "viewer").json()["bids"] == []
+
     metrics = server.get("/metrics").text
     assert re.search(r"^qx_trades_total 1$", metrics, re.M)
-    assert re.search(r'^qx_orders_total\{result="accepted"\} 2$', metrics, re.M)
+    assert re.search(r'^qx_orders_total\{result="accepted"\} 3$', metrics, re.M)
     if shutil.which("promtool"):
         p = subprocess.run(["promtool", "check", "metrics"], input=metrics, capture_output=True,
                            text=True, timeout=60)
