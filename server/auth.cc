@@ -108,6 +108,12 @@ bool Auth::add_user_hashed(const std::string& name, const std::string& hash, Rol
   return true;
 }
 
+void Auth::put_user_hashed(const std::string& name, const std::string& hash, Role role) {
+  std::lock_guard lock(mu_);
+  users_[name] = User{hash, role};
+  save_locked();
+}
+
 bool Auth::has_user(const std::string& name) const {
   std::lock_guard lock(mu_);
   return users_.count(name) != 0;

@@ -39,6 +39,8 @@ class Auth {
   // False when the user exists already; throws on I/O failure.
   bool add_user(const std::string& name, const std::string& password, Role role);
   bool add_user_hashed(const std::string& name, const std::string& hash, Role role);
+  // Adds or replaces a user's credentials.
+  void put_user_hashed(const std::string& name, const std::string& hash, Role role);
   // An argon2id hash string (crypto_pwhash_str); slow by design.
   static std::string hash_password(const std::string& password);
   [[nodiscard]] bool has_user(const std::string& name) const;

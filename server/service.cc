@@ -613,12 +613,14 @@ void Service::handle(Request req, Done done) {
         Done d = done;
         bool queued = seq_.post(
             [this, name, hash, role](Sequencer::Ctx& c) {
-              if (c.engine().find_user(name) || auth_.has_user(name)) {
+              // The engine decides what exists: credentials written just before a crash that
+              // lost the CreateUser event are simply replaced.
+              if (c.engine().find_user(name)) {
                 return error_reply(409, "duplicate_name", "user '" + name + "' exists");
               }
               const auto& fx = c.submit(core::CreateUser{name});
               Reply out = admin_outcome(c.engine(), fx);
-              if (out.status == 200) auth_.add_user_hashed(name, hash, *role);
+              if (out.status == 200) auth_.put_user_hashed(name, hash, *role);
               return out;
             },
             std::move(d));
