@@ -15,8 +15,17 @@ namespace qx::server {
 
 using nlohmann::json;
 
+namespace {
+
+// JSON text; bytes that are not UTF-8 (echoed from a request path) become U+FFFD, never a throw.
+std::string text_of(const json& j) {
+  return j.dump(-1, ' ', false, json::error_handler_t::replace);
+}
+
+}  // namespace
+
 Reply error_reply(unsigned status, const std::string& code, const std::string& message) {
-  return Reply{status, json{{"error", code}, {"message", message}}.dump()};
+  return Reply{status, text_of(json{{"error", code}, {"message", message}})};
 }
 
 namespace {
@@ -24,7 +33,7 @@ namespace {
 constexpr std::size_t kNameBytesMax = 31;
 
 Reply ok(const json& j) {
-  return Reply{200, j.dump()};
+  return Reply{200, text_of(j)};
 }
 
 // A request-shape problem, thrown by the field readers and answered 400 by handle().
@@ -214,7 +223,7 @@ Reply admin_outcome(const core::Engine& e, const core::EffectBuffer& fx) {
       j["reason"] = core::to_string(static_cast<core::RejectReason>(x.reason));
     }
   }
-  return Reply{j["status"] == "OK" ? 200u : 409u, j.dump()};
+  return Reply{j["status"] == "OK" ? 200u : 409u, text_of(j)};
 }
 
 json instrument_json(const core::Engine& e, core::InstrumentId id) {

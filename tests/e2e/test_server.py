@@ -298,6 +298,15 @@ def test_bad_input_is_a_clear_4xx_and_changes_nothing(server):
     assert server.get("/api/orderbook/IF2501?depth=0", "alice").status_code == 400
     assert server.get("/api/orderbook/NOPE", "alice").status_code == 404
     assert server.get("/api/nothing", "alice").status_code == 404
+    import socket
+    host, port = server.url.removeprefix("http://").split(":")
+    with socket.create_connection((host, int(port)), timeout=10) as c:  # raw non-UTF-8 path
+        c.sendall(b"GET /api/orderbook/\xff\xfe HTTP/1.1\r\nHost: x\r\nAuthorization: Bearer "
+                  + server.token("alice").encode() + b"\r\nConnection: close\r\n\r\n")
+        reply = b""
+        while chunk := c.recv(65536):
+            reply += chunk
+    assert reply.startswith(b"HTTP/1.1 404") or reply.startswith(b"HTTP/1.1 400"), reply[:200]
     assert server.status() == before
     assert server.get("/healthz").status_code == 200
 
