@@ -12,6 +12,7 @@
 #include "app/journal_cmds.h"
 #include "app/sim_cmd.h"
 #include "core/snapshot.h"
+#include "server/serve.h"
 
 #ifndef QX_VERSION
 #define QX_VERSION "0.0.0"
@@ -183,6 +184,25 @@ int main(int argc, char** argv) {
       ->capture_default_str()
       ->check(CLI::Range(0, 18));
   binance_cmd->add_flag("--json", binance.json, "Print one JSON object");
+  qx::server::ServeOptions serve;
+  CLI::App* serve_cmd = app.add_subcommand(
+      "serve",
+      "Run the exchange: REST on HTTP, one sequencer thread, journal with group commit; "
+      "recovers from snapshot + journal on start, snapshots on SIGTERM/SIGINT");
+  serve_cmd->add_option("--config", serve.config_file, "JSON config file (see README)")
+      ->check(CLI::ExistingFile);
+  serve_cmd->add_option("--data-dir", serve.data_dir,
+                        "Data directory: journal/, users.json (default ./qx-data)");
+  serve_cmd->add_option("--http", serve.http,
+                        "Listen on ADDR:PORT (default 127.0.0.1:8080; port 0 picks a free one)");
+  serve_cmd
+      ->add_option("--tls-cert", serve.tls_cert,
+                   "PEM certificate chain; with --tls-key the listener speaks only TLS")
+      ->check(CLI::ExistingFile);
+  serve_cmd->add_option("--tls-key", serve.tls_key, "PEM private key")->check(CLI::ExistingFile);
+  serve_cmd->add_flag("--demo", serve.demo,
+                      "On an empty journal, create demo instruments, users and funded accounts; "
+                      "a random JWT secret is allowed");
 
   try {
     app.parse(argc, argv);
@@ -193,6 +213,7 @@ int main(int argc, char** argv) {
   }
 
   try {
+    if (serve_cmd->parsed()) return qx::server::run_serve(serve, std::cout);
     if (demo_cmd->parsed()) return qa::run_demo(demo, std::cout);
     if (verify_cmd->parsed()) return qa::run_verify(verify, std::cout);
     if (replay_cmd->parsed()) return qa::run_replay(replay, std::cout);

@@ -1,0 +1,464 @@
+#include "server/http.h"
+
+#include <utility>  // before Asio (GCC 12 + Boost 1.74)
+//
+#include <boost/asio/ip/tcp.hpp>
+#include <boost/asio/post.hpp>
+#include <boost/asio/signal_set.hpp>
+#include <boost/asio/ssl.hpp>
+#include <boost/asio/thread_pool.hpp>
+#include <boost/beast/core.hpp>
+#include <boost/beast/http.hpp>
+#include <boost/beast/ssl.hpp>
+#include <boost/beast/websocket.hpp>
+#include <chrono>
+#include <csignal>
+#include <deque>
+#include <nlohmann/json.hpp>
+#include <optional>
+#include <stdexcept>
+#include <type_traits>
+#include <vector>
+
+namespace qx::server {
+
+namespace asio = boost::asio;
+namespace beast = boost::beast;
+namespace http = beast::http;
+namespace websocket = beast::websocket;
+using nlohmann::json;
+using tcp = asio::ip::tcp;
+
+namespace {
+
+// A DIFF session on /ws/diff: JSON text frames with an "aid". The client logs in (Authorization
+// header on the upgrade, or req_login), subscribes quotes and sends peek_message; the server
+// answers each peek with {"aid": "rtn_data", "data": [merge patch]} as soon as the session's view
+// (its accounts, positions, orders, trades and subscribed quotes) differs from what it last sent,
+// waiting for the next durable change when nothing differs. insert_order and cancel_order go
+// through the same Service routes as REST, so the same checks and durability apply.
+// What the server keeps of a WebSocket session, whatever its stream.
+class WsBase {
+ public:
+  virtual ~WsBase() = default;
+  virtual void changed() = 0;
+};
+
+template <class Stream>
+class WsSession : public WsBase, public std::enable_shared_from_this<WsSession<Stream>> {
+ public:
+  WsSession(Stream stream, Service& service, Metrics& metrics)
+      : ws_(std::move(stream)), service_(service), metrics_(metrics) {
+    metrics_.connection_opened();
+  }
+  ~WsSession() { metrics_.connection_closed(); }
+
+  void start(http::request<http::string_body> req) {
+    const std::string auth(req[http::field::authorization]);
+    if (auth.rfind("Bearer ", 0) == 0) login_with(auth.substr(7));
+    ws_.read_message_max(64 << 10);
+    ws_.set_option(websocket::stream_base::timeout::suggested(beast::role_type::server));
+    ws_.async_accept(req, [self = this->shared_from_this()](beast::error_code ec) {
+      if (!ec) self->read();
+    });
+  }
+
+  // A durable change happened: a parked peek may now have something to send.
+  void changed() override {
+    if (view_inflight_) {
+      recheck_ = true;
+      return;
+    }
+    refresh();
+  }
+
+ private:
+  void login_with(const std::string& token) {
+    if (auto p = service_.verify(token)) {
+      who_ = p;
+      token_ = token;
+    }
+  }
+
+  void read() {
+    ws_.async_read(buf_, [self = this->shared_from_this()](beast::error_code ec, std::size_t) {
+      if (ec) return;  // closed, timed out or too large: the session ends
+      std::string text = beast::buffers_to_string(self->buf_.data());
+      self->buf_.consume(self->buf_.size());
+      self->on_message(text);
+      self->read();
+    });
+  }
+
+  void notify(unsigned code, const std::string& content) {
+    json n{{"type", "MESSAGE"},
+           {"level", code == 0 ? "INFO" : "ERROR"},
+           {"code", code},
+           {"content", content}};
+    send(json{{"aid", "rtn_data"}, {"data", json::array({{{"notify", {{"n", n}}}}})}}.dump());
+  }
+
+  // Runs a REST route for this session; the reply comes back on the I/O thread.
+  void call(const std::string& method, const std::string& target, json body,
+            std::function<void(WsSession&, Reply)> then) {
+    Request r{method, target, body.dump(), token_.empty() ? "" : "Bearer " + token_,
+              std::chrono::steady_clock::now()};
+    auto executor = ws_.get_executor();
+    service_.handle(std::move(r), [self = this->shared_from_this(), executor, then](Reply rep) {
+      asio::post(executor, [self, then, rep = std::move(rep)]() mutable { then(*self, rep); });
+    });
+  }
+
+  void on_message(const std::string& text) {
+    json m = json::parse(text, nullptr, false);
+    if (m.is_discarded() || !m.is_object() || !m.contains("aid") || !m["aid"].is_string()) {
+      return notify(400, "each message must be a JSON object with a string 'aid'");
+    }
+    const std::string aid = m["aid"];
+    if (aid == "ping") return send(R"({"aid":"pong"})");
+    if (aid == "req_login") {
+      json body{{"username", m.value("user_name", json())},
+                {"password", m.value("password", json())}};
+      return call("POST", "/api/auth/login", body, [](WsSession& s, const Reply& rep) {
+        json r = json::parse(rep.body, nullptr, false);
+        if (rep.status == 200 && r.is_object()) {
+          s.login_with(r.value("token", ""));
+          s.notify(0, "login success");
+          s.refresh();
+        } else {
+          s.notify(rep.status, "login failed");
+        }
+      });
+    }
+    if (!who_) return notify(401, "log in first (req_login or an Authorization header)");
+    if (aid == "peek_message") {
+      peek_pending_ = true;
+      return refresh();
+    }
+    if (aid == "subscribe_quote") {
+      quotes_.clear();
+      const std::string list = m.value("ins_list", std::string());
+      std::size_t i = 0;
+      while (i < list.size() && quotes_.size() < 100) {
+        auto j = list.find(',', i);
+        if (j == std::string::npos) j = list.size();
+        std::string code = list.substr(i, j - i);
+        if (auto dot = code.find('.'); dot != std::string::npos) code = code.substr(dot + 1);
+        if (!code.empty()) quotes_.push_back(code);
+        i = j + 1;
+      }
+      return refresh();
+    }
+    if (aid == "insert_order" || aid == "cancel_order") {
+      json body = json::object();
+      for (const char* k :
+           {"account_id", "instrument_id", "direction", "offset", "volume", "price_type",
+            "limit_price", "time_condition", "volume_condition", "order_id"}) {
+        if (m.contains(k)) body[k] = m[k];
+      }
+      // DIFF names to REST names.
+      auto rename = [&](const char* from, const char* to) {
+        if (body.contains(from)) {
+          body[to] = body[from];
+          body.erase(from);
+        }
+      };
+      rename("account_id", "account");
+      rename("instrument_id", "instrument");
+      rename("limit_price", "price");
+      if (body.value("price_type", json()) == "ANY") body["price_type"] = "MARKET";
+      if (aid == "insert_order") rename("order_id", "client_order_id");
+      return call("POST", aid == "insert_order" ? "/api/order/submit" : "/api/order/cancel", body,
+                  [](WsSession& s, const Reply& rep) {
+                    json r = json::parse(rep.body, nullptr, false);
+                    if (rep.status != 200) {
+                      s.notify(rep.status, r.is_object() ? r.value("message", "") : rep.body);
+                    } else if (r.is_object() && r.value("status", "") == "REJECTED") {
+                      s.notify(1, "rejected: " + r.value("reason", ""));
+                    }
+                  });
+    }
+    notify(400, "unknown aid '" + aid + "'");
+  }
+
+  void refresh() {
+    if (!peek_pending_ || view_inflight_ || !who_) return;
+    view_inflight_ = true;
+    recheck_ = false;
+    auto executor = ws_.get_executor();
+    service_.diff_view(*who_, quotes_, [self = this->shared_from_this(), executor](Reply rep) {
+      asio::post(executor, [self, rep = std::move(rep)] { self->on_view(rep); });
+    });
+  }
+
+  void on_view(const Reply& rep) {
+    view_inflight_ = false;
+    json view = json::parse(rep.body, nullptr, false);
+    if (rep.status == 200 && view.is_object()) {
+      json patch = merge_diff(last_, view);
+      if (!patch.empty() && peek_pending_) {
+        last_ = std::move(view);
+        peek_pending_ = false;
+        send(json{{"aid", "rtn_data"}, {"data", json::array({patch})}}.dump());
+      }
+    }
+    if (recheck_) refresh();
+  }
+
+  void send(std::string text) {
+    if (outq_.size() >= 1024) return;  // a client that never reads loses messages, not memory
+    outq_.push_back(std::move(text));
+    if (outq_.size() == 1) write();
+  }
+
+  void write() {
+    ws_.text(true);
+    ws_.async_write(asio::buffer(outq_.front()),
+                    [self = this->shared_from_this()](beast::error_code ec, std::size_t) {
+                      if (ec) return;
+                      self->outq_.pop_front();
+                      if (!self->outq_.empty()) self->write();
+                    });
+  }
+
+  websocket::stream<Stream> ws_;
+  Service& service_;
+  Metrics& metrics_;
+  beast::flat_buffer buf_;
+  std::deque<std::string> outq_;
+  std::optional<Principal> who_;
+  std::string token_;
+  std::vector<std::string> quotes_;
+  json last_ = json::object();
+  bool peek_pending_ = false;
+  bool view_inflight_ = false;
+  bool recheck_ = false;
+};
+
+template <class Stream>
+using Upgrade = std::function<void(Stream, http::request<http::string_body>)>;
+
+template <class Stream>
+class Session : public std::enable_shared_from_this<Session<Stream>> {
+  static constexpr bool kTls = !std::is_same_v<Stream, beast::tcp_stream>;
+
+ public:
+  Session(Stream stream, Service& service, Metrics& metrics, std::size_t body_bytes_max,
+          Upgrade<Stream> upgrade)
+      : stream_(std::move(stream)),
+        upgrade_(std::move(upgrade)),
+        service_(service),
+        metrics_(metrics),
+        body_bytes_max_(body_bytes_max) {
+    metrics_.connection_opened();
+  }
+  ~Session() { metrics_.connection_closed(); }
+
+  void start() {
+    if constexpr (kTls) {
+      beast::get_lowest_layer(stream_).expires_after(std::chrono::seconds(30));
+      stream_.async_handshake(asio::ssl::stream_base::server,
+                              [self = this->shared_from_this()](beast::error_code ec) {
+                                if (ec) return self->close();
+                                self->read();
+                              });
+    } else {
+      read();
+    }
+  }
+
+  void read() {
+    parser_.emplace();
+    parser_->body_limit(body_bytes_max_);
+    parser_->header_limit(16 << 10);
+    // A client has this long to send a whole request (idle keep-alive included).
+    beast::get_lowest_layer(stream_).expires_after(std::chrono::seconds(30));
+    http::async_read(stream_, buffer_, *parser_,
+                     [self = this->shared_from_this()](beast::error_code ec, std::size_t) {
+                       self->on_read(ec);
+                     });
+  }
+
+ private:
+  void on_read(beast::error_code ec) {
+    if (ec == http::error::body_limit) {
+      keep_alive_ = false;
+      return write(error_reply(413, "body_too_large",
+                               "the body exceeds " + std::to_string(body_bytes_max_) + " bytes"));
+    }
+    if (ec == http::error::end_of_stream || ec == asio::error::operation_aborted ||
+        ec == beast::error::timeout) {
+      return close();
+    }
+    if (ec) {
+      // A malformed request line or header: answer once, then close.
+      keep_alive_ = false;
+      return write(error_reply(400, "bad_http", ec.message()));
+    }
+    const auto& req = parser_->get();
+    if (websocket::is_upgrade(req) && req.target() == "/ws/diff") {
+      beast::get_lowest_layer(stream_).expires_never();
+      return upgrade_(std::move(stream_), parser_->release());
+    }
+    keep_alive_ = req.keep_alive();
+    version_ = req.version();
+    Request r{std::string(req.method_string()), std::string(req.target()), req.body(),
+              std::string(req[http::field::authorization]), std::chrono::steady_clock::now()};
+    beast::get_lowest_layer(stream_)
+        .expires_never();  // the sequencer may take a while under load; the reply will come
+    auto executor = stream_.get_executor();
+    service_.handle(std::move(r), [self = this->shared_from_this(), executor](Reply rep) {
+      asio::post(executor, [self, rep = std::move(rep)]() mutable { self->write(std::move(rep)); });
+    });
+  }
+
+  void write(Reply rep) {
+    metrics_.http_reply(rep.status);
+    res_ = {};
+    res_.result(static_cast<http::status>(rep.status));
+    res_.version(version_);
+    res_.set(http::field::server, "qx");
+    res_.set(http::field::content_type, rep.content_type);
+    res_.keep_alive(keep_alive_);
+    res_.body() = std::move(rep.body);
+    res_.prepare_payload();
+    beast::get_lowest_layer(stream_).expires_after(std::chrono::seconds(30));
+    http::async_write(stream_, res_,
+                      [self = this->shared_from_this()](beast::error_code ec, std::size_t) {
+                        if (ec || !self->keep_alive_) return self->close();
+                        self->read();
+                      });
+  }
+
+  void close() {
+    beast::error_code ignored;
+    auto& socket = beast::get_lowest_layer(stream_).socket();
+    socket.shutdown(tcp::socket::shutdown_send, ignored);
+    socket.close(ignored);
+  }
+
+  Stream stream_;
+  Upgrade<Stream> upgrade_;
+  Service& service_;
+  Metrics& metrics_;
+  std::size_t body_bytes_max_;
+  beast::flat_buffer buffer_;
+  std::optional<http::request_parser<http::string_body>> parser_;
+  http::response<http::string_body> res_;
+  bool keep_alive_ = true;
+  unsigned version_ = 11;
+};
+
+}  // namespace
+
+struct HttpServer::Impl {
+  Impl(Service& s, Metrics& m, const HttpOptions& o)
+      : service(s), metrics(m), options(o), acceptor(io), signals(io, SIGINT, SIGTERM) {}
+
+  template <class Stream>
+  void serve(Stream stream) {
+    std::make_shared<Session<Stream>>(std::move(stream), service, metrics, options.body_bytes_max,
+                                      [this](Stream s, http::request<http::string_body> req) {
+                                        auto ws = std::make_shared<WsSession<Stream>>(
+                                            std::move(s), service, metrics);
+                                        ws_sessions.push_back(ws);
+                                        ws->start(std::move(req));
+                                      })
+        ->start();
+  }
+
+  void accept() {
+    acceptor.async_accept([this](beast::error_code ec, tcp::socket socket) {
+      if (ec == asio::error::operation_aborted || !acceptor.is_open()) return;
+      if (!ec) {
+        socket.set_option(tcp::no_delay(true), ec);
+        if (tls) {
+          serve(beast::ssl_stream<beast::tcp_stream>(std::move(socket), *tls));
+        } else {
+          serve(beast::tcp_stream(std::move(socket)));
+        }
+      }
+      accept();
+    });
+  }
+
+  Service& service;
+  Metrics& metrics;
+  HttpOptions options;
+  asio::io_context io{1};
+  asio::thread_pool pool{2};
+  tcp::acceptor acceptor;
+  asio::signal_set signals;
+  std::optional<asio::ssl::context> tls;
+  std::vector<std::weak_ptr<WsBase>> ws_sessions;  // I/O thread only
+};
+
+HttpServer::HttpServer(Service& service, Metrics& metrics, const HttpOptions& options)
+    : impl_(std::make_unique<Impl>(service, metrics, options)) {
+  beast::error_code ec;
+  if (!options.tls_cert_file.empty() || !options.tls_key_file.empty()) {
+    auto& ctx = impl_->tls.emplace(asio::ssl::context::tls_server);
+    ctx.set_options(asio::ssl::context::default_workarounds | asio::ssl::context::no_sslv2 |
+                    asio::ssl::context::no_sslv3 | asio::ssl::context::no_tlsv1 |
+                    asio::ssl::context::no_tlsv1_1 | asio::ssl::context::single_dh_use);
+    ctx.use_certificate_chain_file(options.tls_cert_file, ec);
+    if (ec)
+      throw std::runtime_error("TLS certificate " + options.tls_cert_file + ": " + ec.message());
+    ctx.use_private_key_file(options.tls_key_file, asio::ssl::context::pem, ec);
+    if (ec) throw std::runtime_error("TLS key " + options.tls_key_file + ": " + ec.message());
+  }
+  const auto address = asio::ip::make_address(options.address, ec);
+  if (ec) throw std::runtime_error("bad listen address '" + options.address + "'");
+  const tcp::endpoint endpoint(address, options.port);
+  auto& a = impl_->acceptor;
+  a.open(endpoint.protocol(), ec);
+  if (!ec) a.set_option(asio::socket_base::reuse_address(true), ec);
+  if (!ec) a.bind(endpoint, ec);
+  if (!ec) a.listen(asio::socket_base::max_listen_connections, ec);
+  if (ec) {
+    throw std::runtime_error("cannot listen on " + options.address + ":" +
+                             std::to_string(options.port) + ": " + ec.message());
+  }
+  service.set_offload([this](std::function<void()> f) { asio::post(impl_->pool, std::move(f)); });
+}
+
+HttpServer::~HttpServer() {
+  impl_->pool.join();
+}
+
+bool HttpServer::tls() const {
+  return impl_->tls.has_value();
+}
+
+std::uint16_t HttpServer::port() const {
+  return impl_->acceptor.local_endpoint().port();
+}
+
+void HttpServer::run_until_signal() {
+  impl_->signals.async_wait([this](beast::error_code ec, int) {
+    if (ec) return;
+    beast::error_code ignored;
+    impl_->acceptor.close(ignored);
+    impl_->io.stop();
+  });
+  impl_->accept();
+  impl_->io.run();
+}
+
+void HttpServer::notify_change() {
+  asio::post(impl_->io, [this] {
+    auto& v = impl_->ws_sessions;
+    std::erase_if(v, [](const std::weak_ptr<WsBase>& w) { return w.expired(); });
+    for (auto& w : v) {
+      if (auto s = w.lock()) s->changed();
+    }
+  });
+}
+
+void HttpServer::flush_replies() {
+  impl_->pool.join();
+  impl_->io.restart();
+  impl_->io.run_for(std::chrono::milliseconds(200));
+}
+
+}  // namespace qx::server

@@ -1,0 +1,109 @@
+#include "server/metrics.h"
+
+#include <prometheus/counter.h>
+#include <prometheus/gauge.h>
+#include <prometheus/histogram.h>
+#include <prometheus/registry.h>
+#include <prometheus/text_serializer.h>
+
+#include <variant>
+
+namespace qx::server {
+
+namespace p = prometheus;
+
+struct Metrics::Impl {
+  std::shared_ptr<p::Registry> registry = std::make_shared<p::Registry>();
+  p::Counter& events = p::BuildCounter()
+                           .Name("qx_events_total")
+                           .Help("Events journaled and applied")
+                           .Register(*registry)
+                           .Add({});
+  p::Family<p::Counter>& orders =
+      p::BuildCounter().Name("qx_orders_total").Help("New orders by result").Register(*registry);
+  p::Counter& accepted = orders.Add({{"result", "accepted"}});
+  p::Counter& rejected = orders.Add({{"result", "rejected"}});
+  p::Family<p::Counter>& rejects = p::BuildCounter()
+                                       .Name("qx_rejects_total")
+                                       .Help("Order and admin rejects by reason")
+                                       .Register(*registry);
+  p::Counter& trades =
+      p::BuildCounter().Name("qx_trades_total").Help("Trades").Register(*registry).Add({});
+  p::Histogram& ack =
+      p::BuildHistogram()
+          .Name("qx_order_ack_seconds")
+          .Help("Order request received to durable reply")
+          .Register(*registry)
+          .Add({}, p::Histogram::BucketBoundaries{0.0001, 0.00025, 0.0005, 0.001, 0.0025, 0.005,
+                                                  0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0});
+  p::Histogram& fsync =
+      p::BuildHistogram()
+          .Name("qx_journal_fsync_seconds")
+          .Help("Journal group commit: write and fdatasync")
+          .Register(*registry)
+          .Add({}, p::Histogram::BucketBoundaries{0.00005, 0.0001, 0.00025, 0.0005, 0.001, 0.0025,
+                                                  0.005, 0.01, 0.025, 0.05, 0.1, 0.5});
+  p::Gauge& queue = p::BuildGauge()
+                        .Name("qx_sequencer_queue_depth")
+                        .Help("Jobs waiting for the sequencer")
+                        .Register(*registry)
+                        .Add({});
+  p::Gauge& connections = p::BuildGauge()
+                              .Name("qx_http_connections")
+                              .Help("Open HTTP connections")
+                              .Register(*registry)
+                              .Add({});
+  p::Family<p::Counter>& replies = p::BuildCounter()
+                                       .Name("qx_http_requests_total")
+                                       .Help("HTTP replies by status class")
+                                       .Register(*registry);
+};
+
+Metrics::Metrics() : impl_(std::make_unique<Impl>()) {}
+Metrics::~Metrics() = default;
+
+void Metrics::on_event(const core::Event& event, const core::EffectBuffer& effects) {
+  impl_->events.Increment();
+  const bool new_order = std::holds_alternative<core::NewOrder>(event.body);
+  for (const core::Effect& e : effects) {
+    switch (e.kind) {
+      case core::EffectKind::kOrderAccepted:
+        if (new_order) impl_->accepted.Increment();
+        break;
+      case core::EffectKind::kOrderRejected:
+      case core::EffectKind::kAdminRejected:
+        if (new_order) impl_->rejected.Increment();
+        impl_->rejects.Add({{"reason", core::to_string(static_cast<core::RejectReason>(e.reason))}})
+            .Increment();
+        break;
+      case core::EffectKind::kTrade: impl_->trades.Increment(); break;
+      default: break;
+    }
+  }
+}
+
+void Metrics::order_ack_seconds(std::chrono::duration<double> d) {
+  impl_->ack.Observe(d.count());
+}
+void Metrics::fsync_seconds(std::chrono::duration<double> d) {
+  impl_->fsync.Observe(d.count());
+}
+void Metrics::queue_depth(std::size_t n) {
+  impl_->queue.Set(static_cast<double>(n));
+}
+void Metrics::connection_opened() {
+  impl_->connections.Increment();
+}
+void Metrics::connection_closed() {
+  impl_->connections.Decrement();
+}
+void Metrics::http_reply(unsigned status) {
+  const char* cls = status < 300 ? "2xx" : status < 400 ? "3xx" : status < 500 ? "4xx" : "5xx";
+  impl_->replies.Add({{"code", cls}}).Increment();
+}
+
+std::string Metrics::text() const {
+  return p::TextSerializer().Serialize(impl_->registry->Collect());
+}
+
+}  // namespace qx::server

@@ -1,0 +1,48 @@
+// Prometheus metrics of the server (prometheus-cpp), exposed as text on GET /metrics.
+//
+//   qx_events_total                      events journaled and applied
+//   qx_orders_total{result}              new orders accepted / rejected
+//   qx_rejects_total{reason}             order and admin rejects by stable reason name
+//   qx_trades_total                      trades
+//   qx_order_ack_seconds                 order request received -> durable reply handed back
+//   qx_journal_fsync_seconds             one group commit (write + fdatasync)
+//   qx_sequencer_queue_depth             jobs waiting for the sequencer
+//   qx_http_connections                  open HTTP connections
+//   qx_http_requests_total{code}         HTTP replies by status class (2xx, 4xx, 5xx)
+//
+// Every method is safe from any thread (prometheus-cpp metrics are atomic).
+#pragma once
+
+#include <chrono>
+#include <cstddef>
+#include <memory>
+#include <string>
+
+#include "core/effects.h"
+#include "core/events.h"
+
+namespace qx::server {
+
+class Metrics {
+ public:
+  Metrics();
+  ~Metrics();
+  Metrics(const Metrics&) = delete;
+  Metrics& operator=(const Metrics&) = delete;
+
+  void on_event(const core::Event& event, const core::EffectBuffer& effects);
+  void order_ack_seconds(std::chrono::duration<double> d);
+  void fsync_seconds(std::chrono::duration<double> d);
+  void queue_depth(std::size_t n);
+  void connection_opened();
+  void connection_closed();
+  void http_reply(unsigned status);
+  // The Prometheus text exposition of every metric.
+  [[nodiscard]] std::string text() const;
+
+ private:
+  struct Impl;
+  std::unique_ptr<Impl> impl_;
+};
+
+}  // namespace qx::server

@@ -1,0 +1,201 @@
+#include "server/serve.h"
+
+#include <fcntl.h>
+#include <sys/file.h>
+#include <unistd.h>
+
+#include <cstdlib>
+#include <fstream>
+#include <nlohmann/json.hpp>
+#include <ostream>
+#include <stdexcept>
+#include <thread>
+
+#include "replay/journal.h"
+#include "replay/replay.h"
+#include "replay/store.h"
+#include "server/auth.h"
+#include "server/http.h"
+#include "server/metrics.h"
+#include "server/sequencer.h"
+#include "server/service.h"
+
+namespace qx::server {
+
+namespace {
+
+constexpr std::size_t kSecretBytesMin = 32;
+
+struct Config {
+  std::string http = "127.0.0.1:8080";
+  std::string data_dir = "./qx-data";
+  std::string jwt_secret;
+  std::int64_t token_ttl_s = 3600;
+  std::size_t max_body_bytes = 64 << 10;
+  std::size_t queue_capacity = 4096;
+  std::string tls_cert, tls_key;
+};
+
+Config load_config(const ServeOptions& o) {
+  Config c;
+  if (o.config_file) {
+    std::ifstream in(*o.config_file);
+    if (!in) throw std::runtime_error("cannot read config file " + *o.config_file);
+    auto j = nlohmann::json::parse(in, nullptr, false);
+    if (j.is_discarded() || !j.is_object()) {
+      throw std::runtime_error("config file " + *o.config_file + " is not a JSON object");
+    }
+    try {
+      c.http = j.value("http", c.http);
+      c.data_dir = j.value("data_dir", c.data_dir);
+      c.jwt_secret = j.value("jwt_secret", c.jwt_secret);
+      c.token_ttl_s = j.value("token_ttl_s", c.token_ttl_s);
+      c.max_body_bytes = j.value("max_body_bytes", c.max_body_bytes);
+      c.queue_capacity = j.value("queue_capacity", c.queue_capacity);
+      c.tls_cert = j.value("tls_cert", c.tls_cert);
+      c.tls_key = j.value("tls_key", c.tls_key);
+    } catch (const nlohmann::json::exception& e) {
+      throw std::runtime_error("config file " + *o.config_file + ": " + e.what());
+    }
+    if (c.token_ttl_s <= 0 || c.max_body_bytes == 0 || c.queue_capacity == 0) {
+      throw std::runtime_error("config file " + *o.config_file + ": limits must be positive");
+    }
+  }
+  if (const char* s = std::getenv("QX_JWT_SECRET"); s != nullptr && *s != '\0') c.jwt_secret = s;
+  if (o.data_dir) c.data_dir = *o.data_dir;
+  if (o.http) c.http = *o.http;
+  if (o.tls_cert) c.tls_cert = *o.tls_cert;
+  if (o.tls_key) c.tls_key = *o.tls_key;
+  if (c.tls_cert.empty() != c.tls_key.empty()) {
+    throw std::runtime_error("TLS needs both a certificate and a key");
+  }
+  return c;
+}
+
+HttpOptions parse_listen(const std::string& text, std::size_t body_bytes_max) {
+  const auto colon = text.rfind(':');
+  if (colon == std::string::npos || colon == 0) {
+    throw std::runtime_error("--http wants ADDR:PORT, got '" + text + "'");
+  }
+  const std::string port = text.substr(colon + 1);
+  if (port.empty() || port.size() > 5 ||
+      port.find_first_not_of("0123456789") != std::string::npos || std::stoul(port) > 65535) {
+    throw std::runtime_error("bad port in '" + text + "'");
+  }
+  return HttpOptions{
+      text.substr(0, colon), static_cast<std::uint16_t>(std::stoul(port)), body_bytes_max, {}, {}};
+}
+
+// Holds an exclusive flock on DATA/LOCK for the life of the process, so that a second server on
+// the same data directory refuses to start instead of interleaving journal writes.
+class DataDirLock {
+ public:
+  explicit DataDirLock(const std::filesystem::path& dir) {
+    const auto path = dir / "LOCK";
+    fd_ = ::open(path.c_str(), O_RDWR | O_CREAT | O_CLOEXEC, 0644);
+    if (fd_ < 0) throw std::runtime_error("cannot open " + path.string());
+    if (::flock(fd_, LOCK_EX | LOCK_NB) != 0) {
+      ::close(fd_);
+      throw std::runtime_error("data dir " + dir.string() + " is in use by another process");
+    }
+  }
+  ~DataDirLock() { ::close(fd_); }
+  DataDirLock(const DataDirLock&) = delete;
+  DataDirLock& operator=(const DataDirLock&) = delete;
+
+ private:
+  int fd_ = -1;
+};
+
+template <class T>
+T unwrap(replay::Result<T> r, const std::string& what) {
+  if (!r) throw std::runtime_error(what + ": " + r.error().message);
+  return std::move(r.value());
+}
+
+}  // namespace
+
+int run_serve(const ServeOptions& options, std::ostream& out) {
+  Config config = load_config(options);
+  if (config.jwt_secret.empty() && options.demo) config.jwt_secret = random_secret();
+  if (config.jwt_secret.size() < kSecretBytesMin) {
+    throw std::runtime_error(
+        "no JWT secret: set QX_JWT_SECRET or jwt_secret in the config (at least 32 bytes), or "
+        "use --demo");
+  }
+  HttpOptions listen = parse_listen(config.http, config.max_body_bytes);
+  listen.tls_cert_file = config.tls_cert;
+  listen.tls_key_file = config.tls_key;
+  const std::filesystem::path data(config.data_dir);
+  const std::filesystem::path journal = data / "journal";
+  std::filesystem::create_directories(data);
+  const DataDirLock lock(data);
+
+  // Recovery: the writer cuts a torn tail first; then snapshot + tail through the engine.
+  auto writer = unwrap(replay::JournalWriter::open(journal, {}), "journal " + journal.string());
+  replay::ReplayOptions ro;
+  ro.use_snapshot = true;
+  auto recovered = unwrap(replay::replay_journal(journal, ro), "recovery");
+  if (recovered.engine.last_seq() != writer.last_seq()) {
+    throw std::runtime_error(
+        "recovery stopped at seq " + std::to_string(core::raw(recovered.engine.last_seq())) +
+        " but the journal ends at " + std::to_string(core::raw(writer.last_seq())));
+  }
+  if (auto& t = writer.open_report().torn_tail) out << "qx serve: cut torn tail: " << *t << '\n';
+  out << "qx serve: recovered last_seq=" << core::raw(recovered.engine.last_seq())
+      << " state_hash=" << replay::hex64(recovered.engine.state_hash()) << " (snapshot "
+      << (recovered.snapshot_seq ? std::to_string(core::raw(*recovered.snapshot_seq)) : "none")
+      << ", " << recovered.events_applied << " events replayed)" << std::endl;
+
+  Metrics metrics;
+  Sequencer::Options so;
+  so.queue_capacity = config.queue_capacity;
+  Sequencer sequencer(std::move(writer), std::move(recovered.engine), metrics, so);
+  Auth auth(data / "users.json", config.jwt_secret, config.token_ttl_s);
+  if (options.demo) {
+    if (sequencer.engine().last_seq() == core::Seq{}) {
+      out << "qx serve: --demo: journaling instruments, users and accounts\n";
+      out << setup_demo(sequencer, auth);
+    } else {
+      out << "qx serve: --demo: journal not empty; keeping its users\n";
+    }
+  }
+
+  // The first administrator of a real deployment: QX_ADMIN_PASSWORD creates user "admin" once.
+  if (const char* pw = std::getenv("QX_ADMIN_PASSWORD"); pw != nullptr && *pw != '\0') {
+    if (!auth.has_user("admin")) {
+      if (std::string(pw).size() < 12) {
+        throw std::runtime_error("QX_ADMIN_PASSWORD must have at least 12 bytes");
+      }
+      bootstrap_admin(sequencer, auth, pw);
+      out << "qx serve: created user admin (role admin) from QX_ADMIN_PASSWORD\n";
+    }
+  } else if (!auth.has_user("admin") && !options.demo) {
+    out << "qx serve: no admin user; set QX_ADMIN_PASSWORD once to create one\n";
+  }
+
+  Service service(sequencer, auth, metrics);
+  HttpServer http(service, metrics, listen);
+  out << "qx serve: data dir " << data.string() << '\n';
+  out << "qx serve: listening on " << (http.tls() ? "https://" : "http://") << listen.address << ':'
+      << http.port() << std::endl;
+
+  sequencer.set_on_commit([&http] { http.notify_change(); });
+  std::thread sequencer_thread([&] { sequencer.run(); });
+  http.run_until_signal();
+  out << "qx serve: signal received, draining" << std::endl;
+  sequencer.stop();
+  sequencer_thread.join();
+  http.flush_replies();
+
+  const core::Engine& engine = sequencer.engine();
+  auto store = unwrap(replay::Store::open(journal), "store");
+  if (auto st = store.put_snapshot(engine.snapshot()); !st) {
+    throw std::runtime_error("snapshot: " + st.error().message);
+  }
+  out << "qx serve: stopped last_seq=" << core::raw(engine.last_seq())
+      << " state_hash=" << replay::hex64(engine.state_hash()) << std::endl;
+  return 0;
+}
+
+}  // namespace qx::server

@@ -1,0 +1,514 @@
+"""End-to-end tests of `qx serve` through a real process on a free loopback port with a temporary
+data directory: login, a full trade between the demo traders, the auth and role matrix, bad input,
+/metrics through promtool, graceful restart and SIGKILL under load.
+
+Run by ctest with QX_BIN pointing at the executable (see tests/e2e/CMakeLists.txt).
+"""
+
+import json
+import os
+import re
+import shutil
+import signal
+import subprocess
+import threading
+import time
+from pathlib import Path
+
+import pytest
+import requests
+
+QX = os.environ.get("QX_BIN", "qx")
+PW = {"admin": "admin-demo-pw", "alice": "alice-demo-pw", "bob": "bob-demo-pw",
+      "viewer": "viewer-demo-pw", "auditor": "auditor-demo-pw"}
+
+
+class Server:
+    """A running `qx serve --demo --http 127.0.0.1:0`; the port is read from its log."""
+
+    def __init__(self, data_dir: Path, extra=(), env=None, verify=True):
+        self.data_dir = data_dir
+        self.verify = verify
+        self.log = data_dir.parent / f"{data_dir.name}-{time.monotonic_ns()}.log"
+        self.proc = subprocess.Popen(
+            [QX, "serve", "--demo", "--data-dir", str(data_dir), "--http", "127.0.0.1:0", *extra],
+            stdout=open(self.log, "w"), stderr=subprocess.STDOUT, env=env)
+        deadline = time.monotonic() + 60
+        while True:
+            text = self.log.read_text()
+            m = re.search(r"listening on (https?://127\.0\.0\.1:\d+)", text)
+            if m:
+                self.url = m.group(1)
+                break
+            if self.proc.poll() is not None or time.monotonic() > deadline:
+                raise AssertionError(f"server did not start:\n{text}")
+            time.sleep(0.05)
+        self.tokens = {}
+
+    def output(self):
+        return self.log.read_text()
+
+    def token(self, user):
+        if user not in self.tokens:
+            r = requests.post(self.url + "/api/auth/login",
+                              json={"username": user, "password": PW[user]}, timeout=30,
+                              verify=self.verify)
+            assert r.status_code == 200, r.text
+            self.tokens[user] = r.json()["token"]
+        return self.tokens[user]
+
+    def get(self, path, user=None, headers=None):
+        h = dict(headers or {})
+        if user:
+            h["Authorization"] = "Bearer " + self.token(user)
+        return requests.get(self.url + path, headers=h, timeout=30, verify=self.verify)
+
+    def post(self, path, body, user=None, headers=None, raw=None):
+        h = dict(headers or {})
+        if user:
+            h["Authorization"] = "Bearer " + self.token(user)
+        if raw is not None:
+            return requests.post(self.url + path, data=raw, headers=h, timeout=30,
+                                 verify=self.verify)
+        return requests.post(self.url + path, json=body, headers=h, timeout=30, verify=self.verify)
+
+    def status(self):
+        r = self.get("/api/admin/status", "auditor")
+        assert r.status_code == 200, r.text
+        return r.json()
+
+    def stop(self, sig=signal.SIGTERM):
+        self.proc.send_signal(sig)
+        return self.proc.wait(timeout=60)
+
+    def order(self, user, account, direction, price, volume=1, instrument="IF2501", **kw):
+        body = {"account": account, "instrument": instrument, "direction": direction,
+                "offset": "OPEN", "price": price, "volume": volume, **kw}
+        return self.post("/api/order/submit", body, user)
+
+
+@pytest.fixture()
+def server(tmp_path):
+    s = Server(tmp_path / "data")
+    yield s
+    if s.proc.poll() is None:
+        s.stop(signal.SIGKILL)
+
+
+def test_help_lists_the_options():
+    out = subprocess.run([QX, "serve", "--help"], capture_output=True, text=True, timeout=30)
+    assert out.returncode == 0
+    for opt in ("--config", "--data-dir", "--demo", "--http"):
+        assert opt in out.stdout
+
+
+def test_production_start_with_secret_and_bootstrap_admin(tmp_path):
+    env = dict(os.environ, QX_JWT_SECRET="s" * 40, QX_ADMIN_PASSWORD="first-admin-pw")
+    data = tmp_path / "prod"
+    log = tmp_path / "prod.log"
+    proc = subprocess.Popen([QX, "serve", "--data-dir", str(data), "--http", "127.0.0.1:0"],
+                            stdout=open(log, "w"), stderr=subprocess.STDOUT, env=env)
+    try:
+        deadline = time.monotonic() + 60
+        while not (m := re.search(r"listening on (http://\S+)", log.read_text())):
+            assert proc.poll() is None and time.monotonic() < deadline, log.read_text()
+            time.sleep(0.05)
+        url = m.group(1)
+        assert "created user admin" in log.read_text()
+        assert "alice" not in log.read_text()  # no demo users
+        r = requests.post(url + "/api/auth/login",
+                          json={"username": "admin", "password": "first-admin-pw"}, timeout=30)
+        h = {"Authorization": "Bearer " + r.json()["token"]}
+        assert requests.get(url + "/api/instruments", headers=h, timeout=30).json() == []
+        r = requests.post(url + "/api/admin/user", headers=h, timeout=30,
+                          json={"username": "dave", "password": "dave-pw-123", "role": "trader"})
+        assert r.status_code == 200, r.text
+    finally:
+        proc.send_signal(signal.SIGTERM)
+        assert proc.wait(timeout=60) == 0
+
+
+def test_refuses_to_start_without_a_secret_outside_demo(tmp_path):
+    env = {k: v for k, v in os.environ.items() if k != "QX_JWT_SECRET"}
+    p = subprocess.run([QX, "serve", "--data-dir", str(tmp_path / "d"), "--http", "127.0.0.1:0"],
+                       capture_output=True, text=True, timeout=30, env=env)
+    assert p.returncode != 0
+    assert "JWT secret" in p.stderr
+
+
+def test_second_server_on_the_same_data_dir_refuses(server):
+    p = subprocess.run([QX, "serve", "--demo", "--data-dir", str(server.data_dir), "--http",
+                        "127.0.0.1:0"], capture_output=True, text=True, timeout=30)
+    assert p.returncode != 0 and "in use" in p.stderr
+    assert server.get("/healthz").status_code == 200
+
+
+def test_demo_prints_credentials_and_health(server):
+    assert "alice / alice-demo-pw / trader / alice-01" in server.output()
+    assert server.get("/healthz").json() == {"status": "ok"}
+    codes = {i["instrument_id"] for i in server.get("/api/instruments", "viewer").json()}
+    assert codes == {"IF2501", "cu2501", "au2506"}
+
+
+def test_full_trade_between_two_traders(server):
+    buy = server.order("alice", "alice-01", "BUY", "3800.2", 2)
+    assert buy.status_code == 200 and buy.json()["status"] == "ACCEPTED", buy.text
+    book = server.get("/api/orderbook/IF2501", "viewer").json()
+    assert book["bids"][0]["price"] == "3800.2" and book["bids"][0]["volume"] == 2
+    sell = server.order("bob", "bob-01", "SELL", "3800.0", 2)
+    assert sell.json()["status"] == "ACCEPTED", sell.text
+    assert [e for e in sell.json()["effects"] if e["kind"] == "TRADE"]
+
+    for user, account, direction in (("alice", "alice-01", "BUY"), ("bob", "bob-01", "SELL")):
+        trades = list(server.get(f"/api/trades/{account}", user).json().values())
+        assert len(trades) == 1
+        assert (trades[0]["direction"], trades[0]["price"], trades[0]["volume"]) == \
+            (direction, "3800.2", 2)  # at the resting order's price
+        acc = server.get(f"/api/account/{account}", user).json()
+        assert acc["commission"] != "0.0000" and acc["margin"] != "0.0000"
+        pos = server.get(f"/api/positions/{account}", user).json()
+        side = "volume_long" if direction == "BUY" else "volume_short"
+        assert pos["IF2501"][side] == 2
+    assert server.get("/api/orderbook/IF2501", "viewer").json()["bids"] == []
+
+    # Amend and cancel a resting order by the client's id.
+    r = server.order("alice", "alice-01", "BUY", "3790.0", 3, client_order_id=42)
+    assert r.json()["status"] == "ACCEPTED"
+    r = server.post("/api/order/amend", {"account": "alice-01", "client_order_id": 42,
+                                         "price": "3791.0", "volume_left": 2}, "alice")
+    assert r.json()["status"] == "AMENDED", r.text
+    bid = server.get("/api/orderbook/IF2501", "viewer").json()["bids"][0]
+    assert (bid["price"], bid["volume"]) == ("3791.0", 2)
+    r = server.post("/api/order/amend", {"account": "alice-01", "client_order_id": 999,
+                                         "price": "3791.0", "volume_left": 2}, "alice")
+    assert r.json()["reason"] == "UNKNOWN_ORDER"
+    r = server.post("/api/order/cancel", {"account": "alice-01", "client_order_id": 42}, "alice")
+    assert r.json()["status"] == "CANCELLED", r.text
+    assert server.get("/api/orderbook/IF2501", "viewer").json()["bids"] == []
+
+    metrics = server.get("/metrics").text
+    assert re.search(r"^qx_trades_total 1$", metrics, re.M)
+    assert re.search(r'^qx_orders_total\{result="accepted"\} 3$', metrics, re.M)
+    if shutil.which("promtool"):
+        p = subprocess.run(["promtool", "check", "metrics"], input=metrics, capture_output=True,
+                           text=True, timeout=60)
+        assert p.returncode == 0, p.stdout + p.stderr
+
+
+def test_auth_and_role_matrix(server):
+    assert server.get("/api/account/alice-01").status_code == 401
+    assert server.get("/api/account/alice-01",
+                      headers={"Authorization": "Bearer not.a.token"}).status_code == 401
+    # A well-formed token signed with another key.
+    forged = ("eyJhbGciOiJIUzI1NiIsInR5cCI6IkpXVCJ9.eyJzdWIiOiJhbGljZSIsInJvbGUiOiJhZG1pbiIsImV4cCI6"
+              "NDEwMjQ0NDgwMH0.c2lnbmF0dXJlLW9mLWFub3RoZXIta2V5LXNpZ25hdHVyZQ")
+    assert server.get("/api/admin/status",
+                      headers={"Authorization": "Bearer " + forged}).status_code == 401
+    # An unsigned token (alg "none") claiming the admin role.
+    unsigned = ("eyJhbGciOiJub25lIiwidHlwIjoiSldUIn0.eyJzdWIiOiJhZG1pbiIsInJvbGUiOiJhZG1pbiIsImV4"
+                "cCI6NDEwMjQ0NDgwMH0.")
+    assert server.get("/api/admin/status",
+                      headers={"Authorization": "Bearer " + unsigned}).status_code == 401
+    assert server.post("/api/admin/deposit", {"account": "alice-01", "amount": "1"},
+                       headers={"Authorization": "Bearer " + unsigned}).status_code == 401
+    assert server.post("/api/auth/login",
+                       {"username": "alice", "password": "wrong"}).status_code == 401
+    assert server.post("/api/auth/login",
+                       {"username": "nobody", "password": "x"}).status_code == 401
+
+    before = server.status()["last_seq"]
+    # A trader reads and trades only its own accounts.
+    assert server.get("/api/account/bob-01", "alice").status_code == 403
+    assert server.get("/api/orders/bob-01", "alice").status_code == 403
+    assert server.order("alice", "bob-01", "BUY", "3800.0").status_code == 403
+    assert server.post("/api/order/cancel", {"account": "bob-01", "order_id": 1},
+                       "alice").status_code == 403
+    # Viewers and auditors never trade; viewers read only their own accounts.
+    assert server.order("viewer", "alice-01", "BUY", "3800.0").status_code == 403
+    assert server.get("/api/account/alice-01", "viewer").status_code == 403
+    assert server.get("/api/account/alice-01", "auditor").status_code == 200
+    assert server.order("auditor", "alice-01", "BUY", "3800.0").status_code == 403
+    # Admin routes need the admin role.
+    for user in ("alice", "viewer", "auditor"):
+        assert server.post("/api/admin/deposit", {"account": "alice-01", "amount": "1"},
+                           user).status_code == 403
+        assert server.post("/api/admin/instrument/IF2501/halt", {}, user).status_code == 403
+    assert server.status()["last_seq"] == before  # nothing was journaled
+
+    # The admin manages money, instruments, users and accounts.
+    r = server.post("/api/admin/deposit", {"account": "alice-01", "amount": "1000.50"}, "admin")
+    assert r.status_code == 200, r.text
+    assert server.get("/api/account/alice-01", "alice").json()["deposit"] == "10001000.5000"
+    assert server.post("/api/admin/withdraw", {"account": "alice-01", "amount": "99999999999"},
+                       "admin").json()["reason"] == "WITHDRAW_EXCEEDS_AVAILABLE"
+    assert server.post("/api/admin/instrument/au2506/halt", None, "admin",
+                       raw=b"").status_code == 200  # an empty body is an empty object
+    r = server.order("alice", "alice-01", "BUY", "620.00", instrument="au2506")
+    assert r.json()["reason"] == "INSTRUMENT_HALTED"
+    assert server.post("/api/admin/instrument/au2506/resume", {}, "admin").status_code == 200
+    r = server.post("/api/admin/user",
+                    {"username": "carol", "password": "carol-pw-123", "role": "trader"}, "admin")
+    assert r.status_code == 200, r.text
+    assert server.post("/api/admin/user", {"username": "carol", "password": "carol-pw-123",
+                                           "role": "trader"}, "admin").status_code == 409
+    assert server.post("/api/admin/account", {"user": "carol", "name": "carol-01"},
+                       "admin").status_code == 200
+    PW["carol"] = "carol-pw-123"
+    assert server.get("/api/accounts", "carol").json() == ["carol-01"]
+    r = server.order("carol", "carol-01", "BUY", "3800.0")
+    assert r.json()["reason"] == "INSUFFICIENT_FUNDS"
+    r = server.post("/api/admin/instrument", {
+        "code": "ag2512", "exchange": "SHFE", "price_tick": "1", "multiplier": "15",
+        "margin_ratio": "0.09", "fee_ratio": "0.00005", "price_band": "0.08",
+        "max_order_volume": 500, "position_limit": 10000, "pre_settlement": "7500"}, "admin")
+    assert r.status_code == 200, r.text
+    assert server.post("/api/admin/settle", {"prices": {"IF2501": "3810.0"}},
+                       "admin").status_code == 200
+    assert server.status()["trading_day"] == 2
+
+
+def test_bad_input_is_a_clear_4xx_and_changes_nothing(server):
+    server.order("alice", "alice-01", "BUY", "3790.0")
+    before = server.status()
+    base = {"account": "alice-01", "instrument": "IF2501", "direction": "BUY", "offset": "OPEN",
+            "price": "3800.0", "volume": 1}
+    bad = [
+        {**base, "volume": -1}, {**base, "volume": 0}, {**base, "volume": 2**70},
+        {**base, "volume": 1.5}, {**base, "volume": "1"}, {**base, "price": "abc"},
+        {**base, "price": "-3800"}, {**base, "price": "3800.123456789"}, {**base, "price": 1e300},
+        {**base, "price": "99999999999999999999999"}, {**base, "direction": "UP"},
+        {**base, "client_order_id": -5}, {k: v for k, v in base.items() if k != "volume"},
+        {**base, "account": "x" * 100},
+    ]
+    for body in bad:
+        r = server.post("/api/order/submit", body, "alice")
+        assert r.status_code == 400, (body, r.status_code, r.text)
+        assert "error" in r.json() and r.json()["message"]
+    r = server.post("/api/order/submit", {**base, "price": "3800.1"}, "alice")
+    assert r.status_code == 400 and r.json()["error"] == "bad_price"  # off the 0.2 tick
+    for raw in (b"{", b"[1,2]", b"null", b"\xff\xfe", b'{"account": "alice-01",}'):
+        r = server.post("/api/order/submit", None, "alice", raw=raw)
+        assert r.status_code == 400, (raw, r.text)
+    r = server.post("/api/order/submit", None, "alice", raw=b'{"pad": "' + b"x" * 200_000 + b'"}')
+    assert r.status_code == 413
+    assert server.post("/api/admin/deposit", {"account": "alice-01", "amount": "-5"},
+                       "admin").status_code == 400
+    assert server.post("/api/admin/deposit", {"account": "alice-01", "amount": "1e9"},
+                       "admin").status_code == 400
+    assert server.get("/api/orderbook/IF2501?depth=0", "alice").status_code == 400
+    assert server.get("/api/orderbook/NOPE", "alice").status_code == 404
+    assert server.get("/api/nothing", "alice").status_code == 404
+    import socket
+    host, port = server.url.removeprefix("http://").split(":")
+    with socket.create_connection((host, int(port)), timeout=10) as c:  # raw non-UTF-8 path
+        c.sendall(b"GET /api/orderbook/\xff\xfe HTTP/1.1\r\nHost: x\r\nAuthorization: Bearer "
+                  + server.token("alice").encode() + b"\r\nConnection: close\r\n\r\n")
+        reply = b""
+        while chunk := c.recv(65536):
+            reply += chunk
+    assert reply.startswith(b"HTTP/1.1 404") or reply.startswith(b"HTTP/1.1 400"), reply[:200]
+    assert server.status() == before
+    assert server.get("/healthz").status_code == 200
+
+
+def test_sigterm_then_restart_keeps_state(tmp_path):
+    data = tmp_path / "data"
+    s = Server(data)
+    ids = [s.order("alice", "alice-01", "BUY", f"{3790 + i}.0", client_order_id=100 + i).json()
+           ["order_id"] for i in range(5)]
+    s.order("bob", "bob-01", "SELL", "3810.0", 3)
+    status = s.status()
+    assert s.stop(signal.SIGTERM) == 0
+    assert f"stopped last_seq={status['last_seq']} state_hash={status['state_hash']}" in s.output()
+
+    s2 = Server(data)
+    try:
+        assert f"recovered last_seq={status['last_seq']} state_hash={status['state_hash']}" \
+            in s2.output()
+        assert "(snapshot " + str(status["last_seq"]) in s2.output()  # from the shutdown snapshot
+        assert s2.status() == status
+        resting = list(s2.get("/api/orders/alice-01", "alice").json().values())
+        assert sorted(o["order_id"] for o in resting) == sorted(ids)
+        assert sorted(o["client_order_id"] for o in resting) == list(range(100, 105))
+        r = s2.order("bob", "bob-01", "SELL", "3794.0", 1)  # trades against 3794
+        assert [e for e in r.json()["effects"] if e["kind"] == "TRADE"]
+    finally:
+        s2.stop()
+
+
+def test_sigkill_under_load_loses_no_acknowledged_order(tmp_path):
+    data = tmp_path / "data"
+    s = Server(data)
+    assert s.post("/api/admin/deposit", {"account": "alice-01", "amount": "1000000000"},
+                  "admin").status_code == 200
+    token = s.token("alice")
+    acked, lock, stop = [], threading.Lock(), threading.Event()
+
+    def client(k):
+        session = requests.Session()
+        session.headers["Authorization"] = "Bearer " + token
+        i = 0
+        while not stop.is_set():
+            i += 1
+            cid = k * 1_000_000 + i
+            body = {"account": "alice-01", "instrument": "cu2501", "direction": "BUY",
+                    "offset": "OPEN", "price": str(70000 + 10 * (i % 400)), "volume": 1,
+                    "time_condition": "GTC", "client_order_id": cid}
+            try:
+                r = session.post(s.url + "/api/order/submit", json=body, timeout=10)
+            except requests.RequestException:
+                return  # the server died under us: no acknowledgement
+            if r.status_code == 200 and r.json()["status"] == "ACCEPTED":
+                with lock:
+                    acked.append(cid)
+
+    threads = [threading.Thread(target=client, args=(k,)) for k in range(1, 9)]
+    for t in threads:
+        t.start()
+    time.sleep(3)
+    s.proc.send_signal(signal.SIGKILL)
+    s.proc.wait(timeout=30)
+    stop.set()
+    for t in threads:
+        t.join()
+    assert len(acked) > 50, len(acked)
+
+    s2 = Server(data)
+    try:
+        status = s2.status()
+        orders = s2.get("/api/orders/alice-01", "alice").json().values()
+        resting = {o["client_order_id"] for o in orders}
+        missing = [c for c in acked if c not in resting]
+        assert not missing, f"{len(missing)} acknowledged orders lost, e.g. {missing[:5]}"
+        out = subprocess.run([QX, "replay", str(data / "journal"), "--json"], capture_output=True,
+                             text=True, timeout=300)
+        assert out.returncode == 0, out.stderr
+        replayed = json.loads(out.stdout)
+        assert (replayed["last_seq"], replayed["state_hash"]) == \
+            (status["last_seq"], status["state_hash"])
+        print(f"acknowledged {len(acked)} orders in 3 s before SIGKILL; journal {status['last_seq']}"
+              " events")
+    finally:
+        s2.stop()
+
+
+def merge(target, patch):
+    """RFC 7386 merge patch."""
+    if not isinstance(patch, dict):
+        return patch
+    target = dict(target) if isinstance(target, dict) else {}
+    for k, v in patch.items():
+        if v is None:
+            target.pop(k, None)
+        else:
+            target[k] = merge(target.get(k), v)
+    return target
+
+
+def test_websocket_diff(server):
+    import asyncio
+    import websockets
+
+    ws_url = server.url.replace("http://", "ws://") + "/ws/diff"
+
+    async def recv(ws):
+        return json.loads(await asyncio.wait_for(ws.recv(), timeout=20))
+
+    async def run():
+        view = {}
+        headers = {"Authorization": "Bearer " + server.token("alice")}
+        async with websockets.connect(ws_url, extra_headers=headers) as ws:
+            await ws.send(json.dumps({"aid": "subscribe_quote", "ins_list": "CFFEX.IF2501"}))
+            await ws.send(json.dumps({"aid": "peek_message"}))
+            m = await recv(ws)
+            assert m["aid"] == "rtn_data"
+            for p in m["data"]:
+                view = merge(view, p)
+            assert view["trade"]["alice"]["accounts"]["alice-01"]["balance"] == "10000000.0000"
+            assert "IF2501" in view["quotes"]
+
+            await ws.send(json.dumps({"aid": "peek_message"}))  # parked until a change
+            await asyncio.sleep(0.3)
+            r = await asyncio.to_thread(server.order, "bob", "bob-01", "SELL", "3900.0", 1)
+            assert r.json()["status"] == "ACCEPTED"
+            m = await recv(ws)
+            for p in m["data"]:
+                view = merge(view, p)
+            assert view["quotes"]["IF2501"]["ask_price1"] == "3900.0"
+
+            await ws.send(json.dumps({
+                "aid": "insert_order", "user_id": "alice", "account_id": "alice-01",
+                "order_id": 777, "exchange_id": "CFFEX", "instrument_id": "IF2501",
+                "direction": "BUY", "offset": "OPEN", "volume": 1, "price_type": "LIMIT",
+                "limit_price": 3900.0}))
+            await ws.send(json.dumps({"aid": "peek_message"}))
+            for _ in range(5):
+                m = await recv(ws)
+                for p in m.get("data", []):
+                    view = merge(view, p)
+                if view["trade"]["alice"]["trades"]["alice-01"]:
+                    break
+                await ws.send(json.dumps({"aid": "peek_message"}))
+            trades = list(view["trade"]["alice"]["trades"]["alice-01"].values())
+            assert [(t["price"], t["volume"]) for t in trades] == [("3900.0", 1)]
+            assert "ask_price1" not in view["quotes"]["IF2501"]  # the ask was taken
+            rest = await asyncio.to_thread(server.get, "/api/account/alice-01", "alice")
+            assert view["trade"]["alice"]["accounts"]["alice-01"] == rest.json()
+
+            await ws.send(json.dumps({"aid": "insert_order", "account_id": "alice-01",
+                                      "instrument_id": "IF2501", "direction": "BUY",
+                                      "volume": -3, "limit_price": "3900.0"}))
+            m = await recv(ws)
+            assert m["data"][0]["notify"]["n"]["code"] == 400
+
+        async with websockets.connect(ws_url) as ws:  # no token: log in over the socket
+            await ws.send(json.dumps({"aid": "peek_message"}))
+            m = await recv(ws)
+            assert m["data"][0]["notify"]["n"]["code"] == 401
+            await ws.send(json.dumps({"aid": "req_login", "user_name": "bob",
+                                      "password": PW["bob"]}))
+            m = await recv(ws)
+            assert m["data"][0]["notify"]["n"]["content"] == "login success"
+            await ws.send(json.dumps({"aid": "peek_message"}))
+            m = await recv(ws)
+            assert "bob-01" in m["data"][0]["trade"]["bob"]["accounts"]
+            await ws.send(json.dumps({"aid": "ping"}))
+            assert (await recv(ws)) == {"aid": "pong"}
+
+    asyncio.run(run())
+
+
+@pytest.mark.skipif(not shutil.which("openssl"), reason="needs the openssl command")
+def test_tls_listener(tmp_path):
+    cert, key = tmp_path / "cert.pem", tmp_path / "key.pem"
+    subprocess.run(["openssl", "req", "-x509", "-newkey", "rsa:2048", "-nodes", "-days", "1",
+                    "-subj", "/CN=127.0.0.1", "-addext", "subjectAltName=IP:127.0.0.1",
+                    "-keyout", str(key), "-out", str(cert)], check=True, capture_output=True)
+    s = Server(tmp_path / "data", extra=("--tls-cert", cert, "--tls-key", key), verify=str(cert))
+    try:
+        assert s.url.startswith("https://")
+        assert s.get("/healthz").json() == {"status": "ok"}
+        r = s.order("alice", "alice-01", "BUY", "3800.0")
+        assert r.json()["status"] == "ACCEPTED"
+        with pytest.raises(requests.exceptions.SSLError):  # an unknown certificate is refused
+            requests.get(s.url + "/healthz", timeout=10)
+        with pytest.raises(requests.exceptions.ConnectionError):  # no plain HTTP on that port
+            requests.get(s.url.replace("https://", "http://") + "/healthz", timeout=10)
+
+        import asyncio
+        import ssl
+        import websockets
+
+        async def wss():
+            ctx = ssl.create_default_context(cafile=str(cert))
+            url = s.url.replace("https://", "wss://") + "/ws/diff"
+            async with websockets.connect(url, ssl=ctx, extra_headers={
+                    "Authorization": "Bearer " + s.token("alice")}) as ws:
+                await ws.send(json.dumps({"aid": "peek_message"}))
+                m = json.loads(await asyncio.wait_for(ws.recv(), timeout=20))
+                return m["data"][0]["trade"]["alice"]["orders"]["alice-01"]
+
+        orders = asyncio.run(wss())
+        assert [o["limit_price"] for o in orders.values()] == ["3800.0"]
+    finally:
+        assert s.stop() == 0
