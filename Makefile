@@ -1,5 +1,6 @@
 # The two commands of README.md, and the steps behind them.
-#   make run   installs what is needed, builds a release build and runs the demo session
+#   make run   installs what is needed, builds a release build and starts qx serve --demo
+#   make demo  the offline demo trading session through the engine (figures and state hash)
 #   make test  installs what is needed, builds with ASan+UBSan and runs every test
 # Both are safe to re-run; builds are incremental.
 
@@ -7,7 +8,7 @@ JOBS ?= $(shell nproc)
 SEED ?= 1
 EVENTS ?= 1000000
 
-.PHONY: run test deps build-release build-dev bench format format-check clean
+.PHONY: run demo test deps build-release build-dev bench format format-check clean
 
 deps:
 	./scripts/install-deps.sh
@@ -21,7 +22,10 @@ build-dev: deps
 	cmake --build --preset dev -j $(JOBS)
 
 run:
-	./scripts/run.sh --seed $(SEED) --events $(EVENTS)
+	./scripts/run.sh
+
+demo: build-release
+	./build/release/app/qx demo --seed $(SEED) --events $(EVENTS)
 
 test:
 	./scripts/test.sh

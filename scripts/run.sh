@@ -1,9 +1,12 @@
 #!/usr/bin/env bash
 # The README's run command: installs what is needed, builds the release build (assertions on)
-# and runs the demo trading session. Extra arguments go to `qx demo` (e.g. --seed 7 --events 1000).
+# and starts the exchange: `qx serve --demo` (REST and WebSocket on 127.0.0.1:8080, data in
+# ./qx-data, demo instruments, users and funded accounts on first start; it prints the URLs and
+# the demo credentials). Extra arguments go to `qx serve` (e.g. --http 127.0.0.1:8081).
+# The offline trading session through the engine is `make demo` (qx demo).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 ./scripts/install-deps.sh
 cmake --preset release >/dev/null
 cmake --build --preset release -j "$(nproc)"
-exec ./build/release/app/qx demo "$@"
+exec ./build/release/app/qx serve --demo "$@"
