@@ -18,7 +18,7 @@ core::Direction opposite(core::Direction d) {
 ExactLobsterVenue::ExactLobsterVenue(const ExactConfig& config)
     : config_(config),
       book_(config.lobster),
-      entry_(config.order_entry, config.seed),
+      actions_(config.order_entry, config.seed),
       data_(config.market_data, config.seed ^ 0x9e3779b97f4a7c15ULL) {}
 
 void ExactLobsterVenue::apply(core::EventBody body, std::int64_t time_ns) {
@@ -223,29 +223,20 @@ Status ExactLobsterVenue::on_message(const LobsterMessage& m, const LobsterRow& 
 std::uint64_t ExactLobsterVenue::submit(std::int64_t time_ns, core::Direction d,
                                         core::Offset offset, std::int64_t price_ticks,
                                         std::int64_t volume) {
-  std::uint64_t id = next_order_++;
-  pending_.emplace(time_ns + entry_.next(),
-                   std::pair{id, Action{false, id, d, offset, price_ticks, volume}});
-  return id;
+  return actions_.submit(time_ns, d, offset, price_ticks, volume);
 }
 
 void ExactLobsterVenue::cancel(std::int64_t time_ns, std::uint64_t order) {
-  Action a;
-  a.cancel = true;
-  a.order = order;
-  pending_.emplace(time_ns + entry_.next(), std::pair{order, a});
+  actions_.cancel(time_ns, order);
 }
 
 void ExactLobsterVenue::advance_to(std::int64_t time_ns) {
   if (!ready_) return;
-  while (!pending_.empty() && pending_.begin()->first <= time_ns) {
-    auto node = pending_.extract(pending_.begin());
-    arrive(node.key(), node.mapped().second);
-  }
+  actions_.release(time_ns, [&](std::int64_t at, const StrategyAction& a) { arrive(at, a); });
   now_ = std::max(now_, time_ns);
 }
 
-void ExactLobsterVenue::arrive(std::int64_t time_ns, const Action& a) {
+void ExactLobsterVenue::arrive(std::int64_t time_ns, const StrategyAction& a) {
   if (a.cancel) {
     if (!working_.contains(a.order)) return;
     apply(core::CancelOrder{strategy_account(),

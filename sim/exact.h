@@ -92,17 +92,8 @@ class ExactLobsterVenue {
     std::int64_t left{};   // volume in the engine
     std::int64_t delta{};  // engine volume - historical volume
   };
-  struct Action {
-    bool cancel{};
-    std::uint64_t order{};
-    core::Direction direction{};
-    core::Offset offset{};
-    std::int64_t price{};
-    std::int64_t volume{};
-  };
-
   void apply(core::EventBody body, std::int64_t time_ns);
-  void arrive(std::int64_t time_ns, const Action& a);
+  void arrive(std::int64_t time_ns, const StrategyAction& a);
   // Bookkeeping after every event: historical order ids and deltas, strategy fills.
   void observe();
   void history_event(const core::Event& e, const LobsterMessage& m);
@@ -119,13 +110,12 @@ class ExactLobsterVenue {
   core::EffectBuffer effects_;
   std::vector<core::Event> events_;
   std::vector<core::Event> scratch_;
-  Latency entry_, data_;
+  ActionQueue actions_;
+  Latency data_;
   std::int64_t now_ = 0;
   std::uint64_t seq_ = 0;
-  std::uint64_t next_order_ = 1;
   std::uint64_t next_taker_ = 1;
-  bool ready_ = false;  // setup done: the strategy can trade
-  std::multimap<std::int64_t, std::pair<std::uint64_t, Action>> pending_;
+  bool ready_ = false;                                   // setup done: the strategy can trade
   std::map<std::uint64_t, Working> working_;             // strategy orders by id
   std::map<std::uint64_t, Historical> historical_;       // by LOBSTER (or anonymous) client id
   std::map<std::uint64_t, std::uint64_t> by_engine_id_;  // engine order id -> client id

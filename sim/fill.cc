@@ -73,7 +73,7 @@ std::int64_t QueuePosition::on_trade_at_price(std::int64_t qty) {
 
 ReplayOnlyVenue::ReplayOnlyVenue(const VenueConfig& config)
     : config_(config),
-      entry_(config.order_entry, config.seed),
+      actions_(config.order_entry, config.seed),
       data_(config.market_data, config.seed ^ 0x9e3779b97f4a7c15ULL) {
   apply(core::CreateInstrument{config_.instrument_code, config_.exchange, config_.params,
                                config_.reference_price});
@@ -110,24 +110,15 @@ std::int64_t ReplayOnlyVenue::ahead(std::uint64_t order) const {
 
 std::uint64_t ReplayOnlyVenue::submit(std::int64_t time_ns, core::Direction d, core::Offset offset,
                                       std::int64_t price, std::int64_t volume) {
-  std::uint64_t id = next_order_++;
-  pending_.emplace(time_ns + entry_.next(),
-                   std::pair{id, Action{false, id, d, offset, price, volume}});
-  return id;
+  return actions_.submit(time_ns, d, offset, price, volume);
 }
 
 void ReplayOnlyVenue::cancel(std::int64_t time_ns, std::uint64_t order) {
-  Action a;
-  a.cancel = true;
-  a.order = order;
-  pending_.emplace(time_ns + entry_.next(), std::pair{order, a});
+  actions_.cancel(time_ns, order);
 }
 
 void ReplayOnlyVenue::advance_to(std::int64_t time_ns) {
-  while (!pending_.empty() && pending_.begin()->first <= time_ns) {
-    auto node = pending_.extract(pending_.begin());
-    arrive(node.key(), node.mapped().second);
-  }
+  actions_.release(time_ns, [&](std::int64_t at, const StrategyAction& a) { arrive(at, a); });
   now_ = std::max(now_, time_ns);
 }
 
@@ -165,7 +156,7 @@ void ReplayOnlyVenue::passive_fill(std::uint64_t id, Working& w, std::int64_t lo
   w.left -= record_effects(id, w.direction, false);
 }
 
-void ReplayOnlyVenue::arrive(std::int64_t time_ns, const Action& a) {
+void ReplayOnlyVenue::arrive(std::int64_t time_ns, const StrategyAction& a) {
   now_ = std::max(now_, time_ns);
   if (a.cancel) {
     auto it = working_.find(a.order);

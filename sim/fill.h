@@ -69,6 +69,49 @@ class Latency {
   Prng prng_;
 };
 
+// A strategy's order or cancel on its way to a venue.
+struct StrategyAction {
+  bool cancel{};
+  std::uint64_t order{};
+  core::Direction direction{};
+  core::Offset offset{};
+  std::int64_t price{};
+  std::int64_t volume{};
+};
+
+// Strategy actions in flight: each reaches the venue after the order-entry latency. Ids are the
+// strategy's order ids (1, 2, ...), in submission order; arrivals come out in arrival order
+// (submission order among equal arrival times).
+class ActionQueue {
+ public:
+  ActionQueue(LatencySpec order_entry, std::uint64_t seed) : entry_(order_entry, seed) {}
+  std::uint64_t submit(std::int64_t time_ns, core::Direction d, core::Offset offset,
+                       std::int64_t price, std::int64_t volume) {
+    std::uint64_t id = next_order_++;
+    pending_.emplace(time_ns + entry_.next(), StrategyAction{false, id, d, offset, price, volume});
+    return id;
+  }
+  void cancel(std::int64_t time_ns, std::uint64_t order) {
+    StrategyAction a;
+    a.cancel = true;
+    a.order = order;
+    pending_.emplace(time_ns + entry_.next(), a);
+  }
+  // Calls arrive(arrival_ns, action) for every action arriving at or before `time_ns`.
+  template <class F>
+  void release(std::int64_t time_ns, F&& arrive) {
+    while (!pending_.empty() && pending_.begin()->first <= time_ns) {
+      auto node = pending_.extract(pending_.begin());
+      arrive(node.key(), node.mapped());
+    }
+  }
+
+ private:
+  Latency entry_;
+  std::uint64_t next_order_ = 1;
+  std::multimap<std::int64_t, StrategyAction> pending_;  // by arrival time
+};
+
 // The queue position of one resting order: volume ahead of it at its price level.
 class QueuePosition {
  public:
@@ -158,16 +201,7 @@ class ReplayOnlyVenue {
     std::uint64_t arrival{};  // arrival order at the venue (the engine's time priority)
     QueuePosition queue{QueueModel::kRiskAverse, 0};
   };
-  struct Action {
-    bool cancel{};
-    std::uint64_t order{};
-    core::Direction direction{};
-    core::Offset offset{};
-    std::int64_t price{};
-    std::int64_t volume{};
-  };
-
-  void arrive(std::int64_t time_ns, const Action& a);
+  void arrive(std::int64_t time_ns, const StrategyAction& a);
   void apply(core::EventBody body);
   // The liquidity account's IOC at the order's price: the engine fills the strategy's order.
   void passive_fill(std::uint64_t id, Working& w, std::int64_t lots);
@@ -184,15 +218,14 @@ class ReplayOnlyVenue {
   core::Engine engine_;
   core::EffectBuffer effects_;
   std::vector<core::Event> events_;
-  Latency entry_, data_;
+  ActionQueue actions_;
+  Latency data_;
   std::int64_t now_ = 0;
   std::uint64_t seq_ = 0;
-  std::uint64_t next_order_ = 1;
   std::uint64_t next_liquidity_ = 1;
   std::uint64_t arrivals_ = 0;
-  std::multimap<std::int64_t, std::pair<std::uint64_t, Action>> pending_;  // by arrival time
-  std::map<std::uint64_t, Working> working_;                               // by id = time order
-  std::int64_t bid_ = 0, bid_qty_ = 0, ask_ = 0, ask_qty_ = 0;             // 0: no BBO yet
+  std::map<std::uint64_t, Working> working_;                    // by id = time order
+  std::int64_t bid_ = 0, bid_qty_ = 0, ask_ = 0, ask_qty_ = 0;  // 0: no BBO yet
   std::int64_t bid_taken_ = 0, ask_taken_ = 0;  // displayed lots the strategy took since the BBO
   std::int64_t bid_traded_ = 0,
                ask_traded_ = 0;  // historical lots traded at the best since the BBO
