@@ -110,6 +110,20 @@ std::int64_t int_field(const json& j, const char* key, std::int64_t lo, std::int
   return out;
 }
 
+// {"order_id": N} or {"client_order_id": N}: the order a cancel or amend refers to.
+core::OrderRef order_ref_field(const json& body) {
+  constexpr std::int64_t kIdMax = std::int64_t{1} << 62;
+  core::OrderRef ref;
+  if (body.contains("order_id")) {
+    ref.order_id =
+        core::OrderId(static_cast<std::uint64_t>(int_field(body, "order_id", 1, kIdMax)));
+  } else {
+    ref.client_order_id = core::ClientOrderId(
+        static_cast<std::uint64_t>(int_field(body, "client_order_id", 1, kIdMax)));
+  }
+  return ref;
+}
+
 // A decimal given as a string or a JSON number, scaled by 10^places, within [lo, hi].
 std::int64_t decimal_field(const json& j, const char* key, int places, std::int64_t lo,
                            std::int64_t hi) {
@@ -532,14 +546,7 @@ void Service::handle(Request req, Done done) {
         return done(error_reply(403, "forbidden", "only traders amend orders"));
       }
       std::string account = text_field(body, "account");
-      core::OrderRef ref;
-      if (body.contains("order_id")) {
-        ref.order_id =
-            core::OrderId(static_cast<std::uint64_t>(int_field(body, "order_id", 1, (1LL << 62))));
-      } else {
-        ref.client_order_id = core::ClientOrderId(
-            static_cast<std::uint64_t>(int_field(body, "client_order_id", 1, (1LL << 62))));
-      }
+      const core::OrderRef ref = order_ref_field(body);
       const std::int64_t price_e8 = decimal_field(body, "price", 8, 1, kPriceE8Max);
       const core::Lots volume_left(int_field(body, "volume_left", 1, 1'000'000'000));
       return post_job([p, account, ref, price_e8, volume_left](Sequencer::Ctx& c) {
@@ -577,14 +584,7 @@ void Service::handle(Request req, Done done) {
         return done(error_reply(403, "forbidden", "only traders cancel orders"));
       }
       std::string account = text_field(body, "account");
-      core::OrderRef ref;
-      if (body.contains("order_id")) {
-        ref.order_id =
-            core::OrderId(static_cast<std::uint64_t>(int_field(body, "order_id", 1, (1LL << 62))));
-      } else {
-        ref.client_order_id = core::ClientOrderId(
-            static_cast<std::uint64_t>(int_field(body, "client_order_id", 1, (1LL << 62))));
-      }
+      const core::OrderRef ref = order_ref_field(body);
       return post_job([p, account, ref](Sequencer::Ctx& c) {
         core::CancelOrder cancel{{}, ref};
         if (auto denied = account_access(c.engine(), p, account, true, cancel.account)) {
