@@ -12,7 +12,7 @@ Two strategy styles, both on the same object:
     while bt.step(100):                        # explicit loop
         bid, ask = bt.best()
         bt.buy(1, price=bid)                   # reaches the venue after the order-entry latency
-    bt.run(strategy)                           # callbacks: on_quote/on_trade/on_fill/on_order/
+    bt.run(strategy)                           # callbacks: on_quote/on_trade/on_book/on_fill/on_order/
                                                # on_timer per event, or on_batch(arrays) with batch=N
     bt.finish()                                # journal committed: qaexchange.replay(dir) agrees
     bt.fills(); bt.equity(); bt.stats(); bt.plot("bt.png")
@@ -108,7 +108,9 @@ class _VenueBacktest:
         """Drives `strategy` through the rest of the data; returns the events read.
 
         Per event (batch=0): strategy.on_quote(t_ns, bid, bid_qty, ask, ask_qty) and
-        on_trade(t_ns, price, qty, side) (side 1: buyer aggressor, -1: seller), and on_timer(t_ns)
+        on_trade(t_ns, price, qty, side) (side 1: buyer aggressor, -1: seller), on_book(t_ns, bids,
+        asks) after every event (lists of (price, qty), best first: in exact mode the engine's book
+        to the data's depth, the strategy's own orders included; in tick mode the BBO), and on_timer(t_ns)
         every `timer` (ns or pandas Timedelta) of data time. Batched (batch=N): on_batch(arrays)
         every N events, arrays a dict of numpy arrays time_ns, kind (0 quote, 1 trade), price,
         qty, side, bid, bid_qty, ask, ask_qty (best prices 0 when a side is empty), read with the

@@ -44,6 +44,12 @@ struct MarketEvent {
   std::int64_t bid = 0, bid_qty = 0, ask = 0, ask_qty = 0;
 };
 
+// One price level: price in ticks, quantity in lots.
+struct Level {
+  std::int64_t price = 0;
+  std::int64_t qty = 0;
+};
+
 struct DriverOrder {
   std::uint64_t id = 0;
   std::int64_t time_ns = 0;
@@ -277,6 +283,16 @@ class ExactDriver : public DriverBase<sim::ExactLobsterVenue> {
   [[nodiscard]] sim::ExactLobsterVenue& venue() override { return *venue_; }
   [[nodiscard]] std::string mode() const { return "exact"; }
 
+  // The book the strategy trades in: the engine's top N levels (N of the data), the strategy's
+  // own orders included, best first.
+  void depth(std::vector<Level>& bids, std::vector<Level>& asks) const {
+    core::BookView b = venue_->engine().book(venue_->book().instrument(), reader_.levels());
+    bids.clear();
+    asks.clear();
+    for (const core::LevelView& l : b.bids) bids.push_back({l.price.value, l.volume.value});
+    for (const core::LevelView& l : b.asks) asks.push_back({l.price.value, l.volume.value});
+  }
+
  private:
   static sim::LobsterReader open_reader(const std::string& m, const std::string& b,
                                         std::size_t levels) {
@@ -387,6 +403,14 @@ class TickDriver : public DriverBase<sim::ReplayOnlyVenue> {
   [[nodiscard]] const sim::ReplayOnlyVenue& venue() const override { return *venue_; }
   [[nodiscard]] sim::ReplayOnlyVenue& venue() override { return *venue_; }
   [[nodiscard]] std::string mode() const { return venue_->mode(); }
+
+  // The historical best bid and offer (the data has no deeper levels), best first.
+  void depth(std::vector<Level>& bids, std::vector<Level>& asks) const {
+    bids.clear();
+    asks.clear();
+    if (last_.bid > 0) bids.push_back({last_.bid, last_.bid_qty});
+    if (last_.ask > 0) asks.push_back({last_.ask, last_.ask_qty});
+  }
   [[nodiscard]] std::size_t size() const { return ticks_.size(); }
 
  private:

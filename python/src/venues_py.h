@@ -56,7 +56,7 @@ bool driver_advance_to(D& d, std::int64_t time_ns) {
 
 template <class D>
 struct Callbacks {
-  py::object quote, trade, fill, order, timer, batch;
+  py::object quote, trade, book, fill, order, timer, batch;
   std::size_t fills_done = 0;
 
   explicit Callbacks(const py::object& s) {
@@ -65,6 +65,7 @@ struct Callbacks {
     };
     quote = get("on_quote");
     trade = get("on_trade");
+    book = get("on_book");
     fill = get("on_fill");
     order = get("on_order");
     timer = get("on_timer");
@@ -161,6 +162,7 @@ std::uint64_t driver_run(D& d, const py::object& strategy, std::size_t batch, st
       if (!more) break;
     }
   } else {
+    std::vector<Level> bid_levels, ask_levels;
     while (n < max_events && d.next(ev)) {
       n += 1;
       if (n == 1 || n % sample_every == 0) d.sample();
@@ -171,6 +173,16 @@ std::uint64_t driver_run(D& d, const py::object& strategy, std::size_t batch, st
         }
       } else if (!cb.trade.is_none()) {
         cb.trade(ev.time_ns, static_cast<double>(ev.price) * tick, ev.qty, ev.side);
+      }
+      if (!cb.book.is_none()) {
+        d.depth(bid_levels, ask_levels);
+        auto levels = [&](const std::vector<Level>& v) {
+          py::list out;
+          for (const Level& l : v)
+            out.append(py::make_tuple(static_cast<double>(l.price) * tick, l.qty));
+          return out;
+        };
+        cb.book(ev.time_ns, levels(bid_levels), levels(ask_levels));
       }
       if (d.venue().fills().size() > cb.fills_done || d.venue().rejects().size() > rejects_done) {
         cb.report(d, tick, rejects_done);

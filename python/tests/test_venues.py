@@ -174,6 +174,32 @@ def test_per_event_callbacks(tmp_path, lobster):
     assert qaexchange.replay(bt.journal_dir).state_hash == bt.state_hash
 
 
+def test_book_callback_shows_the_engine_book_with_our_order(tmp_path, lobster):
+    m, b = lobster
+    bt = qaexchange.ExactBacktest(tmp_path / "j", m, b, cash=10_000.0)
+    books = []
+
+    class S:
+        def on_start(self, bt):
+            self.bt = bt
+
+        def on_quote(self, t, bid, bid_qty, ask, ask_qty):
+            if not books:
+                self.bt.buy(7, price=99.99)    # joins the best bid; arrives with event 2
+
+        def on_book(self, t, bids, asks):
+            books.append((bids, asks))
+
+    assert bt.run(S()) == 4
+    assert len(books) == 4
+    # After message 1: bid 99.99 x 50 (seeded), ask 100.00 x 100 (order 1).
+    assert books[0] == ([pytest.approx((99.99, 50))], [pytest.approx((100.0, 100))])
+    # After message 2 (order 1 executed): our 7 rest behind the historical 50 at 99.99.
+    assert books[1] == ([pytest.approx((99.99, 57))], [])
+    # After message 4: order 3 has 5 left at 100.00.
+    assert books[3][1] == [pytest.approx((100.0, 5))]
+
+
 def test_batched_callbacks(tmp_path, lobster):
     m, b = lobster
     bt = qaexchange.ExactBacktest(tmp_path / "j", m, b)
