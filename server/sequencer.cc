@@ -47,6 +47,7 @@ const core::EffectBuffer& Sequencer::Ctx::submit(core::EventBody body) {
   s.appended_ += 1;
   s.dirty_ = true;
   s.metrics_.on_event(event, s.effects_);
+  for (const auto& listen : s.listeners_) listen(event, s.effects_, s.engine_);
   return s.effects_;
 }
 
@@ -109,7 +110,9 @@ void Sequencer::run() {
     }
     commit();  // durable before anyone hears of it
     for (std::size_t i = 0; i < batch.size(); ++i) batch[i].done(std::move(replies[i]));
-    if (appended_ != appended_before && on_commit_) on_commit_();
+    if (appended_ != appended_before) {
+      for (const auto& f : on_commit_) f();
+    }
   }
   commit();
 }

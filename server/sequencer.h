@@ -27,6 +27,7 @@
 #include <functional>
 #include <mutex>
 #include <string>
+#include <vector>
 
 #include "core/engine.h"
 #include "replay/journal.h"
@@ -71,8 +72,15 @@ class Sequencer {
   void run();
   void stop();
   // Called on the sequencer thread after a batch that changed state became durable (and its
-  // replies were handed back); set before run(). Must only hand work to another thread.
-  void set_on_commit(std::function<void()> f) { on_commit_ = std::move(f); }
+  // replies were handed back); add before run(). Must only hand work to another thread.
+  void add_on_commit(std::function<void()> f) { on_commit_.push_back(std::move(f)); }
+  // Called on the sequencer thread right after each event is applied, before it is durable: a
+  // listener only buffers what it derives (market data, execution reports) and publishes it from
+  // an on_commit callback, so nothing leaves the process before the event is on disk. Add before
+  // run(). The engine reference is valid only during the call.
+  using EventListener =
+      std::function<void(const core::Event&, const core::EffectBuffer&, const core::Engine&)>;
+  void add_event_listener(EventListener f) { listeners_.push_back(std::move(f)); }
 
   // Only when the sequencer thread is not running.
   [[nodiscard]] const core::Engine& engine() const { return engine_; }
@@ -93,7 +101,8 @@ class Sequencer {
   Options options_;
   std::uint64_t appended_ = 0;
   bool dirty_ = false;
-  std::function<void()> on_commit_;
+  std::vector<std::function<void()>> on_commit_;
+  std::vector<EventListener> listeners_;
 
   std::mutex mu_;
   std::condition_variable cv_;

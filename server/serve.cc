@@ -180,7 +180,7 @@ int run_serve(const ServeOptions& options, std::ostream& out) {
   out << "qx serve: listening on " << (http.tls() ? "https://" : "http://") << listen.address << ':'
       << http.port() << std::endl;
 
-  sequencer.set_on_commit([&http] { http.notify_change(); });
+  sequencer.add_on_commit([&http] { http.notify_change(); });
   std::thread sequencer_thread([&] { sequencer.run(); });
   http.run_until_signal();
   out << "qx serve: signal received, draining" << std::endl;
