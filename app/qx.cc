@@ -8,6 +8,7 @@
 #include <iostream>
 #include <string>
 
+#include "app/client_cmd.h"
 #include "app/demo.h"
 #include "app/journal_cmds.h"
 #include "app/sim_cmd.h"
@@ -185,16 +186,20 @@ int main(int argc, char** argv) {
       ->check(CLI::Range(0, 18));
   binance_cmd->add_flag("--json", binance.json, "Print one JSON object");
   qx::server::ServeOptions serve;
-  CLI::App* serve_cmd = app.add_subcommand(
-      "serve",
-      "Run the exchange: REST on HTTP, one sequencer thread, journal with group commit; "
-      "recovers from snapshot + journal on start, snapshots on SIGTERM/SIGINT");
+  CLI::App* serve_cmd =
+      app.add_subcommand("serve",
+                         "Run the exchange: REST and WebSocket on HTTP, binary TCP, one sequencer "
+                         "thread, journal with group commit; "
+                         "recovers from snapshot + journal on start, snapshots on SIGTERM/SIGINT");
   serve_cmd->add_option("--config", serve.config_file, "JSON config file (see README)")
       ->check(CLI::ExistingFile);
   serve_cmd->add_option("--data-dir", serve.data_dir,
                         "Data directory: journal/, users.json (default ./qx-data)");
   serve_cmd->add_option("--http", serve.http,
                         "Listen on ADDR:PORT (default 127.0.0.1:8080; port 0 picks a free one)");
+  serve_cmd->add_option("--tcp", serve.tcp,
+                        "Binary TCP (Cap'n Proto) on ADDR:PORT (default 127.0.0.1:9090; port 0 "
+                        "picks a free one; 'off' disables it)");
   serve_cmd
       ->add_option("--tls-cert", serve.tls_cert,
                    "PEM certificate chain; with --tls-key the listener speaks only TLS")
@@ -203,6 +208,17 @@ int main(int argc, char** argv) {
   serve_cmd->add_flag("--demo", serve.demo,
                       "On an empty journal, create demo instruments, users and funded accounts; "
                       "a random JWT secret is allowed");
+
+  qx::app::ClientOptions client;
+  CLI::App* client_cmd = app.add_subcommand(
+      "client",
+      "Talk to a server's binary TCP protocol: one ClientMessage per stdin line in Cap'n Proto "
+      "JSON, every ServerMessage printed as a JSON line");
+  client_cmd->add_option("--tcp", client.tcp, "Server address HOST:PORT (default 127.0.0.1:9090)");
+  client_cmd
+      ->add_option("--linger-ms", client.linger_ms,
+                   "After stdin ends, keep printing server messages this long (default 1000)")
+      ->check(CLI::Range(0, 3'600'000));
 
   try {
     app.parse(argc, argv);
@@ -214,6 +230,7 @@ int main(int argc, char** argv) {
 
   try {
     if (serve_cmd->parsed()) return qx::server::run_serve(serve, std::cout);
+    if (client_cmd->parsed()) return qx::app::run_client(client, std::cin, std::cout);
     if (demo_cmd->parsed()) return qa::run_demo(demo, std::cout);
     if (verify_cmd->parsed()) return qa::run_verify(verify, std::cout);
     if (replay_cmd->parsed()) return qa::run_replay(replay, std::cout);

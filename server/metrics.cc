@@ -57,6 +57,15 @@ struct Metrics::Impl {
                                        .Name("qx_http_requests_total")
                                        .Help("HTTP replies by status class")
                                        .Register(*registry);
+  p::Gauge& tcp_connections = p::BuildGauge()
+                                  .Name("qx_tcp_connections")
+                                  .Help("Open binary TCP connections")
+                                  .Register(*registry)
+                                  .Add({});
+  p::Family<p::Counter>& tcp_closes = p::BuildCounter()
+                                          .Name("qx_tcp_disconnects_total")
+                                          .Help("Binary TCP sessions the server closed, by cause")
+                                          .Register(*registry);
 };
 
 Metrics::Metrics() : impl_(std::make_unique<Impl>()) {}
@@ -100,6 +109,16 @@ void Metrics::connection_closed() {
 void Metrics::http_reply(unsigned status) {
   const char* cls = status < 300 ? "2xx" : status < 400 ? "3xx" : status < 500 ? "4xx" : "5xx";
   impl_->replies.Add({{"code", cls}}).Increment();
+}
+
+void Metrics::tcp_connection_opened() {
+  impl_->tcp_connections.Increment();
+}
+void Metrics::tcp_connection_closed() {
+  impl_->tcp_connections.Decrement();
+}
+void Metrics::tcp_disconnect(const char* cause) {
+  impl_->tcp_closes.Add({{"cause", cause}}).Increment();
 }
 
 std::string Metrics::text() const {

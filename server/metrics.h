@@ -9,6 +9,8 @@
 //   qx_sequencer_queue_depth             jobs waiting for the sequencer
 //   qx_http_connections                  open HTTP connections
 //   qx_http_requests_total{code}         HTTP replies by status class (2xx, 4xx, 5xx)
+//   qx_tcp_connections                   open binary TCP connections
+//   qx_tcp_disconnects_total{cause}      TCP sessions closed by the server: protocol, slow_consumer
 //
 // Every method is safe from any thread (prometheus-cpp metrics are atomic).
 #pragma once
@@ -37,6 +39,9 @@ class Metrics {
   void connection_opened();
   void connection_closed();
   void http_reply(unsigned status);
+  void tcp_connection_opened();
+  void tcp_connection_closed();
+  void tcp_disconnect(const char* cause);  // "protocol" or "slow_consumer"
   // The Prometheus text exposition of every metric.
   [[nodiscard]] std::string text() const;
 

@@ -19,6 +19,7 @@
 #include "server/metrics.h"
 #include "server/sequencer.h"
 #include "server/service.h"
+#include "server/tcp.h"
 
 namespace qx::server {
 
@@ -28,6 +29,7 @@ constexpr std::size_t kSecretBytesMin = 32;
 
 struct Config {
   std::string http = "127.0.0.1:8080";
+  std::string tcp = "127.0.0.1:9090";
   std::string data_dir = "./qx-data";
   std::string jwt_secret;
   std::int64_t token_ttl_s = 3600;
@@ -47,6 +49,7 @@ Config load_config(const ServeOptions& o) {
     }
     try {
       c.http = j.value("http", c.http);
+      c.tcp = j.value("tcp", c.tcp);
       c.data_dir = j.value("data_dir", c.data_dir);
       c.jwt_secret = j.value("jwt_secret", c.jwt_secret);
       c.token_ttl_s = j.value("token_ttl_s", c.token_ttl_s);
@@ -64,6 +67,7 @@ Config load_config(const ServeOptions& o) {
   if (const char* s = std::getenv("QX_JWT_SECRET"); s != nullptr && *s != '\0') c.jwt_secret = s;
   if (o.data_dir) c.data_dir = *o.data_dir;
   if (o.http) c.http = *o.http;
+  if (o.tcp) c.tcp = *o.tcp;
   if (o.tls_cert) c.tls_cert = *o.tls_cert;
   if (o.tls_key) c.tls_key = *o.tls_key;
   if (c.tls_cert.empty() != c.tls_key.empty()) {
@@ -75,7 +79,7 @@ Config load_config(const ServeOptions& o) {
 HttpOptions parse_listen(const std::string& text, std::size_t body_bytes_max) {
   const auto colon = text.rfind(':');
   if (colon == std::string::npos || colon == 0) {
-    throw std::runtime_error("--http wants ADDR:PORT, got '" + text + "'");
+    throw std::runtime_error("a listener wants ADDR:PORT, got '" + text + "'");
   }
   const std::string port = text.substr(colon + 1);
   if (port.empty() || port.size() > 5 ||
@@ -176,9 +180,22 @@ int run_serve(const ServeOptions& options, std::ostream& out) {
 
   Service service(sequencer, auth, metrics);
   HttpServer http(service, metrics, listen);
+  std::optional<TcpServer> tcp;
+  if (config.tcp != "off") {
+    const HttpOptions where = parse_listen(config.tcp, 0);
+    TcpOptions to;
+    to.address = where.address;
+    to.port = where.port;
+    tcp.emplace(sequencer, auth, metrics, to);
+  }
   out << "qx serve: data dir " << data.string() << '\n';
   out << "qx serve: listening on " << (http.tls() ? "https://" : "http://") << listen.address << ':'
       << http.port() << std::endl;
+  if (tcp) {
+    out << "qx serve: binary TCP on " << (tcp->tls() ? "tls://" : "tcp://")
+        << config.tcp.substr(0, config.tcp.rfind(':')) << ':' << tcp->port() << std::endl;
+    tcp->start();
+  }
 
   sequencer.add_on_commit([&http] { http.notify_change(); });
   std::thread sequencer_thread([&] { sequencer.run(); });
@@ -187,6 +204,7 @@ int run_serve(const ServeOptions& options, std::ostream& out) {
   sequencer.stop();
   sequencer_thread.join();
   http.flush_replies();
+  if (tcp) tcp->stop();
 
   const core::Engine& engine = sequencer.engine();
   auto store = unwrap(replay::Store::open(journal), "store");

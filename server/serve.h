@@ -6,11 +6,13 @@
 // environment, then command-line options), open the journal (cutting a torn tail), recover the
 // engine from the newest valid snapshot plus the journal's tail (replay/), and print
 // "recovered last_seq=N state_hash=H". With --demo on an empty journal, journal the demo's
-// instruments, users and funded accounts. Then serve HTTP until SIGINT or SIGTERM, drain the
+// instruments, users and funded accounts. Then serve HTTP (REST, WebSocket DIFF, metrics) and the
+// binary TCP protocol (server/tcp.h; "tcp": "off" disables it) until SIGINT or SIGTERM, drain the
 // sequencer's queue, commit, store a snapshot, print "stopped last_seq=N state_hash=H" and exit 0.
 //
 // Config file (JSON, every key optional):
-//   {"http": "127.0.0.1:8080", "data_dir": "./qx-data", "jwt_secret": "...",
+//   {"http": "127.0.0.1:8080", "tcp": "127.0.0.1:9090", "data_dir": "./qx-data", "jwt_secret":
+//   "...",
 //    "token_ttl_s": 3600, "max_body_bytes": 65536, "queue_capacity": 4096,
 //    "tls_cert": "cert.pem", "tls_key": "key.pem"}
 //
@@ -27,6 +29,7 @@ struct ServeOptions {
   std::optional<std::string> config_file;
   std::optional<std::string> data_dir;
   std::optional<std::string> http;      // ADDR:PORT; port 0 picks a free port (printed)
+  std::optional<std::string> tcp;       // ADDR:PORT of the binary protocol, or "off"
   std::optional<std::string> tls_cert;  // PEM certificate chain; with tls_key: https and wss only
   std::optional<std::string> tls_key;
   bool demo = false;

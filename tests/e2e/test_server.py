@@ -24,21 +24,24 @@ PW = {"admin": "admin-demo-pw", "alice": "alice-demo-pw", "bob": "bob-demo-pw",
 
 
 class Server:
-    """A running `qx serve --demo --http 127.0.0.1:0`; the port is read from its log."""
+    """A running `qx serve --demo` on free loopback ports (HTTP and binary TCP), read from its log."""
 
     def __init__(self, data_dir: Path, extra=(), env=None, verify=True):
         self.data_dir = data_dir
         self.verify = verify
         self.log = data_dir.parent / f"{data_dir.name}-{time.monotonic_ns()}.log"
         self.proc = subprocess.Popen(
-            [QX, "serve", "--demo", "--data-dir", str(data_dir), "--http", "127.0.0.1:0", *extra],
+            [QX, "serve", "--demo", "--data-dir", str(data_dir), "--http", "127.0.0.1:0",
+             "--tcp", "127.0.0.1:0", *extra],
             stdout=open(self.log, "w"), stderr=subprocess.STDOUT, env=env)
         deadline = time.monotonic() + 60
         while True:
             text = self.log.read_text()
             m = re.search(r"listening on (https?://127\.0\.0\.1:\d+)", text)
-            if m:
+            t = re.search(r"binary TCP on tcps?://(127\.0\.0\.1:\d+)", text)
+            if m and t:
                 self.url = m.group(1)
+                self.tcp = t.group(1)
                 break
             if self.proc.poll() is not None or time.monotonic() > deadline:
                 raise AssertionError(f"server did not start:\n{text}")
@@ -106,7 +109,8 @@ def test_production_start_with_secret_and_bootstrap_admin(tmp_path):
     env = dict(os.environ, QX_JWT_SECRET="s" * 40, QX_ADMIN_PASSWORD="first-admin-pw")
     data = tmp_path / "prod"
     log = tmp_path / "prod.log"
-    proc = subprocess.Popen([QX, "serve", "--data-dir", str(data), "--http", "127.0.0.1:0"],
+    proc = subprocess.Popen([QX, "serve", "--data-dir", str(data), "--http", "127.0.0.1:0",
+                             "--tcp", "127.0.0.1:0"],
                             stdout=open(log, "w"), stderr=subprocess.STDOUT, env=env)
     try:
         deadline = time.monotonic() + 60
@@ -130,7 +134,8 @@ def test_production_start_with_secret_and_bootstrap_admin(tmp_path):
 
 def test_refuses_to_start_without_a_secret_outside_demo(tmp_path):
     env = {k: v for k, v in os.environ.items() if k != "QX_JWT_SECRET"}
-    p = subprocess.run([QX, "serve", "--data-dir", str(tmp_path / "d"), "--http", "127.0.0.1:0"],
+    p = subprocess.run([QX, "serve", "--data-dir", str(tmp_path / "d"), "--http", "127.0.0.1:0",
+                        "--tcp", "127.0.0.1:0"],
                        capture_output=True, text=True, timeout=30, env=env)
     assert p.returncode != 0
     assert "JWT secret" in p.stderr

@@ -1,0 +1,27 @@
+// `qx client`: a line-oriented client of the binary TCP protocol (journals/schema/wire.capnp),
+// for scripts, tests and operators.
+//
+//   printf '%s\n' '{"requestId": 1, "body": {"login": {"password":
+//     {"username": "alice", "password": "alice-demo-pw"}}}}' | qx client --tcp 127.0.0.1:9090
+//
+// Each line on stdin is one ClientMessage in Cap'n Proto's JSON mapping (64-bit integers may be
+// numbers or strings; enums by name, e.g. "direction": "buy"); it is encoded and framed as the
+// protocol says. Every server message is printed on stdout as one JSON line, as it arrives. A
+// line that does not decode is reported on stderr as {"clientError": ...} and skipped. After
+// stdin ends the client keeps printing for --linger-ms, then closes; it exits 0 then, or 0 when
+// the server closes the connection, 1 when it cannot connect.
+#pragma once
+
+#include <iosfwd>
+#include <string>
+
+namespace qx::app {
+
+struct ClientOptions {
+  std::string tcp = "127.0.0.1:9090";
+  int linger_ms = 1000;
+};
+
+int run_client(const ClientOptions& options, std::istream& in, std::ostream& out);
+
+}  // namespace qx::app
