@@ -14,6 +14,7 @@
 #include <chrono>
 #include <csignal>
 #include <deque>
+#include <map>
 #include <nlohmann/json.hpp>
 #include <optional>
 #include <stdexcept>
@@ -149,6 +150,32 @@ class WsSession : public WsBase, public std::enable_shared_from_this<WsSession<S
       }
       return refresh();
     }
+    if (aid == "set_chart") {
+      // {"chart_id", "ins_list": "SHFE.cu2501", "duration": ns (60e9, 300e9 or 86400e9),
+      // "view_width": bars}; an empty ins_list removes the chart.
+      const std::string id = m.value("chart_id", std::string());
+      std::string code = m.value("ins_list", std::string());
+      if (auto dot = code.find('.'); dot != std::string::npos) code = code.substr(dot + 1);
+      if (code.empty()) {
+        charts_.erase(id);
+        return refresh();
+      }
+      std::optional<Period> period;
+      const json& d = m.value("duration", json());
+      for (Period p : kPeriods) {
+        if (d.is_number_integer() && d.get<std::int64_t>() == period_ns(p)) period = p;
+      }
+      const json& w = m.value("view_width", json(200));
+      if (!period || !w.is_number_integer() || w.get<std::int64_t>() < 1 ||
+          w.get<std::int64_t>() > static_cast<std::int64_t>(Klines::kKeep) ||
+          (charts_.size() >= 16 && charts_.count(id) == 0)) {
+        return notify(400,
+                      "set_chart wants duration 60e9, 300e9 or 86400e9 ns, view_width "
+                      "1..2000, at most 16 charts");
+      }
+      charts_[id] = Service::Chart{code, *period, w.get<std::size_t>()};
+      return refresh();
+    }
     if (aid == "insert_order" || aid == "cancel_order") {
       json body = json::object();
       for (const char* k :
@@ -186,9 +213,12 @@ class WsSession : public WsBase, public std::enable_shared_from_this<WsSession<S
     view_inflight_ = true;
     recheck_ = false;
     auto executor = ws_.get_executor();
-    service_.diff_view(*who_, quotes_, [self = this->shared_from_this(), executor](Reply rep) {
-      asio::post(executor, [self, rep = std::move(rep)] { self->on_view(rep); });
-    });
+    std::vector<Service::Chart> charts;
+    for (const auto& [id, chart] : charts_) charts.push_back(chart);
+    service_.diff_view(*who_, quotes_, std::move(charts),
+                       [self = this->shared_from_this(), executor](Reply rep) {
+                         asio::post(executor, [self, rep = std::move(rep)] { self->on_view(rep); });
+                       });
   }
 
   void on_view(const Reply& rep) {
@@ -229,6 +259,7 @@ class WsSession : public WsBase, public std::enable_shared_from_this<WsSession<S
   std::optional<Principal> who_;
   std::string token_;
   std::vector<std::string> quotes_;
+  std::map<std::string, Service::Chart> charts_;  // by chart_id
   json last_ = json::object();
   bool peek_pending_ = false;
   bool view_inflight_ = false;

@@ -4,6 +4,7 @@
 #include <sys/file.h>
 #include <unistd.h>
 
+#include <cstdio>
 #include <cstdlib>
 #include <fstream>
 #include <nlohmann/json.hpp>
@@ -16,6 +17,7 @@
 #include "replay/store.h"
 #include "server/auth.h"
 #include "server/http.h"
+#include "server/klines.h"
 #include "server/metrics.h"
 #include "server/sequencer.h"
 #include "server/service.h"
@@ -178,7 +180,14 @@ int run_serve(const ServeOptions& options, std::ostream& out) {
     out << "qx serve: no admin user; set QX_ADMIN_PASSWORD once to create one\n";
   }
 
+  // K-lines: events from now on feed `klines` on the sequencer thread; a background replay of the
+  // journal up to here fills the history and is then joined in (Klines::absorb_history).
+  Klines klines;
+  std::thread history_thread;
+  sequencer.add_event_listener([&klines](const core::Event& ev, const core::EffectBuffer& fx,
+                                         const core::Engine&) { klines.on_event(ev, fx); });
   Service service(sequencer, auth, metrics);
+  service.set_klines(&klines);
   HttpServer http(service, metrics, listen);
   std::optional<TcpServer> tcp;
   if (config.tcp != "off") {
@@ -197,6 +206,25 @@ int run_serve(const ServeOptions& options, std::ostream& out) {
     tcp->start();
   }
 
+  const core::Seq start_seq = sequencer.engine().last_seq();
+  history_thread = std::thread([&klines, journal, start_seq] {
+    Klines history;
+    replay::ReplayOptions ko;
+    ko.until_seq = start_seq;
+    ko.on_event = [&history](const core::Event& ev, const core::EffectBuffer& fx) {
+      history.on_event(ev, fx);
+    };
+    if (core::raw(start_seq) > 0) {
+      if (auto r = replay::replay_journal(journal, ko); !r) {
+        std::fprintf(stderr, "qx serve: k-line history not rebuilt: %s\n",
+                     r.error().message.c_str());
+        return;
+      }
+    }
+    klines.absorb_history(history);
+    klines.set_complete();
+  });
+
   sequencer.add_on_commit([&http] { http.notify_change(); });
   std::thread sequencer_thread([&] { sequencer.run(); });
   http.run_until_signal();
@@ -205,6 +233,7 @@ int run_serve(const ServeOptions& options, std::ostream& out) {
   sequencer_thread.join();
   http.flush_replies();
   if (tcp) tcp->stop();
+  history_thread.join();
 
   const core::Engine& engine = sequencer.engine();
   auto store = unwrap(replay::Store::open(journal), "store");

@@ -311,8 +311,25 @@ json quote_json(const core::Engine& e, core::InstrumentId id) {
 
 }  // namespace
 
-void Service::diff_view(const Principal& p, std::vector<std::string> quotes, Done done) {
-  auto job = [p, quotes = std::move(quotes)](Sequencer::Ctx& c) {
+namespace {
+
+// {"datetime": start ns, "open", "high", "low", "close" (price text), "volume", "trades"}.
+json kline_json(const core::Engine& e, core::InstrumentId id, const Kline& k) {
+  return json{{"datetime", k.start_ns},
+              {"open", app::price_text(e, id, core::PriceTicks(k.open))},
+              {"high", app::price_text(e, id, core::PriceTicks(k.high))},
+              {"low", app::price_text(e, id, core::PriceTicks(k.low))},
+              {"close", app::price_text(e, id, core::PriceTicks(k.close))},
+              {"volume", k.volume},
+              {"trades", k.trades}};
+}
+
+}  // namespace
+
+void Service::diff_view(const Principal& p, std::vector<std::string> quotes,
+                        std::vector<Chart> charts, Done done) {
+  auto job = [p, quotes = std::move(quotes), charts = std::move(charts),
+              klines = klines_](Sequencer::Ctx& c) {
     const core::Engine& e = c.engine();
     json mine{{"accounts", json::object()},
               {"positions", json::object()},
@@ -333,7 +350,23 @@ void Service::diff_view(const Principal& p, std::vector<std::string> quotes, Don
     for (const std::string& code : quotes) {
       if (auto id = e.find_instrument(code)) q[code] = quote_json(e, *id);
     }
-    return ok({{"trade", {{p.user, mine}}}, {"quotes", q}});
+    // DIFF's layout: klines.<code>.<duration ns>.data.<id>, the id counting bars since the epoch.
+    json k = json::object();
+    for (const Chart& chart : charts) {
+      auto id = e.find_instrument(chart.code);
+      if (!id || klines == nullptr) continue;
+      const std::int64_t len = period_ns(chart.period);
+      json data = json::object();
+      std::int64_t last_id = -1;
+      for (const Kline& bar : klines->query(core::raw(*id), chart.period, chart.width)) {
+        last_id = bar.start_ns / len;
+        data[std::to_string(last_id)] = kline_json(e, *id, bar);
+      }
+      k[chart.code][std::to_string(len)] = json{{"last_id", last_id}, {"data", data}};
+    }
+    json view{{"trade", {{p.user, mine}}}, {"quotes", q}};
+    if (!k.empty()) view["klines"] = k;
+    return ok(view);
   };
   Done d = done;
   if (!seq_.post(std::move(job), std::move(d))) {
@@ -431,6 +464,34 @@ void Service::handle(Request req, Done done) {
           auto id = c.engine().find_instrument(code);
           if (!id) return error_reply(404, "unknown_instrument", "no instrument '" + code + "'");
           return ok(app::book_json(c.engine(), *id, depth));
+        });
+      }
+      if (group == "klines" && parts.size() == 3) {
+        // GET /api/klines/{code}?period=1m|5m|1d&count=N (default 200, at most 2000).
+        const auto period = parse_period(query_param(r.query, "period").value_or("1m"));
+        if (!period) return done(error_reply(400, "bad_request", "period must be 1m, 5m or 1d"));
+        std::size_t count = 200;
+        if (auto n = query_param(r.query, "count")) {
+          auto [ptr, ec] = std::from_chars(n->data(), n->data() + n->size(), count);
+          if (ec != std::errc{} || ptr != n->data() + n->size() || count == 0 ||
+              count > Klines::kKeep) {
+            return done(error_reply(400, "bad_request", "count must be 1..2000"));
+          }
+        }
+        return post_job([code = parts[2], period, count, klines = klines_](Sequencer::Ctx& c) {
+          const auto& e = c.engine();
+          auto id = e.find_instrument(code);
+          if (!id) return error_reply(404, "unknown_instrument", "no instrument '" + code + "'");
+          json bars = json::array();
+          if (klines != nullptr) {
+            for (const Kline& k : klines->query(core::raw(*id), *period, count)) {
+              bars.push_back(kline_json(e, *id, k));
+            }
+          }
+          return ok({{"instrument_id", code},
+                     {"period", to_string(*period)},
+                     {"complete", klines != nullptr && klines->complete()},
+                     {"klines", bars}});
         });
       }
       if (group == "accounts" && parts.size() == 2) {

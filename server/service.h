@@ -23,6 +23,7 @@
 #include <vector>
 
 #include "server/auth.h"
+#include "server/klines.h"
 #include "server/metrics.h"
 #include "server/sequencer.h"
 
@@ -48,9 +49,19 @@ class Service {
   [[nodiscard]] std::optional<Principal> verify(const std::string& token) const {
     return auth_.verify(token);
   }
+  // A DIFF chart (set_chart): the newest `width` bars of one instrument and period.
+  struct Chart {
+    std::string code;
+    Period period{};
+    std::size_t width = 0;
+  };
   // The DIFF view of a principal as JSON text in the reply body: {"trade": {<user>: {"accounts",
-  // "positions", "orders", "trades"} keyed by account name}, "quotes": {<code>: five levels}}.
-  void diff_view(const Principal& p, std::vector<std::string> quotes, Done done);
+  // "positions", "orders", "trades"} keyed by account name}, "quotes": {<code>: five levels},
+  // "klines": {<code>: {<period ns>: {"last_id", "data": {<id>: bar}}}}}.
+  void diff_view(const Principal& p, std::vector<std::string> quotes, std::vector<Chart> charts,
+                 Done done);
+  // K-lines for GET /api/klines and DIFF charts; set once before the first request.
+  void set_klines(const Klines* klines) { klines_ = klines; }
   // Set once by the transport before the first request.
   void set_offload(Offload offload) { offload_ = std::move(offload); }
 
@@ -59,6 +70,7 @@ class Service {
   Auth& auth_;
   Metrics& metrics_;
   Offload offload_;
+  const Klines* klines_ = nullptr;
 };
 
 // A JSON error reply: {"error": code, "message": message}.

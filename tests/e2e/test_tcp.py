@@ -56,9 +56,10 @@ class TcpClient:
         self.proc.stdin.flush()
         return rid
 
-    def wait(self, pred, timeout=30):
-        """The first message (seen before or arriving within timeout) that satisfies pred."""
-        for m in self.seen:
+    def wait(self, pred, timeout=30, since=0):
+        """The first message (seen before, from index `since`, or arriving within timeout) that
+        satisfies pred."""
+        for m in self.seen[since:]:
             if pred(m):
                 return m
         deadline = time.monotonic() + timeout
