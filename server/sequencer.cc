@@ -110,6 +110,7 @@ void Sequencer::run() {
     }
     commit();  // durable before anyone hears of it
     for (std::size_t i = 0; i < batch.size(); ++i) batch[i].done(std::move(replies[i]));
+    for (const auto& f : after_batch_) f();
     if (appended_ != appended_before) {
       for (const auto& f : on_commit_) f();
     }

@@ -74,6 +74,10 @@ class Sequencer {
   // Called on the sequencer thread after a batch that changed state became durable (and its
   // replies were handed back); add before run(). Must only hand work to another thread.
   void add_on_commit(std::function<void()> f) { on_commit_.push_back(std::move(f)); }
+  // Called on the sequencer thread after every batch, once its replies were handed to their
+  // callbacks and before the on_commit callbacks: lets a transport that collects replies during
+  // the batch hand them to its I/O thread at once (one wake-up instead of one per reply).
+  void add_after_batch(std::function<void()> f) { after_batch_.push_back(std::move(f)); }
   // Called on the sequencer thread right after each event is applied, before it is durable: a
   // listener only buffers what it derives (market data, execution reports) and publishes it from
   // an on_commit callback, so nothing leaves the process before the event is on disk. Add before
@@ -102,6 +106,7 @@ class Sequencer {
   std::uint64_t appended_ = 0;
   bool dirty_ = false;
   std::vector<std::function<void()>> on_commit_;
+  std::vector<std::function<void()>> after_batch_;
   std::vector<EventListener> listeners_;
 
   std::mutex mu_;

@@ -320,6 +320,9 @@ struct Shared {
   TcpOptions options;
   Feed& feed;
   asio::thread_pool& slow;  // argon2id password checks
+  // Answers of the current sequencer batch, handed to the I/O thread together after it
+  // (Sequencer::add_after_batch). Sequencer thread only.
+  std::vector<std::function<void()>> answers;
 };
 
 template <class Stream>
@@ -484,14 +487,15 @@ class Session : public SessionBase, public std::enable_shared_from_this<Session<
   void post(std::uint64_t rid, Sequencer::Job job, bool order, Then then = {}) {
     inflight_ += 1;
     auto self = this->shared_from_this();
-    auto executor = stream_.get_executor();
     const auto received = received_;
+    Shared* shared = &s_;
     const bool queued =
-        s_.seq.post(std::move(job), [self, executor, rid, order, received, then](Reply rep) {
-          asio::post(executor, [self, rid, order, received, then, rep = std::move(rep)]() mutable {
-            if (then) then(*self, rep);
-            self->on_answer(rid, order, received, std::move(rep));
-          });
+        s_.seq.post(std::move(job), [self, shared, rid, order, received, then](Reply rep) {
+          shared->answers.emplace_back(
+              [self, rid, order, received, then, rep = std::move(rep)]() mutable {
+                if (then) then(*self, rep);
+                self->on_answer(rid, order, received, std::move(rep));
+              });
         });
     if (!queued) {
       inflight_ -= 1;
@@ -943,7 +947,7 @@ class Session : public SessionBase, public std::enable_shared_from_this<Session<
 
 struct TcpServer::Impl {
   Impl(Sequencer& s, Auth& a, Metrics& m, const TcpOptions& o)
-      : shared{s, a, m, o, feed, slow}, acceptor(io) {}
+      : shared{s, a, m, o, feed, slow, {}}, acceptor(io) {}
 
   template <class Stream>
   void serve(Stream stream) {
@@ -1003,6 +1007,13 @@ TcpServer::TcpServer(Sequencer& sequencer, Auth& auth, Metrics& metrics, const T
   Impl* impl = impl_.get();
   sequencer.add_event_listener([impl](const core::Event& ev, const core::EffectBuffer& fx,
                                       const core::Engine& e) { impl->feed.on_event(ev, fx, e); });
+  sequencer.add_after_batch([impl] {
+    if (impl->shared.answers.empty()) return;
+    asio::post(impl->io, [answers = std::move(impl->shared.answers)]() mutable {
+      for (auto& answer : answers) answer();
+    });
+    impl->shared.answers.clear();
+  });
   sequencer.add_on_commit([impl, &sequencer] {
     // On the sequencer thread, after the batch is durable: the engine may be read here.
     auto batch = std::make_shared<Batch>(impl->feed.take(sequencer.engine()));
