@@ -45,7 +45,10 @@ constexpr std::uint64_t kIdMax = std::uint64_t{1} << 62;
 // One server message as a frame, built by `fill` on a fresh ServerMessage.
 template <class F>
 void append_message(std::string& out, std::uint64_t request_id, F&& fill) {
-  capnp::MallocMessageBuilder m(128);
+  // The first segment lives in zeroed per-thread scratch space (the builder zeroes what it used
+  // when it is destroyed), so small messages cost no allocation.
+  thread_local std::array<capnp::word, 512> scratch{};
+  capnp::MallocMessageBuilder m(kj::arrayPtr(scratch.data(), scratch.size()));
   auto root = m.initRoot<wire::ServerMessage>();
   root.setRequestId(request_id);
   fill(root);

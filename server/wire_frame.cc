@@ -1,20 +1,24 @@
 #include "server/wire_frame.h"
 
 #include <kj/exception.h>
+#include <kj/io.h>
 
 #include <cstring>
 
 namespace qx::wire {
 
 void append_frame(std::string& out, capnp::MessageBuilder& m) {
-  const kj::Array<capnp::word> words = capnp::messageToFlatArray(m);
-  const auto bytes = words.asBytes();
-  const auto n = static_cast<std::uint32_t>(bytes.size());
-  const char header[kHeaderBytes] = {static_cast<char>(n & 0xff), static_cast<char>(n >> 8 & 0xff),
-                                     static_cast<char>(n >> 16 & 0xff),
-                                     static_cast<char>(n >> 24 & 0xff)};
-  out.append(header, kHeaderBytes);
-  out.append(reinterpret_cast<const char*>(bytes.begin()), bytes.size());
+  // Serialized straight into `out`: no intermediate array.
+  const std::size_t n = capnp::computeSerializedSizeInWords(m) * sizeof(capnp::word);
+  const std::size_t at = out.size();
+  out.resize(at + kHeaderBytes + n);
+  auto* p = reinterpret_cast<unsigned char*>(out.data() + at);
+  p[0] = static_cast<unsigned char>(n & 0xff);
+  p[1] = static_cast<unsigned char>(n >> 8 & 0xff);
+  p[2] = static_cast<unsigned char>(n >> 16 & 0xff);
+  p[3] = static_cast<unsigned char>(n >> 24 & 0xff);
+  kj::ArrayOutputStream stream(kj::arrayPtr(p + kHeaderBytes, n));
+  capnp::writeMessage(stream, m);
 }
 
 FrameReader::FrameReader(std::size_t frame_bytes_max) : max_(frame_bytes_max) {}
