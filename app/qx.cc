@@ -200,6 +200,11 @@ int main(int argc, char** argv) {
                    "PEM certificate chain; with --tls-key the listener speaks only TLS")
       ->check(CLI::ExistingFile);
   serve_cmd->add_option("--tls-key", serve.tls_key, "PEM private key")->check(CLI::ExistingFile);
+  serve_cmd
+      ->add_option("--tls-client-ca", serve.tls_client_ca,
+                   "PEM CA bundle; with --tls-cert/--tls-key, clients must present a certificate "
+                   "signed by one of these CAs (mutual TLS)")
+      ->check(CLI::ExistingFile);
   serve_cmd->add_flag("--demo", serve.demo,
                       "On an empty journal, create demo instruments, users and funded accounts; "
                       "a random JWT secret is allowed");

@@ -20,6 +20,8 @@
 #include <type_traits>
 #include <vector>
 
+#include "server/tls.h"
+
 namespace qx::server {
 
 namespace asio = boost::asio;
@@ -389,23 +391,17 @@ struct HttpServer::Impl {
   asio::thread_pool pool{2};
   tcp::acceptor acceptor;
   asio::signal_set signals;
-  std::optional<asio::ssl::context> tls;
+  std::shared_ptr<asio::ssl::context> tls;
   std::vector<std::weak_ptr<WsBase>> ws_sessions;  // I/O thread only
 };
 
 HttpServer::HttpServer(Service& service, Metrics& metrics, const HttpOptions& options)
     : impl_(std::make_unique<Impl>(service, metrics, options)) {
   beast::error_code ec;
-  if (!options.tls_cert_file.empty() || !options.tls_key_file.empty()) {
-    auto& ctx = impl_->tls.emplace(asio::ssl::context::tls_server);
-    ctx.set_options(asio::ssl::context::default_workarounds | asio::ssl::context::no_sslv2 |
-                    asio::ssl::context::no_sslv3 | asio::ssl::context::no_tlsv1 |
-                    asio::ssl::context::no_tlsv1_1 | asio::ssl::context::single_dh_use);
-    ctx.use_certificate_chain_file(options.tls_cert_file, ec);
-    if (ec)
-      throw std::runtime_error("TLS certificate " + options.tls_cert_file + ": " + ec.message());
-    ctx.use_private_key_file(options.tls_key_file, asio::ssl::context::pem, ec);
-    if (ec) throw std::runtime_error("TLS key " + options.tls_key_file + ": " + ec.message());
+  if (!options.tls_cert_file.empty() || !options.tls_key_file.empty() ||
+      !options.tls_client_ca_file.empty()) {
+    impl_->tls =
+        make_server_tls(options.tls_cert_file, options.tls_key_file, options.tls_client_ca_file);
   }
   const auto address = asio::ip::make_address(options.address, ec);
   if (ec) throw std::runtime_error("bad listen address '" + options.address + "'");
@@ -427,7 +423,7 @@ HttpServer::~HttpServer() {
 }
 
 bool HttpServer::tls() const {
-  return impl_->tls.has_value();
+  return impl_->tls != nullptr;
 }
 
 std::uint16_t HttpServer::port() const {

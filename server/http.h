@@ -30,6 +30,9 @@ struct HttpOptions {
   // PEM files; when both are set the listener speaks only TLS (1.2 or later): https and wss.
   std::string tls_cert_file;
   std::string tls_key_file;
+  // PEM CA bundle; when set (with the two above) every client must present a certificate that
+  // chains to it (mutual TLS, see server/tls.h).
+  std::string tls_client_ca_file;
 };
 
 class HttpServer {

@@ -34,6 +34,7 @@ struct Config {
   std::size_t max_body_bytes = 64 << 10;
   std::size_t queue_capacity = 4096;
   std::string tls_cert, tls_key;
+  std::string tls_client_ca;  // PEM CA bundle: clients must present a certificate it signed
 };
 
 Config load_config(const ServeOptions& o) {
@@ -54,6 +55,7 @@ Config load_config(const ServeOptions& o) {
       c.queue_capacity = j.value("queue_capacity", c.queue_capacity);
       c.tls_cert = j.value("tls_cert", c.tls_cert);
       c.tls_key = j.value("tls_key", c.tls_key);
+      c.tls_client_ca = j.value("tls_client_ca", c.tls_client_ca);
     } catch (const nlohmann::json::exception& e) {
       throw std::runtime_error("config file " + *o.config_file + ": " + e.what());
     }
@@ -66,8 +68,12 @@ Config load_config(const ServeOptions& o) {
   if (o.http) c.http = *o.http;
   if (o.tls_cert) c.tls_cert = *o.tls_cert;
   if (o.tls_key) c.tls_key = *o.tls_key;
+  if (o.tls_client_ca) c.tls_client_ca = *o.tls_client_ca;
   if (c.tls_cert.empty() != c.tls_key.empty()) {
     throw std::runtime_error("TLS needs both a certificate and a key");
+  }
+  if (!c.tls_client_ca.empty() && c.tls_cert.empty()) {
+    throw std::runtime_error("tls_client_ca (mutual TLS) needs tls_cert and tls_key");
   }
   return c;
 }
@@ -82,8 +88,11 @@ HttpOptions parse_listen(const std::string& text, std::size_t body_bytes_max) {
       port.find_first_not_of("0123456789") != std::string::npos || std::stoul(port) > 65535) {
     throw std::runtime_error("bad port in '" + text + "'");
   }
-  return HttpOptions{
-      text.substr(0, colon), static_cast<std::uint16_t>(std::stoul(port)), body_bytes_max, {}, {}};
+  HttpOptions h;
+  h.address = text.substr(0, colon);
+  h.port = static_cast<std::uint16_t>(std::stoul(port));
+  h.body_bytes_max = body_bytes_max;
+  return h;
 }
 
 // Holds an exclusive flock on DATA/LOCK for the life of the process, so that a second server on
@@ -126,6 +135,7 @@ int run_serve(const ServeOptions& options, std::ostream& out) {
   HttpOptions listen = parse_listen(config.http, config.max_body_bytes);
   listen.tls_cert_file = config.tls_cert;
   listen.tls_key_file = config.tls_key;
+  listen.tls_client_ca_file = config.tls_client_ca;
   const std::filesystem::path data(config.data_dir);
   const std::filesystem::path journal = data / "journal";
   std::filesystem::create_directories(data);

@@ -12,7 +12,10 @@
 // Config file (JSON, every key optional):
 //   {"http": "127.0.0.1:8080", "data_dir": "./qx-data", "jwt_secret": "...",
 //    "token_ttl_s": 3600, "max_body_bytes": 65536, "queue_capacity": 4096,
-//    "tls_cert": "cert.pem", "tls_key": "key.pem"}
+//    "tls_cert": "cert.pem", "tls_key": "key.pem", "tls_client_ca": "clients-ca.pem"}
+//
+// tls_client_ca (with tls_cert and tls_key): mutual TLS; the listener requires a client
+// certificate signed by a CA in that PEM bundle and refuses the handshake otherwise.
 //
 // Outside --demo the server refuses to start without a JWT secret of at least 32 bytes.
 #pragma once
@@ -29,6 +32,7 @@ struct ServeOptions {
   std::optional<std::string> http;      // ADDR:PORT; port 0 picks a free port (printed)
   std::optional<std::string> tls_cert;  // PEM certificate chain; with tls_key: https and wss only
   std::optional<std::string> tls_key;
+  std::optional<std::string> tls_client_ca;  // PEM CA bundle: require client certificates (mTLS)
   bool demo = false;
 };
 

@@ -26,9 +26,10 @@ PW = {"admin": "admin-demo-pw", "alice": "alice-demo-pw", "bob": "bob-demo-pw",
 class Server:
     """A running `qx serve --demo --http 127.0.0.1:0`; the port is read from its log."""
 
-    def __init__(self, data_dir: Path, extra=(), env=None, verify=True):
+    def __init__(self, data_dir: Path, extra=(), env=None, verify=True, cert=None):
         self.data_dir = data_dir
         self.verify = verify
+        self.cert = cert  # (certificate, key) files of a TLS client certificate
         self.log = data_dir.parent / f"{data_dir.name}-{time.monotonic_ns()}.log"
         self.proc = subprocess.Popen(
             [QX, "serve", "--demo", "--data-dir", str(data_dir), "--http", "127.0.0.1:0", *extra],
@@ -52,7 +53,7 @@ class Server:
         if user not in self.tokens:
             r = requests.post(self.url + "/api/auth/login",
                               json={"username": user, "password": PW[user]}, timeout=30,
-                              verify=self.verify)
+                              verify=self.verify, cert=self.cert)
             assert r.status_code == 200, r.text
             self.tokens[user] = r.json()["token"]
         return self.tokens[user]
@@ -61,7 +62,8 @@ class Server:
         h = dict(headers or {})
         if user:
             h["Authorization"] = "Bearer " + self.token(user)
-        return requests.get(self.url + path, headers=h, timeout=30, verify=self.verify)
+        return requests.get(self.url + path, headers=h, timeout=30, verify=self.verify,
+                            cert=self.cert)
 
     def post(self, path, body, user=None, headers=None, raw=None):
         h = dict(headers or {})
@@ -69,8 +71,9 @@ class Server:
             h["Authorization"] = "Bearer " + self.token(user)
         if raw is not None:
             return requests.post(self.url + path, data=raw, headers=h, timeout=30,
-                                 verify=self.verify)
-        return requests.post(self.url + path, json=body, headers=h, timeout=30, verify=self.verify)
+                                 verify=self.verify, cert=self.cert)
+        return requests.post(self.url + path, json=body, headers=h, timeout=30, verify=self.verify,
+                             cert=self.cert)
 
     def status(self):
         r = self.get("/api/admin/status", "auditor")
@@ -98,7 +101,8 @@ def server(tmp_path):
 def test_help_lists_the_options():
     out = subprocess.run([QX, "serve", "--help"], capture_output=True, text=True, timeout=30)
     assert out.returncode == 0
-    for opt in ("--config", "--data-dir", "--demo", "--http"):
+    for opt in ("--config", "--data-dir", "--demo", "--http", "--tls-cert", "--tls-key",
+                "--tls-client-ca"):
         assert opt in out.stdout
 
 
@@ -512,3 +516,86 @@ def test_tls_listener(tmp_path):
         assert [o["limit_price"] for o in orders.values()] == ["3800.0"]
     finally:
         assert s.stop() == 0
+
+
+def openssl(*args, cwd):
+    subprocess.run(["openssl", *args], check=True, capture_output=True, cwd=cwd, timeout=60)
+
+
+def make_ca(d: Path, name):
+    """A self-signed CA: d/{name}.pem and d/{name}.key."""
+    openssl("req", "-x509", "-newkey", "rsa:2048", "-nodes", "-days", "1", "-subj",
+            f"/CN={name}", "-keyout", f"{name}.key", "-out", f"{name}.pem", cwd=d)
+
+
+def make_leaf(d: Path, name, ca, extensions):
+    """A key and a certificate for CN=name signed by the CA `ca` (see make_ca)."""
+    (d / f"{name}.ext").write_text(extensions + "\nsubjectKeyIdentifier=hash\n"
+                                   "authorityKeyIdentifier=keyid\n")
+    openssl("req", "-new", "-newkey", "rsa:2048", "-nodes", "-subj", f"/CN={name}",
+            "-keyout", f"{name}.key", "-out", f"{name}.csr", cwd=d)
+    openssl("x509", "-req", "-in", f"{name}.csr", "-CA", f"{ca}.pem", "-CAkey", f"{ca}.key",
+            "-CAcreateserial", "-days", "1", "-extfile", f"{name}.ext", "-out", f"{name}.pem",
+            cwd=d)
+    return str(d / f"{name}.pem"), str(d / f"{name}.key")
+
+
+@pytest.mark.skipif(not shutil.which("openssl"), reason="needs the openssl command")
+def test_mutual_tls(tmp_path):
+    import socket
+    import ssl
+
+    pki = tmp_path / "pki"
+    pki.mkdir()
+    make_ca(pki, "ca")
+    make_ca(pki, "other-ca")
+    server_cert, server_key = make_leaf(
+        pki, "server", "ca", "subjectAltName=IP:127.0.0.1\nextendedKeyUsage=serverAuth")
+    client = make_leaf(pki, "client", "ca", "extendedKeyUsage=clientAuth")
+    stranger = make_leaf(pki, "stranger", "other-ca", "extendedKeyUsage=clientAuth")
+    ca = str(pki / "ca.pem")
+
+    s = Server(tmp_path / "data", verify=ca, cert=client,
+               extra=("--tls-cert", server_cert, "--tls-key", server_key, "--tls-client-ca", ca))
+    try:
+        assert s.url.startswith("https://")
+        assert s.get("/healthz").json() == {"status": "ok"}
+        r = s.order("alice", "alice-01", "BUY", "3800.0")
+        assert r.json()["status"] == "ACCEPTED", r.text
+
+        # Without a client certificate, and with one from another CA: the handshake fails (with
+        # TLS 1.3 the client may learn it only when it reads, as a reset or an alert).
+        refused = (requests.exceptions.SSLError, requests.exceptions.ConnectionError)
+        with pytest.raises(refused):
+            requests.get(s.url + "/healthz", verify=ca, timeout=10)
+        with pytest.raises(refused):
+            requests.get(s.url + "/healthz", verify=ca, cert=stranger, timeout=10)
+
+        # The same with a raw TLS socket: the server names the CA it accepts and never answers
+        # a client that has no certificate.
+        host, port = s.url.removeprefix("https://").split(":")
+        ctx = ssl.create_default_context(cafile=ca)
+        with socket.create_connection((host, int(port)), timeout=10) as raw:
+            with pytest.raises((ssl.SSLError, ConnectionError)):
+                with ctx.wrap_socket(raw, server_hostname=host) as tls:
+                    tls.sendall(b"GET /healthz HTTP/1.1\r\nHost: x\r\n\r\n")
+                    assert tls.recv(4096) == b""  # not reached unless the server answers
+                    raise ConnectionError("closed without an answer")
+
+        assert s.get("/healthz").status_code == 200  # the server keeps serving good clients
+    finally:
+        assert s.stop() == 0
+
+
+@pytest.mark.skipif(not shutil.which("openssl"), reason="needs the openssl command")
+def test_mutual_tls_bad_config_is_a_clear_error(tmp_path):
+    make_ca(tmp_path, "ca")
+    cert, key = make_leaf(tmp_path, "server", "ca", "subjectAltName=IP:127.0.0.1")
+    junk = tmp_path / "junk.pem"
+    junk.write_text("not a certificate\n")
+    for extra, message in ((("--tls-client-ca", str(tmp_path / "ca.pem")), "needs tls_cert"),
+                           (("--tls-cert", cert, "--tls-key", key, "--tls-client-ca", str(junk)),
+                            "TLS client CA")):
+        p = subprocess.run([QX, "serve", "--demo", "--data-dir", str(tmp_path / "d"), "--http",
+                            "127.0.0.1:0", *extra], capture_output=True, text=True, timeout=60)
+        assert p.returncode != 0 and message in p.stderr, p.stderr
