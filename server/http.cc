@@ -49,8 +49,8 @@ class WsBase {
 template <class Stream>
 class WsSession : public WsBase, public std::enable_shared_from_this<WsSession<Stream>> {
  public:
-  WsSession(Stream stream, Service& service, Metrics& metrics)
-      : ws_(std::move(stream)), service_(service), metrics_(metrics) {
+  WsSession(Stream stream, Service& service, Metrics& metrics, std::optional<ConnectionSlot> slot)
+      : ws_(std::move(stream)), service_(service), metrics_(metrics), slot_(std::move(slot)) {
     metrics_.connection_opened();
   }
   ~WsSession() { metrics_.connection_closed(); }
@@ -226,6 +226,7 @@ class WsSession : public WsBase, public std::enable_shared_from_this<WsSession<S
   websocket::stream<Stream> ws_;
   Service& service_;
   Metrics& metrics_;
+  std::optional<ConnectionSlot> slot_;  // the connection's place under max_connections_per_ip
   beast::flat_buffer buf_;
   std::deque<std::string> outq_;
   std::optional<Principal> who_;
@@ -238,7 +239,8 @@ class WsSession : public WsBase, public std::enable_shared_from_this<WsSession<S
 };
 
 template <class Stream>
-using Upgrade = std::function<void(Stream, http::request<http::string_body>)>;
+using Upgrade =
+    std::function<void(Stream, http::request<http::string_body>, std::optional<ConnectionSlot>)>;
 
 template <class Stream>
 class Session : public std::enable_shared_from_this<Session<Stream>> {
@@ -246,8 +248,9 @@ class Session : public std::enable_shared_from_this<Session<Stream>> {
 
  public:
   Session(Stream stream, Service& service, Metrics& metrics, std::size_t body_bytes_max,
-          Upgrade<Stream> upgrade)
+          Upgrade<Stream> upgrade, std::optional<ConnectionSlot> slot)
       : stream_(std::move(stream)),
+        slot_(std::move(slot)),
         upgrade_(std::move(upgrade)),
         service_(service),
         metrics_(metrics),
@@ -300,7 +303,7 @@ class Session : public std::enable_shared_from_this<Session<Stream>> {
     const auto& req = parser_->get();
     if (websocket::is_upgrade(req) && req.target() == "/ws/diff") {
       beast::get_lowest_layer(stream_).expires_never();
-      return upgrade_(std::move(stream_), parser_->release());
+      return upgrade_(std::move(stream_), parser_->release(), std::move(slot_));
     }
     keep_alive_ = req.keep_alive();
     version_ = req.version();
@@ -340,6 +343,7 @@ class Session : public std::enable_shared_from_this<Session<Stream>> {
   }
 
   Stream stream_;
+  std::optional<ConnectionSlot> slot_;  // moves to the WebSocket session on an upgrade
   Upgrade<Stream> upgrade_;
   Service& service_;
   Metrics& metrics_;
@@ -358,26 +362,48 @@ struct HttpServer::Impl {
       : service(s), metrics(m), options(o), acceptor(io), signals(io, SIGINT, SIGTERM) {}
 
   template <class Stream>
-  void serve(Stream stream) {
+  void serve(Stream stream, std::optional<ConnectionSlot> slot) {
+    auto upgrade = [this](Stream s, http::request<http::string_body> req,
+                          std::optional<ConnectionSlot> ws_slot) {
+      auto ws =
+          std::make_shared<WsSession<Stream>>(std::move(s), service, metrics, std::move(ws_slot));
+      ws_sessions.push_back(ws);
+      ws->start(std::move(req));
+    };
     std::make_shared<Session<Stream>>(std::move(stream), service, metrics, options.body_bytes_max,
-                                      [this](Stream s, http::request<http::string_body> req) {
-                                        auto ws = std::make_shared<WsSession<Stream>>(
-                                            std::move(s), service, metrics);
-                                        ws_sessions.push_back(ws);
-                                        ws->start(std::move(req));
-                                      })
+                                      std::move(upgrade), std::move(slot))
         ->start();
+  }
+
+  // Takes a place for the new connection under the per-address limit into `slot` (none when
+  // there is no limit); false, with the socket closed and counted, when there is no place left.
+  bool admit(tcp::socket& socket, std::optional<ConnectionSlot>& slot) {
+    if (options.connections == nullptr) return true;
+    beast::error_code ec;
+    const auto remote = socket.remote_endpoint(ec);
+    if (ec) {  // the peer is gone already
+      socket.close(ec);
+      return false;
+    }
+    slot = options.connections->try_acquire(remote.address().to_string());
+    if (slot) return true;
+    metrics.connection_refused();
+    socket.close(ec);
+    return false;
   }
 
   void accept() {
     acceptor.async_accept([this](beast::error_code ec, tcp::socket socket) {
       if (ec == asio::error::operation_aborted || !acceptor.is_open()) return;
       if (!ec) {
-        socket.set_option(tcp::no_delay(true), ec);
-        if (tls) {
-          serve(beast::ssl_stream<beast::tcp_stream>(std::move(socket), *tls));
-        } else {
-          serve(beast::tcp_stream(std::move(socket)));
+        std::optional<ConnectionSlot> slot;
+        if (admit(socket, slot)) {
+          socket.set_option(tcp::no_delay(true), ec);
+          if (tls) {
+            serve(beast::ssl_stream<beast::tcp_stream>(std::move(socket), *tls), std::move(slot));
+          } else {
+            serve(beast::tcp_stream(std::move(socket)), std::move(slot));
+          }
         }
       }
       accept();

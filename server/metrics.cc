@@ -57,6 +57,16 @@ struct Metrics::Impl {
                                        .Name("qx_http_requests_total")
                                        .Help("HTTP replies by status class")
                                        .Register(*registry);
+  p::Counter& refused = p::BuildCounter()
+                            .Name("qx_rejected_connections_total")
+                            .Help("Connections closed at accept: over max_connections_per_ip")
+                            .Register(*registry)
+                            .Add({});
+  p::Counter& rate_limited = p::BuildCounter()
+                                 .Name("qx_rate_limited_total")
+                                 .Help("Requests refused with 429: over the user's rate limit")
+                                 .Register(*registry)
+                                 .Add({});
 };
 
 Metrics::Metrics() : impl_(std::make_unique<Impl>()) {}
@@ -100,6 +110,13 @@ void Metrics::connection_closed() {
 void Metrics::http_reply(unsigned status) {
   const char* cls = status < 300 ? "2xx" : status < 400 ? "3xx" : status < 500 ? "4xx" : "5xx";
   impl_->replies.Add({{"code", cls}}).Increment();
+}
+
+void Metrics::connection_refused() {
+  impl_->refused.Increment();
+}
+void Metrics::rate_limited() {
+  impl_->rate_limited.Increment();
 }
 
 std::string Metrics::text() const {

@@ -9,6 +9,8 @@
 //   qx_sequencer_queue_depth             jobs waiting for the sequencer
 //   qx_http_connections                  open HTTP connections
 //   qx_http_requests_total{code}         HTTP replies by status class (2xx, 4xx, 5xx)
+//   qx_rejected_connections_total        connections closed at accept (max_connections_per_ip)
+//   qx_rate_limited_total                requests refused with 429 (a user's rate_limit_per_s)
 //
 // Every method is safe from any thread (prometheus-cpp metrics are atomic).
 #pragma once
@@ -37,6 +39,8 @@ class Metrics {
   void connection_opened();
   void connection_closed();
   void http_reply(unsigned status);
+  void connection_refused();
+  void rate_limited();
   // The Prometheus text exposition of every metric.
   [[nodiscard]] std::string text() const;
 

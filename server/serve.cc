@@ -16,6 +16,7 @@
 #include "replay/store.h"
 #include "server/auth.h"
 #include "server/http.h"
+#include "server/limits.h"
 #include "server/metrics.h"
 #include "server/sequencer.h"
 #include "server/service.h"
@@ -35,7 +36,22 @@ struct Config {
   std::size_t queue_capacity = 4096;
   std::string tls_cert, tls_key;
   std::string tls_client_ca;  // PEM CA bundle: clients must present a certificate it signed
+  std::uint64_t max_connections_per_ip = 256;
+  std::uint64_t rate_limit_per_s = 2000;  // per authenticated user
+  std::uint64_t rate_limit_burst = 4000;
 };
+
+// A whole number in [1, max] under `key`, or `fallback` when the key is absent.
+std::uint64_t limit_value(const nlohmann::json& j, const char* key, std::uint64_t fallback,
+                          std::uint64_t max) {
+  if (!j.contains(key)) return fallback;
+  const auto& v = j[key];
+  if (!v.is_number_unsigned() || v.get<std::uint64_t>() == 0 || v.get<std::uint64_t>() > max) {
+    throw std::runtime_error(std::string(key) + " must be a whole number from 1 to " +
+                             std::to_string(max));
+  }
+  return v.get<std::uint64_t>();
+}
 
 Config load_config(const ServeOptions& o) {
   Config c;
@@ -56,7 +72,11 @@ Config load_config(const ServeOptions& o) {
       c.tls_cert = j.value("tls_cert", c.tls_cert);
       c.tls_key = j.value("tls_key", c.tls_key);
       c.tls_client_ca = j.value("tls_client_ca", c.tls_client_ca);
-    } catch (const nlohmann::json::exception& e) {
+      c.max_connections_per_ip =
+          limit_value(j, "max_connections_per_ip", c.max_connections_per_ip, 1'000'000);
+      c.rate_limit_per_s = limit_value(j, "rate_limit_per_s", c.rate_limit_per_s, kRateMax);
+      c.rate_limit_burst = limit_value(j, "rate_limit_burst", c.rate_limit_burst, kRateMax);
+    } catch (const std::exception& e) {
       throw std::runtime_error("config file " + *o.config_file + ": " + e.what());
     }
     if (c.token_ttl_s <= 0 || c.max_body_bytes == 0 || c.queue_capacity == 0) {
@@ -136,6 +156,9 @@ int run_serve(const ServeOptions& options, std::ostream& out) {
   listen.tls_cert_file = config.tls_cert;
   listen.tls_key_file = config.tls_key;
   listen.tls_client_ca_file = config.tls_client_ca;
+  ConnectionLimiter connections(config.max_connections_per_ip);  // outlives every listener
+  listen.connections = &connections;
+  RateLimiter rate({config.rate_limit_per_s, config.rate_limit_burst});
   const std::filesystem::path data(config.data_dir);
   const std::filesystem::path journal = data / "journal";
   std::filesystem::create_directories(data);
@@ -185,6 +208,7 @@ int run_serve(const ServeOptions& options, std::ostream& out) {
   }
 
   Service service(sequencer, auth, metrics);
+  service.set_rate_limiter(&rate);
   HttpServer http(service, metrics, listen);
   out << "qx serve: data dir " << data.string() << '\n';
   out << "qx serve: listening on " << (http.tls() ? "https://" : "http://") << listen.address << ':'

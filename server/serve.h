@@ -12,10 +12,14 @@
 // Config file (JSON, every key optional):
 //   {"http": "127.0.0.1:8080", "data_dir": "./qx-data", "jwt_secret": "...",
 //    "token_ttl_s": 3600, "max_body_bytes": 65536, "queue_capacity": 4096,
-//    "tls_cert": "cert.pem", "tls_key": "key.pem", "tls_client_ca": "clients-ca.pem"}
+//    "tls_cert": "cert.pem", "tls_key": "key.pem", "tls_client_ca": "clients-ca.pem",
+//    "max_connections_per_ip": 256, "rate_limit_per_s": 2000, "rate_limit_burst": 4000}
 //
 // tls_client_ca (with tls_cert and tls_key): mutual TLS; the listener requires a client
 // certificate signed by a CA in that PEM bundle and refuses the handshake otherwise.
+// max_connections_per_ip: open connections per client address; one more is accepted and closed
+// at once (no reply). rate_limit_per_s, rate_limit_burst: a token bucket per authenticated user;
+// an empty bucket answers 429 without reaching the engine (server/limits.h). Each is 1 or more.
 //
 // Outside --demo the server refuses to start without a JWT secret of at least 32 bytes.
 #pragma once

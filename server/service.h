@@ -23,6 +23,7 @@
 #include <vector>
 
 #include "server/auth.h"
+#include "server/limits.h"
 #include "server/metrics.h"
 #include "server/sequencer.h"
 
@@ -53,12 +54,17 @@ class Service {
   void diff_view(const Principal& p, std::vector<std::string> quotes, Done done);
   // Set once by the transport before the first request.
   void set_offload(Offload offload) { offload_ = std::move(offload); }
+  // Set once before the first request (nullptr: no limit): every authenticated request takes a
+  // token from its user's bucket, by the request's `received` time; none left answers 429
+  // {"error": "rate_limited"} before anything else is looked at.
+  void set_rate_limiter(RateLimiter* limiter) { rate_ = limiter; }
 
  private:
   Sequencer& seq_;
   Auth& auth_;
   Metrics& metrics_;
   Offload offload_;
+  RateLimiter* rate_ = nullptr;
 };
 
 // A JSON error reply: {"error": code, "message": message}.

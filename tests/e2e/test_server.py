@@ -599,3 +599,136 @@ def test_mutual_tls_bad_config_is_a_clear_error(tmp_path):
         p = subprocess.run([QX, "serve", "--demo", "--data-dir", str(tmp_path / "d"), "--http",
                             "127.0.0.1:0", *extra], capture_output=True, text=True, timeout=60)
         assert p.returncode != 0 and message in p.stderr, p.stderr
+
+
+def write_config(tmp_path, **keys):
+    path = tmp_path / f"config-{time.monotonic_ns()}.json"
+    path.write_text(json.dumps(keys))
+    return str(path)
+
+
+def test_rate_limit_per_user(tmp_path):
+    import asyncio
+    import websockets
+
+    s = Server(tmp_path / "data",
+               extra=("--config", write_config(tmp_path, rate_limit_per_s=1, rate_limit_burst=5)))
+    try:
+        alice = requests.Session()
+        alice.headers["Authorization"] = "Bearer " + s.token("alice")
+        codes = []
+        for _ in range(30):
+            r = alice.get(s.url + "/api/accounts", timeout=30)
+            codes.append(r.status_code)
+            if r.status_code == 429:
+                assert r.json()["error"] == "rate_limited" and "alice" in r.json()["message"]
+        assert set(codes) <= {200, 429}, codes
+        assert codes[:5] == [200] * 5, codes  # the burst
+        limited = codes.count(429)
+        assert limited >= 1, codes
+
+        # Other users have their own buckets; unauthenticated routes are not limited.
+        assert s.get("/api/accounts", "bob").status_code == 200
+        assert s.get("/healthz").status_code == 200
+        metrics = s.get("/metrics").text
+        assert re.search(rf"^qx_rate_limited_total {limited}$", metrics, re.M), metrics
+
+        # Orders over the WebSocket take tokens from the same bucket: a notify with code 429.
+        async def ws_orders():
+            url = s.url.replace("http://", "ws://") + "/ws/diff"
+            headers = {"Authorization": "Bearer " + s.token("alice")}
+            async with websockets.connect(url, extra_headers=headers) as ws:
+                for i in range(20):
+                    await ws.send(json.dumps({
+                        "aid": "insert_order", "account_id": "alice-01",
+                        "instrument_id": "IF2501", "direction": "BUY", "offset": "OPEN",
+                        "volume": 1, "price_type": "LIMIT", "limit_price": "3700.0",
+                        "order_id": 5000 + i}))
+                while True:
+                    m = json.loads(await asyncio.wait_for(ws.recv(), timeout=20))
+                    n = m["data"][0].get("notify", {}).get("n", {})
+                    if n.get("code") == 429:
+                        return n
+
+        n = asyncio.run(ws_orders())
+        assert n["level"] == "ERROR" and "requests a second" in n["content"]
+
+        # The bucket refills and alice is served again.
+        deadline = time.monotonic() + 30
+        while (r := alice.get(s.url + "/api/accounts", timeout=30)).status_code == 429:
+            assert time.monotonic() < deadline
+            time.sleep(0.2)
+        assert r.status_code == 200 and r.json() == ["alice-01"]
+    finally:
+        assert s.stop() == 0
+
+
+def http_exchange(sock, path="/healthz"):
+    """Sends one keep-alive GET on a raw socket; returns the reply's (status, body), or None when
+    the server closed the connection instead."""
+    try:
+        sock.sendall(f"GET {path} HTTP/1.1\r\nHost: x\r\n\r\n".encode())
+        data = b""
+        while b"\r\n\r\n" not in data:
+            chunk = sock.recv(65536)
+            if not chunk:
+                return None
+            data += chunk
+    except ConnectionError:
+        return None
+    head, _, body = data.partition(b"\r\n\r\n")
+    length = int(re.search(rb"(?i)content-length: *(\d+)", head).group(1))
+    while len(body) < length:
+        chunk = sock.recv(65536)
+        assert chunk, "closed in the middle of a reply"
+        body += chunk
+    return int(head.split(b" ")[1]), body.decode()
+
+
+def test_connections_per_ip_limit(tmp_path):
+    import socket
+
+    s = Server(tmp_path / "data",
+               extra=("--config", write_config(tmp_path, max_connections_per_ip=4)))
+    host, port = s.url.removeprefix("http://").split(":")
+    conns = []
+    try:
+        for _ in range(4):
+            c = socket.create_connection((host, int(port)), timeout=20)
+            conns.append(c)
+            assert http_exchange(c)[0] == 200  # accepted and counted before the next one
+        with socket.create_connection((host, int(port)), timeout=20) as fifth:  # kernel accepts
+            assert http_exchange(fifth) is None  # the server closes it without a reply
+        refusals = 1
+        for c in conns:
+            assert http_exchange(c)[0] == 200  # the four still work
+
+        conns.pop().close()  # frees a place once the server has seen the close
+        deadline = time.monotonic() + 30
+        while (reply := http_exchange(c := socket.create_connection((host, int(port)),
+                                                                    timeout=20))) is None:
+            refusals += 1
+            c.close()
+            assert time.monotonic() < deadline
+            time.sleep(0.1)
+        conns.append(c)
+        assert reply[0] == 200
+
+        status, metrics = http_exchange(conns[0], "/metrics")
+        assert status == 200
+        assert re.search(rf"^qx_rejected_connections_total {refusals}$", metrics, re.M), metrics
+        assert re.search(r"^qx_http_connections 4$", metrics, re.M), metrics
+    finally:
+        for c in conns:
+            c.close()
+        assert s.stop() == 0
+
+
+def test_bad_limits_in_the_config_are_a_clear_error(tmp_path):
+    for keys in ({"rate_limit_per_s": 0}, {"rate_limit_burst": -1},
+                 {"max_connections_per_ip": "many"}, {"rate_limit_per_s": 1.5}):
+        p = subprocess.run([QX, "serve", "--demo", "--data-dir", str(tmp_path / "d"), "--http",
+                            "127.0.0.1:0", "--config", write_config(tmp_path, **keys)],
+                           capture_output=True, text=True, timeout=60)
+        assert p.returncode != 0, keys
+        assert next(iter(keys)) + " must be a whole number" in p.stderr, p.stderr
