@@ -9,7 +9,9 @@
 // protocol says. Every server message is printed on stdout as one JSON line, as it arrives. A
 // line that does not decode is reported on stderr as {"clientError": ...} and skipped. After
 // stdin ends the client keeps printing for --linger-ms, then closes; it exits 0 then, or 0 when
-// the server closes the connection, 1 when it cannot connect.
+// the server closes the connection, 1 when it cannot connect. With --tls (or --tls-ca) it speaks
+// TLS and checks the server's certificate against the host it dialled; --tls-cert/--tls-key
+// present a client certificate (mutual TLS).
 #pragma once
 
 #include <iosfwd>
@@ -20,8 +22,14 @@ namespace qx::app {
 struct ClientOptions {
   std::string tcp = "127.0.0.1:9090";
   int linger_ms = 1000;
+  bool tls = false;    // TLS with the system's CAs (or tls_ca)
+  std::string tls_ca;  // PEM CA bundle that must have signed the server's certificate; implies TLS
+  std::string tls_cert;  // client certificate and key, for servers that require mutual TLS
+  std::string tls_key;
 };
 
-int run_client(const ClientOptions& options, std::istream& in, std::ostream& out);
+// Reads stdin, writes `out`; throws std::runtime_error when it cannot connect or the TLS
+// handshake fails.
+int run_client(const ClientOptions& options, std::ostream& out);
 
 }  // namespace qx::app

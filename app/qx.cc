@@ -205,6 +205,11 @@ int main(int argc, char** argv) {
                    "PEM certificate chain; with --tls-key the listener speaks only TLS")
       ->check(CLI::ExistingFile);
   serve_cmd->add_option("--tls-key", serve.tls_key, "PEM private key")->check(CLI::ExistingFile);
+  serve_cmd
+      ->add_option("--tls-client-ca", serve.tls_client_ca,
+                   "PEM CA bundle; with --tls-cert/--tls-key, clients must present a certificate "
+                   "signed by one of these CAs (mutual TLS)")
+      ->check(CLI::ExistingFile);
   serve_cmd->add_flag("--demo", serve.demo,
                       "On an empty journal, create demo instruments, users and funded accounts; "
                       "a random JWT secret is allowed");
@@ -219,6 +224,13 @@ int main(int argc, char** argv) {
       ->add_option("--linger-ms", client.linger_ms,
                    "After stdin ends, keep printing server messages this long (default 1000)")
       ->check(CLI::Range(0, 3'600'000));
+  client_cmd->add_flag("--tls", client.tls, "Speak TLS (server certificate checked)");
+  client_cmd->add_option("--tls-ca", client.tls_ca, "PEM CA bundle for the server's certificate")
+      ->check(CLI::ExistingFile);
+  client_cmd->add_option("--tls-cert", client.tls_cert, "PEM client certificate (mutual TLS)")
+      ->check(CLI::ExistingFile);
+  client_cmd->add_option("--tls-key", client.tls_key, "PEM client key (mutual TLS)")
+      ->check(CLI::ExistingFile);
 
   try {
     app.parse(argc, argv);
@@ -230,7 +242,7 @@ int main(int argc, char** argv) {
 
   try {
     if (serve_cmd->parsed()) return qx::server::run_serve(serve, std::cout);
-    if (client_cmd->parsed()) return qx::app::run_client(client, std::cin, std::cout);
+    if (client_cmd->parsed()) return qx::app::run_client(client, std::cout);
     if (demo_cmd->parsed()) return qa::run_demo(demo, std::cout);
     if (verify_cmd->parsed()) return qa::run_verify(verify, std::cout);
     if (replay_cmd->parsed()) return qa::run_replay(replay, std::cout);

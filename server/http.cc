@@ -21,6 +21,8 @@
 #include <type_traits>
 #include <vector>
 
+#include "server/tls.h"
+
 namespace qx::server {
 
 namespace asio = boost::asio;
@@ -48,8 +50,8 @@ class WsBase {
 template <class Stream>
 class WsSession : public WsBase, public std::enable_shared_from_this<WsSession<Stream>> {
  public:
-  WsSession(Stream stream, Service& service, Metrics& metrics)
-      : ws_(std::move(stream)), service_(service), metrics_(metrics) {
+  WsSession(Stream stream, Service& service, Metrics& metrics, std::optional<ConnectionSlot> slot)
+      : ws_(std::move(stream)), service_(service), metrics_(metrics), slot_(std::move(slot)) {
     metrics_.connection_opened();
   }
   ~WsSession() { metrics_.connection_closed(); }
@@ -254,6 +256,7 @@ class WsSession : public WsBase, public std::enable_shared_from_this<WsSession<S
   websocket::stream<Stream> ws_;
   Service& service_;
   Metrics& metrics_;
+  std::optional<ConnectionSlot> slot_;  // the connection's place under max_connections_per_ip
   beast::flat_buffer buf_;
   std::deque<std::string> outq_;
   std::optional<Principal> who_;
@@ -267,7 +270,8 @@ class WsSession : public WsBase, public std::enable_shared_from_this<WsSession<S
 };
 
 template <class Stream>
-using Upgrade = std::function<void(Stream, http::request<http::string_body>)>;
+using Upgrade =
+    std::function<void(Stream, http::request<http::string_body>, std::optional<ConnectionSlot>)>;
 
 template <class Stream>
 class Session : public std::enable_shared_from_this<Session<Stream>> {
@@ -275,8 +279,9 @@ class Session : public std::enable_shared_from_this<Session<Stream>> {
 
  public:
   Session(Stream stream, Service& service, Metrics& metrics, std::size_t body_bytes_max,
-          Upgrade<Stream> upgrade)
+          Upgrade<Stream> upgrade, std::optional<ConnectionSlot> slot)
       : stream_(std::move(stream)),
+        slot_(std::move(slot)),
         upgrade_(std::move(upgrade)),
         service_(service),
         metrics_(metrics),
@@ -329,7 +334,7 @@ class Session : public std::enable_shared_from_this<Session<Stream>> {
     const auto& req = parser_->get();
     if (websocket::is_upgrade(req) && req.target() == "/ws/diff") {
       beast::get_lowest_layer(stream_).expires_never();
-      return upgrade_(std::move(stream_), parser_->release());
+      return upgrade_(std::move(stream_), parser_->release(), std::move(slot_));
     }
     keep_alive_ = req.keep_alive();
     version_ = req.version();
@@ -369,6 +374,7 @@ class Session : public std::enable_shared_from_this<Session<Stream>> {
   }
 
   Stream stream_;
+  std::optional<ConnectionSlot> slot_;  // moves to the WebSocket session on an upgrade
   Upgrade<Stream> upgrade_;
   Service& service_;
   Metrics& metrics_;
@@ -387,26 +393,48 @@ struct HttpServer::Impl {
       : service(s), metrics(m), options(o), acceptor(io), signals(io, SIGINT, SIGTERM) {}
 
   template <class Stream>
-  void serve(Stream stream) {
+  void serve(Stream stream, std::optional<ConnectionSlot> slot) {
+    auto upgrade = [this](Stream s, http::request<http::string_body> req,
+                          std::optional<ConnectionSlot> ws_slot) {
+      auto ws =
+          std::make_shared<WsSession<Stream>>(std::move(s), service, metrics, std::move(ws_slot));
+      ws_sessions.push_back(ws);
+      ws->start(std::move(req));
+    };
     std::make_shared<Session<Stream>>(std::move(stream), service, metrics, options.body_bytes_max,
-                                      [this](Stream s, http::request<http::string_body> req) {
-                                        auto ws = std::make_shared<WsSession<Stream>>(
-                                            std::move(s), service, metrics);
-                                        ws_sessions.push_back(ws);
-                                        ws->start(std::move(req));
-                                      })
+                                      std::move(upgrade), std::move(slot))
         ->start();
+  }
+
+  // Takes a place for the new connection under the per-address limit into `slot` (none when
+  // there is no limit); false, with the socket closed and counted, when there is no place left.
+  bool admit(tcp::socket& socket, std::optional<ConnectionSlot>& slot) {
+    if (options.connections == nullptr) return true;
+    beast::error_code ec;
+    const auto remote = socket.remote_endpoint(ec);
+    if (ec) {  // the peer is gone already
+      socket.close(ec);
+      return false;
+    }
+    slot = options.connections->try_acquire(remote.address().to_string());
+    if (slot) return true;
+    metrics.connection_refused();
+    socket.close(ec);
+    return false;
   }
 
   void accept() {
     acceptor.async_accept([this](beast::error_code ec, tcp::socket socket) {
       if (ec == asio::error::operation_aborted || !acceptor.is_open()) return;
       if (!ec) {
-        socket.set_option(tcp::no_delay(true), ec);
-        if (tls) {
-          serve(beast::ssl_stream<beast::tcp_stream>(std::move(socket), *tls));
-        } else {
-          serve(beast::tcp_stream(std::move(socket)));
+        std::optional<ConnectionSlot> slot;
+        if (admit(socket, slot)) {
+          socket.set_option(tcp::no_delay(true), ec);
+          if (tls) {
+            serve(beast::ssl_stream<beast::tcp_stream>(std::move(socket), *tls), std::move(slot));
+          } else {
+            serve(beast::tcp_stream(std::move(socket)), std::move(slot));
+          }
         }
       }
       accept();
@@ -420,23 +448,17 @@ struct HttpServer::Impl {
   asio::thread_pool pool{2};
   tcp::acceptor acceptor;
   asio::signal_set signals;
-  std::optional<asio::ssl::context> tls;
+  std::shared_ptr<asio::ssl::context> tls;
   std::vector<std::weak_ptr<WsBase>> ws_sessions;  // I/O thread only
 };
 
 HttpServer::HttpServer(Service& service, Metrics& metrics, const HttpOptions& options)
     : impl_(std::make_unique<Impl>(service, metrics, options)) {
   beast::error_code ec;
-  if (!options.tls_cert_file.empty() || !options.tls_key_file.empty()) {
-    auto& ctx = impl_->tls.emplace(asio::ssl::context::tls_server);
-    ctx.set_options(asio::ssl::context::default_workarounds | asio::ssl::context::no_sslv2 |
-                    asio::ssl::context::no_sslv3 | asio::ssl::context::no_tlsv1 |
-                    asio::ssl::context::no_tlsv1_1 | asio::ssl::context::single_dh_use);
-    ctx.use_certificate_chain_file(options.tls_cert_file, ec);
-    if (ec)
-      throw std::runtime_error("TLS certificate " + options.tls_cert_file + ": " + ec.message());
-    ctx.use_private_key_file(options.tls_key_file, asio::ssl::context::pem, ec);
-    if (ec) throw std::runtime_error("TLS key " + options.tls_key_file + ": " + ec.message());
+  if (!options.tls_cert_file.empty() || !options.tls_key_file.empty() ||
+      !options.tls_client_ca_file.empty()) {
+    impl_->tls =
+        make_server_tls(options.tls_cert_file, options.tls_key_file, options.tls_client_ca_file);
   }
   const auto address = asio::ip::make_address(options.address, ec);
   if (ec) throw std::runtime_error("bad listen address '" + options.address + "'");
@@ -458,7 +480,7 @@ HttpServer::~HttpServer() {
 }
 
 bool HttpServer::tls() const {
-  return impl_->tls.has_value();
+  return impl_->tls != nullptr;
 }
 
 std::uint16_t HttpServer::port() const {

@@ -18,6 +18,7 @@
 #include <memory>
 #include <string>
 
+#include "server/limits.h"
 #include "server/metrics.h"
 #include "server/service.h"
 
@@ -30,6 +31,13 @@ struct HttpOptions {
   // PEM files; when both are set the listener speaks only TLS (1.2 or later): https and wss.
   std::string tls_cert_file;
   std::string tls_key_file;
+  // PEM CA bundle; when set (with the two above) every client must present a certificate that
+  // chains to it (mutual TLS, see server/tls.h).
+  std::string tls_client_ca_file;
+  // Open connections per client address, shared with other listeners (nullptr: no limit). A
+  // connection over the limit is accepted and closed at once, without a reply or a TLS handshake,
+  // and counted in qx_rejected_connections_total. Must outlive the server.
+  ConnectionLimiter* connections = nullptr;
 };
 
 class HttpServer {

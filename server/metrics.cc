@@ -66,6 +66,16 @@ struct Metrics::Impl {
                                           .Name("qx_tcp_disconnects_total")
                                           .Help("Binary TCP sessions the server closed, by cause")
                                           .Register(*registry);
+  p::Counter& refused = p::BuildCounter()
+                            .Name("qx_rejected_connections_total")
+                            .Help("Connections closed at accept: over max_connections_per_ip")
+                            .Register(*registry)
+                            .Add({});
+  p::Counter& rate_limited = p::BuildCounter()
+                                 .Name("qx_rate_limited_total")
+                                 .Help("Requests refused with 429: over the user's rate limit")
+                                 .Register(*registry)
+                                 .Add({});
 };
 
 Metrics::Metrics() : impl_(std::make_unique<Impl>()) {}
@@ -119,6 +129,12 @@ void Metrics::tcp_connection_closed() {
 }
 void Metrics::tcp_disconnect(const char* cause) {
   impl_->tcp_closes.Add({{"cause", cause}}).Increment();
+}
+void Metrics::connection_refused() {
+  impl_->refused.Increment();
+}
+void Metrics::rate_limited() {
+  impl_->rate_limited.Increment();
 }
 
 std::string Metrics::text() const {

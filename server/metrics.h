@@ -11,6 +11,8 @@
 //   qx_http_requests_total{code}         HTTP replies by status class (2xx, 4xx, 5xx)
 //   qx_tcp_connections                   open binary TCP connections
 //   qx_tcp_disconnects_total{cause}      TCP sessions closed by the server: protocol, slow_consumer
+//   qx_rejected_connections_total        connections closed at accept (max_connections_per_ip)
+//   qx_rate_limited_total                requests refused with 429 (a user's rate_limit_per_s)
 //
 // Every method is safe from any thread (prometheus-cpp metrics are atomic).
 #pragma once
@@ -42,6 +44,8 @@ class Metrics {
   void tcp_connection_opened();
   void tcp_connection_closed();
   void tcp_disconnect(const char* cause);  // "protocol" or "slow_consumer"
+  void connection_refused();
+  void rate_limited();
   // The Prometheus text exposition of every metric.
   [[nodiscard]] std::string text() const;
 

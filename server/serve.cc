@@ -18,10 +18,12 @@
 #include "server/auth.h"
 #include "server/http.h"
 #include "server/klines.h"
+#include "server/limits.h"
 #include "server/metrics.h"
 #include "server/sequencer.h"
 #include "server/service.h"
 #include "server/tcp.h"
+#include "server/tls.h"
 
 namespace qx::server {
 
@@ -38,7 +40,23 @@ struct Config {
   std::size_t max_body_bytes = 64 << 10;
   std::size_t queue_capacity = 4096;
   std::string tls_cert, tls_key;
+  std::string tls_client_ca;  // PEM CA bundle: clients must present a certificate it signed
+  std::uint64_t max_connections_per_ip = 256;
+  std::uint64_t rate_limit_per_s = 2000;  // per authenticated user
+  std::uint64_t rate_limit_burst = 4000;
 };
+
+// A whole number in [1, max] under `key`, or `fallback` when the key is absent.
+std::uint64_t limit_value(const nlohmann::json& j, const char* key, std::uint64_t fallback,
+                          std::uint64_t max) {
+  if (!j.contains(key)) return fallback;
+  const auto& v = j[key];
+  if (!v.is_number_unsigned() || v.get<std::uint64_t>() == 0 || v.get<std::uint64_t>() > max) {
+    throw std::runtime_error(std::string(key) + " must be a whole number from 1 to " +
+                             std::to_string(max));
+  }
+  return v.get<std::uint64_t>();
+}
 
 Config load_config(const ServeOptions& o) {
   Config c;
@@ -59,7 +77,12 @@ Config load_config(const ServeOptions& o) {
       c.queue_capacity = j.value("queue_capacity", c.queue_capacity);
       c.tls_cert = j.value("tls_cert", c.tls_cert);
       c.tls_key = j.value("tls_key", c.tls_key);
-    } catch (const nlohmann::json::exception& e) {
+      c.tls_client_ca = j.value("tls_client_ca", c.tls_client_ca);
+      c.max_connections_per_ip =
+          limit_value(j, "max_connections_per_ip", c.max_connections_per_ip, 1'000'000);
+      c.rate_limit_per_s = limit_value(j, "rate_limit_per_s", c.rate_limit_per_s, kRateMax);
+      c.rate_limit_burst = limit_value(j, "rate_limit_burst", c.rate_limit_burst, kRateMax);
+    } catch (const std::exception& e) {
       throw std::runtime_error("config file " + *o.config_file + ": " + e.what());
     }
     if (c.token_ttl_s <= 0 || c.max_body_bytes == 0 || c.queue_capacity == 0) {
@@ -72,8 +95,12 @@ Config load_config(const ServeOptions& o) {
   if (o.tcp) c.tcp = *o.tcp;
   if (o.tls_cert) c.tls_cert = *o.tls_cert;
   if (o.tls_key) c.tls_key = *o.tls_key;
+  if (o.tls_client_ca) c.tls_client_ca = *o.tls_client_ca;
   if (c.tls_cert.empty() != c.tls_key.empty()) {
     throw std::runtime_error("TLS needs both a certificate and a key");
+  }
+  if (!c.tls_client_ca.empty() && c.tls_cert.empty()) {
+    throw std::runtime_error("tls_client_ca (mutual TLS) needs tls_cert and tls_key");
   }
   return c;
 }
@@ -88,8 +115,11 @@ HttpOptions parse_listen(const std::string& text, std::size_t body_bytes_max) {
       port.find_first_not_of("0123456789") != std::string::npos || std::stoul(port) > 65535) {
     throw std::runtime_error("bad port in '" + text + "'");
   }
-  return HttpOptions{
-      text.substr(0, colon), static_cast<std::uint16_t>(std::stoul(port)), body_bytes_max, {}, {}};
+  HttpOptions h;
+  h.address = text.substr(0, colon);
+  h.port = static_cast<std::uint16_t>(std::stoul(port));
+  h.body_bytes_max = body_bytes_max;
+  return h;
 }
 
 // Holds an exclusive flock on DATA/LOCK for the life of the process, so that a second server on
@@ -132,6 +162,10 @@ int run_serve(const ServeOptions& options, std::ostream& out) {
   HttpOptions listen = parse_listen(config.http, config.max_body_bytes);
   listen.tls_cert_file = config.tls_cert;
   listen.tls_key_file = config.tls_key;
+  listen.tls_client_ca_file = config.tls_client_ca;
+  ConnectionLimiter connections(config.max_connections_per_ip);  // outlives every listener
+  listen.connections = &connections;
+  RateLimiter rate({config.rate_limit_per_s, config.rate_limit_burst});
   const std::filesystem::path data(config.data_dir);
   const std::filesystem::path journal = data / "journal";
   std::filesystem::create_directories(data);
@@ -188,6 +222,7 @@ int run_serve(const ServeOptions& options, std::ostream& out) {
                                          const core::Engine&) { klines.on_event(ev, fx); });
   Service service(sequencer, auth, metrics);
   service.set_klines(&klines);
+  service.set_rate_limiter(&rate);
   HttpServer http(service, metrics, listen);
   std::optional<TcpServer> tcp;
   if (config.tcp != "off") {
@@ -195,6 +230,11 @@ int run_serve(const ServeOptions& options, std::ostream& out) {
     TcpOptions to;
     to.address = where.address;
     to.port = where.port;
+    to.connections = &connections;
+    to.rate = &rate;
+    if (!config.tls_cert.empty()) {
+      to.tls = make_server_tls(config.tls_cert, config.tls_key, config.tls_client_ca);
+    }
     tcp.emplace(sequencer, auth, metrics, to);
   }
   out << "qx serve: data dir " << data.string() << '\n';

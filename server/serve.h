@@ -14,7 +14,14 @@
 //   {"http": "127.0.0.1:8080", "tcp": "127.0.0.1:9090", "data_dir": "./qx-data", "jwt_secret":
 //   "...",
 //    "token_ttl_s": 3600, "max_body_bytes": 65536, "queue_capacity": 4096,
-//    "tls_cert": "cert.pem", "tls_key": "key.pem"}
+//    "tls_cert": "cert.pem", "tls_key": "key.pem", "tls_client_ca": "clients-ca.pem",
+//    "max_connections_per_ip": 256, "rate_limit_per_s": 2000, "rate_limit_burst": 4000}
+//
+// tls_client_ca (with tls_cert and tls_key): mutual TLS; the listener requires a client
+// certificate signed by a CA in that PEM bundle and refuses the handshake otherwise.
+// max_connections_per_ip: open connections per client address; one more is accepted and closed
+// at once (no reply). rate_limit_per_s, rate_limit_burst: a token bucket per authenticated user;
+// an empty bucket answers 429 without reaching the engine (server/limits.h). Each is 1 or more.
 //
 // Outside --demo the server refuses to start without a JWT secret of at least 32 bytes.
 #pragma once
@@ -32,6 +39,7 @@ struct ServeOptions {
   std::optional<std::string> tcp;       // ADDR:PORT of the binary protocol, or "off"
   std::optional<std::string> tls_cert;  // PEM certificate chain; with tls_key: https and wss only
   std::optional<std::string> tls_key;
+  std::optional<std::string> tls_client_ca;  // PEM CA bundle: require client certificates (mTLS)
   bool demo = false;
 };
 

@@ -423,6 +423,15 @@ void Service::handle(Request req, Done done) {
       return done(error_reply(401, "unauthorized", "a valid 'Authorization: Bearer' is required"));
     }
     const Principal p = *who;
+    const auto received_ns =
+        std::chrono::duration_cast<std::chrono::nanoseconds>(req.received.time_since_epoch());
+    if (rate_ != nullptr && !rate_->try_take(p.user, received_ns.count())) {
+      metrics_.rate_limited();
+      return done(error_reply(429, "rate_limited",
+                              "user '" + p.user + "' is over " +
+                                  std::to_string(rate_->limit().per_s) +
+                                  " requests a second; retry later"));
+    }
     if (parts.size() < 2 || parts[0] != "api") {
       return done(error_reply(404, "not_found", "no route " + req.target));
     }

@@ -24,6 +24,7 @@
 
 #include "server/auth.h"
 #include "server/klines.h"
+#include "server/limits.h"
 #include "server/metrics.h"
 #include "server/sequencer.h"
 
@@ -64,6 +65,10 @@ class Service {
   void set_klines(const Klines* klines) { klines_ = klines; }
   // Set once by the transport before the first request.
   void set_offload(Offload offload) { offload_ = std::move(offload); }
+  // Set once before the first request (nullptr: no limit): every authenticated request takes a
+  // token from its user's bucket, by the request's `received` time; none left answers 429
+  // {"error": "rate_limited"} before anything else is looked at.
+  void set_rate_limiter(RateLimiter* limiter) { rate_ = limiter; }
 
  private:
   Sequencer& seq_;
@@ -71,6 +76,7 @@ class Service {
   Metrics& metrics_;
   Offload offload_;
   const Klines* klines_ = nullptr;
+  RateLimiter* rate_ = nullptr;
 };
 
 // A JSON error reply: {"error": code, "message": message}.

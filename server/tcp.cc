@@ -333,8 +333,11 @@ class Session : public SessionBase, public std::enable_shared_from_this<Session<
   static constexpr bool kTls = !std::is_same_v<Stream, tcp::socket>;
 
  public:
-  Session(Stream stream, Shared& shared)
-      : stream_(std::move(stream)), s_(shared), in_(shared.options.frame_bytes_max) {
+  Session(Stream stream, Shared& shared, std::optional<ConnectionSlot> slot)
+      : stream_(std::move(stream)),
+        s_(shared),
+        in_(shared.options.frame_bytes_max),
+        slot_(std::move(slot)) {
     s_.metrics.tcp_connection_opened();
   }
   ~Session() override {
@@ -551,6 +554,16 @@ class Session : public SessionBase, public std::enable_shared_from_this<Session<
     if (body.which() == W::LOGIN) return login(rid, body.getLogin());
     if (body.which() == W::NONE) return protocol_error(rid, "a request needs a body");
     if (!who_) return answer_error(rid, "unauthorized", "log in first");
+    if (s_.options.rate != nullptr) {
+      const auto now =
+          std::chrono::duration_cast<std::chrono::nanoseconds>(received_.time_since_epoch());
+      if (!s_.options.rate->try_take(who_->user, now.count())) {
+        s_.metrics.rate_limited();
+        return answer_error(rid, "rate_limited",
+                            "over " + std::to_string(s_.options.rate->limit().per_s) +
+                                " requests/s for this user; nothing was done");
+      }
+    }
     switch (body.which()) {
       case W::NEW_ORDER: return new_order(rid, body.getNewOrder());
       case W::AMEND: return amend(rid, body.getAmend());
@@ -930,6 +943,7 @@ class Session : public SessionBase, public std::enable_shared_from_this<Session<
   wire::FrameReader in_;
   std::array<char, 16 << 10> rbuf_{};
   std::string out_, wbuf_;
+  std::optional<ConnectionSlot> slot_;  // the connection's place under max_connections_per_ip
   std::map<std::uint32_t, std::string> pending_books_;
   std::map<std::uint32_t, Sub> subs_;
   std::size_t book_subs_ = 0;
@@ -953,22 +967,36 @@ struct TcpServer::Impl {
       : shared{s, a, m, o, feed, slow, {}}, acceptor(io) {}
 
   template <class Stream>
-  void serve(Stream stream) {
-    auto session = std::make_shared<Session<Stream>>(std::move(stream), shared);
+  void serve(Stream stream, std::optional<ConnectionSlot> slot) {
+    auto session = std::make_shared<Session<Stream>>(std::move(stream), shared, std::move(slot));
     std::erase_if(sessions, [](const std::weak_ptr<SessionBase>& w) { return w.expired(); });
     sessions.push_back(session);
     session->start();
   }
 
+  // A place under the per-address connection limit; false (socket closed, counted) when full.
+  bool admit(tcp::socket& socket, std::optional<ConnectionSlot>& slot) {
+    if (shared.options.connections == nullptr) return true;
+    boost::system::error_code ec;
+    const auto remote = socket.remote_endpoint(ec);
+    if (!ec) slot = shared.options.connections->try_acquire(remote.address().to_string());
+    if (slot) return true;
+    if (!ec) shared.metrics.connection_refused();
+    socket.close(ec);
+    return false;
+  }
+
   void accept() {
     acceptor.async_accept([this](boost::system::error_code ec, tcp::socket socket) {
       if (ec == asio::error::operation_aborted || !acceptor.is_open()) return;
-      if (!ec) {
+      std::optional<ConnectionSlot> slot;
+      if (!ec && admit(socket, slot)) {
         socket.set_option(tcp::no_delay(true), ec);
         if (shared.options.tls) {
-          serve(asio::ssl::stream<tcp::socket>(std::move(socket), *shared.options.tls));
+          serve(asio::ssl::stream<tcp::socket>(std::move(socket), *shared.options.tls),
+                std::move(slot));
         } else {
-          serve(std::move(socket));
+          serve(std::move(socket), std::move(slot));
         }
       }
       accept();

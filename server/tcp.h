@@ -27,6 +27,7 @@
 #include <string>
 
 #include "server/auth.h"
+#include "server/limits.h"
 #include "server/metrics.h"
 #include "server/sequencer.h"
 
@@ -42,8 +43,13 @@ struct TcpOptions {
   std::size_t frame_bytes_max = 64 << 10;  // largest client message
   std::size_t out_bytes_max = 16 << 20;    // unsent output before a slow reader is cut off
   std::size_t inflight_max = 1024;         // requests of one session waiting for the sequencer
-  // When set, the listener speaks only TLS with this context (see server/tls.h).
+  // When set, the listener speaks only TLS with this context (see server/tls.h; mutual TLS when
+  // the context was made with a client CA).
   std::shared_ptr<boost::asio::ssl::context> tls;
+  // Shared with the HTTP listener (nullptr: no limit). A connection over the per-address limit is
+  // closed at once; a request over the user's rate gets `error` "rate_limited" and is dropped.
+  ConnectionLimiter* connections = nullptr;
+  RateLimiter* rate = nullptr;
 };
 
 class TcpServer {

@@ -26,9 +26,10 @@ PW = {"admin": "admin-demo-pw", "alice": "alice-demo-pw", "bob": "bob-demo-pw",
 class Server:
     """A running `qx serve --demo` on free loopback ports (HTTP and binary TCP), read from its log."""
 
-    def __init__(self, data_dir: Path, extra=(), env=None, verify=True):
+    def __init__(self, data_dir: Path, extra=(), env=None, verify=True, cert=None):
         self.data_dir = data_dir
         self.verify = verify
+        self.cert = cert  # (certificate, key) files of a TLS client certificate
         self.log = data_dir.parent / f"{data_dir.name}-{time.monotonic_ns()}.log"
         self.proc = subprocess.Popen(
             [QX, "serve", "--demo", "--data-dir", str(data_dir), "--http", "127.0.0.1:0",
@@ -38,7 +39,7 @@ class Server:
         while True:
             text = self.log.read_text()
             m = re.search(r"listening on (https?://127\.0\.0\.1:\d+)", text)
-            t = re.search(r"binary TCP on tcps?://(127\.0\.0\.1:\d+)", text)
+            t = re.search(r"binary TCP on (?:tcp|tls)://(127\.0\.0\.1:\d+)", text)
             if m and t:
                 self.url = m.group(1)
                 self.tcp = t.group(1)
@@ -55,7 +56,7 @@ class Server:
         if user not in self.tokens:
             r = requests.post(self.url + "/api/auth/login",
                               json={"username": user, "password": PW[user]}, timeout=30,
-                              verify=self.verify)
+                              verify=self.verify, cert=self.cert)
             assert r.status_code == 200, r.text
             self.tokens[user] = r.json()["token"]
         return self.tokens[user]
@@ -64,7 +65,8 @@ class Server:
         h = dict(headers or {})
         if user:
             h["Authorization"] = "Bearer " + self.token(user)
-        return requests.get(self.url + path, headers=h, timeout=30, verify=self.verify)
+        return requests.get(self.url + path, headers=h, timeout=30, verify=self.verify,
+                            cert=self.cert)
 
     def post(self, path, body, user=None, headers=None, raw=None):
         h = dict(headers or {})
@@ -72,8 +74,9 @@ class Server:
             h["Authorization"] = "Bearer " + self.token(user)
         if raw is not None:
             return requests.post(self.url + path, data=raw, headers=h, timeout=30,
-                                 verify=self.verify)
-        return requests.post(self.url + path, json=body, headers=h, timeout=30, verify=self.verify)
+                                 verify=self.verify, cert=self.cert)
+        return requests.post(self.url + path, json=body, headers=h, timeout=30, verify=self.verify,
+                             cert=self.cert)
 
     def status(self):
         r = self.get("/api/admin/status", "auditor")
@@ -101,7 +104,8 @@ def server(tmp_path):
 def test_help_lists_the_options():
     out = subprocess.run([QX, "serve", "--help"], capture_output=True, text=True, timeout=30)
     assert out.returncode == 0
-    for opt in ("--config", "--data-dir", "--demo", "--http"):
+    for opt in ("--config", "--data-dir", "--demo", "--http", "--tls-cert", "--tls-key",
+                "--tls-client-ca"):
         assert opt in out.stdout
 
 
@@ -517,3 +521,219 @@ def test_tls_listener(tmp_path):
         assert [o["limit_price"] for o in orders.values()] == ["3800.0"]
     finally:
         assert s.stop() == 0
+
+
+def openssl(*args, cwd):
+    subprocess.run(["openssl", *args], check=True, capture_output=True, cwd=cwd, timeout=60)
+
+
+def make_ca(d: Path, name):
+    """A self-signed CA: d/{name}.pem and d/{name}.key."""
+    openssl("req", "-x509", "-newkey", "rsa:2048", "-nodes", "-days", "1", "-subj",
+            f"/CN={name}", "-keyout", f"{name}.key", "-out", f"{name}.pem", cwd=d)
+
+
+def make_leaf(d: Path, name, ca, extensions):
+    """A key and a certificate for CN=name signed by the CA `ca` (see make_ca)."""
+    (d / f"{name}.ext").write_text(extensions + "\nsubjectKeyIdentifier=hash\n"
+                                   "authorityKeyIdentifier=keyid\n")
+    openssl("req", "-new", "-newkey", "rsa:2048", "-nodes", "-subj", f"/CN={name}",
+            "-keyout", f"{name}.key", "-out", f"{name}.csr", cwd=d)
+    openssl("x509", "-req", "-in", f"{name}.csr", "-CA", f"{ca}.pem", "-CAkey", f"{ca}.key",
+            "-CAcreateserial", "-days", "1", "-extfile", f"{name}.ext", "-out", f"{name}.pem",
+            cwd=d)
+    return str(d / f"{name}.pem"), str(d / f"{name}.key")
+
+
+@pytest.mark.skipif(not shutil.which("openssl"), reason="needs the openssl command")
+def test_mutual_tls(tmp_path):
+    import socket
+    import ssl
+
+    pki = tmp_path / "pki"
+    pki.mkdir()
+    make_ca(pki, "ca")
+    make_ca(pki, "other-ca")
+    server_cert, server_key = make_leaf(
+        pki, "server", "ca", "subjectAltName=IP:127.0.0.1\nextendedKeyUsage=serverAuth")
+    client = make_leaf(pki, "client", "ca", "extendedKeyUsage=clientAuth")
+    stranger = make_leaf(pki, "stranger", "other-ca", "extendedKeyUsage=clientAuth")
+    ca = str(pki / "ca.pem")
+
+    s = Server(tmp_path / "data", verify=ca, cert=client,
+               extra=("--tls-cert", server_cert, "--tls-key", server_key, "--tls-client-ca", ca))
+    try:
+        assert s.url.startswith("https://")
+        assert s.get("/healthz").json() == {"status": "ok"}
+        r = s.order("alice", "alice-01", "BUY", "3800.0")
+        assert r.json()["status"] == "ACCEPTED", r.text
+
+        # Without a client certificate, and with one from another CA: the handshake fails (with
+        # TLS 1.3 the client may learn it only when it reads, as a reset or an alert).
+        refused = (requests.exceptions.SSLError, requests.exceptions.ConnectionError)
+        with pytest.raises(refused):
+            requests.get(s.url + "/healthz", verify=ca, timeout=10)
+        with pytest.raises(refused):
+            requests.get(s.url + "/healthz", verify=ca, cert=stranger, timeout=10)
+
+        # The same with a raw TLS socket: the server names the CA it accepts and never answers
+        # a client that has no certificate.
+        host, port = s.url.removeprefix("https://").split(":")
+        ctx = ssl.create_default_context(cafile=ca)
+        with socket.create_connection((host, int(port)), timeout=10) as raw:
+            with pytest.raises((ssl.SSLError, ConnectionError)):
+                with ctx.wrap_socket(raw, server_hostname=host) as tls:
+                    tls.sendall(b"GET /healthz HTTP/1.1\r\nHost: x\r\n\r\n")
+                    assert tls.recv(4096) == b""  # not reached unless the server answers
+                    raise ConnectionError("closed without an answer")
+
+        assert s.get("/healthz").status_code == 200  # the server keeps serving good clients
+    finally:
+        assert s.stop() == 0
+
+
+@pytest.mark.skipif(not shutil.which("openssl"), reason="needs the openssl command")
+def test_mutual_tls_bad_config_is_a_clear_error(tmp_path):
+    make_ca(tmp_path, "ca")
+    cert, key = make_leaf(tmp_path, "server", "ca", "subjectAltName=IP:127.0.0.1")
+    junk = tmp_path / "junk.pem"
+    junk.write_text("not a certificate\n")
+    for extra, message in ((("--tls-client-ca", str(tmp_path / "ca.pem")), "needs tls_cert"),
+                           (("--tls-cert", cert, "--tls-key", key, "--tls-client-ca", str(junk)),
+                            "TLS client CA")):
+        p = subprocess.run([QX, "serve", "--demo", "--data-dir", str(tmp_path / "d"), "--http",
+                            "127.0.0.1:0", *extra], capture_output=True, text=True, timeout=60)
+        assert p.returncode != 0 and message in p.stderr, p.stderr
+
+
+def write_config(tmp_path, **keys):
+    path = tmp_path / f"config-{time.monotonic_ns()}.json"
+    path.write_text(json.dumps(keys))
+    return str(path)
+
+
+def test_rate_limit_per_user(tmp_path):
+    import asyncio
+    import websockets
+
+    s = Server(tmp_path / "data",
+               extra=("--config", write_config(tmp_path, rate_limit_per_s=1, rate_limit_burst=5)))
+    try:
+        alice = requests.Session()
+        alice.headers["Authorization"] = "Bearer " + s.token("alice")
+        codes = []
+        for _ in range(30):
+            r = alice.get(s.url + "/api/accounts", timeout=30)
+            codes.append(r.status_code)
+            if r.status_code == 429:
+                assert r.json()["error"] == "rate_limited" and "alice" in r.json()["message"]
+        assert set(codes) <= {200, 429}, codes
+        assert codes[:5] == [200] * 5, codes  # the burst
+        limited = codes.count(429)
+        assert limited >= 1, codes
+
+        # Other users have their own buckets; unauthenticated routes are not limited.
+        assert s.get("/api/accounts", "bob").status_code == 200
+        assert s.get("/healthz").status_code == 200
+        metrics = s.get("/metrics").text
+        assert re.search(rf"^qx_rate_limited_total {limited}$", metrics, re.M), metrics
+
+        # Orders over the WebSocket take tokens from the same bucket: a notify with code 429.
+        async def ws_orders():
+            url = s.url.replace("http://", "ws://") + "/ws/diff"
+            headers = {"Authorization": "Bearer " + s.token("alice")}
+            async with websockets.connect(url, extra_headers=headers) as ws:
+                for i in range(20):
+                    await ws.send(json.dumps({
+                        "aid": "insert_order", "account_id": "alice-01",
+                        "instrument_id": "IF2501", "direction": "BUY", "offset": "OPEN",
+                        "volume": 1, "price_type": "LIMIT", "limit_price": "3700.0",
+                        "order_id": 5000 + i}))
+                while True:
+                    m = json.loads(await asyncio.wait_for(ws.recv(), timeout=20))
+                    n = m["data"][0].get("notify", {}).get("n", {})
+                    if n.get("code") == 429:
+                        return n
+
+        n = asyncio.run(ws_orders())
+        assert n["level"] == "ERROR" and "requests a second" in n["content"]
+
+        # The bucket refills and alice is served again.
+        deadline = time.monotonic() + 30
+        while (r := alice.get(s.url + "/api/accounts", timeout=30)).status_code == 429:
+            assert time.monotonic() < deadline
+            time.sleep(0.2)
+        assert r.status_code == 200 and r.json() == ["alice-01"]
+    finally:
+        assert s.stop() == 0
+
+
+def http_exchange(sock, path="/healthz"):
+    """Sends one keep-alive GET on a raw socket; returns the reply's (status, body), or None when
+    the server closed the connection instead."""
+    try:
+        sock.sendall(f"GET {path} HTTP/1.1\r\nHost: x\r\n\r\n".encode())
+        data = b""
+        while b"\r\n\r\n" not in data:
+            chunk = sock.recv(65536)
+            if not chunk:
+                return None
+            data += chunk
+    except ConnectionError:
+        return None
+    head, _, body = data.partition(b"\r\n\r\n")
+    length = int(re.search(rb"(?i)content-length: *(\d+)", head).group(1))
+    while len(body) < length:
+        chunk = sock.recv(65536)
+        assert chunk, "closed in the middle of a reply"
+        body += chunk
+    return int(head.split(b" ")[1]), body.decode()
+
+
+def test_connections_per_ip_limit(tmp_path):
+    import socket
+
+    s = Server(tmp_path / "data",
+               extra=("--config", write_config(tmp_path, max_connections_per_ip=4)))
+    host, port = s.url.removeprefix("http://").split(":")
+    conns = []
+    try:
+        for _ in range(4):
+            c = socket.create_connection((host, int(port)), timeout=20)
+            conns.append(c)
+            assert http_exchange(c)[0] == 200  # accepted and counted before the next one
+        with socket.create_connection((host, int(port)), timeout=20) as fifth:  # kernel accepts
+            assert http_exchange(fifth) is None  # the server closes it without a reply
+        refusals = 1
+        for c in conns:
+            assert http_exchange(c)[0] == 200  # the four still work
+
+        conns.pop().close()  # frees a place once the server has seen the close
+        deadline = time.monotonic() + 30
+        while (reply := http_exchange(c := socket.create_connection((host, int(port)),
+                                                                    timeout=20))) is None:
+            refusals += 1
+            c.close()
+            assert time.monotonic() < deadline
+            time.sleep(0.1)
+        conns.append(c)
+        assert reply[0] == 200
+
+        status, metrics = http_exchange(conns[0], "/metrics")
+        assert status == 200
+        assert re.search(rf"^qx_rejected_connections_total {refusals}$", metrics, re.M), metrics
+        assert re.search(r"^qx_http_connections 4$", metrics, re.M), metrics
+    finally:
+        for c in conns:
+            c.close()
+        assert s.stop() == 0
+
+
+def test_bad_limits_in_the_config_are_a_clear_error(tmp_path):
+    for keys in ({"rate_limit_per_s": 0}, {"rate_limit_burst": -1},
+                 {"max_connections_per_ip": "many"}, {"rate_limit_per_s": 1.5}):
+        p = subprocess.run([QX, "serve", "--demo", "--data-dir", str(tmp_path / "d"), "--http",
+                            "127.0.0.1:0", "--config", write_config(tmp_path, **keys)],
+                           capture_output=True, text=True, timeout=60)
+        assert p.returncode != 0, keys
+        assert next(iter(keys)) + " must be a whole number" in p.stderr, p.stderr

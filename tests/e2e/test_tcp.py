@@ -19,7 +19,7 @@ import time
 import pytest
 import requests
 
-from test_server import PW, QX, Server
+from test_server import PW, QX, Server, make_ca, make_leaf, write_config
 
 IF = 0  # instrument ids in the demo: IF2501, cu2501, au2506 in creation order
 ALICE, BOB = 0, 1  # account ids: alice-01, bob-01
@@ -28,8 +28,9 @@ ALICE, BOB = 0, 1  # account ids: alice-01, bob-01
 class TcpClient:
     """`qx client` as a subprocess; server messages are collected by a reader thread."""
 
-    def __init__(self, server, user=None, password=None, token=None):
-        self.proc = subprocess.Popen([QX, "client", "--tcp", server.tcp, "--linger-ms", "100"],
+    def __init__(self, server, user=None, password=None, token=None, extra=()):
+        self.proc = subprocess.Popen([QX, "client", "--tcp", server.tcp, "--linger-ms", "100",
+                                      *extra],
                                      stdin=subprocess.PIPE, stdout=subprocess.PIPE,
                                      stderr=subprocess.PIPE, text=True, bufsize=1)
         self.messages = queue.Queue()
@@ -337,3 +338,73 @@ def test_load_tool_runs_against_a_real_server(server):
     assert re.search(r"order->ack latency us: p50 [\d.]+ +p90", out.stdout)
     # The server journaled every one of them.
     assert server.status()["last_seq"] >= sent
+
+
+def test_tcp_over_mutual_tls(tmp_path):
+    pki = tmp_path / "pki"
+    pki.mkdir()
+    make_ca(pki, "ca")
+    make_ca(pki, "other-ca")
+    server_cert, server_key = make_leaf(
+        pki, "server", "ca", "subjectAltName=IP:127.0.0.1\nextendedKeyUsage=serverAuth")
+    client_cert, client_key = make_leaf(pki, "client", "ca", "extendedKeyUsage=clientAuth")
+    other_cert, other_key = make_leaf(pki, "stranger", "other-ca", "extendedKeyUsage=clientAuth")
+    ca = str(pki / "ca.pem")
+    s = Server(tmp_path / "data", verify=ca, cert=(client_cert, client_key),
+               extra=("--tls-cert", server_cert, "--tls-key", server_key, "--tls-client-ca", ca))
+    try:
+        assert "binary TCP on tls://" in s.output()
+        good = TcpClient(s, "alice", extra=("--tls-ca", ca, "--tls-cert", client_cert,
+                                            "--tls-key", client_key))
+        r = good.request(order("buy", 19000))
+        assert r["body"]["orderResult"]["accepted"], r
+        good.close()
+        # No client certificate, or one from another CA: no session (the handshake fails, or
+        # with TLS 1.3 the server's alert ends the connection at the client's first read).
+        for extra in (("--tls-ca", ca), ("--tls-ca", ca, "--tls-cert", other_cert,
+                                         "--tls-key", other_key)):
+            c = subprocess.run([QX, "client", "--tcp", s.tcp, "--linger-ms", "2000", *extra],
+                               input=json.dumps({"requestId": 1, "body": {"login": {
+                                   "password": {"username": "alice",
+                                                "password": PW["alice"]}}}}) + "\n",
+                               capture_output=True, text=True, timeout=60)
+            assert "loginOk" not in c.stdout, (extra, c.stdout)
+        # Plain TCP to the TLS listener gets no protocol answer.
+        got = raw_exchange(s, struct.pack("<I", 16) + bytes(16))
+        assert b"loginOk" not in got and b"protocol" not in got
+        assert s.get("/healthz").status_code == 200
+    finally:
+        assert s.stop() == 0
+
+
+def test_tcp_rate_and_connection_limits(tmp_path):
+    cfg = write_config(tmp_path, rate_limit_per_s=5, rate_limit_burst=5, max_connections_per_ip=3)
+    s = Server(tmp_path / "data", extra=("--config", cfg))
+    try:
+        alice = TcpClient(s, "alice")
+        for _ in range(20):
+            alice.send({"instruments": None})
+        answers = [alice.wait(lambda m, i=i: m["requestId"] == str(i)) for i in range(2, 22)]
+        limited = [m for m in answers if error_code(m) == "rate_limited"]
+        served = [m for m in answers if "instruments" in m["body"]]
+        assert limited and served and len(limited) + len(served) == 20, answers
+        time.sleep(1.2)  # the bucket refills: the session is still usable
+        assert "instruments" in alice.request({"instruments": None})["body"]
+        # alice's session is one connection; two more fill the address's quota ...
+        host, port = s.tcp.split(":")
+        extra = [socket.create_connection((host, int(port)), timeout=10) for _ in range(2)]
+        # ... and a fourth is closed at once, with nothing sent.
+        with socket.create_connection((host, int(port)), timeout=10) as fourth:
+            fourth.sendall(struct.pack("<I", 8) + bytes(8))
+            try:
+                assert fourth.recv(100) == b""
+            except ConnectionResetError:
+                pass
+        for x in extra:
+            x.close()
+        alice.close()
+        time.sleep(0.5)
+        assert "qx_rejected_connections_total 1" in s.get("/metrics").text
+        assert "qx_rate_limited_total" in s.get("/metrics").text
+    finally:
+        assert s.stop() == 0
