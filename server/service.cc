@@ -475,6 +475,36 @@ void Service::handle(Request req, Done done) {
           return ok(app::book_json(c.engine(), *id, depth));
         });
       }
+      if (group == "market" && parts.size() == 4 && parts[2] == "trades") {
+        // GET /api/market/trades/{code}?count=N: today's public trades, newest last (no accounts).
+        std::size_t count = 100;
+        if (auto n = query_param(r.query, "count")) {
+          auto [ptr, ec] = std::from_chars(n->data(), n->data() + n->size(), count);
+          if (ec != std::errc{} || ptr != n->data() + n->size() || count == 0 || count > 1000) {
+            return done(error_reply(400, "bad_request", "count must be 1..1000"));
+          }
+        }
+        return post_job([code = parts[3], count](Sequencer::Ctx& c) {
+          const auto& e = c.engine();
+          auto id = e.find_instrument(code);
+          if (!id) return error_reply(404, "unknown_instrument", "no instrument '" + code + "'");
+          std::vector<const core::TradeState*> mine;
+          const auto& all = e.trades_today();
+          for (auto it = all.rbegin(); it != all.rend() && mine.size() < count; ++it) {
+            if (it->instrument == *id) mine.push_back(&*it);
+          }
+          json out = json::array();
+          for (auto it = mine.rbegin(); it != mine.rend(); ++it) {
+            const core::TradeState& t = **it;
+            out.push_back({{"trade_id", core::raw(t.id)},
+                           {"price", app::price_text(e, t.instrument, t.price)},
+                           {"volume", t.volume.value},
+                           {"aggressor", core::to_string(t.taker_direction)},
+                           {"datetime", t.time_ns}});
+          }
+          return ok({{"instrument_id", code}, {"trades", out}});
+        });
+      }
       if (group == "klines" && parts.size() == 3) {
         // GET /api/klines/{code}?period=1m|5m|1d&count=N (default 200, at most 2000).
         const auto period = parse_period(query_param(r.query, "period").value_or("1m"));

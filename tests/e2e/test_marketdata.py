@@ -53,6 +53,12 @@ def test_klines_over_rest_diff_and_after_a_restart(tmp_path):
             (d,) = klines(s, period)["klines"]
             assert d["datetime"] % length == 0 and d["volume"] == 6 and d["open"] == "3800.0"
         assert klines(s, code="cu2501")["klines"] == []
+        pub = s.get("/api/market/trades/IF2501", "viewer").json()["trades"]
+        assert [(t["price"], t["volume"], t["aggressor"]) for t in pub] == \
+            [("3800.0", 2, "BUY"), ("3801.0", 1, "BUY"), ("3799.0", 3, "BUY")]
+        assert [t["price"] for t in
+                s.get("/api/market/trades/IF2501?count=1", "viewer").json()["trades"]] == ["3799.0"]
+        assert s.get("/api/market/trades/IF2501?count=0", "viewer").status_code == 400
         assert s.get("/api/klines/IF2501?period=2m", "viewer").status_code == 400
         assert s.get("/api/klines/IF2501?count=0", "viewer").status_code == 400
         assert s.get("/api/klines/XX9999", "viewer").status_code == 404
