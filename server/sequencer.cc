@@ -1,19 +1,19 @@
 #include "server/sequencer.h"
 
 #include <chrono>
-#include <cstdio>
 #include <cstdlib>
 #include <exception>
 #include <utility>
 #include <vector>
+
+#include "server/log.h"
 
 namespace qx::server {
 
 namespace {
 
 [[noreturn]] void fatal(const std::string& what) {
-  std::fprintf(stderr, "qx serve: fatal: %s\n", what.c_str());
-  std::fflush(stderr);
+  log_event(LogLevel::kFatal, "sequencer_fatal", {{"error", what}});
   std::_Exit(1);
 }
 
@@ -105,7 +105,7 @@ void Sequencer::run() {
       } catch (const std::exception& e) {
         replies.push_back(Reply{500, std::string(R"({"error":"internal","message":")") +
                                          "the request failed on the sequencer\"}"});
-        std::fprintf(stderr, "qx serve: job failed: %s\n", e.what());
+        log_event(LogLevel::kError, "job_failed", {{"error", e.what()}});
       }
     }
     commit();  // durable before anyone hears of it

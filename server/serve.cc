@@ -17,6 +17,7 @@
 #include "server/auth.h"
 #include "server/http.h"
 #include "server/limits.h"
+#include "server/log.h"
 #include "server/metrics.h"
 #include "server/sequencer.h"
 #include "server/service.h"
@@ -136,6 +137,22 @@ class DataDirLock {
   int fd_ = -1;
 };
 
+// The start-up log event: the effective configuration, without the JWT secret.
+void log_start(const Config& c, bool demo) {
+  log_event(LogLevel::kInfo, "start",
+            {{"http", c.http},
+             {"data_dir", c.data_dir},
+             {"demo", demo},
+             {"tls_cert", c.tls_cert},
+             {"tls_client_ca", c.tls_client_ca},
+             {"token_ttl_s", c.token_ttl_s},
+             {"max_body_bytes", c.max_body_bytes},
+             {"queue_capacity", c.queue_capacity},
+             {"max_connections_per_ip", c.max_connections_per_ip},
+             {"rate_limit_per_s", c.rate_limit_per_s},
+             {"rate_limit_burst", c.rate_limit_burst}});
+}
+
 template <class T>
 T unwrap(replay::Result<T> r, const std::string& what) {
   if (!r) throw std::runtime_error(what + ": " + r.error().message);
@@ -144,8 +161,11 @@ T unwrap(replay::Result<T> r, const std::string& what) {
 
 }  // namespace
 
-int run_serve(const ServeOptions& options, std::ostream& out) {
+namespace {
+
+int serve(const ServeOptions& options, std::ostream& out) {
   Config config = load_config(options);
+  log_start(config, options.demo);
   if (config.jwt_secret.empty() && options.demo) config.jwt_secret = random_secret();
   if (config.jwt_secret.size() < kSecretBytesMin) {
     throw std::runtime_error(
@@ -179,6 +199,14 @@ int run_serve(const ServeOptions& options, std::ostream& out) {
       << " state_hash=" << replay::hex64(recovered.engine.state_hash()) << " (snapshot "
       << (recovered.snapshot_seq ? std::to_string(core::raw(*recovered.snapshot_seq)) : "none")
       << ", " << recovered.events_applied << " events replayed)" << std::endl;
+  log_event(
+      LogLevel::kInfo, "recovered",
+      {{"last_seq", core::raw(recovered.engine.last_seq())},
+       {"state_hash", replay::hex64(recovered.engine.state_hash())},
+       {"snapshot_seq", recovered.snapshot_seq ? nlohmann::json(core::raw(*recovered.snapshot_seq))
+                                               : nlohmann::json()},
+       {"events_replayed", recovered.events_applied},
+       {"torn_tail", writer.open_report().torn_tail.value_or("")}});
 
   Metrics metrics;
   Sequencer::Options so;
@@ -229,7 +257,21 @@ int run_serve(const ServeOptions& options, std::ostream& out) {
   }
   out << "qx serve: stopped last_seq=" << core::raw(engine.last_seq())
       << " state_hash=" << replay::hex64(engine.state_hash()) << std::endl;
+  log_event(LogLevel::kInfo, "stopped",
+            {{"last_seq", core::raw(engine.last_seq())},
+             {"state_hash", replay::hex64(engine.state_hash())}});
   return 0;
+}
+
+}  // namespace
+
+int run_serve(const ServeOptions& options, std::ostream& out) {
+  try {
+    return serve(options, out);
+  } catch (const std::exception& e) {
+    log_event(LogLevel::kFatal, "serve_failed", {{"error", e.what()}});
+    throw;
+  }
 }
 
 }  // namespace qx::server

@@ -22,6 +22,11 @@
 // an empty bucket answers 429 without reaching the engine (server/limits.h). Each is 1 or more.
 //
 // Outside --demo the server refuses to start without a JWT secret of at least 32 bytes.
+//
+// Output: the human lines above ("listening on", "recovered ...", "stopped ...", the demo
+// credentials) go to `out`; stderr carries structured JSON lines (server/log.h): start (the
+// config without secrets), recovered, listening, connection_refused, tls_handshake_failed,
+// http_5xx, job_failed, sequencer_fatal, shutdown_requested, stopped and serve_failed.
 #pragma once
 
 #include <iosfwd>
@@ -40,7 +45,8 @@ struct ServeOptions {
   bool demo = false;
 };
 
-// Returns the exit code; throws std::runtime_error with a one-line reason on start-up failure.
+// Returns the exit code; throws std::runtime_error with a one-line reason on start-up failure
+// (after logging it as a serve_failed event).
 int run_serve(const ServeOptions& options, std::ostream& out);
 
 }  // namespace qx::server

@@ -26,14 +26,17 @@ PW = {"admin": "admin-demo-pw", "alice": "alice-demo-pw", "bob": "bob-demo-pw",
 class Server:
     """A running `qx serve --demo --http 127.0.0.1:0`; the port is read from its log."""
 
-    def __init__(self, data_dir: Path, extra=(), env=None, verify=True, cert=None):
+    def __init__(self, data_dir: Path, extra=(), env=None, verify=True, cert=None,
+                 split_stderr=False):
         self.data_dir = data_dir
         self.verify = verify
         self.cert = cert  # (certificate, key) files of a TLS client certificate
         self.log = data_dir.parent / f"{data_dir.name}-{time.monotonic_ns()}.log"
+        self.errlog = self.log.with_suffix(".stderr") if split_stderr else None
         self.proc = subprocess.Popen(
             [QX, "serve", "--demo", "--data-dir", str(data_dir), "--http", "127.0.0.1:0", *extra],
-            stdout=open(self.log, "w"), stderr=subprocess.STDOUT, env=env)
+            stdout=open(self.log, "w"),
+            stderr=open(self.errlog, "w") if split_stderr else subprocess.STDOUT, env=env)
         deadline = time.monotonic() + 60
         while True:
             text = self.log.read_text()
@@ -48,6 +51,18 @@ class Server:
 
     def output(self):
         return self.log.read_text()
+
+    def log_events(self):
+        """stderr's JSON lines (split_stderr=True), each checked to be one JSON object."""
+        events = []
+        for line in self.errlog.read_text().splitlines():
+            e = json.loads(line)
+            assert isinstance(e, dict), line
+            assert list(e)[:3] == ["ts", "level", "event"], line
+            assert re.fullmatch(r"\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d\.\d{3}Z", e["ts"]), line
+            assert e["level"] in ("info", "warn", "error", "fatal"), line
+            events.append(e)
+        return events
 
     def token(self, user):
         if user not in self.tokens:
@@ -585,6 +600,9 @@ def test_mutual_tls(tmp_path):
         assert s.get("/healthz").status_code == 200  # the server keeps serving good clients
     finally:
         assert s.stop() == 0
+    failures = [json.loads(line) for line in s.output().splitlines()
+                if '"event":"tls_handshake_failed"' in line]
+    assert failures and failures[0]["ip"] == "127.0.0.1", s.output()
 
 
 @pytest.mark.skipif(not shutil.which("openssl"), reason="needs the openssl command")
@@ -732,3 +750,54 @@ def test_bad_limits_in_the_config_are_a_clear_error(tmp_path):
                            capture_output=True, text=True, timeout=60)
         assert p.returncode != 0, keys
         assert next(iter(keys)) + " must be a whole number" in p.stderr, p.stderr
+
+
+def test_structured_logs_on_stderr(tmp_path):
+    import socket
+
+    secret = "log-test-secret-" + "x" * 32
+    s = Server(tmp_path / "data", split_stderr=True, env=dict(os.environ, QX_JWT_SECRET=secret),
+               extra=("--config", write_config(tmp_path, max_connections_per_ip=1)))
+    host, port = s.url.removeprefix("http://").split(":")
+    with socket.create_connection((host, int(port)), timeout=20) as first:
+        assert http_exchange(first)[0] == 200
+        with socket.create_connection((host, int(port)), timeout=20) as second:
+            assert http_exchange(second) is None  # refused: one connection per address
+    assert s.stop() == 0
+
+    # stdout keeps its human lines.
+    assert "listening on http://127.0.0.1:" in s.output()
+    assert re.search(r"recovered last_seq=0 state_hash=[0-9a-f]+", s.output())
+    assert re.search(r"stopped last_seq=\d+ state_hash=[0-9a-f]+", s.output())
+    assert "alice / alice-demo-pw" in s.output()
+
+    events = s.log_events()  # every stderr line is a JSON object with ts, level, event
+    names = [e["event"] for e in events]
+    assert names[:3] == ["start", "recovered", "listening"], names
+    assert names[-2:] == ["shutdown_requested", "stopped"], names
+    start, recovered, listening = events[:3]
+    assert start["level"] == "info" and start["demo"] is True
+    assert start["max_connections_per_ip"] == 1 and start["rate_limit_per_s"] == 2000
+    assert secret not in s.errlog.read_text() and "jwt_secret" not in start
+    assert (recovered["last_seq"], recovered["snapshot_seq"]) == (0, None)
+    assert (listening["address"], listening["port"], listening["tls"]) == \
+        (host, int(port), False)
+    refused = [e for e in events if e["event"] == "connection_refused"]
+    assert len(refused) == 1, events
+    assert refused[0]["level"] == "warn" and refused[0]["ip"] == "127.0.0.1"
+    assert (refused[0]["reason"], refused[0]["limit"]) == ("max_connections_per_ip", 1)
+    assert events[-2]["signal"] == signal.SIGTERM
+    status = re.search(r"stopped last_seq=(\d+) state_hash=([0-9a-f]+)", s.output())
+    assert (events[-1]["last_seq"], events[-1]["state_hash"]) == \
+        (int(status.group(1)), status.group(2))
+
+
+def test_start_up_failure_is_logged_as_json(tmp_path):
+    p = subprocess.run([QX, "serve", "--demo", "--data-dir", str(tmp_path / "d"), "--http",
+                        "127.0.0.1:99999"], capture_output=True, text=True, timeout=60)
+    assert p.returncode != 0
+    *json_lines, human = p.stderr.splitlines()
+    events = [json.loads(line) for line in json_lines]
+    assert [e["event"] for e in events] == ["start", "serve_failed"], p.stderr
+    assert events[-1]["level"] == "fatal" and "bad port" in events[-1]["error"]
+    assert human == "qx: " + events[-1]["error"]  # and the one-line reason for a person
