@@ -48,6 +48,11 @@ struct Metrics::Impl {
                         .Help("Jobs waiting for the sequencer")
                         .Register(*registry)
                         .Add({});
+  p::Gauge& queue_max = p::BuildGauge()
+                            .Name("qx_sequencer_queue_capacity")
+                            .Help("Jobs the sequencer queue holds at most")
+                            .Register(*registry)
+                            .Add({});
   p::Gauge& connections = p::BuildGauge()
                               .Name("qx_http_connections")
                               .Help("Open HTTP connections")
@@ -100,6 +105,9 @@ void Metrics::fsync_seconds(std::chrono::duration<double> d) {
 }
 void Metrics::queue_depth(std::size_t n) {
   impl_->queue.Set(static_cast<double>(n));
+}
+void Metrics::queue_capacity(std::size_t n) {
+  impl_->queue_max.Set(static_cast<double>(n));
 }
 void Metrics::connection_opened() {
   impl_->connections.Increment();

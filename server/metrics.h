@@ -7,6 +7,7 @@
 //   qx_order_ack_seconds                 order request received -> durable reply handed back
 //   qx_journal_fsync_seconds             one group commit (write + fdatasync)
 //   qx_sequencer_queue_depth             jobs waiting for the sequencer
+//   qx_sequencer_queue_capacity          the queue's limit (queue_capacity; full answers 503)
 //   qx_http_connections                  open HTTP connections
 //   qx_http_requests_total{code}         HTTP replies by status class (2xx, 4xx, 5xx)
 //   qx_rejected_connections_total        connections closed at accept (max_connections_per_ip)
@@ -36,6 +37,7 @@ class Metrics {
   void order_ack_seconds(std::chrono::duration<double> d);
   void fsync_seconds(std::chrono::duration<double> d);
   void queue_depth(std::size_t n);
+  void queue_capacity(std::size_t n);
   void connection_opened();
   void connection_closed();
   void http_reply(unsigned status);

@@ -24,6 +24,7 @@ Sequencer::Sequencer(replay::JournalWriter writer, core::Engine engine, Metrics&
     : writer_(std::move(writer)), engine_(std::move(engine)), metrics_(metrics), options_(options) {
   QX_ASSERT(writer_.last_seq() == engine_.last_seq());
   effects_.reserve(1024);
+  metrics_.queue_capacity(options_.queue_capacity);
 }
 
 std::int64_t Sequencer::stamp_ns() {

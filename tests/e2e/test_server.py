@@ -801,3 +801,52 @@ def test_start_up_failure_is_logged_as_json(tmp_path):
     assert [e["event"] for e in events] == ["start", "serve_failed"], p.stderr
     assert events[-1]["level"] == "fatal" and "bad port" in events[-1]["error"]
     assert human == "qx: " + events[-1]["error"]  # and the one-line reason for a person
+
+
+CONFIG = Path(__file__).resolve().parents[2] / "config"
+
+
+def exported_metrics(exposition):
+    """{name: type} of every metric family in a Prometheus text exposition, with the sample
+    names of histograms (_bucket, _sum, _count) as their own entries."""
+    kinds = {}
+    for line in exposition.splitlines():
+        if line.startswith("# TYPE "):
+            _, _, name, kind = line.split()
+            kinds[name] = kind
+            if kind == "histogram":
+                kinds.update({name + s: "sample" for s in ("_bucket", "_sum", "_count")})
+        elif line and not line.startswith("#"):
+            kinds.setdefault(re.match(r"[a-zA-Z_:][a-zA-Z0-9_:]*", line).group(0), "sample")
+    return kinds
+
+
+def test_dashboard_and_alert_rules_name_only_exported_metrics(server):
+    r = server.order("alice", "alice-01", "BUY", "1000.0")  # far outside the band: a reject
+    assert r.json()["status"] == "REJECTED", r.text
+    exported = exported_metrics(server.get("/metrics").text)
+
+    dashboard = json.loads((CONFIG / "grafana" / "qaexchange.json").read_text())
+    exprs = [t["expr"] for p in dashboard["panels"] for t in p.get("targets", [])]
+    assert len(exprs) >= 20 and all(exprs)
+    titles = " ".join(p["title"] for p in dashboard["panels"]).lower()
+    for word in ("orders/s", "trades/s", "rejects", "latency", "fsync", "queue", "connections",
+                 "http replies", "rate-limited", "refused"):
+        assert word in titles, word
+    rules = (CONFIG / "prometheus" / "alerts.yml").read_text()
+
+    used_on_dashboard = set(re.findall(r"\bqx_\w+", json.dumps(dashboard)))
+    used = used_on_dashboard | set(re.findall(r"\bqx_\w+", rules))
+    missing = sorted(used - set(exported))
+    assert not missing, f"named in config/ but not exported by the server: {missing}"
+
+    # The other way round: every metric the server exports is on the dashboard.
+    families = {n for n, kind in exported.items() if n.startswith("qx_") and kind != "sample"}
+    bases = {re.sub(r"_(bucket|sum|count)$", "", n) if re.sub(r"_(bucket|sum|count)$", "", n)
+             in families else n for n in used_on_dashboard}
+    assert not families - bases, f"exported but not on the dashboard: {families - bases}"
+
+    # The rules select the job that the example scrape config defines.
+    scrape = (CONFIG / "prometheus" / "prometheus.yml").read_text()
+    job = re.search(r"job_name: (\w+)", scrape).group(1)
+    assert set(re.findall(r'job="(\w+)"', rules)) == {job}
