@@ -67,6 +67,12 @@ struct Metrics::Impl {
                             .Help("Connections closed at accept: over max_connections_per_ip")
                             .Register(*registry)
                             .Add({});
+  p::Family<p::Counter>& snapshots = p::BuildCounter()
+                                         .Name("qx_snapshots_total")
+                                         .Help("Periodic snapshots written, by result")
+                                         .Register(*registry);
+  p::Counter& snapshots_ok = snapshots.Add({{"result", "ok"}});
+  p::Counter& snapshots_failed = snapshots.Add({{"result", "failed"}});
   p::Counter& rate_limited = p::BuildCounter()
                                  .Name("qx_rate_limited_total")
                                  .Help("Requests refused with 429: over the user's rate limit")
@@ -125,6 +131,10 @@ void Metrics::connection_refused() {
 }
 void Metrics::rate_limited() {
   impl_->rate_limited.Increment();
+}
+
+void Metrics::snapshot_written(bool ok) {
+  (ok ? impl_->snapshots_ok : impl_->snapshots_failed).Increment();
 }
 
 std::string Metrics::text() const {

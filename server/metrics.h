@@ -12,6 +12,7 @@
 //   qx_http_requests_total{code}         HTTP replies by status class (2xx, 4xx, 5xx)
 //   qx_rejected_connections_total        connections closed at accept (max_connections_per_ip)
 //   qx_rate_limited_total                requests refused with 429 (a user's rate_limit_per_s)
+//   qx_snapshots_total{result}           periodic snapshots written: ok / failed
 //
 // Every method is safe from any thread (prometheus-cpp metrics are atomic).
 #pragma once
@@ -43,6 +44,7 @@ class Metrics {
   void http_reply(unsigned status);
   void connection_refused();
   void rate_limited();
+  void snapshot_written(bool ok);
   // The Prometheus text exposition of every metric.
   [[nodiscard]] std::string text() const;
 

@@ -21,6 +21,7 @@
 #include "server/metrics.h"
 #include "server/sequencer.h"
 #include "server/service.h"
+#include "server/snapshots.h"
 
 namespace qx::server {
 
@@ -40,16 +41,17 @@ struct Config {
   std::uint64_t max_connections_per_ip = 256;
   std::uint64_t rate_limit_per_s = 2000;  // per authenticated user
   std::uint64_t rate_limit_burst = 4000;
+  std::uint64_t snapshot_every_events = 100'000;  // 0: only at shutdown
 };
 
-// A whole number in [1, max] under `key`, or `fallback` when the key is absent.
+// A whole number in [min, max] under `key`, or `fallback` when the key is absent.
 std::uint64_t limit_value(const nlohmann::json& j, const char* key, std::uint64_t fallback,
-                          std::uint64_t max) {
+                          std::uint64_t max, std::uint64_t min = 1) {
   if (!j.contains(key)) return fallback;
   const auto& v = j[key];
-  if (!v.is_number_unsigned() || v.get<std::uint64_t>() == 0 || v.get<std::uint64_t>() > max) {
-    throw std::runtime_error(std::string(key) + " must be a whole number from 1 to " +
-                             std::to_string(max));
+  if (!v.is_number_unsigned() || v.get<std::uint64_t>() < min || v.get<std::uint64_t>() > max) {
+    throw std::runtime_error(std::string(key) + " must be a whole number from " +
+                             std::to_string(min) + " to " + std::to_string(max));
   }
   return v.get<std::uint64_t>();
 }
@@ -77,6 +79,8 @@ Config load_config(const ServeOptions& o) {
           limit_value(j, "max_connections_per_ip", c.max_connections_per_ip, 1'000'000);
       c.rate_limit_per_s = limit_value(j, "rate_limit_per_s", c.rate_limit_per_s, kRateMax);
       c.rate_limit_burst = limit_value(j, "rate_limit_burst", c.rate_limit_burst, kRateMax);
+      c.snapshot_every_events = limit_value(j, "snapshot_every_events", c.snapshot_every_events,
+                                            std::uint64_t{1} << 62, 0);
     } catch (const std::exception& e) {
       throw std::runtime_error("config file " + *o.config_file + ": " + e.what());
     }
@@ -150,7 +154,8 @@ void log_start(const Config& c, bool demo) {
              {"queue_capacity", c.queue_capacity},
              {"max_connections_per_ip", c.max_connections_per_ip},
              {"rate_limit_per_s", c.rate_limit_per_s},
-             {"rate_limit_burst", c.rate_limit_burst}});
+             {"rate_limit_burst", c.rate_limit_burst},
+             {"snapshot_every_events", c.snapshot_every_events}});
 }
 
 template <class T>
@@ -212,6 +217,8 @@ int serve(const ServeOptions& options, std::ostream& out) {
   Sequencer::Options so;
   so.queue_capacity = config.queue_capacity;
   Sequencer sequencer(std::move(writer), std::move(recovered.engine), metrics, so);
+  Snapshotter snapshots(journal, config.snapshot_every_events, recovered.snapshot_seq, metrics);
+  sequencer.add_commit_listener([&snapshots](const core::Engine& e) { snapshots.after_commit(e); });
   Auth auth(data / "users.json", config.jwt_secret, config.token_ttl_s);
   if (options.demo) {
     if (sequencer.engine().last_seq() == core::Seq{}) {
@@ -251,6 +258,7 @@ int serve(const ServeOptions& options, std::ostream& out) {
   http.flush_replies();
 
   const core::Engine& engine = sequencer.engine();
+  snapshots.stop();  // before the store is opened here: LMDB is opened once per process at a time
   auto store = unwrap(replay::Store::open(journal), "store");
   if (auto st = store.put_snapshot(engine.snapshot()); !st) {
     throw std::runtime_error("snapshot: " + st.error().message);

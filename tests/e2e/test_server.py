@@ -850,3 +850,69 @@ def test_dashboard_and_alert_rules_name_only_exported_metrics(server):
     scrape = (CONFIG / "prometheus" / "prometheus.yml").read_text()
     job = re.search(r"job_name: (\w+)", scrape).group(1)
     assert set(re.findall(r'job="(\w+)"', rules)) == {job}
+
+
+def test_periodic_snapshots_then_sigkill_and_restart(tmp_path):
+    data = tmp_path / "data"
+    s = Server(data, split_stderr=True,
+               extra=("--config", write_config(tmp_path, snapshot_every_events=50)))
+    alice = requests.Session()
+    alice.headers["Authorization"] = "Bearer " + s.token("alice")
+    for i in range(200):
+        r = alice.post(s.url + "/api/order/submit", timeout=30, json={
+            "account": "alice-01", "instrument": "cu2501", "direction": "BUY", "offset": "OPEN",
+            "price": str(70000 + 10 * (i % 100)), "volume": 1, "time_condition": "GTC"})
+        assert r.json()["status"] == "ACCEPTED", r.text
+    # Snapshots are written in the background: wait until at least one is logged, then kill.
+    deadline = time.monotonic() + 60
+    while not (written := [e for e in s.log_events() if e["event"] == "snapshot_written"]):
+        assert time.monotonic() < deadline, s.errlog.read_text()
+        time.sleep(0.1)
+    assert not [e for e in s.log_events() if e["event"] == "snapshot_failed"]
+    assert all(e["seq"] >= 50 for e in written)
+    status = s.status()
+    s.stop(signal.SIGKILL)
+
+    journal = str(data / "journal")
+    p = subprocess.run([QX, "snapshot", journal, "--list", "--json"], capture_output=True,
+                       text=True, timeout=60)
+    assert p.returncode == 0, p.stderr
+    seqs = json.loads(p.stdout)["snapshot_seqs"]
+    assert seqs and all(seq > 0 for seq in seqs), seqs
+    assert {e["seq"] for e in written} <= set(seqs)
+    # Each at least 50 events after the one before (none taken at shutdown: SIGKILL).
+    assert all(b - a >= 50 for a, b in zip(seqs, seqs[1:])), seqs
+    listed = subprocess.run([QX, "snapshot", journal, "--list"], capture_output=True, text=True,
+                            timeout=60).stdout
+    assert listed.splitlines() == [f"snapshot at seq {seq}" for seq in seqs]
+
+    s2 = Server(data)
+    try:
+        m = re.search(r"recovered last_seq=(\d+) state_hash=(\w+) \(snapshot (\d+),", s2.output())
+        assert m, s2.output()
+        assert int(m.group(3)) == seqs[-1]  # from the newest periodic snapshot
+        assert int(m.group(1)) >= status["last_seq"]  # every acknowledged event survived
+        out = subprocess.run([QX, "replay", journal, "--json"], capture_output=True, text=True,
+                             timeout=300)
+        assert out.returncode == 0, out.stderr
+        replayed = json.loads(out.stdout)  # the whole journal from the first event
+        assert "from_snapshot_seq" not in replayed
+        assert (replayed["last_seq"], replayed["state_hash"]) == (int(m.group(1)), m.group(2))
+        assert s2.status()["state_hash"] == m.group(2)
+    finally:
+        assert s2.stop() == 0
+
+
+def test_snapshot_list_on_a_journal_without_snapshots(tmp_path):
+    s = Server(tmp_path / "data",
+               extra=("--config", write_config(tmp_path, snapshot_every_events=0)))
+    for i in range(60):
+        assert s.order("alice", "alice-01", "BUY", "3790.0").status_code == 200
+    s.stop(signal.SIGKILL)  # 0 disables periodic snapshots, and SIGKILL skips the final one
+    journal = tmp_path / "data" / "journal"
+    p = subprocess.run([QX, "snapshot", str(journal), "--list"], capture_output=True, text=True,
+                       timeout=60)
+    assert (p.returncode, p.stdout) == (0, "no snapshots\n"), p.stderr
+    p = subprocess.run([QX, "snapshot", str(journal), "--list", "--json"], capture_output=True,
+                       text=True, timeout=60)
+    assert json.loads(p.stdout) == {"snapshot_seqs": []}
