@@ -346,7 +346,26 @@ int run_events(const EventsOptions& o, std::ostream& out) {
   return 0;
 }
 
+// The sequence numbers of the stored snapshots, without creating a store where there is none.
+int list_snapshots(const StoreCmdOptions& o, std::ostream& out) {
+  require_journal(o.dir);
+  std::vector<std::uint64_t> seqs;
+  if (fs::exists(fs::path(o.dir) / "lmdb")) {
+    auto store = unwrap(replay::Store::open(o.dir));
+    for (core::Seq s : unwrap(store.snapshot_seqs())) seqs.push_back(core::raw(s));
+  }
+  if (o.json) {
+    out << json{{"snapshot_seqs", seqs}}.dump() << '\n';
+  } else if (seqs.empty()) {
+    out << "no snapshots\n";
+  } else {
+    for (std::uint64_t s : seqs) out << "snapshot at seq " << s << '\n';
+  }
+  return 0;
+}
+
 int run_snapshot(const StoreCmdOptions& o, std::ostream& out) {
+  if (o.list) return list_snapshots(o, out);
   auto r = replay_to(o.dir, std::nullopt, true);
   auto store = unwrap(replay::Store::open(o.dir));
   check(store.put_snapshot(r.engine.snapshot()));

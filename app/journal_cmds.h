@@ -50,6 +50,7 @@ struct BookOptions {
 struct StoreCmdOptions {
   std::string dir;
   bool json = false;
+  bool list = false;  // snapshot: list the stored snapshots instead of storing one
 };
 
 int run_verify(const VerifyOptions& o, std::ostream& out);

@@ -116,6 +116,8 @@ int main(int argc, char** argv) {
       "snapshot", "Replay to the end and store a snapshot in the journal's LMDB");
   snapshot_cmd->add_option("DIR", snapshot.dir, "Journal directory")->required();
   snapshot_cmd->add_flag("--json", snapshot.json, "Print one JSON object");
+  snapshot_cmd->add_flag("--list", snapshot.list,
+                         "List the stored snapshots' sequence numbers instead of storing one");
   qa::StoreCmdOptions index;
   CLI::App* index_cmd =
       app.add_subcommand("index", "Rebuild the account/instrument/order/time indexes from scratch");

@@ -21,6 +21,7 @@
 #include <type_traits>
 #include <vector>
 
+#include "server/log.h"
 #include "server/tls.h"
 
 namespace qx::server {
@@ -33,6 +34,13 @@ using nlohmann::json;
 using tcp = asio::ip::tcp;
 
 namespace {
+
+// Log lines that a client can cause at will, each throttled (see server/log.h).
+struct ClientLogs {
+  LogThrottle refused{5};
+  LogThrottle handshake{5};
+  LogThrottle replies_5xx{10};
+};
 
 // A DIFF session on /ws/diff: JSON text frames with an "aid". The client logs in (Authorization
 // header on the upgrade, or req_login), subscribes quotes and sends peek_message; the server
@@ -278,13 +286,14 @@ class Session : public std::enable_shared_from_this<Session<Stream>> {
   static constexpr bool kTls = !std::is_same_v<Stream, beast::tcp_stream>;
 
  public:
-  Session(Stream stream, Service& service, Metrics& metrics, std::size_t body_bytes_max,
-          Upgrade<Stream> upgrade, std::optional<ConnectionSlot> slot)
+  Session(Stream stream, Service& service, Metrics& metrics, ClientLogs& logs,
+          std::size_t body_bytes_max, Upgrade<Stream> upgrade, std::optional<ConnectionSlot> slot)
       : stream_(std::move(stream)),
         slot_(std::move(slot)),
         upgrade_(std::move(upgrade)),
         service_(service),
         metrics_(metrics),
+        logs_(logs),
         body_bytes_max_(body_bytes_max) {
     metrics_.connection_opened();
   }
@@ -295,7 +304,10 @@ class Session : public std::enable_shared_from_this<Session<Stream>> {
       beast::get_lowest_layer(stream_).expires_after(std::chrono::seconds(30));
       stream_.async_handshake(asio::ssl::stream_base::server,
                               [self = this->shared_from_this()](beast::error_code ec) {
-                                if (ec) return self->close();
+                                if (ec) {
+                                  self->log_handshake_failure(ec);
+                                  return self->close();
+                                }
                                 self->read();
                               });
     } else {
@@ -338,6 +350,8 @@ class Session : public std::enable_shared_from_this<Session<Stream>> {
     }
     keep_alive_ = req.keep_alive();
     version_ = req.version();
+    method_ = std::string(req.method_string());
+    target_ = std::string(req.target().substr(0, 256));
     Request r{std::string(req.method_string()), std::string(req.target()), req.body(),
               std::string(req[http::field::authorization]), std::chrono::steady_clock::now()};
     beast::get_lowest_layer(stream_)
@@ -350,6 +364,7 @@ class Session : public std::enable_shared_from_this<Session<Stream>> {
 
   void write(Reply rep) {
     metrics_.http_reply(rep.status);
+    if (rep.status >= 500) log_5xx(rep);
     res_ = {};
     res_.result(static_cast<http::status>(rep.status));
     res_.version(version_);
@@ -366,6 +381,34 @@ class Session : public std::enable_shared_from_this<Session<Stream>> {
                       });
   }
 
+  std::string peer_ip() {
+    beast::error_code ec;
+    const auto remote = beast::get_lowest_layer(stream_).socket().remote_endpoint(ec);
+    return ec ? std::string() : remote.address().to_string();
+  }
+
+  void log_handshake_failure(const beast::error_code& ec) {
+    std::uint64_t suppressed = 0;
+    if (!logs_.handshake.allow(steady_now_ns(), suppressed)) return;
+    log_event(LogLevel::kWarn, "tls_handshake_failed",
+              {{"ip", peer_ip()}, {"reason", ec.message()}, {"suppressed", suppressed}});
+  }
+
+  void log_5xx(const Reply& rep) {
+    std::uint64_t suppressed = 0;
+    if (!logs_.replies_5xx.allow(steady_now_ns(), suppressed)) return;
+    const auto body = nlohmann::json::parse(rep.body, nullptr, false);
+    const bool structured = body.is_object() && body.contains("error");
+    log_event(LogLevel::kError, "http_5xx",
+              {{"status", rep.status},
+               {"method", method_},
+               {"target", target_},
+               {"ip", peer_ip()},
+               {"error", structured ? body["error"] : nlohmann::json()},
+               {"message", structured ? body.value("message", nlohmann::json()) : nlohmann::json()},
+               {"suppressed", suppressed}});
+  }
+
   void close() {
     beast::error_code ignored;
     auto& socket = beast::get_lowest_layer(stream_).socket();
@@ -378,12 +421,14 @@ class Session : public std::enable_shared_from_this<Session<Stream>> {
   Upgrade<Stream> upgrade_;
   Service& service_;
   Metrics& metrics_;
+  ClientLogs& logs_;
   std::size_t body_bytes_max_;
   beast::flat_buffer buffer_;
   std::optional<http::request_parser<http::string_body>> parser_;
   http::response<http::string_body> res_;
   bool keep_alive_ = true;
   unsigned version_ = 11;
+  std::string method_, target_;  // of the request being answered, for the log
 };
 
 }  // namespace
@@ -401,8 +446,8 @@ struct HttpServer::Impl {
       ws_sessions.push_back(ws);
       ws->start(std::move(req));
     };
-    std::make_shared<Session<Stream>>(std::move(stream), service, metrics, options.body_bytes_max,
-                                      std::move(upgrade), std::move(slot))
+    std::make_shared<Session<Stream>>(std::move(stream), service, metrics, logs,
+                                      options.body_bytes_max, std::move(upgrade), std::move(slot))
         ->start();
   }
 
@@ -416,10 +461,18 @@ struct HttpServer::Impl {
       socket.close(ec);
       return false;
     }
-    slot = options.connections->try_acquire(remote.address().to_string());
+    const std::string ip = remote.address().to_string();
+    slot = options.connections->try_acquire(ip);
     if (slot) return true;
     metrics.connection_refused();
     socket.close(ec);
+    if (std::uint64_t suppressed = 0; logs.refused.allow(steady_now_ns(), suppressed)) {
+      log_event(LogLevel::kWarn, "connection_refused",
+                {{"ip", ip},
+                 {"reason", "max_connections_per_ip"},
+                 {"limit", options.connections->per_key_max()},
+                 {"suppressed", suppressed}});
+    }
     return false;
   }
 
@@ -450,6 +503,7 @@ struct HttpServer::Impl {
   asio::signal_set signals;
   std::shared_ptr<asio::ssl::context> tls;
   std::vector<std::weak_ptr<WsBase>> ws_sessions;  // I/O thread only
+  ClientLogs logs;
 };
 
 HttpServer::HttpServer(Service& service, Metrics& metrics, const HttpOptions& options)
@@ -488,12 +542,20 @@ std::uint16_t HttpServer::port() const {
 }
 
 void HttpServer::run_until_signal() {
-  impl_->signals.async_wait([this](beast::error_code ec, int) {
+  impl_->signals.async_wait([this](beast::error_code ec, int signal_number) {
     if (ec) return;
+    log_event(LogLevel::kInfo, "shutdown_requested", {{"signal", signal_number}});
     beast::error_code ignored;
     impl_->acceptor.close(ignored);
     impl_->io.stop();
   });
+  const auto& o = impl_->options;
+  log_event(LogLevel::kInfo, "listening",
+            {{"listener", "http"},
+             {"address", o.address},
+             {"port", port()},
+             {"tls", tls()},
+             {"client_certificates", tls() && !o.tls_client_ca_file.empty()}});
   impl_->accept();
   impl_->io.run();
 }

@@ -6,6 +6,7 @@
 #include <prometheus/registry.h>
 #include <prometheus/text_serializer.h>
 
+#include <string_view>
 #include <variant>
 
 namespace qx::server {
@@ -48,6 +49,11 @@ struct Metrics::Impl {
                         .Help("Jobs waiting for the sequencer")
                         .Register(*registry)
                         .Add({});
+  p::Gauge& queue_max = p::BuildGauge()
+                            .Name("qx_sequencer_queue_capacity")
+                            .Help("Jobs the sequencer queue holds at most")
+                            .Register(*registry)
+                            .Add({});
   p::Gauge& connections = p::BuildGauge()
                               .Name("qx_http_connections")
                               .Help("Open HTTP connections")
@@ -66,11 +72,20 @@ struct Metrics::Impl {
                                           .Name("qx_tcp_disconnects_total")
                                           .Help("Binary TCP sessions the server closed, by cause")
                                           .Register(*registry);
+  // Both causes exist from the start, so dashboards and alerts see zeros rather than nothing.
+  p::Counter& tcp_protocol = tcp_closes.Add({{"cause", "protocol"}});
+  p::Counter& tcp_slow = tcp_closes.Add({{"cause", "slow_consumer"}});
   p::Counter& refused = p::BuildCounter()
                             .Name("qx_rejected_connections_total")
                             .Help("Connections closed at accept: over max_connections_per_ip")
                             .Register(*registry)
                             .Add({});
+  p::Family<p::Counter>& snapshots = p::BuildCounter()
+                                         .Name("qx_snapshots_total")
+                                         .Help("Periodic snapshots written, by result")
+                                         .Register(*registry);
+  p::Counter& snapshots_ok = snapshots.Add({{"result", "ok"}});
+  p::Counter& snapshots_failed = snapshots.Add({{"result", "failed"}});
   p::Counter& rate_limited = p::BuildCounter()
                                  .Name("qx_rate_limited_total")
                                  .Help("Requests refused with 429: over the user's rate limit")
@@ -110,6 +125,9 @@ void Metrics::fsync_seconds(std::chrono::duration<double> d) {
 void Metrics::queue_depth(std::size_t n) {
   impl_->queue.Set(static_cast<double>(n));
 }
+void Metrics::queue_capacity(std::size_t n) {
+  impl_->queue_max.Set(static_cast<double>(n));
+}
 void Metrics::connection_opened() {
   impl_->connections.Increment();
 }
@@ -128,13 +146,17 @@ void Metrics::tcp_connection_closed() {
   impl_->tcp_connections.Decrement();
 }
 void Metrics::tcp_disconnect(const char* cause) {
-  impl_->tcp_closes.Add({{"cause", cause}}).Increment();
+  (std::string_view(cause) == "protocol" ? impl_->tcp_protocol : impl_->tcp_slow).Increment();
 }
 void Metrics::connection_refused() {
   impl_->refused.Increment();
 }
 void Metrics::rate_limited() {
   impl_->rate_limited.Increment();
+}
+
+void Metrics::snapshot_written(bool ok) {
+  (ok ? impl_->snapshots_ok : impl_->snapshots_failed).Increment();
 }
 
 std::string Metrics::text() const {

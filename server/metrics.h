@@ -7,12 +7,14 @@
 //   qx_order_ack_seconds                 order request received -> durable reply handed back
 //   qx_journal_fsync_seconds             one group commit (write + fdatasync)
 //   qx_sequencer_queue_depth             jobs waiting for the sequencer
+//   qx_sequencer_queue_capacity          the queue's limit (queue_capacity; full answers 503)
 //   qx_http_connections                  open HTTP connections
 //   qx_http_requests_total{code}         HTTP replies by status class (2xx, 4xx, 5xx)
 //   qx_tcp_connections                   open binary TCP connections
 //   qx_tcp_disconnects_total{cause}      TCP sessions closed by the server: protocol, slow_consumer
 //   qx_rejected_connections_total        connections closed at accept (max_connections_per_ip)
 //   qx_rate_limited_total                requests refused with 429 (a user's rate_limit_per_s)
+//   qx_snapshots_total{result}           periodic snapshots written: ok / failed
 //
 // Every method is safe from any thread (prometheus-cpp metrics are atomic).
 #pragma once
@@ -38,6 +40,7 @@ class Metrics {
   void order_ack_seconds(std::chrono::duration<double> d);
   void fsync_seconds(std::chrono::duration<double> d);
   void queue_depth(std::size_t n);
+  void queue_capacity(std::size_t n);
   void connection_opened();
   void connection_closed();
   void http_reply(unsigned status);
@@ -46,6 +49,7 @@ class Metrics {
   void tcp_disconnect(const char* cause);  // "protocol" or "slow_consumer"
   void connection_refused();
   void rate_limited();
+  void snapshot_written(bool ok);
   // The Prometheus text exposition of every metric.
   [[nodiscard]] std::string text() const;
 

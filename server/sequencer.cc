@@ -1,19 +1,19 @@
 #include "server/sequencer.h"
 
 #include <chrono>
-#include <cstdio>
 #include <cstdlib>
 #include <exception>
 #include <utility>
 #include <vector>
+
+#include "server/log.h"
 
 namespace qx::server {
 
 namespace {
 
 [[noreturn]] void fatal(const std::string& what) {
-  std::fprintf(stderr, "qx serve: fatal: %s\n", what.c_str());
-  std::fflush(stderr);
+  log_event(LogLevel::kFatal, "sequencer_fatal", {{"error", what}});
   std::_Exit(1);
 }
 
@@ -24,6 +24,7 @@ Sequencer::Sequencer(replay::JournalWriter writer, core::Engine engine, Metrics&
     : writer_(std::move(writer)), engine_(std::move(engine)), metrics_(metrics), options_(options) {
   QX_ASSERT(writer_.last_seq() == engine_.last_seq());
   effects_.reserve(1024);
+  metrics_.queue_capacity(options_.queue_capacity);
 }
 
 std::int64_t Sequencer::stamp_ns() {
@@ -105,7 +106,7 @@ void Sequencer::run() {
       } catch (const std::exception& e) {
         replies.push_back(Reply{500, std::string(R"({"error":"internal","message":")") +
                                          "the request failed on the sequencer\"}"});
-        std::fprintf(stderr, "qx serve: job failed: %s\n", e.what());
+        log_event(LogLevel::kError, "job_failed", {{"error", e.what()}});
       }
     }
     commit();  // durable before anyone hears of it
@@ -113,6 +114,7 @@ void Sequencer::run() {
     for (const auto& f : after_batch_) f();
     if (appended_ != appended_before) {
       for (const auto& f : on_commit_) f();
+      for (const auto& f : commit_listeners_) f(engine_);
     }
   }
   commit();

@@ -85,6 +85,12 @@ class Sequencer {
   using EventListener =
       std::function<void(const core::Event&, const core::EffectBuffer&, const core::Engine&)>;
   void add_event_listener(EventListener f) { listeners_.push_back(std::move(f)); }
+  // Called on the sequencer thread after each batch that changed state became durable, after the
+  // on_commit callbacks, with the engine (valid only during the call). Add before run(). For work
+  // that needs the state itself, such as a snapshot (a value copy) handed to another thread; its
+  // time is added to the next batch's latency. Not called for execute().
+  using CommitListener = std::function<void(const core::Engine&)>;
+  void add_commit_listener(CommitListener f) { commit_listeners_.push_back(std::move(f)); }
 
   // Only when the sequencer thread is not running.
   [[nodiscard]] const core::Engine& engine() const { return engine_; }
@@ -108,6 +114,7 @@ class Sequencer {
   std::vector<std::function<void()>> on_commit_;
   std::vector<std::function<void()>> after_batch_;
   std::vector<EventListener> listeners_;
+  std::vector<CommitListener> commit_listeners_;
 
   std::mutex mu_;
   std::condition_variable cv_;

@@ -19,9 +19,11 @@
 #include "server/http.h"
 #include "server/klines.h"
 #include "server/limits.h"
+#include "server/log.h"
 #include "server/metrics.h"
 #include "server/sequencer.h"
 #include "server/service.h"
+#include "server/snapshots.h"
 #include "server/tcp.h"
 #include "server/tls.h"
 
@@ -44,16 +46,17 @@ struct Config {
   std::uint64_t max_connections_per_ip = 256;
   std::uint64_t rate_limit_per_s = 2000;  // per authenticated user
   std::uint64_t rate_limit_burst = 4000;
+  std::uint64_t snapshot_every_events = 100'000;  // 0: only at shutdown
 };
 
-// A whole number in [1, max] under `key`, or `fallback` when the key is absent.
+// A whole number in [min, max] under `key`, or `fallback` when the key is absent.
 std::uint64_t limit_value(const nlohmann::json& j, const char* key, std::uint64_t fallback,
-                          std::uint64_t max) {
+                          std::uint64_t max, std::uint64_t min = 1) {
   if (!j.contains(key)) return fallback;
   const auto& v = j[key];
-  if (!v.is_number_unsigned() || v.get<std::uint64_t>() == 0 || v.get<std::uint64_t>() > max) {
-    throw std::runtime_error(std::string(key) + " must be a whole number from 1 to " +
-                             std::to_string(max));
+  if (!v.is_number_unsigned() || v.get<std::uint64_t>() < min || v.get<std::uint64_t>() > max) {
+    throw std::runtime_error(std::string(key) + " must be a whole number from " +
+                             std::to_string(min) + " to " + std::to_string(max));
   }
   return v.get<std::uint64_t>();
 }
@@ -82,6 +85,8 @@ Config load_config(const ServeOptions& o) {
           limit_value(j, "max_connections_per_ip", c.max_connections_per_ip, 1'000'000);
       c.rate_limit_per_s = limit_value(j, "rate_limit_per_s", c.rate_limit_per_s, kRateMax);
       c.rate_limit_burst = limit_value(j, "rate_limit_burst", c.rate_limit_burst, kRateMax);
+      c.snapshot_every_events = limit_value(j, "snapshot_every_events", c.snapshot_every_events,
+                                            std::uint64_t{1} << 62, 0);
     } catch (const std::exception& e) {
       throw std::runtime_error("config file " + *o.config_file + ": " + e.what());
     }
@@ -143,6 +148,23 @@ class DataDirLock {
   int fd_ = -1;
 };
 
+// The start-up log event: the effective configuration, without the JWT secret.
+void log_start(const Config& c, bool demo) {
+  log_event(LogLevel::kInfo, "start",
+            {{"http", c.http},
+             {"data_dir", c.data_dir},
+             {"demo", demo},
+             {"tls_cert", c.tls_cert},
+             {"tls_client_ca", c.tls_client_ca},
+             {"token_ttl_s", c.token_ttl_s},
+             {"max_body_bytes", c.max_body_bytes},
+             {"queue_capacity", c.queue_capacity},
+             {"max_connections_per_ip", c.max_connections_per_ip},
+             {"rate_limit_per_s", c.rate_limit_per_s},
+             {"rate_limit_burst", c.rate_limit_burst},
+             {"snapshot_every_events", c.snapshot_every_events}});
+}
+
 template <class T>
 T unwrap(replay::Result<T> r, const std::string& what) {
   if (!r) throw std::runtime_error(what + ": " + r.error().message);
@@ -151,8 +173,11 @@ T unwrap(replay::Result<T> r, const std::string& what) {
 
 }  // namespace
 
-int run_serve(const ServeOptions& options, std::ostream& out) {
+namespace {
+
+int serve(const ServeOptions& options, std::ostream& out) {
   Config config = load_config(options);
+  log_start(config, options.demo);
   if (config.jwt_secret.empty() && options.demo) config.jwt_secret = random_secret();
   if (config.jwt_secret.size() < kSecretBytesMin) {
     throw std::runtime_error(
@@ -186,11 +211,21 @@ int run_serve(const ServeOptions& options, std::ostream& out) {
       << " state_hash=" << replay::hex64(recovered.engine.state_hash()) << " (snapshot "
       << (recovered.snapshot_seq ? std::to_string(core::raw(*recovered.snapshot_seq)) : "none")
       << ", " << recovered.events_applied << " events replayed)" << std::endl;
+  log_event(
+      LogLevel::kInfo, "recovered",
+      {{"last_seq", core::raw(recovered.engine.last_seq())},
+       {"state_hash", replay::hex64(recovered.engine.state_hash())},
+       {"snapshot_seq", recovered.snapshot_seq ? nlohmann::json(core::raw(*recovered.snapshot_seq))
+                                               : nlohmann::json()},
+       {"events_replayed", recovered.events_applied},
+       {"torn_tail", writer.open_report().torn_tail.value_or("")}});
 
   Metrics metrics;
   Sequencer::Options so;
   so.queue_capacity = config.queue_capacity;
   Sequencer sequencer(std::move(writer), std::move(recovered.engine), metrics, so);
+  Snapshotter snapshots(journal, config.snapshot_every_events, recovered.snapshot_seq, metrics);
+  sequencer.add_commit_listener([&snapshots](const core::Engine& e) { snapshots.after_commit(e); });
   Auth auth(data / "users.json", config.jwt_secret, config.token_ttl_s);
   if (options.demo) {
     if (sequencer.engine().last_seq() == core::Seq{}) {
@@ -256,13 +291,13 @@ int run_serve(const ServeOptions& options, std::ostream& out) {
     };
     if (core::raw(start_seq) > 0) {
       if (auto r = replay::replay_journal(journal, ko); !r) {
-        std::fprintf(stderr, "qx serve: k-line history not rebuilt: %s\n",
-                     r.error().message.c_str());
+        log_event(LogLevel::kError, "klines_history_failed", {{"error", r.error().message}});
         return;
       }
     }
     klines.absorb_history(history);
     klines.set_complete();
+    log_event(LogLevel::kInfo, "klines_history_rebuilt", {{"until_seq", core::raw(start_seq)}});
   });
 
   sequencer.add_on_commit([&http] { http.notify_change(); });
@@ -276,13 +311,28 @@ int run_serve(const ServeOptions& options, std::ostream& out) {
   history_thread.join();
 
   const core::Engine& engine = sequencer.engine();
+  snapshots.stop();  // before the store is opened here: LMDB is opened once per process at a time
   auto store = unwrap(replay::Store::open(journal), "store");
   if (auto st = store.put_snapshot(engine.snapshot()); !st) {
     throw std::runtime_error("snapshot: " + st.error().message);
   }
   out << "qx serve: stopped last_seq=" << core::raw(engine.last_seq())
       << " state_hash=" << replay::hex64(engine.state_hash()) << std::endl;
+  log_event(LogLevel::kInfo, "stopped",
+            {{"last_seq", core::raw(engine.last_seq())},
+             {"state_hash", replay::hex64(engine.state_hash())}});
   return 0;
+}
+
+}  // namespace
+
+int run_serve(const ServeOptions& options, std::ostream& out) {
+  try {
+    return serve(options, out);
+  } catch (const std::exception& e) {
+    log_event(LogLevel::kFatal, "serve_failed", {{"error", e.what()}});
+    throw;
+  }
 }
 
 }  // namespace qx::server

@@ -15,15 +15,25 @@
 //   "...",
 //    "token_ttl_s": 3600, "max_body_bytes": 65536, "queue_capacity": 4096,
 //    "tls_cert": "cert.pem", "tls_key": "key.pem", "tls_client_ca": "clients-ca.pem",
-//    "max_connections_per_ip": 256, "rate_limit_per_s": 2000, "rate_limit_burst": 4000}
+//    "max_connections_per_ip": 256, "rate_limit_per_s": 2000, "rate_limit_burst": 4000,
+//    "snapshot_every_events": 100000}
 //
 // tls_client_ca (with tls_cert and tls_key): mutual TLS; the listener requires a client
 // certificate signed by a CA in that PEM bundle and refuses the handshake otherwise.
 // max_connections_per_ip: open connections per client address; one more is accepted and closed
 // at once (no reply). rate_limit_per_s, rate_limit_burst: a token bucket per authenticated user;
 // an empty bucket answers 429 without reaching the engine (server/limits.h). Each is 1 or more.
+// snapshot_every_events: after a commit that brings the journal this many events past the last
+// snapshot, a snapshot is taken and written by a background thread (server/snapshots.h); 0 stores
+// one only at shutdown.
 //
 // Outside --demo the server refuses to start without a JWT secret of at least 32 bytes.
+//
+// Output: the human lines above ("listening on", "recovered ...", "stopped ...", the demo
+// credentials) go to `out`; stderr carries structured JSON lines (server/log.h): start (the
+// config without secrets), recovered, listening, connection_refused, tls_handshake_failed,
+// http_5xx, job_failed, sequencer_fatal, snapshot_written, snapshot_failed, shutdown_requested,
+// stopped and serve_failed.
 #pragma once
 
 #include <iosfwd>
@@ -43,7 +53,8 @@ struct ServeOptions {
   bool demo = false;
 };
 
-// Returns the exit code; throws std::runtime_error with a one-line reason on start-up failure.
+// Returns the exit code; throws std::runtime_error with a one-line reason on start-up failure
+// (after logging it as a serve_failed event).
 int run_serve(const ServeOptions& options, std::ostream& out);
 
 }  // namespace qx::server

@@ -27,6 +27,7 @@
 #include <unordered_map>
 #include <vector>
 
+#include "server/log.h"
 #include "server/service.h"
 #include "server/wire_frame.h"
 
@@ -326,6 +327,7 @@ struct Shared {
   // Answers of the current sequencer batch, handed to the I/O thread together after it
   // (Sequencer::add_after_batch). Sequencer thread only.
   std::vector<std::function<void()>> answers;
+  LogThrottle log_throttle{5};  // client-caused warnings: at most 5 lines a second
 };
 
 template <class Stream>
@@ -473,6 +475,10 @@ class Session : public SessionBase, public std::enable_shared_from_this<Session<
 
   void protocol_error(std::uint64_t request_id, const std::string& why) {
     s_.metrics.tcp_disconnect("protocol");
+    if (std::uint64_t dropped = 0; s_.log_throttle.allow(steady_now_ns(), dropped)) {
+      log_event(LogLevel::kWarn, "tcp_protocol_error",
+                {{"error", why}, {"request_id", request_id}, {"suppressed", dropped}});
+    }
     out_ += error_frame(request_id, "protocol", why);
     closing_ = true;  // stop reading; close once the error is written
     flush();
@@ -921,6 +927,12 @@ class Session : public SessionBase, public std::enable_shared_from_this<Session<
     }
     if (out_.size() > s_.options.out_bytes_max) {
       s_.metrics.tcp_disconnect("slow_consumer");
+      if (std::uint64_t dropped = 0; s_.log_throttle.allow(steady_now_ns(), dropped)) {
+        log_event(LogLevel::kWarn, "tcp_slow_consumer",
+                  {{"user", who_ ? who_->user : ""},
+                   {"unsent_bytes", out_.size()},
+                   {"suppressed", dropped}});
+      }
       return shutdown();
     }
     writing_ = true;
@@ -1067,6 +1079,11 @@ bool TcpServer::tls() const {
 }
 
 void TcpServer::start() {
+  log_event(LogLevel::kInfo, "listening",
+            {{"listener", "binary_tcp"},
+             {"address", impl_->shared.options.address},
+             {"port", port()},
+             {"tls", tls()}});
   impl_->accept();
   impl_->thread = std::thread([this] { impl_->io.run(); });
 }

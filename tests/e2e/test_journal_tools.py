@@ -62,6 +62,17 @@ def test_replay_reproduces_the_demo_hashes(demo_journal):
     assert "ok" in qx("verify", d).stdout
 
 
+def test_snapshot_list_shows_the_stored_snapshots_and_changes_nothing(demo_journal):
+    d, _, _ = demo_journal
+    before = tree_digest(d)
+    assert json.loads(qx("snapshot", d, "--list", "--json").stdout) == \
+        {"snapshot_seqs": [10000, 20000, 30000]}
+    assert qx("snapshot", d, "--list").stdout == \
+        "snapshot at seq 10000\nsnapshot at seq 20000\nsnapshot at seq 30000\n"
+    assert tree_digest(d) == before
+    assert qx("snapshot", d.parent / "nothing", "--list", check=False).returncode != 0
+
+
 def test_replay_until_seq_agrees_with_snapshot_path(demo_journal):
     d, _, _ = demo_journal
     full = json.loads(qx("replay", d, "--json", "--until-seq", 15000).stdout)

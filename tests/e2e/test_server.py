@@ -26,15 +26,18 @@ PW = {"admin": "admin-demo-pw", "alice": "alice-demo-pw", "bob": "bob-demo-pw",
 class Server:
     """A running `qx serve --demo` on free loopback ports (HTTP and binary TCP), read from its log."""
 
-    def __init__(self, data_dir: Path, extra=(), env=None, verify=True, cert=None):
+    def __init__(self, data_dir: Path, extra=(), env=None, verify=True, cert=None,
+                 split_stderr=False):
         self.data_dir = data_dir
         self.verify = verify
         self.cert = cert  # (certificate, key) files of a TLS client certificate
         self.log = data_dir.parent / f"{data_dir.name}-{time.monotonic_ns()}.log"
+        self.errlog = self.log.with_suffix(".stderr") if split_stderr else None
         self.proc = subprocess.Popen(
             [QX, "serve", "--demo", "--data-dir", str(data_dir), "--http", "127.0.0.1:0",
              "--tcp", "127.0.0.1:0", *extra],
-            stdout=open(self.log, "w"), stderr=subprocess.STDOUT, env=env)
+            stdout=open(self.log, "w"),
+            stderr=open(self.errlog, "w") if split_stderr else subprocess.STDOUT, env=env)
         deadline = time.monotonic() + 60
         while True:
             text = self.log.read_text()
@@ -51,6 +54,18 @@ class Server:
 
     def output(self):
         return self.log.read_text()
+
+    def log_events(self):
+        """stderr's JSON lines (split_stderr=True), each checked to be one JSON object."""
+        events = []
+        for line in self.errlog.read_text().splitlines():
+            e = json.loads(line)
+            assert isinstance(e, dict), line
+            assert list(e)[:3] == ["ts", "level", "event"], line
+            assert re.fullmatch(r"\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d\.\d{3}Z", e["ts"]), line
+            assert e["level"] in ("info", "warn", "error", "fatal"), line
+            events.append(e)
+        return events
 
     def token(self, user):
         if user not in self.tokens:
@@ -590,6 +605,9 @@ def test_mutual_tls(tmp_path):
         assert s.get("/healthz").status_code == 200  # the server keeps serving good clients
     finally:
         assert s.stop() == 0
+    failures = [json.loads(line) for line in s.output().splitlines()
+                if '"event":"tls_handshake_failed"' in line]
+    assert failures and failures[0]["ip"] == "127.0.0.1", s.output()
 
 
 @pytest.mark.skipif(not shutil.which("openssl"), reason="needs the openssl command")
@@ -737,3 +755,172 @@ def test_bad_limits_in_the_config_are_a_clear_error(tmp_path):
                            capture_output=True, text=True, timeout=60)
         assert p.returncode != 0, keys
         assert next(iter(keys)) + " must be a whole number" in p.stderr, p.stderr
+
+
+def test_structured_logs_on_stderr(tmp_path):
+    import socket
+
+    secret = "log-test-secret-" + "x" * 32
+    s = Server(tmp_path / "data", split_stderr=True, env=dict(os.environ, QX_JWT_SECRET=secret),
+               extra=("--config", write_config(tmp_path, max_connections_per_ip=1)))
+    host, port = s.url.removeprefix("http://").split(":")
+    with socket.create_connection((host, int(port)), timeout=20) as first:
+        assert http_exchange(first)[0] == 200
+        with socket.create_connection((host, int(port)), timeout=20) as second:
+            assert http_exchange(second) is None  # refused: one connection per address
+    assert s.stop() == 0
+
+    # stdout keeps its human lines.
+    assert "listening on http://127.0.0.1:" in s.output()
+    assert re.search(r"recovered last_seq=0 state_hash=[0-9a-f]+", s.output())
+    assert re.search(r"stopped last_seq=\d+ state_hash=[0-9a-f]+", s.output())
+    assert "alice / alice-demo-pw" in s.output()
+
+    events = s.log_events()  # every stderr line is a JSON object with ts, level, event
+    names = [e["event"] for e in events]
+    assert names[:3] == ["start", "recovered", "listening"], names
+    assert names[-2:] == ["shutdown_requested", "stopped"], names
+    start, recovered = events[:2]
+    (listening,) = [e for e in events if e["event"] == "listening" and e["listener"] == "http"]
+    (tcp,) = [e for e in events if e["event"] == "listening" and e["listener"] == "binary_tcp"]
+    assert (tcp["address"], tcp["tls"]) == ("127.0.0.1", False)
+    assert start["level"] == "info" and start["demo"] is True
+    assert start["max_connections_per_ip"] == 1 and start["rate_limit_per_s"] == 2000
+    assert secret not in s.errlog.read_text() and "jwt_secret" not in start
+    assert (recovered["last_seq"], recovered["snapshot_seq"]) == (0, None)
+    assert (listening["address"], listening["port"], listening["tls"]) == \
+        (host, int(port), False)
+    refused = [e for e in events if e["event"] == "connection_refused"]
+    assert len(refused) == 1, events
+    assert refused[0]["level"] == "warn" and refused[0]["ip"] == "127.0.0.1"
+    assert (refused[0]["reason"], refused[0]["limit"]) == ("max_connections_per_ip", 1)
+    assert events[-2]["signal"] == signal.SIGTERM
+    status = re.search(r"stopped last_seq=(\d+) state_hash=([0-9a-f]+)", s.output())
+    assert (events[-1]["last_seq"], events[-1]["state_hash"]) == \
+        (int(status.group(1)), status.group(2))
+
+
+def test_start_up_failure_is_logged_as_json(tmp_path):
+    p = subprocess.run([QX, "serve", "--demo", "--data-dir", str(tmp_path / "d"), "--http",
+                        "127.0.0.1:99999"], capture_output=True, text=True, timeout=60)
+    assert p.returncode != 0
+    *json_lines, human = p.stderr.splitlines()
+    events = [json.loads(line) for line in json_lines]
+    assert [e["event"] for e in events] == ["start", "serve_failed"], p.stderr
+    assert events[-1]["level"] == "fatal" and "bad port" in events[-1]["error"]
+    assert human == "qx: " + events[-1]["error"]  # and the one-line reason for a person
+
+
+CONFIG = Path(__file__).resolve().parents[2] / "config"
+
+
+def exported_metrics(exposition):
+    """{name: type} of every metric family in a Prometheus text exposition, with the sample
+    names of histograms (_bucket, _sum, _count) as their own entries."""
+    kinds = {}
+    for line in exposition.splitlines():
+        if line.startswith("# TYPE "):
+            _, _, name, kind = line.split()
+            kinds[name] = kind
+            if kind == "histogram":
+                kinds.update({name + s: "sample" for s in ("_bucket", "_sum", "_count")})
+        elif line and not line.startswith("#"):
+            kinds.setdefault(re.match(r"[a-zA-Z_:][a-zA-Z0-9_:]*", line).group(0), "sample")
+    return kinds
+
+
+def test_dashboard_and_alert_rules_name_only_exported_metrics(server):
+    r = server.order("alice", "alice-01", "BUY", "1000.0")  # far outside the band: a reject
+    assert r.json()["status"] == "REJECTED", r.text
+    exported = exported_metrics(server.get("/metrics").text)
+
+    dashboard = json.loads((CONFIG / "grafana" / "qaexchange.json").read_text())
+    exprs = [t["expr"] for p in dashboard["panels"] for t in p.get("targets", [])]
+    assert len(exprs) >= 20 and all(exprs)
+    titles = " ".join(p["title"] for p in dashboard["panels"]).lower()
+    for word in ("orders/s", "trades/s", "rejects", "latency", "fsync", "queue", "connections",
+                 "http replies", "rate-limited", "refused"):
+        assert word in titles, word
+    rules = (CONFIG / "prometheus" / "alerts.yml").read_text()
+
+    used_on_dashboard = set(re.findall(r"\bqx_\w+", json.dumps(dashboard)))
+    used = used_on_dashboard | set(re.findall(r"\bqx_\w+", rules))
+    missing = sorted(used - set(exported))
+    assert not missing, f"named in config/ but not exported by the server: {missing}"
+
+    # The other way round: every metric the server exports is on the dashboard.
+    families = {n for n, kind in exported.items() if n.startswith("qx_") and kind != "sample"}
+    bases = {re.sub(r"_(bucket|sum|count)$", "", n) if re.sub(r"_(bucket|sum|count)$", "", n)
+             in families else n for n in used_on_dashboard}
+    assert not families - bases, f"exported but not on the dashboard: {families - bases}"
+
+    # The rules select the job that the example scrape config defines.
+    scrape = (CONFIG / "prometheus" / "prometheus.yml").read_text()
+    job = re.search(r"job_name: (\w+)", scrape).group(1)
+    assert set(re.findall(r'job="(\w+)"', rules)) == {job}
+
+
+def test_periodic_snapshots_then_sigkill_and_restart(tmp_path):
+    data = tmp_path / "data"
+    s = Server(data, split_stderr=True,
+               extra=("--config", write_config(tmp_path, snapshot_every_events=50)))
+    alice = requests.Session()
+    alice.headers["Authorization"] = "Bearer " + s.token("alice")
+    for i in range(200):
+        r = alice.post(s.url + "/api/order/submit", timeout=30, json={
+            "account": "alice-01", "instrument": "cu2501", "direction": "BUY", "offset": "OPEN",
+            "price": str(70000 + 10 * (i % 100)), "volume": 1, "time_condition": "GTC"})
+        assert r.json()["status"] == "ACCEPTED", r.text
+    # Snapshots are written in the background: wait until at least one is logged, then kill.
+    deadline = time.monotonic() + 60
+    while not (written := [e for e in s.log_events() if e["event"] == "snapshot_written"]):
+        assert time.monotonic() < deadline, s.errlog.read_text()
+        time.sleep(0.1)
+    assert not [e for e in s.log_events() if e["event"] == "snapshot_failed"]
+    assert all(e["seq"] >= 50 for e in written)
+    status = s.status()
+    s.stop(signal.SIGKILL)
+
+    journal = str(data / "journal")
+    p = subprocess.run([QX, "snapshot", journal, "--list", "--json"], capture_output=True,
+                       text=True, timeout=60)
+    assert p.returncode == 0, p.stderr
+    seqs = json.loads(p.stdout)["snapshot_seqs"]
+    assert seqs and all(seq > 0 for seq in seqs), seqs
+    assert {e["seq"] for e in written} <= set(seqs)
+    # Each at least 50 events after the one before (none taken at shutdown: SIGKILL).
+    assert all(b - a >= 50 for a, b in zip(seqs, seqs[1:])), seqs
+    listed = subprocess.run([QX, "snapshot", journal, "--list"], capture_output=True, text=True,
+                            timeout=60).stdout
+    assert listed.splitlines() == [f"snapshot at seq {seq}" for seq in seqs]
+
+    s2 = Server(data)
+    try:
+        m = re.search(r"recovered last_seq=(\d+) state_hash=(\w+) \(snapshot (\d+),", s2.output())
+        assert m, s2.output()
+        assert int(m.group(3)) == seqs[-1]  # from the newest periodic snapshot
+        assert int(m.group(1)) >= status["last_seq"]  # every acknowledged event survived
+        out = subprocess.run([QX, "replay", journal, "--json"], capture_output=True, text=True,
+                             timeout=300)
+        assert out.returncode == 0, out.stderr
+        replayed = json.loads(out.stdout)  # the whole journal from the first event
+        assert "from_snapshot_seq" not in replayed
+        assert (replayed["last_seq"], replayed["state_hash"]) == (int(m.group(1)), m.group(2))
+        assert s2.status()["state_hash"] == m.group(2)
+    finally:
+        assert s2.stop() == 0
+
+
+def test_snapshot_list_on_a_journal_without_snapshots(tmp_path):
+    s = Server(tmp_path / "data",
+               extra=("--config", write_config(tmp_path, snapshot_every_events=0)))
+    for i in range(60):
+        assert s.order("alice", "alice-01", "BUY", "3790.0").status_code == 200
+    s.stop(signal.SIGKILL)  # 0 disables periodic snapshots, and SIGKILL skips the final one
+    journal = tmp_path / "data" / "journal"
+    p = subprocess.run([QX, "snapshot", str(journal), "--list"], capture_output=True, text=True,
+                       timeout=60)
+    assert (p.returncode, p.stdout) == (0, "no snapshots\n"), p.stderr
+    p = subprocess.run([QX, "snapshot", str(journal), "--list", "--json"], capture_output=True,
+                       text=True, timeout=60)
+    assert json.loads(p.stdout) == {"snapshot_seqs": []}
