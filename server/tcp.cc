@@ -342,7 +342,7 @@ class Session : public SessionBase, public std::enable_shared_from_this<Session<
         slot_(std::move(slot)) {
     s_.metrics.tcp_connection_opened();
   }
-  ~Session() override {
+  ~Session() noexcept override {
     if (logged_in_ && executions_) s_.feed.sessions_logged_in.fetch_sub(1);
     s_.feed.book_subscriptions.fetch_sub(static_cast<int>(book_subs_));
     s_.metrics.tcp_connection_closed();
@@ -1021,6 +1021,8 @@ struct TcpServer::Impl {
     }
   }
 
+  // Declared before the io_context, so that sessions still owned by its handlers when it is
+  // destroyed can reach what they refer to.
   Feed feed;
   asio::thread_pool slow{1};
   Shared shared;

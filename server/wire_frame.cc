@@ -44,20 +44,22 @@ FrameReader::Status FrameReader::next() {
   if (n == 0 || n % sizeof(capnp::word) != 0) return Status::kMalformed;
   if (buffered() < kHeaderBytes + n) return Status::kNeedMore;
   // Cap'n Proto reads words in place: copy the frame to aligned storage.
+  static_assert(sizeof(std::uint64_t) == sizeof(capnp::word));
   words_.resize(n / sizeof(capnp::word));
   std::memcpy(words_.data(), buf_.data() + pos_ + kHeaderBytes, n);
+  const auto* words = reinterpret_cast<const capnp::word*>(words_.data());
   pos_ += kHeaderBytes + n;
   capnp::ReaderOptions options;
   options.traversalLimitInWords = n / sizeof(capnp::word) * 4 + 64;
   options.nestingLimit = 16;
   try {
-    reader_.emplace(kj::arrayPtr(words_.data(), words_.size()), options);
+    reader_.emplace(kj::arrayPtr(words, words_.size()), options);
   } catch (const kj::Exception&) {
     reader_.reset();
     return Status::kMalformed;
   }
   // The segment table must account for the whole frame: no trailing bytes.
-  if (reader_->getEnd() != words_.data() + words_.size()) {
+  if (reader_->getEnd() != words + words_.size()) {
     reader_.reset();
     return Status::kMalformed;
   }

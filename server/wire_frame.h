@@ -53,7 +53,8 @@ class FrameReader {
   std::size_t max_;
   std::string buf_;
   std::size_t pos_ = 0;
-  std::vector<capnp::word> words_;
+  std::vector<std::uint64_t> words_;  // aligned copy of the current frame (capnp::word itself
+                                      // is not copyable, so no std::vector<capnp::word>)
   std::optional<capnp::FlatArrayMessageReader> reader_;
 };
 
