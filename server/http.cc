@@ -391,7 +391,10 @@ class Session : public std::enable_shared_from_this<Session<Stream>> {
     std::uint64_t suppressed = 0;
     if (!logs_.handshake.allow(steady_now_ns(), suppressed)) return;
     log_event(LogLevel::kWarn, "tls_handshake_failed",
-              {{"ip", peer_ip()}, {"reason", ec.message()}, {"suppressed", suppressed}});
+              {{"listener", "http"},
+               {"ip", peer_ip()},
+               {"reason", ec.message()},
+               {"suppressed", suppressed}});
   }
 
   void log_5xx(const Reply& rep) {
@@ -468,7 +471,8 @@ struct HttpServer::Impl {
     socket.close(ec);
     if (std::uint64_t suppressed = 0; logs.refused.allow(steady_now_ns(), suppressed)) {
       log_event(LogLevel::kWarn, "connection_refused",
-                {{"ip", ip},
+                {{"listener", "http"},
+                 {"ip", ip},
                  {"reason", "max_connections_per_ip"},
                  {"limit", options.connections->per_key_max()},
                  {"suppressed", suppressed}});

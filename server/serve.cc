@@ -4,7 +4,6 @@
 #include <sys/file.h>
 #include <unistd.h>
 
-#include <cstdio>
 #include <cstdlib>
 #include <fstream>
 #include <nlohmann/json.hpp>
@@ -152,6 +151,7 @@ class DataDirLock {
 void log_start(const Config& c, bool demo) {
   log_event(LogLevel::kInfo, "start",
             {{"http", c.http},
+             {"tcp", c.tcp},
              {"data_dir", c.data_dir},
              {"demo", demo},
              {"tls_cert", c.tls_cert},

@@ -352,7 +352,10 @@ class Session : public SessionBase, public std::enable_shared_from_this<Session<
     if constexpr (kTls) {
       stream_.async_handshake(asio::ssl::stream_base::server,
                               [self = this->shared_from_this()](boost::system::error_code ec) {
-                                if (ec) return self->shutdown();
+                                if (ec) {
+                                  self->log_handshake_failure(ec);
+                                  return self->shutdown();
+                                }
                                 self->read();
                               });
     } else {
@@ -471,6 +474,18 @@ class Session : public SessionBase, public std::enable_shared_from_this<Session<
       }
     }
     if (!closed_ && !closing_) read();
+  }
+
+  void log_handshake_failure(const boost::system::error_code& ec) {
+    std::uint64_t dropped = 0;
+    if (!s_.log_throttle.allow(steady_now_ns(), dropped)) return;
+    boost::system::error_code no_peer;
+    const auto remote = stream_.lowest_layer().remote_endpoint(no_peer);
+    log_event(LogLevel::kWarn, "tls_handshake_failed",
+              {{"listener", "binary_tcp"},
+               {"ip", no_peer ? std::string() : remote.address().to_string()},
+               {"reason", ec.message()},
+               {"suppressed", dropped}});
   }
 
   void protocol_error(std::uint64_t request_id, const std::string& why) {
@@ -993,7 +1008,17 @@ struct TcpServer::Impl {
     const auto remote = socket.remote_endpoint(ec);
     if (!ec) slot = shared.options.connections->try_acquire(remote.address().to_string());
     if (slot) return true;
-    if (!ec) shared.metrics.connection_refused();
+    if (!ec) {
+      shared.metrics.connection_refused();
+      if (std::uint64_t dropped = 0; shared.log_throttle.allow(steady_now_ns(), dropped)) {
+        log_event(LogLevel::kWarn, "connection_refused",
+                  {{"listener", "binary_tcp"},
+                   {"ip", remote.address().to_string()},
+                   {"reason", "max_connections_per_ip"},
+                   {"limit", shared.options.connections->per_key_max()},
+                   {"suppressed", dropped}});
+      }
+    }
     socket.close(ec);
     return false;
   }

@@ -602,12 +602,22 @@ def test_mutual_tls(tmp_path):
                     assert tls.recv(4096) == b""  # not reached unless the server answers
                     raise ConnectionError("closed without an answer")
 
+        # The binary TCP listener has the same context: no certificate, no session.
+        tcp_host, tcp_port = s.tcp.split(":")
+        with socket.create_connection((tcp_host, int(tcp_port)), timeout=10) as raw:
+            with pytest.raises((ssl.SSLError, ConnectionError)):
+                with ctx.wrap_socket(raw, server_hostname=tcp_host) as tls:
+                    tls.sendall(b"\0\0\0\0")
+                    assert tls.recv(4096) == b""  # not reached unless the server answers
+                    raise ConnectionError("closed without an answer")
+
         assert s.get("/healthz").status_code == 200  # the server keeps serving good clients
     finally:
         assert s.stop() == 0
     failures = [json.loads(line) for line in s.output().splitlines()
                 if '"event":"tls_handshake_failed"' in line]
-    assert failures and failures[0]["ip"] == "127.0.0.1", s.output()
+    assert failures and all(f["ip"] == "127.0.0.1" for f in failures), s.output()
+    assert {f["listener"] for f in failures} == {"http", "binary_tcp"}, s.output()
 
 
 @pytest.mark.skipif(not shutil.which("openssl"), reason="needs the openssl command")
@@ -764,10 +774,17 @@ def test_structured_logs_on_stderr(tmp_path):
     s = Server(tmp_path / "data", split_stderr=True, env=dict(os.environ, QX_JWT_SECRET=secret),
                extra=("--config", write_config(tmp_path, max_connections_per_ip=1)))
     host, port = s.url.removeprefix("http://").split(":")
+    tcp_host, tcp_port = s.tcp.split(":")
     with socket.create_connection((host, int(port)), timeout=20) as first:
         assert http_exchange(first)[0] == 200
         with socket.create_connection((host, int(port)), timeout=20) as second:
             assert http_exchange(second) is None  # refused: one connection per address
+        # The limit is per address across listeners: the binary TCP port refuses too.
+        with socket.create_connection((tcp_host, int(tcp_port)), timeout=20) as third:
+            try:
+                assert third.recv(1) == b""  # closed at once, nothing sent
+            except ConnectionError:
+                pass
     assert s.stop() == 0
 
     # stdout keeps its human lines.
@@ -791,9 +808,11 @@ def test_structured_logs_on_stderr(tmp_path):
     assert (listening["address"], listening["port"], listening["tls"]) == \
         (host, int(port), False)
     refused = [e for e in events if e["event"] == "connection_refused"]
-    assert len(refused) == 1, events
-    assert refused[0]["level"] == "warn" and refused[0]["ip"] == "127.0.0.1"
-    assert (refused[0]["reason"], refused[0]["limit"]) == ("max_connections_per_ip", 1)
+    assert sorted(e["listener"] for e in refused) == ["binary_tcp", "http"], events
+    for e in refused:
+        assert e["level"] == "warn" and e["ip"] == "127.0.0.1"
+        assert (e["reason"], e["limit"]) == ("max_connections_per_ip", 1)
+    assert start["tcp"] == "127.0.0.1:0"
     assert events[-2]["signal"] == signal.SIGTERM
     status = re.search(r"stopped last_seq=(\d+) state_hash=([0-9a-f]+)", s.output())
     assert (events[-1]["last_seq"], events[-1]["state_hash"]) == \
