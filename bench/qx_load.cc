@@ -297,8 +297,10 @@ int run(const Options& o) {
           }
           errors += 1;
         }
+        // Only order outcomes count as answered orders; refusals (overloaded, rate_limited) are
+        // reported as errors and kept out of the throughput and the latencies.
         const std::int64_t at = sent_at[rid - 2];
-        if (at >= warmup_ns && at < total_ns) {
+        if (body.isOrderResult() && at >= warmup_ns && at < total_ns) {
           latencies.push_back(arrived - at);
           answered_in_window += 1;
         }
