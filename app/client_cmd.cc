@@ -1,11 +1,8 @@
 #include "app/client_cmd.h"
 
-#include <arpa/inet.h>
 #include <capnp/compat/json.h>
 #include <capnp/message.h>
-#include <netdb.h>
 #include <netinet/in.h>
-#include <netinet/tcp.h>
 #include <openssl/err.h>
 #include <openssl/ssl.h>
 #include <poll.h>
@@ -24,35 +21,6 @@
 namespace qx::app {
 
 namespace {
-
-int connect_to(const std::string& where) {
-  const auto colon = where.rfind(':');
-  if (colon == std::string::npos || colon == 0) {
-    throw std::runtime_error("--tcp wants HOST:PORT, got '" + where + "'");
-  }
-  const std::string host = where.substr(0, colon);
-  const std::string port = where.substr(colon + 1);
-  addrinfo hints{};
-  hints.ai_family = AF_UNSPEC;
-  hints.ai_socktype = SOCK_STREAM;
-  addrinfo* found = nullptr;
-  if (const int rc = ::getaddrinfo(host.c_str(), port.c_str(), &hints, &found); rc != 0) {
-    throw std::runtime_error("cannot resolve " + where + ": " + ::gai_strerror(rc));
-  }
-  int fd = -1;
-  for (addrinfo* a = found; a != nullptr && fd < 0; a = a->ai_next) {
-    fd = ::socket(a->ai_family, a->ai_socktype | SOCK_CLOEXEC, a->ai_protocol);
-    if (fd >= 0 && ::connect(fd, a->ai_addr, a->ai_addrlen) != 0) {
-      ::close(fd);
-      fd = -1;
-    }
-  }
-  ::freeaddrinfo(found);
-  if (fd < 0) throw std::runtime_error("cannot connect to " + where);
-  const int one = 1;
-  ::setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof one);
-  return fd;
-}
 
 // The connection, plain or TLS (OpenSSL on the same blocking socket).
 class Transport {
@@ -126,7 +94,7 @@ class Transport {
 }  // namespace
 
 int run_client(const ClientOptions& options, std::ostream& out) {
-  Transport conn(connect_to(options.tcp), options);
+  Transport conn(wire::connect_tcp(options.tcp), options);
   capnp::JsonCodec codec;
   wire::FrameReader frames(wire::kServerFrameMax);
   std::array<char, 64 << 10> buf{};

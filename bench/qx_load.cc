@@ -23,9 +23,7 @@
 // Why hand-written: it needs the protocol's framing and an open-loop schedule measured from the
 // intended send time; wrk and similar tools speak HTTP only.
 #include <fcntl.h>
-#include <netdb.h>
 #include <netinet/in.h>
-#include <netinet/tcp.h>
 #include <poll.h>
 #include <sys/socket.h>
 #include <unistd.h>
@@ -61,25 +59,6 @@ struct Options {
   bool executions = false;
   std::string password_alice = "alice-demo-pw", password_bob = "bob-demo-pw";
 };
-
-int connect_to(const std::string& where) {
-  const auto colon = where.rfind(':');
-  if (colon == std::string::npos) throw std::runtime_error("--tcp wants HOST:PORT");
-  addrinfo hints{};
-  hints.ai_socktype = SOCK_STREAM;
-  addrinfo* found = nullptr;
-  if (::getaddrinfo(where.substr(0, colon).c_str(), where.substr(colon + 1).c_str(), &hints,
-                    &found) != 0) {
-    throw std::runtime_error("cannot resolve " + where);
-  }
-  const int fd = ::socket(found->ai_family, SOCK_STREAM | SOCK_CLOEXEC, 0);
-  const bool ok = fd >= 0 && ::connect(fd, found->ai_addr, found->ai_addrlen) == 0;
-  ::freeaddrinfo(found);
-  if (!ok) throw std::runtime_error("cannot connect to " + where);
-  const int one = 1;
-  ::setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof one);
-  return fd;
-}
 
 void send_all(int fd, const std::string& bytes) {
   std::size_t done = 0;
@@ -191,7 +170,7 @@ int run(const Options& o) {
   std::vector<Conn> conns(static_cast<std::size_t>(o.connections));
   for (std::size_t i = 0; i < conns.size(); ++i) {
     Conn& c = conns[i];
-    c.fd = connect_to(o.tcp);
+    c.fd = qx::wire::connect_tcp(o.tcp);
     const bool alice = i % 2 == 0;
     login(c, alice ? "alice" : "bob", alice ? o.password_alice : o.password_bob,
           tokens[alice ? 0 : 1], o.executions);

@@ -21,6 +21,7 @@
 #include <type_traits>
 #include <vector>
 
+#include "server/listen.h"
 #include "server/log.h"
 #include "server/tls.h"
 
@@ -454,38 +455,12 @@ struct HttpServer::Impl {
         ->start();
   }
 
-  // Takes a place for the new connection under the per-address limit into `slot` (none when
-  // there is no limit); false, with the socket closed and counted, when there is no place left.
-  bool admit(tcp::socket& socket, std::optional<ConnectionSlot>& slot) {
-    if (options.connections == nullptr) return true;
-    beast::error_code ec;
-    const auto remote = socket.remote_endpoint(ec);
-    if (ec) {  // the peer is gone already
-      socket.close(ec);
-      return false;
-    }
-    const std::string ip = remote.address().to_string();
-    slot = options.connections->try_acquire(ip);
-    if (slot) return true;
-    metrics.connection_refused();
-    socket.close(ec);
-    if (std::uint64_t suppressed = 0; logs.refused.allow(steady_now_ns(), suppressed)) {
-      log_event(LogLevel::kWarn, "connection_refused",
-                {{"listener", "http"},
-                 {"ip", ip},
-                 {"reason", "max_connections_per_ip"},
-                 {"limit", options.connections->per_key_max()},
-                 {"suppressed", suppressed}});
-    }
-    return false;
-  }
-
   void accept() {
     acceptor.async_accept([this](beast::error_code ec, tcp::socket socket) {
       if (ec == asio::error::operation_aborted || !acceptor.is_open()) return;
       if (!ec) {
         std::optional<ConnectionSlot> slot;
-        if (admit(socket, slot)) {
+        if (admit(socket, options.connections, metrics, logs.refused, "http", slot)) {
           socket.set_option(tcp::no_delay(true), ec);
           if (tls) {
             serve(beast::ssl_stream<beast::tcp_stream>(std::move(socket), *tls), std::move(slot));
@@ -512,24 +487,12 @@ struct HttpServer::Impl {
 
 HttpServer::HttpServer(Service& service, Metrics& metrics, const HttpOptions& options)
     : impl_(std::make_unique<Impl>(service, metrics, options)) {
-  beast::error_code ec;
   if (!options.tls_cert_file.empty() || !options.tls_key_file.empty() ||
       !options.tls_client_ca_file.empty()) {
     impl_->tls =
         make_server_tls(options.tls_cert_file, options.tls_key_file, options.tls_client_ca_file);
   }
-  const auto address = asio::ip::make_address(options.address, ec);
-  if (ec) throw std::runtime_error("bad listen address '" + options.address + "'");
-  const tcp::endpoint endpoint(address, options.port);
-  auto& a = impl_->acceptor;
-  a.open(endpoint.protocol(), ec);
-  if (!ec) a.set_option(asio::socket_base::reuse_address(true), ec);
-  if (!ec) a.bind(endpoint, ec);
-  if (!ec) a.listen(asio::socket_base::max_listen_connections, ec);
-  if (ec) {
-    throw std::runtime_error("cannot listen on " + options.address + ":" +
-                             std::to_string(options.port) + ": " + ec.message());
-  }
+  listen_on(impl_->acceptor, options.address, options.port);
   service.set_offload([this](std::function<void()> f) { asio::post(impl_->pool, std::move(f)); });
 }
 

@@ -113,8 +113,7 @@ void Sequencer::run() {
     for (std::size_t i = 0; i < batch.size(); ++i) batch[i].done(std::move(replies[i]));
     for (const auto& f : after_batch_) f();
     if (appended_ != appended_before) {
-      for (const auto& f : on_commit_) f();
-      for (const auto& f : commit_listeners_) f(engine_);
+      for (const auto& f : on_commit_) f(engine_);
     }
   }
   commit();

@@ -71,9 +71,12 @@ class Sequencer {
   // The sequencer thread's body; returns after stop() once the queue is drained and committed.
   void run();
   void stop();
-  // Called on the sequencer thread after a batch that changed state became durable (and its
-  // replies were handed back); add before run(). Must only hand work to another thread.
-  void add_on_commit(std::function<void()> f) { on_commit_.push_back(std::move(f)); }
+  // Called on the sequencer thread after each batch that changed state became durable (and its
+  // replies were handed back), with the engine (valid only during the call). Add before run(). A
+  // callback only hands work to another thread: a wake-up, derived data, or a value copy such as
+  // a snapshot; its time is added to the next batch's latency. Not called for execute().
+  using CommitListener = std::function<void(const core::Engine&)>;
+  void add_on_commit(CommitListener f) { on_commit_.push_back(std::move(f)); }
   // Called on the sequencer thread after every batch, once its replies were handed to their
   // callbacks and before the on_commit callbacks: lets a transport that collects replies during
   // the batch hand them to its I/O thread at once (one wake-up instead of one per reply).
@@ -85,12 +88,6 @@ class Sequencer {
   using EventListener =
       std::function<void(const core::Event&, const core::EffectBuffer&, const core::Engine&)>;
   void add_event_listener(EventListener f) { listeners_.push_back(std::move(f)); }
-  // Called on the sequencer thread after each batch that changed state became durable, after the
-  // on_commit callbacks, with the engine (valid only during the call). Add before run(). For work
-  // that needs the state itself, such as a snapshot (a value copy) handed to another thread; its
-  // time is added to the next batch's latency. Not called for execute().
-  using CommitListener = std::function<void(const core::Engine&)>;
-  void add_commit_listener(CommitListener f) { commit_listeners_.push_back(std::move(f)); }
 
   // Only when the sequencer thread is not running.
   [[nodiscard]] const core::Engine& engine() const { return engine_; }
@@ -111,10 +108,9 @@ class Sequencer {
   Options options_;
   std::uint64_t appended_ = 0;
   bool dirty_ = false;
-  std::vector<std::function<void()>> on_commit_;
+  std::vector<CommitListener> on_commit_;
   std::vector<std::function<void()>> after_batch_;
   std::vector<EventListener> listeners_;
-  std::vector<CommitListener> commit_listeners_;
 
   std::mutex mu_;
   std::condition_variable cv_;

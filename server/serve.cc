@@ -225,7 +225,7 @@ int serve(const ServeOptions& options, std::ostream& out) {
   so.queue_capacity = config.queue_capacity;
   Sequencer sequencer(std::move(writer), std::move(recovered.engine), metrics, so);
   Snapshotter snapshots(journal, config.snapshot_every_events, recovered.snapshot_seq, metrics);
-  sequencer.add_commit_listener([&snapshots](const core::Engine& e) { snapshots.after_commit(e); });
+  sequencer.add_on_commit([&snapshots](const core::Engine& e) { snapshots.after_commit(e); });
   Auth auth(data / "users.json", config.jwt_secret, config.token_ttl_s);
   if (options.demo) {
     if (sequencer.engine().last_seq() == core::Seq{}) {
@@ -300,7 +300,7 @@ int serve(const ServeOptions& options, std::ostream& out) {
     log_event(LogLevel::kInfo, "klines_history_rebuilt", {{"until_seq", core::raw(start_seq)}});
   });
 
-  sequencer.add_on_commit([&http] { http.notify_change(); });
+  sequencer.add_on_commit([&http](const core::Engine&) { http.notify_change(); });
   std::thread sequencer_thread([&] { sequencer.run(); });
   http.run_until_signal();
   out << "qx serve: signal received, draining" << std::endl;

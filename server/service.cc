@@ -200,6 +200,19 @@ std::optional<std::string> query_param(const std::string& query, const std::stri
   return std::nullopt;
 }
 
+// The positive integer query parameter `key` (at most `max`), or `fallback` when absent.
+std::size_t count_param(const std::string& query, const char* key, std::size_t fallback,
+                        std::size_t max) {
+  auto text = query_param(query, key);
+  if (!text) return fallback;
+  std::size_t n = 0;
+  auto [ptr, ec] = std::from_chars(text->data(), text->data() + text->size(), n);
+  if (ec != std::errc{} || ptr != text->data() + text->size() || n == 0 || n > max) {
+    throw BadRequest{std::string(key) + " must be 1.." + std::to_string(max)};
+  }
+  return n;
+}
+
 bool is_reader(Role r) {
   return r == Role::kAdmin || r == Role::kAuditor;
 }
@@ -462,13 +475,7 @@ void Service::handle(Request req, Done done) {
         });
       }
       if (group == "orderbook" && parts.size() == 3) {
-        std::size_t depth = 10;
-        if (auto d = query_param(r.query, "depth")) {
-          auto [ptr, ec] = std::from_chars(d->data(), d->data() + d->size(), depth);
-          if (ec != std::errc{} || ptr != d->data() + d->size() || depth == 0 || depth > 1000) {
-            return done(error_reply(400, "bad_request", "depth must be 1..1000"));
-          }
-        }
+        const std::size_t depth = count_param(r.query, "depth", 10, 1000);
         return post_job([code = parts[2], depth](Sequencer::Ctx& c) {
           auto id = c.engine().find_instrument(code);
           if (!id) return error_reply(404, "unknown_instrument", "no instrument '" + code + "'");
@@ -477,13 +484,7 @@ void Service::handle(Request req, Done done) {
       }
       if (group == "market" && parts.size() == 4 && parts[2] == "trades") {
         // GET /api/market/trades/{code}?count=N: today's public trades, newest last (no accounts).
-        std::size_t count = 100;
-        if (auto n = query_param(r.query, "count")) {
-          auto [ptr, ec] = std::from_chars(n->data(), n->data() + n->size(), count);
-          if (ec != std::errc{} || ptr != n->data() + n->size() || count == 0 || count > 1000) {
-            return done(error_reply(400, "bad_request", "count must be 1..1000"));
-          }
-        }
+        const std::size_t count = count_param(r.query, "count", 100, 1000);
         return post_job([code = parts[3], count](Sequencer::Ctx& c) {
           const auto& e = c.engine();
           auto id = e.find_instrument(code);
@@ -509,14 +510,7 @@ void Service::handle(Request req, Done done) {
         // GET /api/klines/{code}?period=1m|5m|1d&count=N (default 200, at most 2000).
         const auto period = parse_period(query_param(r.query, "period").value_or("1m"));
         if (!period) return done(error_reply(400, "bad_request", "period must be 1m, 5m or 1d"));
-        std::size_t count = 200;
-        if (auto n = query_param(r.query, "count")) {
-          auto [ptr, ec] = std::from_chars(n->data(), n->data() + n->size(), count);
-          if (ec != std::errc{} || ptr != n->data() + n->size() || count == 0 ||
-              count > Klines::kKeep) {
-            return done(error_reply(400, "bad_request", "count must be 1..2000"));
-          }
-        }
+        const std::size_t count = count_param(r.query, "count", 200, Klines::kKeep);
         return post_job([code = parts[2], period, count, klines = klines_](Sequencer::Ctx& c) {
           const auto& e = c.engine();
           auto id = e.find_instrument(code);

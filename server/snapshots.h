@@ -1,7 +1,7 @@
 // Periodic engine snapshots while the server runs, written off the sequencer thread.
 //
 //   Snapshotter snapshots(journal_dir, 100'000, recovered.snapshot_seq, metrics);
-//   sequencer.add_commit_listener([&](const core::Engine& e) { snapshots.after_commit(e); });
+//   sequencer.add_on_commit([&](const core::Engine& e) { snapshots.after_commit(e); });
 //   ... run, stop the sequencer ...
 //   snapshots.stop();   // waits for the write in flight, before anything else opens the store
 //

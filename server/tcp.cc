@@ -27,6 +27,7 @@
 #include <unordered_map>
 #include <vector>
 
+#include "server/listen.h"
 #include "server/log.h"
 #include "server/service.h"
 #include "server/wire_frame.h"
@@ -429,6 +430,7 @@ class Session : public SessionBase, public std::enable_shared_from_this<Session<
   [[nodiscard]] bool idle() const override { return closed_ || (!writing_ && out_.empty()); }
 
  private:
+  static constexpr std::size_t kSubscriptionsMax = 1000;
   struct Sub {
     std::size_t depth = 0;
     bool trades = false;
@@ -808,6 +810,9 @@ class Session : public SessionBase, public std::enable_shared_from_this<Session<
     }
     const std::uint32_t id = r.getInstrument();
     const bool trades = r.getTrades();
+    if (subs_.count(id) == 0 && subs_.size() >= kSubscriptionsMax) {
+      return answer_error(rid, "bad_request", "at most 1000 subscriptions per session");
+    }
     post(
         rid,
         [id, depth, rid](Sequencer::Ctx& c) {
@@ -837,10 +842,6 @@ class Session : public SessionBase, public std::enable_shared_from_this<Session<
       s_.feed.book_subscriptions.fetch_sub(1);
     }
     sub = Sub{depth, trades};
-    if (subs_.size() > 1000) {
-      subs_.erase(id);
-      return answer_error(rid, "bad_request", "at most 1000 subscriptions per session");
-    }
   }
 
   void unsubscribe(std::uint64_t rid, std::uint32_t id) {
@@ -1001,33 +1002,12 @@ struct TcpServer::Impl {
     session->start();
   }
 
-  // A place under the per-address connection limit; false (socket closed, counted) when full.
-  bool admit(tcp::socket& socket, std::optional<ConnectionSlot>& slot) {
-    if (shared.options.connections == nullptr) return true;
-    boost::system::error_code ec;
-    const auto remote = socket.remote_endpoint(ec);
-    if (!ec) slot = shared.options.connections->try_acquire(remote.address().to_string());
-    if (slot) return true;
-    if (!ec) {
-      shared.metrics.connection_refused();
-      if (std::uint64_t dropped = 0; shared.log_throttle.allow(steady_now_ns(), dropped)) {
-        log_event(LogLevel::kWarn, "connection_refused",
-                  {{"listener", "binary_tcp"},
-                   {"ip", remote.address().to_string()},
-                   {"reason", "max_connections_per_ip"},
-                   {"limit", shared.options.connections->per_key_max()},
-                   {"suppressed", dropped}});
-      }
-    }
-    socket.close(ec);
-    return false;
-  }
-
   void accept() {
     acceptor.async_accept([this](boost::system::error_code ec, tcp::socket socket) {
       if (ec == asio::error::operation_aborted || !acceptor.is_open()) return;
       std::optional<ConnectionSlot> slot;
-      if (!ec && admit(socket, slot)) {
+      if (!ec && admit(socket, shared.options.connections, shared.metrics, shared.log_throttle,
+                       "binary_tcp", slot)) {
         socket.set_option(tcp::no_delay(true), ec);
         if (shared.options.tls) {
           serve(asio::ssl::stream<tcp::socket>(std::move(socket), *shared.options.tls),
@@ -1060,19 +1040,7 @@ struct TcpServer::Impl {
 
 TcpServer::TcpServer(Sequencer& sequencer, Auth& auth, Metrics& metrics, const TcpOptions& options)
     : impl_(std::make_unique<Impl>(sequencer, auth, metrics, options)) {
-  boost::system::error_code ec;
-  const auto address = asio::ip::make_address(options.address, ec);
-  if (ec) throw std::runtime_error("bad TCP listen address '" + options.address + "'");
-  const tcp::endpoint endpoint(address, options.port);
-  auto& a = impl_->acceptor;
-  a.open(endpoint.protocol(), ec);
-  if (!ec) a.set_option(asio::socket_base::reuse_address(true), ec);
-  if (!ec) a.bind(endpoint, ec);
-  if (!ec) a.listen(asio::socket_base::max_listen_connections, ec);
-  if (ec) {
-    throw std::runtime_error("cannot listen on " + options.address + ":" +
-                             std::to_string(options.port) + ": " + ec.message());
-  }
+  listen_on(impl_->acceptor, options.address, options.port);
   impl_->feed.seed(sequencer.engine());
   Impl* impl = impl_.get();
   sequencer.add_event_listener([impl](const core::Event& ev, const core::EffectBuffer& fx,
@@ -1084,9 +1052,8 @@ TcpServer::TcpServer(Sequencer& sequencer, Auth& auth, Metrics& metrics, const T
     });
     impl->shared.answers.clear();
   });
-  sequencer.add_on_commit([impl, &sequencer] {
-    // On the sequencer thread, after the batch is durable: the engine may be read here.
-    auto batch = std::make_shared<Batch>(impl->feed.take(sequencer.engine()));
+  sequencer.add_on_commit([impl](const core::Engine& e) {
+    auto batch = std::make_shared<Batch>(impl->feed.take(e));
     if (batch->empty()) return;
     asio::post(impl->io, [impl, batch] { impl->publish(*batch); });
   });

@@ -2,8 +2,14 @@
 
 #include <kj/exception.h>
 #include <kj/io.h>
+#include <netdb.h>
+#include <netinet/in.h>
+#include <netinet/tcp.h>
+#include <sys/socket.h>
+#include <unistd.h>
 
 #include <cstring>
+#include <stdexcept>
 
 namespace qx::wire {
 
@@ -64,6 +70,35 @@ FrameReader::Status FrameReader::next() {
     return Status::kMalformed;
   }
   return Status::kFrame;
+}
+
+int connect_tcp(const std::string& where) {
+  const auto colon = where.rfind(':');
+  if (colon == std::string::npos || colon == 0) {
+    throw std::runtime_error("a server address is HOST:PORT, not '" + where + "'");
+  }
+  const std::string host = where.substr(0, colon);
+  const std::string port = where.substr(colon + 1);
+  addrinfo hints{};
+  hints.ai_family = AF_UNSPEC;
+  hints.ai_socktype = SOCK_STREAM;
+  addrinfo* found = nullptr;
+  if (const int rc = ::getaddrinfo(host.c_str(), port.c_str(), &hints, &found); rc != 0) {
+    throw std::runtime_error("cannot resolve " + where + ": " + ::gai_strerror(rc));
+  }
+  int fd = -1;
+  for (addrinfo* a = found; a != nullptr && fd < 0; a = a->ai_next) {
+    fd = ::socket(a->ai_family, a->ai_socktype | SOCK_CLOEXEC, a->ai_protocol);
+    if (fd >= 0 && ::connect(fd, a->ai_addr, a->ai_addrlen) != 0) {
+      ::close(fd);
+      fd = -1;
+    }
+  }
+  ::freeaddrinfo(found);
+  if (fd < 0) throw std::runtime_error("cannot connect to " + where);
+  const int one = 1;
+  ::setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof one);
+  return fd;
 }
 
 }  // namespace qx::wire

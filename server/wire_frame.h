@@ -32,6 +32,10 @@ inline constexpr std::size_t kHeaderBytes = 4;
 inline constexpr std::size_t kClientFrameMax = 64 << 10;  // bytes of one client message
 inline constexpr std::size_t kServerFrameMax = 64 << 20;  // bytes of one server message
 
+// A blocking TCP connection (TCP_NODELAY) to "HOST:PORT", for clients; throws
+// std::runtime_error with a one-line reason when it cannot resolve or connect.
+int connect_tcp(const std::string& host_port);
+
 // Appends the frame of message m to out.
 void append_frame(std::string& out, capnp::MessageBuilder& m);
 

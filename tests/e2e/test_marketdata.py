@@ -8,17 +8,10 @@ import time
 import pytest
 
 from test_server import Server, write_config
+from test_server import server  # noqa: F401  (the fixture: a demo server on free ports)
 from test_tcp import IF, ALICE, TcpClient, order
 
 MINUTE_NS = 60_000_000_000
-
-
-@pytest.fixture()
-def server(tmp_path):
-    s = Server(tmp_path / "data")
-    yield s
-    if s.proc.poll() is None:
-        s.stop(signal.SIGKILL)
 
 
 def klines(server, period="1m", code="IF2501", user="viewer"):

@@ -560,20 +560,27 @@ def make_leaf(d: Path, name, ca, extensions):
     return str(d / f"{name}.pem"), str(d / f"{name}.key")
 
 
+def make_mtls_pki(tmp_path):
+    """CA "ca" with a server certificate for 127.0.0.1 and a client certificate, and a client
+    certificate from another CA: (ca file, (server cert, key), (client cert, key), (stranger's
+    cert, key))."""
+    pki = tmp_path / "pki"
+    pki.mkdir()
+    make_ca(pki, "ca")
+    make_ca(pki, "other-ca")
+    server = make_leaf(
+        pki, "server", "ca", "subjectAltName=IP:127.0.0.1\nextendedKeyUsage=serverAuth")
+    client = make_leaf(pki, "client", "ca", "extendedKeyUsage=clientAuth")
+    stranger = make_leaf(pki, "stranger", "other-ca", "extendedKeyUsage=clientAuth")
+    return str(pki / "ca.pem"), server, client, stranger
+
+
 @pytest.mark.skipif(not shutil.which("openssl"), reason="needs the openssl command")
 def test_mutual_tls(tmp_path):
     import socket
     import ssl
 
-    pki = tmp_path / "pki"
-    pki.mkdir()
-    make_ca(pki, "ca")
-    make_ca(pki, "other-ca")
-    server_cert, server_key = make_leaf(
-        pki, "server", "ca", "subjectAltName=IP:127.0.0.1\nextendedKeyUsage=serverAuth")
-    client = make_leaf(pki, "client", "ca", "extendedKeyUsage=clientAuth")
-    stranger = make_leaf(pki, "stranger", "other-ca", "extendedKeyUsage=clientAuth")
-    ca = str(pki / "ca.pem")
+    ca, (server_cert, server_key), client, stranger = make_mtls_pki(tmp_path)
 
     s = Server(tmp_path / "data", verify=ca, cert=client,
                extra=("--tls-cert", server_cert, "--tls-key", server_key, "--tls-client-ca", ca))

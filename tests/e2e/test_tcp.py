@@ -19,7 +19,8 @@ import time
 import pytest
 import requests
 
-from test_server import PW, QX, Server, make_ca, make_leaf, write_config
+from test_server import PW, QX, Server, make_mtls_pki, write_config
+from test_server import server  # noqa: F401  (the fixture: a demo server on free ports)
 
 IF = 0  # instrument ids in the demo: IF2501, cu2501, au2506 in creation order
 ALICE, BOB = 0, 1  # account ids: alice-01, bob-01
@@ -107,14 +108,6 @@ def order(side, price, volume=1, account=ALICE, **kw):
 
 def error_code(m):
     return m["body"]["error"]["code"] if "error" in m["body"] else None
-
-
-@pytest.fixture()
-def server(tmp_path):
-    s = Server(tmp_path / "data")
-    yield s
-    if s.proc.poll() is None:
-        s.stop(signal.SIGKILL)
 
 
 def test_full_trade_seen_alike_on_tcp_rest_and_websocket(server):
@@ -341,15 +334,8 @@ def test_load_tool_runs_against_a_real_server(server):
 
 
 def test_tcp_over_mutual_tls(tmp_path):
-    pki = tmp_path / "pki"
-    pki.mkdir()
-    make_ca(pki, "ca")
-    make_ca(pki, "other-ca")
-    server_cert, server_key = make_leaf(
-        pki, "server", "ca", "subjectAltName=IP:127.0.0.1\nextendedKeyUsage=serverAuth")
-    client_cert, client_key = make_leaf(pki, "client", "ca", "extendedKeyUsage=clientAuth")
-    other_cert, other_key = make_leaf(pki, "stranger", "other-ca", "extendedKeyUsage=clientAuth")
-    ca = str(pki / "ca.pem")
+    ca, (server_cert, server_key), (client_cert, client_key), (other_cert, other_key) = \
+        make_mtls_pki(tmp_path)
     s = Server(tmp_path / "data", verify=ca, cert=(client_cert, client_key),
                extra=("--tls-cert", server_cert, "--tls-key", server_key, "--tls-client-ca", ca))
     try:
