@@ -8,13 +8,20 @@
 #include <ostream>
 #include <stdexcept>
 
-#include "app/render.h"
 #include "replay/codec.h"
 #include "replay/journal.h"
 #include "replay/replay.h"
 #include "replay/store.h"
+#include "replay/views.h"
 
 namespace qx::app {
+
+using replay::account_json;
+using replay::book_json;
+using replay::event_json;
+using replay::orders_json;
+using replay::positions_json;
+using replay::trades_json;
 
 namespace fs = std::filesystem;
 using nlohmann::json;

@@ -8,7 +8,7 @@
 #include <utility>
 #include <vector>
 
-#include "app/render.h"
+#include "replay/views.h"
 #include "replay/replay.h"
 
 namespace qx::server {
@@ -237,7 +237,7 @@ std::optional<Reply> account_access(const core::Engine& e, const Principal& p,
 
 json effects_json(const core::Engine& e, const core::EffectBuffer& fx) {
   json out = json::array();
-  for (const core::Effect& x : fx) out.push_back(app::effect_json(e, x));
+  for (const core::Effect& x : fx) out.push_back(replay::effect_json(e, x));
   return out;
 }
 
@@ -265,9 +265,9 @@ json instrument_json(const core::Engine& e, core::InstrumentId id) {
          {"margin_short_ppb", p.margin_short_ppb},
          {"max_order_volume", p.max_order_volume.value},
          {"position_limit", p.position_limit.value},
-         {"pre_settlement", app::price_text(e, id, s.pre_settlement)},
+         {"pre_settlement", replay::price_text(e, id, s.pre_settlement)},
          {"volume_today", s.volume_today.value}};
-  if (s.last_price) j["last_price"] = app::price_text(e, id, *s.last_price);
+  if (s.last_price) j["last_price"] = replay::price_text(e, id, *s.last_price);
   return j;
 }
 
@@ -310,15 +310,15 @@ json quote_json(const core::Engine& e, core::InstrumentId id) {
   for (std::size_t i = 0; i < 5; ++i) {
     const std::string n = std::to_string(i + 1);
     if (i < b.bids.size()) {
-      q["bid_price" + n] = app::price_text(e, id, b.bids[i].price);
+      q["bid_price" + n] = replay::price_text(e, id, b.bids[i].price);
       q["bid_volume" + n] = b.bids[i].volume.value;
     }
     if (i < b.asks.size()) {
-      q["ask_price" + n] = app::price_text(e, id, b.asks[i].price);
+      q["ask_price" + n] = replay::price_text(e, id, b.asks[i].price);
       q["ask_volume" + n] = b.asks[i].volume.value;
     }
   }
-  if (s.last_price) q["last_price"] = app::price_text(e, id, *s.last_price);
+  if (s.last_price) q["last_price"] = replay::price_text(e, id, *s.last_price);
   return q;
 }
 
@@ -329,10 +329,10 @@ namespace {
 // {"datetime": start ns, "open", "high", "low", "close" (price text), "volume", "trades"}.
 json kline_json(const core::Engine& e, core::InstrumentId id, const Kline& k) {
   return json{{"datetime", k.start_ns},
-              {"open", app::price_text(e, id, core::PriceTicks(k.open))},
-              {"high", app::price_text(e, id, core::PriceTicks(k.high))},
-              {"low", app::price_text(e, id, core::PriceTicks(k.low))},
-              {"close", app::price_text(e, id, core::PriceTicks(k.close))},
+              {"open", replay::price_text(e, id, core::PriceTicks(k.open))},
+              {"high", replay::price_text(e, id, core::PriceTicks(k.high))},
+              {"low", replay::price_text(e, id, core::PriceTicks(k.low))},
+              {"close", replay::price_text(e, id, core::PriceTicks(k.close))},
               {"volume", k.volume},
               {"trades", k.trades}};
 }
@@ -353,10 +353,10 @@ void Service::diff_view(const Principal& p, std::vector<std::string> quotes,
         const auto a = static_cast<core::AccountId>(i);
         const auto& st = e.account_state(a);
         if (st.user != *u) continue;
-        mine["accounts"][st.name] = app::account_json(e, a);
-        mine["positions"][st.name] = app::positions_json(e, a);
-        mine["orders"][st.name] = app::orders_json(e, a);
-        mine["trades"][st.name] = app::trades_json(e, a);
+        mine["accounts"][st.name] = replay::account_json(e, a);
+        mine["positions"][st.name] = replay::positions_json(e, a);
+        mine["orders"][st.name] = replay::orders_json(e, a);
+        mine["trades"][st.name] = replay::trades_json(e, a);
       }
     }
     json q = json::object();
@@ -479,7 +479,7 @@ void Service::handle(Request req, Done done) {
         return post_job([code = parts[2], depth](Sequencer::Ctx& c) {
           auto id = c.engine().find_instrument(code);
           if (!id) return error_reply(404, "unknown_instrument", "no instrument '" + code + "'");
-          return ok(app::book_json(c.engine(), *id, depth));
+          return ok(replay::book_json(c.engine(), *id, depth));
         });
       }
       if (group == "market" && parts.size() == 4 && parts[2] == "trades") {
@@ -498,7 +498,7 @@ void Service::handle(Request req, Done done) {
           for (auto it = mine.rbegin(); it != mine.rend(); ++it) {
             const core::TradeState& t = **it;
             out.push_back({{"trade_id", core::raw(t.id)},
-                           {"price", app::price_text(e, t.instrument, t.price)},
+                           {"price", replay::price_text(e, t.instrument, t.price)},
                            {"volume", t.volume.value},
                            {"aggressor", core::to_string(t.taker_direction)},
                            {"datetime", t.time_ns}});
@@ -545,10 +545,10 @@ void Service::handle(Request req, Done done) {
           const auto& e = c.engine();
           core::AccountId a{};
           if (auto denied = account_access(e, p, name, false, a)) return *denied;
-          if (group == "account") return ok(app::account_json(e, a));
-          if (group == "positions") return ok(app::positions_json(e, a));
-          if (group == "orders") return ok(app::orders_json(e, a));
-          return ok(app::trades_json(e, a));
+          if (group == "account") return ok(replay::account_json(e, a));
+          if (group == "positions") return ok(replay::positions_json(e, a));
+          if (group == "orders") return ok(replay::orders_json(e, a));
+          return ok(replay::trades_json(e, a));
         });
       }
       return done(error_reply(404, "not_found", "no route GET " + req.target));

@@ -23,12 +23,12 @@
 #include <utility>
 #include <vector>
 
-#include "app/render.h"
 #include "python/src/backtest.h"
 #include "python/src/venues_py.h"
 #include "replay/codec.h"
 #include "replay/journal.h"
 #include "replay/replay.h"
+#include "replay/views.h"
 
 namespace py = pybind11;
 
@@ -159,7 +159,7 @@ class Journal {
       replay::ReplayOptions opt;
       opt.on_event = [&](const core::Event& ev, const core::EffectBuffer& fx) {
         if (!touch.matches(ev, fx)) return;
-        json j = app::event_json(names, ev);
+        json j = replay::event_json(names, ev);
         json effects = json::array();
         std::optional<std::uint64_t> order;
         std::visit(
@@ -170,7 +170,7 @@ class Journal {
             },
             ev.body);
         for (const core::Effect& e : fx) {
-          effects.push_back(app::effect_json(names, e));
+          effects.push_back(replay::effect_json(names, e));
           if (!order && e.kind == core::EffectKind::kOrderAccepted) order = core::raw(e.order);
         }
         if (order) j["order_id"] = *order;
@@ -192,9 +192,9 @@ class Journal {
       throw py::key_error("account '" + account + "' does not exist at seq " +
                           std::to_string(core::raw(e.last_seq())));
     }
-    json j{{"at_seq", core::raw(e.last_seq())},   {"trading_day", e.trading_day()},
-           {"accounts", app::account_json(e, a)}, {"positions", app::positions_json(e, a)},
-           {"orders", app::orders_json(e, a)},    {"trades", app::trades_json(e, a)}};
+    json j{{"at_seq", core::raw(e.last_seq())},      {"trading_day", e.trading_day()},
+           {"accounts", replay::account_json(e, a)}, {"positions", replay::positions_json(e, a)},
+           {"orders", replay::orders_json(e, a)},    {"trades", replay::trades_json(e, a)}};
     return j.dump();
   }
 

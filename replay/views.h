@@ -1,4 +1,5 @@
-// JSON and text rendering of engine values for the `qx` tools (nlohmann::json).
+// JSON and text views of engine values (nlohmann::json), shared by the `qx` tools, the server and
+// the Python package; they live here, below all three, so each view exists once.
 //
 // Money is rendered as a decimal string with four places ("114000.0000") and prices both as
 // integer ticks and as a decimal string (ticks x tick size), so nothing passes through a double.
@@ -10,7 +11,7 @@
 
 #include "core/engine.h"
 
-namespace qx::app {
+namespace qx::replay {
 
 std::string money_text(core::Money m);
 std::string price_text(const core::Engine& engine, core::InstrumentId i, core::PriceTicks p);
@@ -26,4 +27,4 @@ nlohmann::json book_json(const core::Engine& engine, core::InstrumentId i, std::
 // The name of an event's kind ("NewOrder", "Settle", ...).
 const char* event_kind(const core::Event& e);
 
-}  // namespace qx::app
+}  // namespace qx::replay

@@ -1,10 +1,10 @@
-#include "app/render.h"
+#include "replay/views.h"
 
 #include <cinttypes>
 #include <cstdio>
 #include <variant>
 
-namespace qx::app {
+namespace qx::replay {
 
 using nlohmann::json;
 
@@ -285,4 +285,4 @@ json book_json(const core::Engine& engine, core::InstrumentId i, std::size_t dep
               {"asks", levels(b.asks)}};
 }
 
-}  // namespace qx::app
+}  // namespace qx::replay
