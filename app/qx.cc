@@ -212,6 +212,15 @@ int main(int argc, char** argv) {
                    "PEM CA bundle; with --tls-cert/--tls-key, clients must present a certificate "
                    "signed by one of these CAs (mutual TLS)")
       ->check(CLI::ExistingFile);
+  serve_cmd
+      ->add_option("--tls-crl", serve.tls_crl,
+                   "PEM CRL(s) of the client CAs; a revoked client certificate fails the "
+                   "handshake (needs --tls-client-ca; re-read on SIGHUP)")
+      ->check(CLI::ExistingFile);
+  serve_cmd
+      ->add_option("--tls-min-version", serve.tls_min_version,
+                   "Oldest TLS version accepted: 1.2 (default) or 1.3")
+      ->check(CLI::IsMember({"1.2", "1.3"}));
   serve_cmd->add_flag("--demo", serve.demo,
                       "On an empty journal, create demo instruments, users and funded accounts; "
                       "a random JWT secret is allowed");

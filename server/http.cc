@@ -6,7 +6,7 @@
 #include <boost/asio/post.hpp>
 #include <boost/asio/signal_set.hpp>
 #include <boost/asio/ssl.hpp>
-#include <boost/asio/thread_pool.hpp>
+#include <boost/asio/steady_timer.hpp>
 #include <boost/beast/core.hpp>
 #include <boost/beast/http.hpp>
 #include <boost/beast/ssl.hpp>
@@ -38,7 +38,6 @@ namespace {
 
 // Log lines that a client can cause at will, each throttled (see server/log.h).
 struct ClientLogs {
-  LogThrottle refused{5};
   LogThrottle handshake{5};
   LogThrottle replies_5xx{10};
 };
@@ -47,27 +46,49 @@ struct ClientLogs {
 // header on the upgrade, or req_login), subscribes quotes and sends peek_message; the server
 // answers each peek with {"aid": "rtn_data", "data": [merge patch]} as soon as the session's view
 // (its accounts, positions, orders, trades and subscribed quotes) differs from what it last sent,
-// waiting for the next durable change when nothing differs. insert_order and cancel_order go
-// through the same Service routes as REST, so the same checks and durability apply.
+// waiting for the next durable change when nothing differs. req_login, insert_order and
+// cancel_order go through the same Service routes as REST (login gate, order gateway), so the
+// same checks, limits and durability apply.
+//
+// Hostile input: every field is read by type (a wrong type is a notify 400, never an exception);
+// anything that still throws ends this session only. Output is capped in bytes (what waits plus
+// what is being written, checked on every append): a client that stops reading is cut, not
+// buffered for. The token is re-verified when the users file changes and at its expiry, so a
+// logout, password change or disabled user closes the session within a second.
 // What the server keeps of a WebSocket session, whatever its stream.
 class WsBase {
  public:
   virtual ~WsBase() = default;
   virtual void changed() = 0;
+  virtual void tick(std::int64_t now_s, std::uint64_t auth_revision) = 0;
 };
+
+// A DIFF field of the wanted type, or nullopt (absent or another type).
+std::optional<std::string> string_at(const json& m, const char* key) {
+  auto it = m.find(key);
+  if (it == m.end() || !it->is_string()) return std::nullopt;
+  return it->get<std::string>();
+}
 
 template <class Stream>
 class WsSession : public WsBase, public std::enable_shared_from_this<WsSession<Stream>> {
  public:
-  WsSession(Stream stream, Service& service, Metrics& metrics, std::optional<ConnectionSlot> slot)
-      : ws_(std::move(stream)), service_(service), metrics_(metrics), slot_(std::move(slot)) {
+  static constexpr std::size_t kOutBytesMax = 8 << 20;
+
+  WsSession(Stream stream, Service& service, Metrics& metrics, std::optional<ConnectionSlot> slot,
+            std::string peer_ip, std::optional<std::string> cert_user)
+      : ws_(std::move(stream)),
+        service_(service),
+        metrics_(metrics),
+        slot_(std::move(slot)),
+        peer_ip_(std::move(peer_ip)),
+        cert_user_(std::move(cert_user)) {
     metrics_.connection_opened();
   }
   ~WsSession() { metrics_.connection_closed(); }
 
   void start(http::request<http::string_body> req) {
-    const std::string auth(req[http::field::authorization]);
-    if (auth.rfind("Bearer ", 0) == 0) login_with(auth.substr(7));
+    login_with(bearer_token(std::string(req[http::field::authorization])));
     ws_.read_message_max(64 << 10);
     ws_.set_option(websocket::stream_base::timeout::suggested(beast::role_type::server));
     ws_.async_accept(req, [self = this->shared_from_this()](beast::error_code ec) {
@@ -77,28 +98,50 @@ class WsSession : public WsBase, public std::enable_shared_from_this<WsSession<S
 
   // A durable change happened: a parked peek may now have something to send.
   void changed() override {
-    if (view_inflight_) {
-      recheck_ = true;
-      return;
-    }
-    refresh();
+    guarded([&] {
+      if (view_inflight_) {
+        recheck_ = true;
+        return;
+      }
+      refresh();
+    });
+  }
+
+  void tick(std::int64_t now_s, std::uint64_t auth_revision) override {
+    if (closed_ || !who_) return;
+    if (auth_revision == auth_revision_ && now_s < who_->expires_s) return;
+    auth_revision_ = auth_revision;
+    if (!service_.verify(token_)) end("revoked", "the session's token was revoked or expired");
   }
 
  private:
-  void login_with(const std::string& token) {
-    if (auto p = service_.verify(token)) {
-      who_ = p;
-      token_ = token;
+  // Runs one handler step; whatever escapes it ends this session, never the process.
+  template <class F>
+  void guarded(F&& f) {
+    try {
+      f();
+    } catch (const std::exception& e) {
+      end("error", std::string("the session failed: ") + e.what());
     }
+  }
+
+  void login_with(const std::string& token) {
+    if (token.empty()) return;
+    auto p = service_.verify(token);
+    if (!p) return;
+    if (cert_user_ && *cert_user_ != p->user) return;
+    who_ = p;
+    token_ = token;
+    auth_revision_ = 0;  // re-checked at the next tick
   }
 
   void read() {
     ws_.async_read(buf_, [self = this->shared_from_this()](beast::error_code ec, std::size_t) {
-      if (ec) return;  // closed, timed out or too large: the session ends
+      if (ec || self->closed_) return;  // closed, timed out or too large: the session ends
       std::string text = beast::buffers_to_string(self->buf_.data());
       self->buf_.consume(self->buf_.size());
-      self->on_message(text);
-      self->read();
+      self->guarded([&] { self->on_message(text); });
+      if (!self->closed_) self->read();
     });
   }
 
@@ -107,38 +150,61 @@ class WsSession : public WsBase, public std::enable_shared_from_this<WsSession<S
            {"level", code == 0 ? "INFO" : "ERROR"},
            {"code", code},
            {"content", content}};
-    send(json{{"aid", "rtn_data"}, {"data", json::array({{{"notify", {{"n", n}}}}})}}.dump());
+    send(json{{"aid", "rtn_data"}, {"data", json::array({{{"notify", {{"n", n}}}}})}}.dump(
+        -1, ' ', false, json::error_handler_t::replace));
+  }
+
+  // Tells the client why (when it still reads) and closes.
+  void end(const char* cause, const std::string& why) {
+    if (closed_) return;
+    metrics_.ws_disconnect(cause);
+    closed_ = true;
+    beast::error_code ignored;
+    beast::get_lowest_layer(ws_).socket().shutdown(tcp::socket::shutdown_both, ignored);
+    beast::get_lowest_layer(ws_).socket().close(ignored);
+    (void)why;
   }
 
   // Runs a REST route for this session; the reply comes back on the I/O thread.
   void call(const std::string& method, const std::string& target, json body,
             std::function<void(WsSession&, Reply)> then) {
-    Request r{method, target, body.dump(), token_.empty() ? "" : "Bearer " + token_,
-              std::chrono::steady_clock::now()};
+    Request r{method,
+              target,
+              body.dump(-1, ' ', false, json::error_handler_t::replace),
+              token_.empty() ? "" : "Bearer " + token_,
+              std::chrono::steady_clock::now(),
+              peer_ip_,
+              cert_user_};
     auto executor = ws_.get_executor();
     service_.handle(std::move(r), [self = this->shared_from_this(), executor, then](Reply rep) {
-      asio::post(executor, [self, then, rep = std::move(rep)]() mutable { then(*self, rep); });
+      asio::post(executor, [self, then, rep = std::move(rep)]() mutable {
+        self->guarded([&] { then(*self, rep); });
+      });
     });
   }
 
   void on_message(const std::string& text) {
+    if (json_depth(text) > kJsonDepthMax) return notify(400, "the message nests too deeply");
     json m = json::parse(text, nullptr, false);
-    if (m.is_discarded() || !m.is_object() || !m.contains("aid") || !m["aid"].is_string()) {
+    if (m.is_discarded() || !m.is_object() || !string_at(m, "aid")) {
       return notify(400, "each message must be a JSON object with a string 'aid'");
     }
-    const std::string aid = m["aid"];
+    const std::string aid = *string_at(m, "aid");
     if (aid == "ping") return send(R"({"aid":"pong"})");
     if (aid == "req_login") {
+      if (who_) return notify(400, "already logged in");
       json body{{"username", m.value("user_name", json())},
                 {"password", m.value("password", json())}};
       return call("POST", "/api/auth/login", body, [](WsSession& s, const Reply& rep) {
         json r = json::parse(rep.body, nullptr, false);
-        if (rep.status == 200 && r.is_object()) {
-          s.login_with(r.value("token", ""));
+        if (rep.status == 200 && r.is_object() && string_at(r, "token")) {
+          s.login_with(*string_at(r, "token"));
           s.notify(0, "login success");
           s.refresh();
         } else {
-          s.notify(rep.status, "login failed");
+          s.notify(rep.status, "login failed: " + (r.is_object() && string_at(r, "message")
+                                                       ? *string_at(r, "message")
+                                                       : std::string("unknown error")));
         }
       });
     }
@@ -147,89 +213,103 @@ class WsSession : public WsBase, public std::enable_shared_from_this<WsSession<S
       peek_pending_ = true;
       return refresh();
     }
-    if (aid == "subscribe_quote") {
-      quotes_.clear();
-      const std::string list = m.value("ins_list", std::string());
-      std::size_t i = 0;
-      while (i < list.size() && quotes_.size() < 100) {
-        auto j = list.find(',', i);
-        if (j == std::string::npos) j = list.size();
-        std::string code = list.substr(i, j - i);
-        if (auto dot = code.find('.'); dot != std::string::npos) code = code.substr(dot + 1);
-        if (!code.empty()) quotes_.push_back(code);
-        i = j + 1;
-      }
-      return refresh();
-    }
-    if (aid == "set_chart") {
-      // {"chart_id", "ins_list": "SHFE.cu2501", "duration": ns (60e9, 300e9 or 86400e9),
-      // "view_width": bars}; an empty ins_list removes the chart.
-      const std::string id = m.value("chart_id", std::string());
-      std::string code = m.value("ins_list", std::string());
-      if (auto dot = code.find('.'); dot != std::string::npos) code = code.substr(dot + 1);
-      if (code.empty()) {
-        charts_.erase(id);
-        return refresh();
-      }
-      std::optional<Period> period;
-      const json& d = m.value("duration", json());
-      for (Period p : kPeriods) {
-        if (d.is_number_integer() && d.get<std::int64_t>() == period_ns(p)) period = p;
-      }
-      const json& w = m.value("view_width", json(200));
-      if (!period || !w.is_number_integer() || w.get<std::int64_t>() < 1 ||
-          w.get<std::int64_t>() > static_cast<std::int64_t>(Klines::kKeep) ||
-          (charts_.size() >= 16 && charts_.count(id) == 0)) {
-        return notify(400,
-                      "set_chart wants duration 60e9, 300e9 or 86400e9 ns, view_width "
-                      "1..2000, at most 16 charts");
-      }
-      charts_[id] = Service::Chart{code, *period, w.get<std::size_t>()};
-      return refresh();
-    }
-    if (aid == "insert_order" || aid == "cancel_order") {
-      json body = json::object();
-      for (const char* k :
-           {"account_id", "instrument_id", "direction", "offset", "volume", "price_type",
-            "limit_price", "time_condition", "volume_condition", "order_id"}) {
-        if (m.contains(k)) body[k] = m[k];
-      }
-      // DIFF names to REST names.
-      auto rename = [&](const char* from, const char* to) {
-        if (body.contains(from)) {
-          body[to] = body[from];
-          body.erase(from);
-        }
-      };
-      rename("account_id", "account");
-      rename("instrument_id", "instrument");
-      rename("limit_price", "price");
-      if (body.value("price_type", json()) == "ANY") body["price_type"] = "MARKET";
-      if (aid == "insert_order") rename("order_id", "client_order_id");
-      return call("POST", aid == "insert_order" ? "/api/order/submit" : "/api/order/cancel", body,
-                  [](WsSession& s, const Reply& rep) {
-                    json r = json::parse(rep.body, nullptr, false);
-                    if (rep.status != 200) {
-                      s.notify(rep.status, r.is_object() ? r.value("message", "") : rep.body);
-                    } else if (r.is_object() && r.value("status", "") == "REJECTED") {
-                      s.notify(1, "rejected: " + r.value("reason", ""));
-                    }
-                  });
-    }
+    if (aid == "subscribe_quote") return subscribe_quote(m);
+    if (aid == "set_chart") return set_chart(m);
+    if (aid == "insert_order" || aid == "cancel_order") return order(aid, m);
     notify(400, "unknown aid '" + aid + "'");
   }
 
+  // {"aid": "subscribe_quote", "ins_list": "SHFE.cu2501,CFFEX.IF2501"}.
+  void subscribe_quote(const json& m) {
+    const auto list = string_at(m, "ins_list");
+    if (!list) return notify(400, "subscribe_quote wants 'ins_list', a string of codes");
+    quotes_.clear();
+    std::size_t i = 0;
+    while (i < list->size() && quotes_.size() < 100) {
+      auto j = list->find(',', i);
+      if (j == std::string::npos) j = list->size();
+      std::string code = list->substr(i, j - i);
+      if (auto dot = code.find('.'); dot != std::string::npos) code = code.substr(dot + 1);
+      if (valid_name(code)) quotes_.push_back(code);
+      i = j + 1;
+    }
+    refresh();
+  }
+
+  // {"chart_id", "ins_list": "SHFE.cu2501", "duration": ns (60e9, 300e9 or 86400e9),
+  // "view_width": bars}; an empty ins_list removes the chart.
+  void set_chart(const json& m) {
+    const auto id = string_at(m, "chart_id");
+    auto code = string_at(m, "ins_list");
+    if (!id || id->size() > 64 || !code) {
+      return notify(400, "set_chart wants string 'chart_id' (at most 64 bytes) and 'ins_list'");
+    }
+    if (auto dot = code->find('.'); dot != std::string::npos) code = code->substr(dot + 1);
+    if (code->empty()) {
+      charts_.erase(*id);
+      return refresh();
+    }
+    std::optional<Period> period;
+    const json d = m.value("duration", json());
+    for (Period p : kPeriods) {
+      if (d.is_number_integer() && d.get<std::int64_t>() == period_ns(p)) period = p;
+    }
+    const json w = m.value("view_width", json(200));
+    if (!valid_name(*code) || !period || !w.is_number_integer() || w.get<std::int64_t>() < 1 ||
+        w.get<std::int64_t>() > static_cast<std::int64_t>(Klines::kKeep) ||
+        (charts_.size() >= 16 && charts_.count(*id) == 0)) {
+      return notify(400,
+                    "set_chart wants an instrument code, duration 60e9, 300e9 or 86400e9 ns, "
+                    "view_width 1..2000, at most 16 charts");
+    }
+    charts_[*id] = Service::Chart{*code, *period, w.get<std::size_t>()};
+    refresh();
+  }
+
+  // insert_order / cancel_order: DIFF names to REST names; the REST route checks every field.
+  void order(const std::string& aid, const json& m) {
+    json body = json::object();
+    for (const char* k :
+         {"account_id", "instrument_id", "direction", "offset", "volume", "price_type",
+          "limit_price", "time_condition", "volume_condition", "order_id"}) {
+      if (m.contains(k)) body[k] = m[k];
+    }
+    auto rename = [&](const char* from, const char* to) {
+      if (body.contains(from)) {
+        body[to] = body[from];
+        body.erase(from);
+      }
+    };
+    rename("account_id", "account");
+    rename("instrument_id", "instrument");
+    rename("limit_price", "price");
+    if (body.value("price_type", json()) == "ANY") body["price_type"] = "MARKET";
+    if (aid == "insert_order") rename("order_id", "client_order_id");
+    call("POST", aid == "insert_order" ? "/api/order/submit" : "/api/order/cancel", body,
+         [](WsSession& s, const Reply& rep) {
+           json r = json::parse(rep.body, nullptr, false);
+           if (rep.status != 200) {
+             s.notify(rep.status, r.is_object() && string_at(r, "message")
+                                      ? *string_at(r, "message")
+                                      : std::string("the request failed"));
+           } else if (r.is_object() && r.value("status", json()) == "REJECTED") {
+             s.notify(1, "rejected: " + string_at(r, "reason").value_or(""));
+           }
+         });
+  }
+
   void refresh() {
-    if (!peek_pending_ || view_inflight_ || !who_) return;
+    if (!peek_pending_ || view_inflight_ || !who_ || closed_) return;
     view_inflight_ = true;
     recheck_ = false;
     auto executor = ws_.get_executor();
     std::vector<Service::Chart> charts;
     for (const auto& [id, chart] : charts_) charts.push_back(chart);
-    service_.diff_view(*who_, quotes_, std::move(charts),
-                       [self = this->shared_from_this(), executor](Reply rep) {
-                         asio::post(executor, [self, rep = std::move(rep)] { self->on_view(rep); });
-                       });
+    service_.diff_view(
+        *who_, quotes_, std::move(charts), [self = this->shared_from_this(), executor](Reply rep) {
+          asio::post(executor,
+                     [self, rep = std::move(rep)] { self->guarded([&] { self->on_view(rep); }); });
+        });
   }
 
   void on_view(const Reply& rep) {
@@ -240,14 +320,20 @@ class WsSession : public WsBase, public std::enable_shared_from_this<WsSession<S
       if (!patch.empty() && peek_pending_) {
         last_ = std::move(view);
         peek_pending_ = false;
-        send(json{{"aid", "rtn_data"}, {"data", json::array({patch})}}.dump());
+        send(json{{"aid", "rtn_data"}, {"data", json::array({patch})}}.dump(
+            -1, ' ', false, json::error_handler_t::replace));
       }
     }
     if (recheck_) refresh();
   }
 
   void send(std::string text) {
-    if (outq_.size() >= 1024) return;  // a client that never reads loses messages, not memory
+    if (closed_) return;
+    // What waits plus the message being written (it stays at the front until written).
+    if (out_bytes_ + text.size() > kOutBytesMax) {
+      return end("slow_consumer", "unsent output over the cap");
+    }
+    out_bytes_ += text.size();
     outq_.push_back(std::move(text));
     if (outq_.size() == 1) write();
   }
@@ -256,7 +342,8 @@ class WsSession : public WsBase, public std::enable_shared_from_this<WsSession<S
     ws_.text(true);
     ws_.async_write(asio::buffer(outq_.front()),
                     [self = this->shared_from_this()](beast::error_code ec, std::size_t) {
-                      if (ec) return;
+                      if (ec || self->closed_) return;
+                      self->out_bytes_ -= self->outq_.front().size();
                       self->outq_.pop_front();
                       if (!self->outq_.empty()) self->write();
                     });
@@ -266,21 +353,27 @@ class WsSession : public WsBase, public std::enable_shared_from_this<WsSession<S
   Service& service_;
   Metrics& metrics_;
   std::optional<ConnectionSlot> slot_;  // the connection's place under max_connections_per_ip
+  std::string peer_ip_;
+  std::optional<std::string> cert_user_;  // the client certificate's user (tls_client_users)
   beast::flat_buffer buf_;
   std::deque<std::string> outq_;
+  std::size_t out_bytes_ = 0;
   std::optional<Principal> who_;
   std::string token_;
+  std::uint64_t auth_revision_ = 0;
   std::vector<std::string> quotes_;
   std::map<std::string, Service::Chart> charts_;  // by chart_id
   json last_ = json::object();
   bool peek_pending_ = false;
   bool view_inflight_ = false;
   bool recheck_ = false;
+  bool closed_ = false;
 };
 
 template <class Stream>
 using Upgrade =
-    std::function<void(Stream, http::request<http::string_body>, std::optional<ConnectionSlot>)>;
+    std::function<void(Stream, http::request<http::string_body>, std::optional<ConnectionSlot>,
+                       std::string peer_ip, std::optional<std::string> cert_user)>;
 
 template <class Stream>
 class Session : public std::enable_shared_from_this<Session<Stream>> {
@@ -288,8 +381,10 @@ class Session : public std::enable_shared_from_this<Session<Stream>> {
 
  public:
   Session(Stream stream, Service& service, Metrics& metrics, ClientLogs& logs,
-          std::size_t body_bytes_max, Upgrade<Stream> upgrade, std::optional<ConnectionSlot> slot)
+          std::size_t body_bytes_max, Upgrade<Stream> upgrade, std::optional<ConnectionSlot> slot,
+          const TlsSettings* tls)
       : stream_(std::move(stream)),
+        tls_(tls),
         slot_(std::move(slot)),
         upgrade_(std::move(upgrade)),
         service_(service),
@@ -301,16 +396,20 @@ class Session : public std::enable_shared_from_this<Session<Stream>> {
   ~Session() { metrics_.connection_closed(); }
 
   void start() {
+    peer_ip_ = peer_ip();
     if constexpr (kTls) {
       beast::get_lowest_layer(stream_).expires_after(std::chrono::seconds(30));
-      stream_.async_handshake(asio::ssl::stream_base::server,
-                              [self = this->shared_from_this()](beast::error_code ec) {
-                                if (ec) {
-                                  self->log_handshake_failure(ec);
-                                  return self->close();
-                                }
-                                self->read();
-                              });
+      stream_.async_handshake(
+          asio::ssl::stream_base::server, [self = this->shared_from_this()](beast::error_code ec) {
+            if (ec) {
+              self->log_handshake_failure(ec);
+              return self->close();
+            }
+            if (self->tls_ != nullptr) {
+              self->cert_user_ = certificate_user(*self->tls_, self->stream_.native_handle());
+            }
+            self->read();
+          });
     } else {
       read();
     }
@@ -324,7 +423,11 @@ class Session : public std::enable_shared_from_this<Session<Stream>> {
     beast::get_lowest_layer(stream_).expires_after(std::chrono::seconds(30));
     http::async_read(stream_, buffer_, *parser_,
                      [self = this->shared_from_this()](beast::error_code ec, std::size_t) {
-                       self->on_read(ec);
+                       try {
+                         self->on_read(ec);
+                       } catch (const std::exception&) {
+                         self->close();  // ends this connection, never the process
+                       }
                      });
   }
 
@@ -347,14 +450,20 @@ class Session : public std::enable_shared_from_this<Session<Stream>> {
     const auto& req = parser_->get();
     if (websocket::is_upgrade(req) && req.target() == "/ws/diff") {
       beast::get_lowest_layer(stream_).expires_never();
-      return upgrade_(std::move(stream_), parser_->release(), std::move(slot_));
+      return upgrade_(std::move(stream_), parser_->release(), std::move(slot_), peer_ip_,
+                      cert_user_);
     }
     keep_alive_ = req.keep_alive();
     version_ = req.version();
     method_ = std::string(req.method_string());
     target_ = std::string(req.target().substr(0, 256));
-    Request r{std::string(req.method_string()), std::string(req.target()), req.body(),
-              std::string(req[http::field::authorization]), std::chrono::steady_clock::now()};
+    Request r{std::string(req.method_string()),
+              std::string(req.target()),
+              req.body(),
+              std::string(req[http::field::authorization]),
+              std::chrono::steady_clock::now(),
+              peer_ip_,
+              cert_user_};
     beast::get_lowest_layer(stream_)
         .expires_never();  // the sequencer may take a while under load; the reply will come
     auto executor = stream_.get_executor();
@@ -421,7 +530,10 @@ class Session : public std::enable_shared_from_this<Session<Stream>> {
   }
 
   Stream stream_;
-  std::optional<ConnectionSlot> slot_;  // moves to the WebSocket session on an upgrade
+  const TlsSettings* tls_;  // nullptr without TLS
+  std::string peer_ip_;
+  std::optional<std::string> cert_user_;  // the client certificate's user (tls_client_users)
+  std::optional<ConnectionSlot> slot_;    // moves to the WebSocket session on an upgrade
   Upgrade<Stream> upgrade_;
   Service& service_;
   Metrics& metrics_;
@@ -439,37 +551,77 @@ class Session : public std::enable_shared_from_this<Session<Stream>> {
 
 struct HttpServer::Impl {
   Impl(Service& s, Metrics& m, const HttpOptions& o)
-      : service(s), metrics(m), options(o), acceptor(io), signals(io, SIGINT, SIGTERM) {}
+      : service(s),
+        metrics(m),
+        options(o),
+        acceptor(io),
+        loop(acceptor, o.connections, m, "http",
+             [this](tcp::socket socket, std::optional<ConnectionSlot> slot) {
+               if (options.tls) {
+                 serve(beast::ssl_stream<beast::tcp_stream>(std::move(socket),
+                                                            *options.tls->current()),
+                       std::move(slot));
+               } else {
+                 serve(beast::tcp_stream(std::move(socket)), std::move(slot));
+               }
+             }),
+        signals(io, SIGINT, SIGTERM),
+        hangups(io, SIGHUP) {}
 
   template <class Stream>
   void serve(Stream stream, std::optional<ConnectionSlot> slot) {
     auto upgrade = [this](Stream s, http::request<http::string_body> req,
-                          std::optional<ConnectionSlot> ws_slot) {
-      auto ws =
-          std::make_shared<WsSession<Stream>>(std::move(s), service, metrics, std::move(ws_slot));
+                          std::optional<ConnectionSlot> ws_slot, std::string ip,
+                          std::optional<std::string> cert_user) {
+      auto ws = std::make_shared<WsSession<Stream>>(
+          std::move(s), service, metrics, std::move(ws_slot), std::move(ip), std::move(cert_user));
       ws_sessions.push_back(ws);
       ws->start(std::move(req));
     };
     std::make_shared<Session<Stream>>(std::move(stream), service, metrics, logs,
-                                      options.body_bytes_max, std::move(upgrade), std::move(slot))
+                                      options.body_bytes_max, std::move(upgrade), std::move(slot),
+                                      options.tls ? &options.tls->settings() : nullptr)
         ->start();
   }
 
-  void accept() {
-    acceptor.async_accept([this](beast::error_code ec, tcp::socket socket) {
-      if (ec == asio::error::operation_aborted || !acceptor.is_open()) return;
-      if (!ec) {
-        std::optional<ConnectionSlot> slot;
-        if (admit(socket, options.connections, metrics, logs.refused, "http", slot)) {
-          socket.set_option(tcp::no_delay(true), ec);
-          if (tls) {
-            serve(beast::ssl_stream<beast::tcp_stream>(std::move(socket), *tls), std::move(slot));
-          } else {
-            serve(beast::tcp_stream(std::move(socket)), std::move(slot));
-          }
+  // The shared accept loop (server/listen.h): limits, backoff when out of descriptors.
+  void accept() { loop.start(); }
+
+  // SIGHUP: the TLS files are read again for new connections; open ones keep their context. A
+  // failed reload keeps the old context. Re-arms itself until the wait is cancelled.
+  void on_hangup() {
+    hangups.async_wait([this](beast::error_code ec, int) {
+      if (ec) return;
+      if (!options.tls) {
+        log_event(LogLevel::kInfo, "tls_reload_skipped", {{"reason", "no TLS configured"}});
+      } else {
+        const auto& t = options.tls->settings();
+        try {
+          options.tls->reload();
+          log_event(LogLevel::kInfo, "tls_reloaded",
+                    {{"cert", t.cert_file}, {"client_ca", t.client_ca_file}, {"crl", t.crl_file}});
+        } catch (const std::exception& e) {
+          log_event(LogLevel::kError, "tls_reload_failed", {{"error", e.what()}});
         }
       }
-      accept();
+      on_hangup();
+    });
+  }
+
+  // Token revocation and expiry of WebSocket sessions, every half second.
+  void tick() {
+    ticker.expires_after(std::chrono::milliseconds(500));
+    ticker.async_wait([this](beast::error_code ec) {
+      if (ec) return;
+      const std::int64_t now_s = std::chrono::duration_cast<std::chrono::seconds>(
+                                     std::chrono::system_clock::now().time_since_epoch())
+                                     .count();
+      const std::uint64_t revision = service.auth_revision();
+      std::erase_if(ws_sessions, [](const std::weak_ptr<WsBase>& w) { return w.expired(); });
+      for (auto& w : ws_sessions) {
+        if (auto ws = w.lock()) ws->tick(now_s, revision);
+      }
+      tick();
     });
   }
 
@@ -477,31 +629,24 @@ struct HttpServer::Impl {
   Metrics& metrics;
   HttpOptions options;
   asio::io_context io{1};
-  asio::thread_pool pool{2};
+  asio::steady_timer ticker{io};
   tcp::acceptor acceptor;
+  AcceptLoop loop;  // after the io_context and the acceptor it uses
   asio::signal_set signals;
-  std::shared_ptr<asio::ssl::context> tls;
+  asio::signal_set hangups;                        // SIGHUP: reload TLS files (never fatal)
   std::vector<std::weak_ptr<WsBase>> ws_sessions;  // I/O thread only
   ClientLogs logs;
 };
 
 HttpServer::HttpServer(Service& service, Metrics& metrics, const HttpOptions& options)
     : impl_(std::make_unique<Impl>(service, metrics, options)) {
-  if (!options.tls_cert_file.empty() || !options.tls_key_file.empty() ||
-      !options.tls_client_ca_file.empty()) {
-    impl_->tls =
-        make_server_tls(options.tls_cert_file, options.tls_key_file, options.tls_client_ca_file);
-  }
   listen_on(impl_->acceptor, options.address, options.port);
-  service.set_offload([this](std::function<void()> f) { asio::post(impl_->pool, std::move(f)); });
 }
 
-HttpServer::~HttpServer() {
-  impl_->pool.join();
-}
+HttpServer::~HttpServer() = default;
 
 bool HttpServer::tls() const {
-  return impl_->tls != nullptr;
+  return impl_->options.tls != nullptr;
 }
 
 std::uint16_t HttpServer::port() const {
@@ -514,17 +659,30 @@ void HttpServer::run_until_signal() {
     log_event(LogLevel::kInfo, "shutdown_requested", {{"signal", signal_number}});
     beast::error_code ignored;
     impl_->acceptor.close(ignored);
+    impl_->hangups.cancel(ignored);  // SIGHUP stays caught (and ignored) until exit
+    impl_->ticker.cancel();
     impl_->io.stop();
   });
+  impl_->on_hangup();
+  impl_->tick();
   const auto& o = impl_->options;
   log_event(LogLevel::kInfo, "listening",
             {{"listener", "http"},
              {"address", o.address},
              {"port", port()},
              {"tls", tls()},
-             {"client_certificates", tls() && !o.tls_client_ca_file.empty()}});
+             {"client_certificates", tls() && !o.tls->settings().client_ca_file.empty()},
+             {"client_users", tls() ? o.tls->settings().client_users.size() : 0}});
   impl_->accept();
-  impl_->io.run();
+  // Sessions catch what their handlers throw; this is the last line: log and go on serving.
+  for (;;) {
+    try {
+      impl_->io.run();
+      return;
+    } catch (const std::exception& e) {
+      log_event(LogLevel::kError, "io_handler_failed", {{"listener", "http"}, {"error", e.what()}});
+    }
+  }
 }
 
 void HttpServer::notify_change() {
@@ -538,7 +696,7 @@ void HttpServer::notify_change() {
 }
 
 void HttpServer::flush_replies() {
-  impl_->pool.join();
+  impl_->service.login_gate().join();
   impl_->io.restart();
   impl_->io.run_for(std::chrono::milliseconds(200));
 }

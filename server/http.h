@@ -5,7 +5,8 @@
 //
 //   HttpServer http(service, metrics, {"127.0.0.1", 8080, 64 << 10});
 //   std::printf("listening on %u\n", http.port());   // the bound port (useful with port 0)
-//   http.run_until_signal();                          // returns on SIGINT or SIGTERM
+//   http.run_until_signal();                          // returns on SIGINT or SIGTERM;
+//                                                     // SIGHUP reloads TLS files (no return)
 //   ... stop the sequencer ...
 //   http.flush_replies();                             // sends replies queued meanwhile
 //
@@ -21,6 +22,7 @@
 #include "server/limits.h"
 #include "server/metrics.h"
 #include "server/service.h"
+#include "server/tls.h"
 
 namespace qx::server {
 
@@ -28,15 +30,13 @@ struct HttpOptions {
   std::string address = "127.0.0.1";
   std::uint16_t port = 8080;
   std::size_t body_bytes_max = 64 << 10;
-  // PEM files; when both are set the listener speaks only TLS (1.2 or later): https and wss.
-  std::string tls_cert_file;
-  std::string tls_key_file;
-  // PEM CA bundle; when set (with the two above) every client must present a certificate that
-  // chains to it (mutual TLS, see server/tls.h).
-  std::string tls_client_ca_file;
-  // Open connections per client address, shared with other listeners (nullptr: no limit). A
-  // connection over the limit is accepted and closed at once, without a reply or a TLS handshake,
-  // and counted in qx_rejected_connections_total. Must outlive the server.
+  // When set, the listener speaks only TLS (https and wss) with the context current when each
+  // connection is accepted (server/tls.h: policy, mutual TLS, reload). Shared with the binary
+  // TCP listener; SIGHUP reloads it (see run_until_signal).
+  std::shared_ptr<TlsContexts> tls;
+  // Open connections per client address and in total, shared with other listeners (nullptr: no
+  // limit). A connection over a limit is accepted and closed at once, without a reply or a TLS
+  // handshake, and counted in qx_rejected_connections_total. Must outlive the server.
   ConnectionLimiter* connections = nullptr;
 };
 

@@ -33,24 +33,51 @@ void ConnectionSlot::release() {
   if (owner_ != nullptr) std::exchange(owner_, nullptr)->release(key_);
 }
 
-ConnectionLimiter::ConnectionLimiter(std::size_t per_key_max) : per_key_max_(per_key_max) {
+const char* to_string(ConnectionRefusal refusal) {
+  switch (refusal) {
+    case ConnectionRefusal::kPerKey: return "max_connections_per_ip";
+    case ConnectionRefusal::kTotal: return "max_connections";
+  }
+  return "unknown";
+}
+
+ConnectionLimiter::ConnectionLimiter(std::size_t per_key_max, std::size_t total_max)
+    : per_key_max_(per_key_max), total_max_(total_max) {
   QX_ASSERT(per_key_max_ > 0);
+  QX_ASSERT(total_max_ > 0);
+}
+
+std::optional<ConnectionSlot> ConnectionLimiter::try_acquire(const std::string& key,
+                                                             ConnectionRefusal& why) {
+  std::lock_guard lock(mu_);
+  QX_ASSERT(total_ <= total_max_);
+  if (total_ >= total_max_) {
+    why = ConnectionRefusal::kTotal;
+    return std::nullopt;
+  }
+  auto [it, added] = open_.try_emplace(key, 0);
+  QX_ASSERT(added == (it->second == 0));
+  if (it->second >= per_key_max_) {  // never for a new entry: per_key_max is at least 1
+    why = ConnectionRefusal::kPerKey;
+    return std::nullopt;
+  }
+  it->second += 1;
+  total_ += 1;
+  return ConnectionSlot(this, key);
 }
 
 std::optional<ConnectionSlot> ConnectionLimiter::try_acquire(const std::string& key) {
-  std::lock_guard lock(mu_);
-  auto [it, added] = open_.try_emplace(key, 0);
-  QX_ASSERT(added == (it->second == 0));
-  if (it->second >= per_key_max_) return std::nullopt;
-  it->second += 1;
-  return ConnectionSlot(this, key);
+  ConnectionRefusal ignored{};
+  return try_acquire(key, ignored);
 }
 
 void ConnectionLimiter::release(const std::string& key) {
   std::lock_guard lock(mu_);
   auto it = open_.find(key);
   QX_ASSERT(it != open_.end() && it->second > 0);
+  QX_ASSERT(total_ >= it->second);
   if (--it->second == 0) open_.erase(it);
+  total_ -= 1;
 }
 
 std::size_t ConnectionLimiter::count(const std::string& key) const {
@@ -62,6 +89,11 @@ std::size_t ConnectionLimiter::count(const std::string& key) const {
 std::size_t ConnectionLimiter::keys() const {
   std::lock_guard lock(mu_);
   return open_.size();
+}
+
+std::size_t ConnectionLimiter::total() const {
+  std::lock_guard lock(mu_);
+  return total_;
 }
 
 RateLimiter::RateLimiter(RateLimit limit, std::size_t keys_max)

@@ -1,9 +1,10 @@
 // Admission limits of the server, independent of the transport: connections per client address
-// and a request rate per authenticated user.
+// and in total (across every listener), and a request rate per authenticated user.
 //
-//   ConnectionLimiter conns(256);
-//   std::optional<ConnectionSlot> slot = conns.try_acquire("10.0.0.7");
-//   if (!slot) { /* refuse: close the socket at once */ }
+//   ConnectionLimiter conns(256, 10'000);          // per address, in total
+//   ConnectionRefusal why{};
+//   std::optional<ConnectionSlot> slot = conns.try_acquire("10.0.0.7", why);
+//   if (!slot) { /* refuse (why says which limit): close the socket at once */ }
 //   // ... the connection holds the slot; its destructor gives the place back.
 //
 //   RateLimiter rate({2000, 4000});                // 2000 requests/s per user, bursts of 4000
@@ -17,7 +18,8 @@
 // are dropped.
 //
 // Invariants: a connection count is never negative and an address's entry exists only while its
-// count is positive; a bucket never holds more than `burst` tokens.
+// count is positive; the total is the sum of the addresses' counts and never above total_max; a
+// bucket never holds more than `burst` tokens.
 //
 // Thread safety: every method of both classes may be called from any thread (one mutex each).
 // Caveats: a ConnectionSlot must not outlive its ConnectionLimiter; time passed to try_take must
@@ -53,22 +55,38 @@ class ConnectionSlot {
   std::string key_;
 };
 
+// Why try_acquire refused: the limit that was reached.
+enum class ConnectionRefusal : std::uint8_t {
+  kPerKey = 1,  // the address has per_key_max connections (max_connections_per_ip)
+  kTotal = 2,   // the server has total_max connections (max_connections)
+};
+const char* to_string(ConnectionRefusal refusal);  // "max_connections_per_ip", "max_connections"
+
 class ConnectionLimiter {
  public:
-  explicit ConnectionLimiter(std::size_t per_key_max);
-  // A slot when `key` (a client address) has fewer than per_key_max open connections.
+  // Both limits at least 1.
+  explicit ConnectionLimiter(std::size_t per_key_max, std::size_t total_max = 10'000);
+  // A slot when there are fewer than total_max open connections and `key` (a client address)
+  // has fewer than per_key_max; otherwise nullopt, and `why` says which limit was reached (the
+  // total first).
+  [[nodiscard]] std::optional<ConnectionSlot> try_acquire(const std::string& key,
+                                                          ConnectionRefusal& why);
   [[nodiscard]] std::optional<ConnectionSlot> try_acquire(const std::string& key);
   [[nodiscard]] std::size_t count(const std::string& key) const;
   [[nodiscard]] std::size_t keys() const;
+  [[nodiscard]] std::size_t total() const;
   [[nodiscard]] std::size_t per_key_max() const { return per_key_max_; }
+  [[nodiscard]] std::size_t total_max() const { return total_max_; }
 
  private:
   friend class ConnectionSlot;
   void release(const std::string& key);
 
   const std::size_t per_key_max_;
+  const std::size_t total_max_;
   mutable std::mutex mu_;
   std::map<std::string, std::size_t, std::less<>> open_;
+  std::size_t total_ = 0;
 };
 
 inline constexpr std::uint64_t kRateMax = 1'000'000'000;

@@ -64,6 +64,70 @@ TEST(ConnectionLimiter, CountsStayExactUnderThreads) {
   EXPECT_EQ(limiter.keys(), 0u);
 }
 
+TEST(ConnectionLimiter, TheTotalCapHoldsAcrossAddressesAndSaysWhy) {
+  ConnectionLimiter limiter(2, 3);
+  auto a = limiter.try_acquire("10.0.0.1");
+  auto b = limiter.try_acquire("10.0.0.2");
+  ConnectionRefusal why{};
+  auto c = limiter.try_acquire("10.0.0.1", why);
+  ASSERT_TRUE(a && b && c);
+  EXPECT_EQ(limiter.total(), 3u);
+  // A new address, under its own limit, is refused by the total.
+  EXPECT_FALSE(limiter.try_acquire("10.0.0.3", why));
+  EXPECT_EQ(why, ConnectionRefusal::kTotal);
+  EXPECT_STREQ(to_string(why), "max_connections");
+  EXPECT_EQ(limiter.keys(), 2u);  // the refused address left no entry
+  EXPECT_EQ(limiter.count("10.0.0.3"), 0u);
+  // One place back: the next connection of any address is admitted.
+  b.reset();
+  EXPECT_EQ(limiter.total(), 2u);
+  auto d = limiter.try_acquire("10.0.0.3", why);
+  EXPECT_TRUE(d);
+  EXPECT_EQ(limiter.total(), 3u);
+  a.reset();
+  c.reset();
+  d.reset();
+  EXPECT_EQ(limiter.total(), 0u);
+  EXPECT_EQ(limiter.keys(), 0u);
+}
+
+TEST(ConnectionLimiter, ThePerAddressLimitSaysWhy) {
+  ConnectionLimiter limiter(1, 10);
+  auto a = limiter.try_acquire("::1");
+  ASSERT_TRUE(a);
+  ConnectionRefusal why{};
+  EXPECT_FALSE(limiter.try_acquire("::1", why));
+  EXPECT_EQ(why, ConnectionRefusal::kPerKey);
+  EXPECT_STREQ(to_string(why), "max_connections_per_ip");
+  EXPECT_EQ(limiter.total(), 1u);  // a refusal takes no place
+  EXPECT_EQ(limiter.total_max(), 10u);
+}
+
+TEST(ConnectionLimiter, TheTotalStaysExactUnderThreads) {
+  ConnectionLimiter limiter(100, 6);
+  std::atomic<std::size_t> admitted{0};
+  std::atomic<std::size_t> peak{0};
+  std::vector<std::thread> threads;
+  for (int t = 0; t < 4; ++t) {
+    threads.emplace_back([&, t] {
+      std::vector<std::optional<ConnectionSlot>> held;
+      for (int i = 0; i < 3000; ++i) {
+        held.push_back(limiter.try_acquire("k" + std::to_string((t + i) % 3)));
+        if (held.back()) ++admitted;
+        std::size_t now = limiter.total();
+        for (std::size_t p = peak.load(); now > p && !peak.compare_exchange_weak(p, now);) {
+        }
+        if (held.size() == 2) held.clear();  // hold up to two at a time
+      }
+    });
+  }
+  for (auto& t : threads) t.join();
+  EXPECT_LE(peak.load(), 6u);
+  EXPECT_GT(admitted.load(), 0u);
+  EXPECT_EQ(limiter.total(), 0u);
+  EXPECT_EQ(limiter.keys(), 0u);
+}
+
 TEST(RateLimiter, ANewKeyHasAFullBurstThenRefillsAtTheRate) {
   RateLimiter rate({10, 5});
   const std::int64_t t0 = 100 * kSecond;

@@ -75,11 +75,20 @@ struct Metrics::Impl {
   // Both causes exist from the start, so dashboards and alerts see zeros rather than nothing.
   p::Counter& tcp_protocol = tcp_closes.Add({{"cause", "protocol"}});
   p::Counter& tcp_slow = tcp_closes.Add({{"cause", "slow_consumer"}});
-  p::Counter& refused = p::BuildCounter()
-                            .Name("qx_rejected_connections_total")
-                            .Help("Connections closed at accept: over max_connections_per_ip")
-                            .Register(*registry)
-                            .Add({});
+  p::Family<p::Counter>& ws_closes = p::BuildCounter()
+                                         .Name("qx_ws_disconnects_total")
+                                         .Help("WebSocket sessions the server closed, by cause")
+                                         .Register(*registry);
+  p::Family<p::Counter>& login_failures = p::BuildCounter()
+                                              .Name("qx_login_failures_total")
+                                              .Help("Failed or refused logins, by reason")
+                                              .Register(*registry);
+  p::Counter& refused =
+      p::BuildCounter()
+          .Name("qx_rejected_connections_total")
+          .Help("Connections closed at accept: over max_connections_per_ip or max_connections")
+          .Register(*registry)
+          .Add({});
   p::Family<p::Counter>& snapshots = p::BuildCounter()
                                          .Name("qx_snapshots_total")
                                          .Help("Periodic snapshots written, by result")
@@ -146,7 +155,13 @@ void Metrics::tcp_connection_closed() {
   impl_->tcp_connections.Decrement();
 }
 void Metrics::tcp_disconnect(const char* cause) {
-  (std::string_view(cause) == "protocol" ? impl_->tcp_protocol : impl_->tcp_slow).Increment();
+  impl_->tcp_closes.Add({{"cause", cause}}).Increment();
+}
+void Metrics::ws_disconnect(const char* cause) {
+  impl_->ws_closes.Add({{"cause", cause}}).Increment();
+}
+void Metrics::login_failed(const char* reason) {
+  impl_->login_failures.Add({{"reason", reason}}).Increment();
 }
 void Metrics::connection_refused() {
   impl_->refused.Increment();

@@ -11,8 +11,15 @@
 //   qx_http_connections                  open HTTP connections
 //   qx_http_requests_total{code}         HTTP replies by status class (2xx, 4xx, 5xx)
 //   qx_tcp_connections                   open binary TCP connections
-//   qx_tcp_disconnects_total{cause}      TCP sessions closed by the server: protocol, slow_consumer
-//   qx_rejected_connections_total        connections closed at accept (max_connections_per_ip)
+//   qx_tcp_disconnects_total{cause}      TCP sessions closed by the server: protocol,
+//   slow_consumer,
+//                                        idle, revoked, error
+//   qx_ws_disconnects_total{cause}       WebSocket sessions closed by the server: slow_consumer,
+//                                        revoked, error
+//   qx_login_failures_total{reason}      failed or refused logins: bad_request, bad_credentials,
+//                                        locked, busy, disabled, demo_user
+//   qx_rejected_connections_total        connections closed at accept (max_connections_per_ip,
+//                                        max_connections)
 //   qx_rate_limited_total                requests refused with 429 (a user's rate_limit_per_s)
 //   qx_snapshots_total{result}           periodic snapshots written: ok / failed
 //
@@ -46,7 +53,9 @@ class Metrics {
   void http_reply(unsigned status);
   void tcp_connection_opened();
   void tcp_connection_closed();
-  void tcp_disconnect(const char* cause);  // "protocol" or "slow_consumer"
+  void tcp_disconnect(const char* cause);  // "protocol", "slow_consumer", "idle", ...
+  void ws_disconnect(const char* cause);   // "slow_consumer", "revoked", "error"
+  void login_failed(const char* reason);   // an error_name of server/login.h
   void connection_refused();
   void rate_limited();
   void snapshot_written(bool ok);

@@ -2,10 +2,16 @@
 
 #include <fcntl.h>
 #include <sys/file.h>
+#include <sys/resource.h>
+#include <sys/stat.h>
 #include <unistd.h>
 
+#include <algorithm>
+#include <csignal>
 #include <cstdlib>
 #include <fstream>
+#include <iterator>
+#include <map>
 #include <nlohmann/json.hpp>
 #include <ostream>
 #include <stdexcept>
@@ -19,6 +25,7 @@
 #include "server/klines.h"
 #include "server/limits.h"
 #include "server/log.h"
+#include "server/login.h"
 #include "server/metrics.h"
 #include "server/sequencer.h"
 #include "server/service.h"
@@ -40,19 +47,22 @@ struct Config {
   std::int64_t token_ttl_s = 3600;
   std::size_t max_body_bytes = 64 << 10;
   std::size_t queue_capacity = 4096;
-  std::string tls_cert, tls_key;
-  std::string tls_client_ca;  // PEM CA bundle: clients must present a certificate it signed
+  TlsSettings tls;  // cert_file empty: no TLS
   std::uint64_t max_connections_per_ip = 256;
-  std::uint64_t rate_limit_per_s = 2000;  // per authenticated user
+  std::uint64_t max_connections = 10'000;  // across every listener
+  std::uint64_t rate_limit_per_s = 2000;   // per authenticated user
   std::uint64_t rate_limit_burst = 4000;
   std::uint64_t snapshot_every_events = 100'000;  // 0: only at shutdown
+  LoginLimits login;                              // failed-login back-off, argon2id queue
+  std::uint64_t tcp_login_timeout_ms = 10'000;    // binary TCP: handshake and login deadline
+  std::uint64_t tcp_idle_timeout_ms = 60'000;     // binary TCP: logged in, nothing received
+  std::uint64_t tcp_out_bytes_max = 16 << 20;     // binary TCP: unsent output before a cut
 };
 
-// A whole number in [min, max] under `key`, or `fallback` when the key is absent.
-std::uint64_t limit_value(const nlohmann::json& j, const char* key, std::uint64_t fallback,
-                          std::uint64_t max, std::uint64_t min = 1) {
-  if (!j.contains(key)) return fallback;
-  const auto& v = j[key];
+using nlohmann::json;
+
+// A whole number in [min, max] under `key`; throws naming the key.
+std::uint64_t whole(const json& v, const char* key, std::uint64_t min, std::uint64_t max) {
   if (!v.is_number_unsigned() || v.get<std::uint64_t>() < min || v.get<std::uint64_t>() > max) {
     throw std::runtime_error(std::string(key) + " must be a whole number from " +
                              std::to_string(min) + " to " + std::to_string(max));
@@ -60,51 +70,148 @@ std::uint64_t limit_value(const nlohmann::json& j, const char* key, std::uint64_
   return v.get<std::uint64_t>();
 }
 
-Config load_config(const ServeOptions& o) {
-  Config c;
-  if (o.config_file) {
-    std::ifstream in(*o.config_file);
-    if (!in) throw std::runtime_error("cannot read config file " + *o.config_file);
-    auto j = nlohmann::json::parse(in, nullptr, false);
-    if (j.is_discarded() || !j.is_object()) {
-      throw std::runtime_error("config file " + *o.config_file + " is not a JSON object");
+std::string text(const json& v, const char* key) {
+  if (!v.is_string()) throw std::runtime_error(std::string(key) + " must be a string");
+  return v.get<std::string>();
+}
+
+std::map<std::string, std::string> client_users(const json& v) {
+  constexpr const char* kKey = "tls_client_users";
+  if (!v.is_object()) {
+    throw std::runtime_error(std::string(kKey) +
+                             " must be an object of certificate CN -> user name");
+  }
+  std::map<std::string, std::string> users;
+  for (const auto& [cn, user] : v.items()) {
+    if (!user.is_string() || user.get<std::string>().empty() || cn.empty()) {
+      throw std::runtime_error(std::string(kKey) + " '" + cn +
+                               "': the CN and the user name must be non-empty strings");
+    }
+    users.emplace(cn, user.get<std::string>());
+  }
+  return users;
+}
+
+// Every key of the config file and how it is read: a key not in this table is an error, so a
+// misspelt limit cannot silently leave the default in force.
+struct ConfigKey {
+  const char* name;
+  void (*read)(const json& value, Config& c);
+};
+
+constexpr std::uint64_t kTokenTtlMaxS = 10ULL * 366 * 24 * 3600;
+constexpr ConfigKey kConfigKeys[] = {
+    {"http", [](const json& v, Config& c) { c.http = text(v, "http"); }},
+    {"tcp", [](const json& v, Config& c) { c.tcp = text(v, "tcp"); }},
+    {"data_dir", [](const json& v, Config& c) { c.data_dir = text(v, "data_dir"); }},
+    {"jwt_secret", [](const json& v, Config& c) { c.jwt_secret = text(v, "jwt_secret"); }},
+    {"token_ttl_s",
+     [](const json& v, Config& c) {
+       c.token_ttl_s = static_cast<std::int64_t>(whole(v, "token_ttl_s", 1, kTokenTtlMaxS));
+     }},
+    {"max_body_bytes",
+     [](const json& v, Config& c) { c.max_body_bytes = whole(v, "max_body_bytes", 1, 1 << 30); }},
+    {"queue_capacity",
+     [](const json& v, Config& c) { c.queue_capacity = whole(v, "queue_capacity", 1, 1 << 24); }},
+    {"tls_cert", [](const json& v, Config& c) { c.tls.cert_file = text(v, "tls_cert"); }},
+    {"tls_key", [](const json& v, Config& c) { c.tls.key_file = text(v, "tls_key"); }},
+    {"tls_client_ca",
+     [](const json& v, Config& c) { c.tls.client_ca_file = text(v, "tls_client_ca"); }},
+    {"tls_crl", [](const json& v, Config& c) { c.tls.crl_file = text(v, "tls_crl"); }},
+    {"tls_min_version",
+     [](const json& v, Config& c) { c.tls.min_version = text(v, "tls_min_version"); }},
+    {"tls_client_users", [](const json& v, Config& c) { c.tls.client_users = client_users(v); }},
+    {"max_connections_per_ip",
+     [](const json& v, Config& c) {
+       c.max_connections_per_ip = whole(v, "max_connections_per_ip", 1, 1'000'000);
+     }},
+    {"max_connections",
+     [](const json& v, Config& c) {
+       c.max_connections = whole(v, "max_connections", 1, 1'000'000);
+     }},
+    {"rate_limit_per_s",
+     [](const json& v, Config& c) {
+       c.rate_limit_per_s = whole(v, "rate_limit_per_s", 1, kRateMax);
+     }},
+    {"rate_limit_burst",
+     [](const json& v, Config& c) {
+       c.rate_limit_burst = whole(v, "rate_limit_burst", 1, kRateMax);
+     }},
+    {"snapshot_every_events",
+     [](const json& v, Config& c) {
+       c.snapshot_every_events = whole(v, "snapshot_every_events", 0, std::uint64_t{1} << 62);
+     }},
+    {"login_free_failures",
+     [](const json& v, Config& c) {
+       c.login.free_failures = static_cast<std::uint32_t>(whole(v, "login_free_failures", 1, 1000));
+     }},
+    {"login_address_free_failures",
+     [](const json& v, Config& c) {
+       c.login.address_free_failures =
+           static_cast<std::uint32_t>(whole(v, "login_address_free_failures", 1, 1'000'000));
+     }},
+    {"login_pending_max",
+     [](const json& v, Config& c) {
+       c.login.pending_max = whole(v, "login_pending_max", 1, 10'000);
+     }},
+    {"tcp_login_timeout_ms",
+     [](const json& v, Config& c) {
+       c.tcp_login_timeout_ms = whole(v, "tcp_login_timeout_ms", 100, 3'600'000);
+     }},
+    {"tcp_out_bytes_max",
+     [](const json& v, Config& c) {
+       c.tcp_out_bytes_max = whole(v, "tcp_out_bytes_max", 65'536, 1ULL << 32);
+     }},
+    {"tcp_idle_timeout_ms",
+     [](const json& v, Config& c) {
+       c.tcp_idle_timeout_ms = whole(v, "tcp_idle_timeout_ms", 100, 86'400'000);
+     }},
+};
+
+void read_config_file(const std::string& file, Config& c) {
+  std::ifstream in(file);
+  if (!in) throw std::runtime_error("cannot read config file " + file);
+  const auto j = json::parse(in, nullptr, false);
+  if (j.is_discarded() || !j.is_object()) {
+    throw std::runtime_error("config file " + file + " is not a JSON object");
+  }
+  for (const auto& [key, value] : j.items()) {
+    const auto* k = std::find_if(std::begin(kConfigKeys), std::end(kConfigKeys),
+                                 [&key](const ConfigKey& ck) { return key == ck.name; });
+    if (k == std::end(kConfigKeys)) {
+      throw std::runtime_error("config file " + file + ": unknown key '" + key + "'");
     }
     try {
-      c.http = j.value("http", c.http);
-      c.tcp = j.value("tcp", c.tcp);
-      c.data_dir = j.value("data_dir", c.data_dir);
-      c.jwt_secret = j.value("jwt_secret", c.jwt_secret);
-      c.token_ttl_s = j.value("token_ttl_s", c.token_ttl_s);
-      c.max_body_bytes = j.value("max_body_bytes", c.max_body_bytes);
-      c.queue_capacity = j.value("queue_capacity", c.queue_capacity);
-      c.tls_cert = j.value("tls_cert", c.tls_cert);
-      c.tls_key = j.value("tls_key", c.tls_key);
-      c.tls_client_ca = j.value("tls_client_ca", c.tls_client_ca);
-      c.max_connections_per_ip =
-          limit_value(j, "max_connections_per_ip", c.max_connections_per_ip, 1'000'000);
-      c.rate_limit_per_s = limit_value(j, "rate_limit_per_s", c.rate_limit_per_s, kRateMax);
-      c.rate_limit_burst = limit_value(j, "rate_limit_burst", c.rate_limit_burst, kRateMax);
-      c.snapshot_every_events = limit_value(j, "snapshot_every_events", c.snapshot_every_events,
-                                            std::uint64_t{1} << 62, 0);
+      k->read(value, c);
     } catch (const std::exception& e) {
-      throw std::runtime_error("config file " + *o.config_file + ": " + e.what());
-    }
-    if (c.token_ttl_s <= 0 || c.max_body_bytes == 0 || c.queue_capacity == 0) {
-      throw std::runtime_error("config file " + *o.config_file + ": limits must be positive");
+      throw std::runtime_error("config file " + file + ": " + e.what());
     }
   }
+}
+
+Config load_config(const ServeOptions& o) {
+  Config c;
+  if (o.config_file) read_config_file(*o.config_file, c);
   if (const char* s = std::getenv("QX_JWT_SECRET"); s != nullptr && *s != '\0') c.jwt_secret = s;
   if (o.data_dir) c.data_dir = *o.data_dir;
   if (o.http) c.http = *o.http;
   if (o.tcp) c.tcp = *o.tcp;
-  if (o.tls_cert) c.tls_cert = *o.tls_cert;
-  if (o.tls_key) c.tls_key = *o.tls_key;
-  if (o.tls_client_ca) c.tls_client_ca = *o.tls_client_ca;
-  if (c.tls_cert.empty() != c.tls_key.empty()) {
+  if (o.tls_cert) c.tls.cert_file = *o.tls_cert;
+  if (o.tls_key) c.tls.key_file = *o.tls_key;
+  if (o.tls_client_ca) c.tls.client_ca_file = *o.tls_client_ca;
+  if (o.tls_crl) c.tls.crl_file = *o.tls_crl;
+  if (o.tls_min_version) c.tls.min_version = *o.tls_min_version;
+  if (c.tls.cert_file.empty() != c.tls.key_file.empty()) {
     throw std::runtime_error("TLS needs both a certificate and a key");
   }
-  if (!c.tls_client_ca.empty() && c.tls_cert.empty()) {
-    throw std::runtime_error("tls_client_ca (mutual TLS) needs tls_cert and tls_key");
+  if (c.tls.cert_file.empty()) {
+    if (!c.tls.client_ca_file.empty()) {
+      throw std::runtime_error("tls_client_ca (mutual TLS) needs tls_cert and tls_key");
+    }
+    if (!c.tls.crl_file.empty() || !c.tls.client_users.empty() || c.tls.min_version != "1.2") {
+      throw std::runtime_error(
+          "tls_crl, tls_client_users and tls_min_version need tls_cert and tls_key");
+    }
   }
   return c;
 }
@@ -132,7 +239,7 @@ class DataDirLock {
  public:
   explicit DataDirLock(const std::filesystem::path& dir) {
     const auto path = dir / "LOCK";
-    fd_ = ::open(path.c_str(), O_RDWR | O_CREAT | O_CLOEXEC, 0644);
+    fd_ = ::open(path.c_str(), O_RDWR | O_CREAT | O_CLOEXEC, 0600);
     if (fd_ < 0) throw std::runtime_error("cannot open " + path.string());
     if (::flock(fd_, LOCK_EX | LOCK_NB) != 0) {
       ::close(fd_);
@@ -148,18 +255,23 @@ class DataDirLock {
 };
 
 // The start-up log event: the effective configuration, without the JWT secret.
-void log_start(const Config& c, bool demo) {
+void log_start(const Config& c, bool demo, std::uint64_t open_files_max) {
   log_event(LogLevel::kInfo, "start",
             {{"http", c.http},
              {"tcp", c.tcp},
              {"data_dir", c.data_dir},
              {"demo", demo},
-             {"tls_cert", c.tls_cert},
-             {"tls_client_ca", c.tls_client_ca},
+             {"tls_cert", c.tls.cert_file},
+             {"tls_client_ca", c.tls.client_ca_file},
+             {"tls_crl", c.tls.crl_file},
+             {"tls_min_version", c.tls.min_version},
+             {"tls_client_users", c.tls.client_users},
              {"token_ttl_s", c.token_ttl_s},
              {"max_body_bytes", c.max_body_bytes},
              {"queue_capacity", c.queue_capacity},
              {"max_connections_per_ip", c.max_connections_per_ip},
+             {"max_connections", c.max_connections},
+             {"open_files_max", open_files_max},
              {"rate_limit_per_s", c.rate_limit_per_s},
              {"rate_limit_burst", c.rate_limit_burst},
              {"snapshot_every_events", c.snapshot_every_events}});
@@ -175,9 +287,31 @@ T unwrap(replay::Result<T> r, const std::string& what) {
 
 namespace {
 
+// Raises the soft limit on open files towards the hard one, so that max_connections, not the
+// distribution's default of 1024 descriptors, is what bounds the connections. Returns the soft
+// limit in force (0: unknown).
+std::uint64_t raise_open_files_limit(std::uint64_t connections_max) {
+  rlimit lim{};
+  if (::getrlimit(RLIMIT_NOFILE, &lim) != 0) return 0;
+  const rlim_t want = std::min<rlim_t>(lim.rlim_max, connections_max + 256);
+  if (lim.rlim_cur != RLIM_INFINITY && lim.rlim_cur < want) {
+    rlimit raised = lim;
+    raised.rlim_cur = want;
+    if (::setrlimit(RLIMIT_NOFILE, &raised) == 0) lim = raised;
+  }
+  return lim.rlim_cur;
+}
+
 int serve(const ServeOptions& options, std::ostream& out) {
+  // Everything the server creates (users.json with its password hashes, journal segments, the
+  // LMDB snapshot store, LOCK, their directories) is for the owner only: 0600 files, 0700
+  // directories, whatever the caller's umask. The process creates no file meant for others.
+  ::umask(077);
+  // SIGHUP reloads the TLS files once the HTTP listener runs; until then (and after it) it must
+  // not end the process, which is its default action.
+  std::signal(SIGHUP, SIG_IGN);
   Config config = load_config(options);
-  log_start(config, options.demo);
+  log_start(config, options.demo, raise_open_files_limit(config.max_connections));
   if (config.jwt_secret.empty() && options.demo) config.jwt_secret = random_secret();
   if (config.jwt_secret.size() < kSecretBytesMin) {
     throw std::runtime_error(
@@ -185,10 +319,10 @@ int serve(const ServeOptions& options, std::ostream& out) {
         "use --demo");
   }
   HttpOptions listen = parse_listen(config.http, config.max_body_bytes);
-  listen.tls_cert_file = config.tls_cert;
-  listen.tls_key_file = config.tls_key;
-  listen.tls_client_ca_file = config.tls_client_ca;
-  ConnectionLimiter connections(config.max_connections_per_ip);  // outlives every listener
+  // One TLS context source for both listeners; SIGHUP (HttpServer::run_until_signal) reloads it.
+  if (!config.tls.cert_file.empty()) listen.tls = std::make_shared<TlsContexts>(config.tls);
+  // Outlives every listener.
+  ConnectionLimiter connections(config.max_connections_per_ip, config.max_connections);
   listen.connections = &connections;
   RateLimiter rate({config.rate_limit_per_s, config.rate_limit_burst});
   const std::filesystem::path data(config.data_dir);
@@ -226,7 +360,7 @@ int serve(const ServeOptions& options, std::ostream& out) {
   Sequencer sequencer(std::move(writer), std::move(recovered.engine), metrics, so);
   Snapshotter snapshots(journal, config.snapshot_every_events, recovered.snapshot_seq, metrics);
   sequencer.add_on_commit([&snapshots](const core::Engine& e) { snapshots.after_commit(e); });
-  Auth auth(data / "users.json", config.jwt_secret, config.token_ttl_s);
+  Auth auth(data / "users.json", config.jwt_secret, config.token_ttl_s, options.demo);
   if (options.demo) {
     if (sequencer.engine().last_seq() == core::Seq{}) {
       out << "qx serve: --demo: journaling instruments, users and accounts\n";
@@ -238,12 +372,15 @@ int serve(const ServeOptions& options, std::ostream& out) {
 
   // The first administrator of a real deployment: QX_ADMIN_PASSWORD creates user "admin" once.
   if (const char* pw = std::getenv("QX_ADMIN_PASSWORD"); pw != nullptr && *pw != '\0') {
-    if (!auth.has_user("admin")) {
+    // Outside --demo, a demo admin (whose password was published) is replaced too.
+    const bool demo_admin = !options.demo && auth.is_demo_user("admin");
+    if (!auth.has_user("admin") || demo_admin) {
       if (std::string(pw).size() < 12) {
         throw std::runtime_error("QX_ADMIN_PASSWORD must have at least 12 bytes");
       }
       bootstrap_admin(sequencer, auth, pw);
-      out << "qx serve: created user admin (role admin) from QX_ADMIN_PASSWORD\n";
+      out << "qx serve: " << (demo_admin ? "replaced the demo" : "created user")
+          << " admin (role admin) from QX_ADMIN_PASSWORD\n";
     }
   } else if (!auth.has_user("admin") && !options.demo) {
     out << "qx serve: no admin user; set QX_ADMIN_PASSWORD once to create one\n";
@@ -255,7 +392,9 @@ int serve(const ServeOptions& options, std::ostream& out) {
   std::thread history_thread;
   sequencer.add_event_listener([&klines](const core::Event& ev, const core::EffectBuffer& fx,
                                          const core::Engine&) { klines.on_event(ev, fx); });
-  Service service(sequencer, auth, metrics);
+  LoginGate login(auth, metrics,
+                  config.login);  // back-off, bounded argon2id queue: every transport's login
+  Service service(sequencer, auth, metrics, login);
   service.set_klines(&klines);
   service.set_rate_limiter(&rate);
   HttpServer http(service, metrics, listen);
@@ -267,10 +406,11 @@ int serve(const ServeOptions& options, std::ostream& out) {
     to.port = where.port;
     to.connections = &connections;
     to.rate = &rate;
-    if (!config.tls_cert.empty()) {
-      to.tls = make_server_tls(config.tls_cert, config.tls_key, config.tls_client_ca);
-    }
-    tcp.emplace(sequencer, auth, metrics, to);
+    to.tls = listen.tls;
+    to.login_timeout = std::chrono::milliseconds(config.tcp_login_timeout_ms);
+    to.idle_timeout = std::chrono::milliseconds(config.tcp_idle_timeout_ms);
+    to.out_bytes_max = config.tcp_out_bytes_max;
+    tcp.emplace(sequencer, auth, metrics, login, to);
   }
   out << "qx serve: data dir " << data.string() << '\n';
   out << "qx serve: listening on " << (http.tls() ? "https://" : "http://") << listen.address << ':'

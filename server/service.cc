@@ -1,5 +1,6 @@
 #include "server/service.h"
 
+#include <algorithm>
 #include <charconv>
 #include <limits>
 #include <nlohmann/json.hpp>
@@ -8,8 +9,9 @@
 #include <utility>
 #include <vector>
 
-#include "replay/views.h"
 #include "replay/replay.h"
+#include "replay/views.h"
+#include "server/log.h"
 
 namespace qx::server {
 
@@ -29,8 +31,6 @@ Reply error_reply(unsigned status, const std::string& code, const std::string& m
 }
 
 namespace {
-
-constexpr std::size_t kNameBytesMax = 31;
 
 Reply ok(const json& j) {
   return Reply{200, text_of(j)};
@@ -86,6 +86,23 @@ std::string text_field(const json& j, const char* key, std::size_t max_bytes = k
     throw BadRequest{std::string("'") + key + "' must have 1 to " + std::to_string(max_bytes) +
                      " bytes"};
   }
+  return s;
+}
+
+// A name field (user, account, instrument, exchange): the character set of valid_name.
+std::string name_field(const json& j, const char* key, std::size_t max_bytes = kNameBytesMax) {
+  std::string s = text_field(j, key, max_bytes);
+  if (!valid_name(s)) {
+    throw BadRequest{std::string("'") + key +
+                     "' must be 1 to 31 of A-Z a-z 0-9 _ . - (starting with a letter or digit)"};
+  }
+  return s;
+}
+
+// A new password: 8 to 1024 bytes.
+std::string new_password(const json& j, const char* key) {
+  std::string s = text_field(j, key, 1024);
+  if (s.size() < 8) throw BadRequest{std::string("'") + key + "' must have at least 8 bytes"};
   return s;
 }
 
@@ -159,14 +176,14 @@ E enum_field(const json& j, const char* key, std::initializer_list<E> values, E 
   throw BadRequest{std::string("'") + key + "' must be one of " + names};
 }
 
-struct Route {
+struct Path {
   std::string method;
   std::vector<std::string> parts;  // path segments
   std::string query;
 };
 
-Route split(const Request& req) {
-  Route r{req.method, {}, {}};
+Path split(const Request& req) {
+  Path r{req.method, {}, {}};
   std::string path = req.target;
   if (auto q = path.find('?'); q != std::string::npos) {
     r.query = path.substr(q + 1);
@@ -213,28 +230,6 @@ std::size_t count_param(const std::string& query, const char* key, std::size_t f
   return n;
 }
 
-bool is_reader(Role r) {
-  return r == Role::kAdmin || r == Role::kAuditor;
-}
-
-// Resolves an account for a principal: 404 when unknown, 403 when not theirs to read or trade.
-std::optional<Reply> account_access(const core::Engine& e, const Principal& p,
-                                    const std::string& name, bool trade, core::AccountId& out) {
-  auto a = e.find_account(name);
-  if (!a) return error_reply(404, "unknown_account", "no account '" + name + "'");
-  if (trade && p.role != Role::kTrader) {
-    return error_reply(403, "forbidden", "only traders submit and cancel orders");
-  }
-  if (!is_reader(p.role)) {
-    auto u = e.find_user(p.user);
-    if (!u || e.account_state(*a).user != *u) {
-      return error_reply(403, "forbidden", "account '" + name + "' is not yours");
-    }
-  }
-  out = *a;
-  return std::nullopt;
-}
-
 json effects_json(const core::Engine& e, const core::EffectBuffer& fx) {
   json out = json::array();
   for (const core::Effect& x : fx) out.push_back(replay::effect_json(e, x));
@@ -269,14 +264,6 @@ json instrument_json(const core::Engine& e, core::InstrumentId id) {
          {"volume_today", s.volume_today.value}};
   if (s.last_price) j["last_price"] = replay::price_text(e, id, *s.last_price);
   return j;
-}
-
-// Decimal price text to ticks of the instrument; nullopt when not a multiple of the tick.
-std::optional<core::PriceTicks> to_ticks(const core::Engine& e, core::InstrumentId id,
-                                         std::int64_t price_e8) {
-  const std::int64_t tick = e.instrument(id).params.price_tick_e8;
-  if (tick <= 0 || price_e8 % tick != 0) return std::nullopt;
-  return core::PriceTicks(price_e8 / tick);
 }
 
 constexpr std::int64_t kPriceE8Max = std::numeric_limits<std::int64_t>::max() / 2;
@@ -387,433 +374,620 @@ void Service::diff_view(const Principal& p, std::vector<std::string> quotes,
   }
 }
 
-Service::Service(Sequencer& sequencer, Auth& auth, Metrics& metrics)
-    : seq_(sequencer),
-      auth_(auth),
-      metrics_(metrics),
-      offload_([](std::function<void()> f) { f(); }) {}
+Service::Service(Sequencer& sequencer, Auth& auth, Metrics& metrics, LoginGate& login)
+    : seq_(sequencer), auth_(auth), metrics_(metrics), login_(login), gateway_(sequencer) {}
 
-void Service::handle(Request req, Done done) {
-  const Route r = split(req);
-  const auto& parts = r.parts;
-  auto post_job = [this, &done](Sequencer::Job job) {
-    Done d = done;
-    if (!seq_.post(std::move(job), std::move(d))) {
-      done(error_reply(503, "overloaded", "the sequencer queue is full; retry later"));
+std::size_t json_depth(std::string_view text) {
+  std::size_t depth = 0, deepest = 0;
+  bool in_string = false, escaped = false;
+  for (char c : text) {
+    if (in_string) {
+      if (escaped) {
+        escaped = false;
+      } else if (c == '\\') {
+        escaped = true;
+      } else if (c == '"') {
+        in_string = false;
+      }
+      continue;
     }
-  };
+    if (c == '"') {
+      in_string = true;
+    } else if (c == '[' || c == '{') {
+      deepest = std::max(deepest, ++depth);
+    } else if ((c == ']' || c == '}') && depth > 0) {
+      --depth;
+    }
+  }
+  return deepest;
+}
+
+std::string bearer_token(const std::string& authorization) {
+  const std::string prefix = "Bearer ";
+  if (authorization.compare(0, prefix.size(), prefix) != 0) return {};
+  return authorization.substr(prefix.size());
+}
+
+// One request on its way through a route.
+struct Service::Call {
+  Request& req;
+  Service::Done& done;
+  Principal who;                    // the caller (empty on public routes)
+  std::vector<std::string> params;  // the pattern's {} segments, in order
+  std::string query;
+  json body = json::object();
+
+  void reply(Reply r) const { done(std::move(r)); }
+  void ok(const json& j) const { done(Reply{200, text_of(j)}); }
+  void error(unsigned status, const std::string& code, const std::string& message) const {
+    done(error_reply(status, code, message));
+  }
+  void gate_error(const GateError& e) const {
+    error(gate_http_status(e.code), gate_code_name(e.code), e.message);
+  }
+  // Posts a sequencer job whose Reply is the answer; 503 when the queue is full.
+  void job(Sequencer& seq, Sequencer::Job j) const {
+    Service::Done d = done;
+    if (!seq.post(std::move(j), std::move(d))) {
+      error(503, "overloaded", "the sequencer queue is full; retry later");
+    }
+  }
+};
+
+namespace {
+
+using Call = Service::Call;
+
+// Role sets of a route.
+constexpr unsigned kPublic = 0;
+constexpr unsigned bit(Role r) {
+  return 1u << static_cast<unsigned>(r);
+}
+constexpr unsigned kAdminOnly = bit(Role::kAdmin);
+constexpr unsigned kTraderOnly = bit(Role::kTrader);
+constexpr unsigned kReaders = bit(Role::kAdmin) | bit(Role::kAuditor);
+constexpr unsigned kAnyRole =
+    bit(Role::kAdmin) | bit(Role::kTrader) | bit(Role::kViewer) | bit(Role::kAuditor);
+
+const char* role_words(unsigned roles) {
+  if (roles == kAdminOnly) return "the admin role";
+  if (roles == kTraderOnly) return "the trader role";
+  if (roles == kReaders) return "the admin or auditor role";
+  return "a role";
+}
+
+}  // namespace
+
+// Calls done with what `f` returns, or with a 500 when it throws (slow work on a pool thread,
+// where nothing may escape).
+template <class F>
+void answer_or_500(const Service::Done& done, F&& f) {
+  Reply r;
   try {
-    if (r.method == "GET" && parts == std::vector<std::string>{"healthz"}) {
-      return done(ok({{"status", "ok"}}));
+    r = f();
+  } catch (const std::exception& e) {
+    log_event(LogLevel::kError, "request_failed", {{"error", e.what()}});
+    r = error_reply(500, "internal", "the request failed");
+  }
+  done(std::move(r));
+}
+
+// The handlers, one per route; friends of Service.
+struct Routes {
+  using Handler = void (*)(Service&, Call&);
+  struct Route {
+    const char* method;
+    const char* pattern;  // path segments; "{}" matches any one segment
+    unsigned roles;       // kPublic: no token needed
+    Handler handler;
+  };
+
+  static void healthz(Service&, Call& c) { c.ok({{"status", "ok"}}); }
+
+  static void metrics(Service& s, Call& c) {
+    c.reply(Reply{200, s.metrics_.text(), "text/plain; version=0.0.4; charset=utf-8"});
+  }
+
+  static void login(Service& s, Call& c) {
+    std::string user = text_field(c.body, "username", 64);
+    std::string password = text_field(c.body, "password", 1024);
+    s.login_.login(user, std::move(password), c.req.peer_ip, [done = c.done, user](LoginOutcome o) {
+      if (o.error == LoginError::kNone) {
+        return done(ok({{"token", o.token}, {"username", user}}));
+      }
+      json j{{"error", error_name(o.error)}, {"message", o.message}};
+      if (o.retry_after_s > 0) j["retry_after_s"] = o.retry_after_s;
+      done(Reply{http_status(o.error), text_of(j)});
+    });
+  }
+
+  static void logout(Service& s, Call& c) {
+    s.auth_.logout(c.who);
+    c.ok({{"status", "ok"}, {"message", "the token is revoked"}});
+  }
+
+  // POST /api/auth/password {"old_password", "new_password"}: every token of the user dies.
+  static void change_password(Service& s, Call& c) {
+    std::string old_pw = text_field(c.body, "old_password", 1024);
+    std::string new_pw = new_password(c.body, "new_password");
+    const bool queued =
+        s.login_.run_slow([&auth = s.auth_, user = c.who.user, old_pw, new_pw, done = c.done] {
+          answer_or_500(done, [&] {
+            if (!auth.check_password(user, old_pw)) {
+              return error_reply(403, "bad_credentials", "the old password is wrong");
+            }
+            auth.set_password_hashed(user, Auth::hash_password(new_pw));
+            return ok({{"status", "ok"}, {"message", "password changed; every token is revoked"}});
+          });
+        });
+    if (!queued) c.error(503, "busy", "too many password checks in progress; retry later");
+  }
+
+  static void status(Service& s, Call& c) {
+    c.job(s.seq_, [](Sequencer::Ctx& x) {
+      const auto& e = x.engine();
+      auto st = e.stats();
+      return ok({{"last_seq", core::raw(e.last_seq())},
+                 {"state_hash", replay::hex64(e.state_hash())},
+                 {"effects_hash", replay::hex64(e.effects_hash())},
+                 {"trading_day", e.trading_day()},
+                 {"orders_resting", st.orders_resting},
+                 {"accounts", st.accounts},
+                 {"instruments", st.instruments}});
+    });
+  }
+
+  static void instruments(Service& s, Call& c) {
+    c.job(s.seq_, [](Sequencer::Ctx& x) {
+      json out = json::array();
+      for (std::uint32_t i = 0; i < x.engine().instrument_count(); ++i) {
+        out.push_back(instrument_json(x.engine(), core::InstrumentId(i)));
+      }
+      return ok(out);
+    });
+  }
+
+  static void orderbook(Service& s, Call& c) {
+    const std::size_t depth = count_param(c.query, "depth", 10, 1000);
+    c.job(s.seq_, [code = c.params[0], depth](Sequencer::Ctx& x) {
+      auto id = x.engine().find_instrument(code);
+      if (!id) return error_reply(404, "unknown_instrument", "no instrument '" + code + "'");
+      return ok(replay::book_json(x.engine(), *id, depth));
+    });
+  }
+
+  // GET /api/market/trades/{code}?count=N: today's public trades, newest last (no accounts).
+  static void market_trades(Service& s, Call& c) {
+    const std::size_t count = count_param(c.query, "count", 100, 1000);
+    c.job(s.seq_, [code = c.params[0], count](Sequencer::Ctx& x) {
+      const auto& e = x.engine();
+      auto id = e.find_instrument(code);
+      if (!id) return error_reply(404, "unknown_instrument", "no instrument '" + code + "'");
+      std::vector<const core::TradeState*> mine;
+      const auto& all = e.trades_today();
+      for (auto it = all.rbegin(); it != all.rend() && mine.size() < count; ++it) {
+        if (it->instrument == *id) mine.push_back(&*it);
+      }
+      json out = json::array();
+      for (auto it = mine.rbegin(); it != mine.rend(); ++it) {
+        const core::TradeState& t = **it;
+        out.push_back({{"trade_id", core::raw(t.id)},
+                       {"price", replay::price_text(e, t.instrument, t.price)},
+                       {"volume", t.volume.value},
+                       {"aggressor", core::to_string(t.taker_direction)},
+                       {"datetime", t.time_ns}});
+      }
+      return ok({{"instrument_id", code}, {"trades", out}});
+    });
+  }
+
+  // GET /api/klines/{code}?period=1m|5m|1d&count=N (default 200, at most 2000).
+  static void klines(Service& s, Call& c) {
+    const auto period = parse_period(query_param(c.query, "period").value_or("1m"));
+    if (!period) return c.error(400, "bad_request", "period must be 1m, 5m or 1d");
+    const std::size_t count = count_param(c.query, "count", 200, Klines::kKeep);
+    c.job(s.seq_, [code = c.params[0], period, count, klines = s.klines_](Sequencer::Ctx& x) {
+      const auto& e = x.engine();
+      auto id = e.find_instrument(code);
+      if (!id) return error_reply(404, "unknown_instrument", "no instrument '" + code + "'");
+      json bars = json::array();
+      if (klines != nullptr) {
+        for (const Kline& k : klines->query(core::raw(*id), *period, count)) {
+          bars.push_back(kline_json(e, *id, k));
+        }
+      }
+      return ok({{"instrument_id", code},
+                 {"period", to_string(*period)},
+                 {"complete", klines != nullptr && klines->complete()},
+                 {"klines", bars}});
+    });
+  }
+
+  static void accounts(Service& s, Call& c) {
+    c.job(s.seq_, [p = c.who](Sequencer::Ctx& x) {
+      const auto& e = x.engine();
+      auto u = e.find_user(p.user);
+      const bool all = p.role == Role::kAdmin || p.role == Role::kAuditor;
+      json out = json::array();
+      for (std::uint32_t i = 0; i < e.account_count(); ++i) {
+        const auto& a = e.account_state(core::AccountId(i));
+        if (all || (u && a.user == *u)) out.push_back(a.name);
+      }
+      return ok(out);
+    });
+  }
+
+  // GET /api/{account,positions,orders,trades}/{name}.
+  template <json (*View)(const core::Engine&, core::AccountId)>
+  static void account_view(Service& s, Call& c) {
+    c.job(s.seq_, [p = c.who, name = c.params[0]](Sequencer::Ctx& x) {
+      core::AccountId a{};
+      if (auto err = authorize(x.engine(), p, AccountRef{name}, Access::kRead, a)) {
+        return error_reply(gate_http_status(err->code), gate_code_name(err->code), err->message);
+      }
+      return ok(View(x.engine(), a));
+    });
+  }
+
+  // The gateway's answer as REST JSON.
+  static Gateway::Done order_reply(Service& s, Call& c, const char* done_status, bool timed) {
+    return [&metrics = s.metrics_, done = c.done, done_status, timed,
+            received = c.req.received](OrderResult r) {
+      if (timed) metrics.order_ack_seconds(std::chrono::steady_clock::now() - received);
+      if (r.error) {
+        return done(error_reply(gate_http_status(r.error->code), gate_code_name(r.error->code),
+                                r.error->message));
+      }
+      json j{{"seq", r.seq}, {"status", done_status}};
+      if (r.status == OrderStatus::kRejected) {
+        j["status"] = "REJECTED";
+        j["reason"] = core::to_string(static_cast<core::RejectReason>(r.reject_code));
+        j["client_order_id"] = r.client_order_id;
+      } else if (r.status == OrderStatus::kAccepted && r.order_id != 0) {
+        j["order_id"] = r.order_id;
+        j["client_order_id"] = r.client_order_id;
+      }
+      j["effects"] = json::parse(r.rendered, nullptr, false);
+      done(ok(j));
+    };
+  }
+
+  static std::string render_effects(const core::Engine& e, const core::EffectBuffer& fx) {
+    return text_of(effects_json(e, fx));
+  }
+
+  static void submit(Service& s, Call& c) {
+    const json& b = c.body;
+    OrderRequest r;
+    r.who = c.who;
+    r.account = text_field(b, "account");
+    r.instrument = text_field(b, "instrument");
+    core::NewOrder& o = r.order;
+    o.direction = enum_field(b, "direction", {core::Direction::kBuy, core::Direction::kSell},
+                             core::Direction::kBuy, true);
+    o.offset = enum_field(b, "offset",
+                          {core::Offset::kOpen, core::Offset::kClose, core::Offset::kCloseToday,
+                           core::Offset::kCloseYesterday},
+                          core::Offset::kOpen, false);
+    o.price_type =
+        enum_field(b, "price_type",
+                   {core::PriceType::kLimit, core::PriceType::kMarket, core::PriceType::kBest},
+                   core::PriceType::kLimit, false);
+    o.time_condition = enum_field(
+        b, "time_condition",
+        {core::TimeCondition::kGfd, core::TimeCondition::kGtc, core::TimeCondition::kIoc},
+        core::TimeCondition::kGfd, false);
+    o.volume_condition = enum_field(b, "volume_condition",
+                                    {core::VolumeCondition::kAny, core::VolumeCondition::kAll},
+                                    core::VolumeCondition::kAny, false);
+    o.volume = core::Lots(int_field(b, "volume", 1, kVolumeMax));
+    if (b.contains("client_order_id")) {
+      o.client_order_id = core::ClientOrderId(static_cast<std::uint64_t>(
+          int_field(b, "client_order_id", 1, static_cast<std::int64_t>(kIdMax))));
     }
-    if (r.method == "GET" && parts == std::vector<std::string>{"metrics"}) {
-      return done(Reply{200, metrics_.text(), "text/plain; version=0.0.4; charset=utf-8"});
+    if (b.contains("post_only")) {
+      if (!b["post_only"].is_boolean()) throw BadRequest{"'post_only' must be a boolean"};
+      o.post_only = b["post_only"].get<bool>();
     }
-    json body;
-    if (r.method == "POST") {
-      body = req.body.empty() ? json::object() : json::parse(req.body, nullptr, false);
-      if (body.is_discarded() || !body.is_object()) {
-        return done(error_reply(400, "bad_json", "the body must be one JSON object"));
+    if (o.price_type == core::PriceType::kLimit) {
+      r.price = PriceRef{false, decimal_field(b, "price", 8, 1, kPriceE8Max)};
+    }
+    s.gateway_.submit(std::move(r), order_reply(s, c, "ACCEPTED", true), render_effects);
+  }
+
+  static void amend(Service& s, Call& c) {
+    AmendRequest r;
+    r.who = c.who;
+    r.account = text_field(c.body, "account");
+    r.ref = order_ref_field(c.body);
+    r.price = PriceRef{false, decimal_field(c.body, "price", 8, 1, kPriceE8Max)};
+    r.volume_left = core::Lots(int_field(c.body, "volume_left", 1, kVolumeMax));
+    s.gateway_.amend(std::move(r), order_reply(s, c, "AMENDED", false), render_effects);
+  }
+
+  static void cancel(Service& s, Call& c) {
+    CancelRequest r;
+    r.who = c.who;
+    r.account = text_field(c.body, "account");
+    r.ref = order_ref_field(c.body);
+    s.gateway_.cancel(std::move(r), order_reply(s, c, "CANCELLED", false), render_effects);
+  }
+
+  static void create_user(Service& s, Call& c) {
+    std::string name = name_field(c.body, "username");
+    std::string password = new_password(c.body, "password");
+    auto role = parse_role(text_field(c.body, "role"));
+    if (!role) throw BadRequest{"'role' must be admin, trader, viewer or auditor"};
+    const bool queued = s.login_.run_slow([&s, name, password, role, done = c.done] {
+      std::string hash;
+      try {
+        hash = Auth::hash_password(password);
+      } catch (const std::exception& e) {
+        return done(error_reply(500, "internal", e.what()));
+      }
+      Service::Done d = done;
+      bool posted = s.seq_.post(
+          [&s, name, hash, role](Sequencer::Ctx& x) {
+            // The engine decides what exists: credentials written just before a crash that
+            // lost the CreateUser event are simply replaced.
+            if (x.engine().find_user(name)) {
+              return error_reply(409, "duplicate_name", "user '" + name + "' exists");
+            }
+            const auto& fx = x.submit(core::CreateUser{name});
+            Reply out = admin_outcome(x.engine(), fx);
+            if (out.status == 200) s.auth_.put_user_hashed(name, hash, *role);
+            return out;
+          },
+          std::move(d));
+      if (!posted) done(error_reply(503, "overloaded", "the sequencer queue is full"));
+    });
+    if (!queued) c.error(503, "busy", "too many password operations in progress; retry later");
+  }
+
+  // POST /api/admin/user/{name}/disable | enable: the user's tokens die and sessions close.
+  template <bool Disable>
+  static void set_disabled(Service& s, Call& c) {
+    const std::string& name = c.params[0];
+    if (!valid_name(name) || !s.auth_.set_disabled(name, Disable)) {
+      return c.error(404, "unknown_user", "no user '" + name + "'");
+    }
+    c.ok({{"status", "ok"}, {"user", name}, {"disabled", Disable}});
+  }
+
+  // POST /api/admin/user/{name}/password {"password"}: a new password; the user's tokens die.
+  static void reset_password(Service& s, Call& c) {
+    const std::string name = c.params[0];
+    std::string password = new_password(c.body, "password");
+    if (!valid_name(name) || !s.auth_.has_user(name)) {
+      return c.error(404, "unknown_user", "no user '" + name + "'");
+    }
+    const bool queued = s.login_.run_slow([&auth = s.auth_, name, password, done = c.done] {
+      answer_or_500(done, [&] {
+        if (!auth.set_password_hashed(name, Auth::hash_password(password))) {
+          return error_reply(404, "unknown_user", "no user '" + name + "'");
+        }
+        return ok({{"status", "ok"}, {"user", name}});
+      });
+    });
+    if (!queued) c.error(503, "busy", "too many password operations in progress; retry later");
+  }
+
+  static void create_account(Service& s, Call& c) {
+    std::string user = name_field(c.body, "user");
+    std::string name = name_field(c.body, "name");
+    c.job(s.seq_, [user, name](Sequencer::Ctx& x) {
+      auto u = x.engine().find_user(user);
+      if (!u) return error_reply(404, "unknown_user", "no user '" + user + "'");
+      return admin_outcome(x.engine(), x.submit(core::CreateAccount{*u, name}));
+    });
+  }
+
+  template <bool Deposit>
+  static void money(Service& s, Call& c) {
+    std::string account = name_field(c.body, "account");
+    core::Money amount(decimal_field(c.body, "amount", 4, 1, kMoneyMax));
+    c.job(s.seq_, [account, amount](Sequencer::Ctx& x) {
+      auto a = x.engine().find_account(account);
+      if (!a) return error_reply(404, "unknown_account", "no account '" + account + "'");
+      if (Deposit) return admin_outcome(x.engine(), x.submit(core::Deposit{*a, amount}));
+      return admin_outcome(x.engine(), x.submit(core::Withdraw{*a, amount}));
+    });
+  }
+
+  template <core::InstrumentStatus Status>
+  static void instrument_status(Service& s, Call& c) {
+    c.job(s.seq_, [code = c.params[0]](Sequencer::Ctx& x) {
+      auto id = x.engine().find_instrument(code);
+      if (!id) return error_reply(404, "unknown_instrument", "no instrument '" + code + "'");
+      return admin_outcome(x.engine(), x.submit(core::SetInstrumentStatus{*id, Status}));
+    });
+  }
+
+  static void create_instrument(Service& s, Call& c) {
+    const json& b = c.body;
+    core::CreateInstrument ci;
+    ci.code = name_field(b, "code");
+    ci.exchange = name_field(b, "exchange", 15);
+    auto& pr = ci.params;
+    pr.price_tick_e8 = decimal_field(b, "price_tick", 8, 1, kPriceE8Max);
+    pr.multiplier_e8 = decimal_field(b, "multiplier", 8, 1, kPriceE8Max);
+    pr.margin_long_ppb = pr.margin_short_ppb = decimal_field(b, "margin_ratio", 9, 1, core::kPpb);
+    pr.fees.open_per_lot = pr.fees.close_per_lot = pr.fees.close_today_per_lot = core::Money(
+        b.contains("fee_per_lot") ? decimal_field(b, "fee_per_lot", 4, 0, kMoneyMax) : 0);
+    pr.fees.open_ppb = pr.fees.close_ppb = pr.fees.close_today_ppb =
+        b.contains("fee_ratio") ? decimal_field(b, "fee_ratio", 9, 0, core::kPpb) : 0;
+    if (b.contains("price_band")) {
+      pr.price_band_ppb = decimal_field(b, "price_band", 9, 1, core::kPpb);
+    }
+    pr.max_order_volume = core::Lots(int_field(b, "max_order_volume", 1, kVolumeMax));
+    pr.position_limit = core::Lots(int_field(b, "position_limit", 1, kVolumeMax));
+    const std::int64_t pre_e8 = decimal_field(b, "pre_settlement", 8, 1, kPriceE8Max);
+    if (pre_e8 % pr.price_tick_e8 != 0) {
+      throw BadRequest{"'pre_settlement' must be a multiple of 'price_tick'"};
+    }
+    ci.pre_settlement = core::PriceTicks(pre_e8 / pr.price_tick_e8);
+    c.job(s.seq_, [ci](Sequencer::Ctx& x) { return admin_outcome(x.engine(), x.submit(ci)); });
+  }
+
+  // {"prices": {"IF2501": "3812.4", ...}}; instruments not listed settle at their last price.
+  static void settle(Service& s, Call& c) {
+    std::vector<std::pair<std::string, std::int64_t>> prices;
+    if (c.body.contains("prices")) {
+      const json& ps = c.body["prices"];
+      if (!ps.is_object() || ps.size() > 10'000) throw BadRequest{"'prices' must be an object"};
+      for (const auto& [code, v] : ps.items()) {
+        if (!valid_name(code)) throw BadRequest{"'prices' keys must be instrument codes"};
+        json one{{"price", v}};
+        prices.emplace_back(code, decimal_field(one, "price", 8, 1, kPriceE8Max));
       }
     }
-    if (r.method == "POST" && parts == std::vector<std::string>{"api", "auth", "login"}) {
-      std::string user = text_field(body, "username");
-      std::string password = text_field(body, "password", 1024);
-      offload_([this, user, password, done] {
-        auto token = auth_.login(user, password);
-        done(token ? ok({{"token", *token}, {"username", user}})
-                   : error_reply(401, "bad_credentials", "unknown user or wrong password"));
-      });
-      return;
+    c.job(s.seq_, [prices](Sequencer::Ctx& x) {
+      core::Settle settle;
+      for (const auto& [code, e8] : prices) {
+        auto id = x.engine().find_instrument(code);
+        if (!id) return error_reply(404, "unknown_instrument", "no instrument '" + code + "'");
+        const std::int64_t tick = x.engine().instrument(*id).params.price_tick_e8;
+        if (tick <= 0 || e8 % tick != 0) {
+          return error_reply(400, "bad_price", "price of '" + code + "' is off tick");
+        }
+        settle.prices.push_back({*id, core::PriceTicks(e8 / tick)});
+      }
+      return admin_outcome(x.engine(), x.submit(settle));
+    });
+  }
+
+  static const std::vector<Route>& table() {
+    static const std::vector<Route> routes = {
+        {"GET", "healthz", kPublic, healthz},
+        {"GET", "metrics", kPublic, metrics},
+        {"POST", "api/auth/login", kPublic, login},
+        {"POST", "api/auth/logout", kAnyRole, logout},
+        {"POST", "api/auth/password", kAnyRole, change_password},
+        {"GET", "api/admin/status", kReaders, status},
+        {"GET", "api/instruments", kAnyRole, instruments},
+        {"GET", "api/orderbook/{}", kAnyRole, orderbook},
+        {"GET", "api/market/trades/{}", kAnyRole, market_trades},
+        {"GET", "api/klines/{}", kAnyRole, klines},
+        {"GET", "api/accounts", kAnyRole, accounts},
+        {"GET", "api/account/{}", kAnyRole, account_view<replay::account_json>},
+        {"GET", "api/positions/{}", kAnyRole, account_view<replay::positions_json>},
+        {"GET", "api/orders/{}", kAnyRole, account_view<replay::orders_json>},
+        {"GET", "api/trades/{}", kAnyRole, account_view<replay::trades_json>},
+        {"POST", "api/order/submit", kTraderOnly, submit},
+        {"POST", "api/order/amend", kTraderOnly, amend},
+        {"POST", "api/order/cancel", kTraderOnly, cancel},
+        {"POST", "api/admin/user", kAdminOnly, create_user},
+        {"POST", "api/admin/user/{}/disable", kAdminOnly, set_disabled<true>},
+        {"POST", "api/admin/user/{}/enable", kAdminOnly, set_disabled<false>},
+        {"POST", "api/admin/user/{}/password", kAdminOnly, reset_password},
+        {"POST", "api/admin/account", kAdminOnly, create_account},
+        {"POST", "api/admin/deposit", kAdminOnly, money<true>},
+        {"POST", "api/admin/withdraw", kAdminOnly, money<false>},
+        {"POST", "api/admin/instrument", kAdminOnly, create_instrument},
+        {"POST", "api/admin/instrument/{}/halt", kAdminOnly,
+         instrument_status<core::InstrumentStatus::kHalted>},
+        {"POST", "api/admin/instrument/{}/resume", kAdminOnly,
+         instrument_status<core::InstrumentStatus::kTrading>},
+        {"POST", "api/admin/settle", kAdminOnly, settle},
+    };
+    return routes;
+  }
+
+  // The route whose pattern matches `parts` (its {} segments appended to `params`); `path_only`
+  // tells whether some route matched the path with another method.
+  static const Route* match(const std::string& method, const std::vector<std::string>& parts,
+                            std::vector<std::string>& params, bool& path_only) {
+    path_only = false;
+    for (const Route& r : table()) {
+      std::vector<std::string> got;
+      std::string_view pattern = r.pattern;
+      std::size_t i = 0;
+      bool fits = true;
+      while (fits && !pattern.empty()) {
+        const auto slash = pattern.find('/');
+        const std::string_view seg = pattern.substr(0, slash);
+        pattern = slash == std::string_view::npos ? std::string_view{} : pattern.substr(slash + 1);
+        if (i >= parts.size()) {
+          fits = false;
+        } else if (seg == "{}") {
+          got.push_back(parts[i++]);
+        } else {
+          fits = parts[i++] == seg;
+        }
+      }
+      if (!fits || i != parts.size()) continue;
+      if (method != r.method) {
+        path_only = true;
+        continue;
+      }
+      params = std::move(got);
+      return &r;
     }
-    // Everything else needs a valid bearer token.
-    const std::string prefix = "Bearer ";
-    std::optional<Principal> who;
-    if (req.authorization.compare(0, prefix.size(), prefix) == 0) {
-      who = auth_.verify(req.authorization.substr(prefix.size()));
-    }
+    return nullptr;
+  }
+};
+
+void Service::handle(Request req, Done done) noexcept {
+  try {
+    dispatch(req, done);
+  } catch (const BadRequest& e) {
+    done(error_reply(400, "bad_request", e.message));
+  } catch (const nlohmann::json::exception& e) {
+    done(error_reply(400, "bad_request", std::string("bad field: ") + e.what()));
+  } catch (const std::exception& e) {
+    // Nothing a client sends may reach std::terminate: answer and log.
+    log_event(LogLevel::kError, "request_failed", {{"target", req.target}, {"error", e.what()}});
+    done(error_reply(500, "internal", "the request failed"));
+  }
+}
+
+void Service::dispatch(Request& req, Done& done) {
+  const Path r = split(req);
+  std::vector<std::string> params;
+  bool path_only = false;
+  const Routes::Route* route = Routes::match(r.method, r.parts, params, path_only);
+  if (route == nullptr) {
+    if (path_only) return done(error_reply(405, "method_not_allowed", "wrong method"));
+    return done(error_reply(404, "not_found", "no route " + r.method + " " + req.target));
+  }
+  Call c{req, done, {}, std::move(params), r.query};
+  if (route->roles != kPublic) {
+    std::optional<Principal> who = auth_.verify(bearer_token(req.authorization));
     if (!who) {
       return done(error_reply(401, "unauthorized", "a valid 'Authorization: Bearer' is required"));
     }
-    const Principal p = *who;
+    if (req.certificate_user && *req.certificate_user != who->user) {
+      return done(
+          error_reply(403, "forbidden", "the token's user is not the client certificate's user"));
+    }
     const auto received_ns =
         std::chrono::duration_cast<std::chrono::nanoseconds>(req.received.time_since_epoch());
-    if (rate_ != nullptr && !rate_->try_take(p.user, received_ns.count())) {
+    if (rate_ != nullptr && !rate_->try_take(who->user, received_ns.count())) {
       metrics_.rate_limited();
       return done(error_reply(429, "rate_limited",
-                              "user '" + p.user + "' is over " +
+                              "user '" + who->user + "' is over " +
                                   std::to_string(rate_->limit().per_s) +
                                   " requests a second; retry later"));
     }
-    if (parts.size() < 2 || parts[0] != "api") {
-      return done(error_reply(404, "not_found", "no route " + req.target));
+    if ((route->roles & bit(who->role)) == 0) {
+      return done(error_reply(403, "forbidden",
+                              std::string(role_words(route->roles)) + " is required for " +
+                                  route->method + " /" + route->pattern));
     }
-    const std::string& group = parts[1];
-
-    // Reads.
-    if (r.method == "GET") {
-      if (group == "admin" && parts.size() == 3 && parts[2] == "status") {
-        return post_job([](Sequencer::Ctx& c) {
-          const auto& e = c.engine();
-          auto st = e.stats();
-          return ok({{"last_seq", core::raw(e.last_seq())},
-                     {"state_hash", replay::hex64(e.state_hash())},
-                     {"effects_hash", replay::hex64(e.effects_hash())},
-                     {"trading_day", e.trading_day()},
-                     {"orders_resting", st.orders_resting},
-                     {"accounts", st.accounts},
-                     {"instruments", st.instruments}});
-        });
-      }
-      if (group == "instruments" && parts.size() == 2) {
-        return post_job([](Sequencer::Ctx& c) {
-          json out = json::array();
-          for (std::uint32_t i = 0; i < c.engine().instrument_count(); ++i) {
-            out.push_back(instrument_json(c.engine(), core::InstrumentId(i)));
-          }
-          return ok(out);
-        });
-      }
-      if (group == "orderbook" && parts.size() == 3) {
-        const std::size_t depth = count_param(r.query, "depth", 10, 1000);
-        return post_job([code = parts[2], depth](Sequencer::Ctx& c) {
-          auto id = c.engine().find_instrument(code);
-          if (!id) return error_reply(404, "unknown_instrument", "no instrument '" + code + "'");
-          return ok(replay::book_json(c.engine(), *id, depth));
-        });
-      }
-      if (group == "market" && parts.size() == 4 && parts[2] == "trades") {
-        // GET /api/market/trades/{code}?count=N: today's public trades, newest last (no accounts).
-        const std::size_t count = count_param(r.query, "count", 100, 1000);
-        return post_job([code = parts[3], count](Sequencer::Ctx& c) {
-          const auto& e = c.engine();
-          auto id = e.find_instrument(code);
-          if (!id) return error_reply(404, "unknown_instrument", "no instrument '" + code + "'");
-          std::vector<const core::TradeState*> mine;
-          const auto& all = e.trades_today();
-          for (auto it = all.rbegin(); it != all.rend() && mine.size() < count; ++it) {
-            if (it->instrument == *id) mine.push_back(&*it);
-          }
-          json out = json::array();
-          for (auto it = mine.rbegin(); it != mine.rend(); ++it) {
-            const core::TradeState& t = **it;
-            out.push_back({{"trade_id", core::raw(t.id)},
-                           {"price", replay::price_text(e, t.instrument, t.price)},
-                           {"volume", t.volume.value},
-                           {"aggressor", core::to_string(t.taker_direction)},
-                           {"datetime", t.time_ns}});
-          }
-          return ok({{"instrument_id", code}, {"trades", out}});
-        });
-      }
-      if (group == "klines" && parts.size() == 3) {
-        // GET /api/klines/{code}?period=1m|5m|1d&count=N (default 200, at most 2000).
-        const auto period = parse_period(query_param(r.query, "period").value_or("1m"));
-        if (!period) return done(error_reply(400, "bad_request", "period must be 1m, 5m or 1d"));
-        const std::size_t count = count_param(r.query, "count", 200, Klines::kKeep);
-        return post_job([code = parts[2], period, count, klines = klines_](Sequencer::Ctx& c) {
-          const auto& e = c.engine();
-          auto id = e.find_instrument(code);
-          if (!id) return error_reply(404, "unknown_instrument", "no instrument '" + code + "'");
-          json bars = json::array();
-          if (klines != nullptr) {
-            for (const Kline& k : klines->query(core::raw(*id), *period, count)) {
-              bars.push_back(kline_json(e, *id, k));
-            }
-          }
-          return ok({{"instrument_id", code},
-                     {"period", to_string(*period)},
-                     {"complete", klines != nullptr && klines->complete()},
-                     {"klines", bars}});
-        });
-      }
-      if (group == "accounts" && parts.size() == 2) {
-        return post_job([p](Sequencer::Ctx& c) {
-          const auto& e = c.engine();
-          auto u = e.find_user(p.user);
-          json out = json::array();
-          for (std::uint32_t i = 0; i < e.account_count(); ++i) {
-            const auto& a = e.account_state(core::AccountId(i));
-            if (is_reader(p.role) || (u && a.user == *u)) out.push_back(a.name);
-          }
-          return ok(out);
-        });
-      }
-      if ((group == "account" || group == "positions" || group == "orders" || group == "trades") &&
-          parts.size() == 3) {
-        return post_job([p, group, name = parts[2]](Sequencer::Ctx& c) {
-          const auto& e = c.engine();
-          core::AccountId a{};
-          if (auto denied = account_access(e, p, name, false, a)) return *denied;
-          if (group == "account") return ok(replay::account_json(e, a));
-          if (group == "positions") return ok(replay::positions_json(e, a));
-          if (group == "orders") return ok(replay::orders_json(e, a));
-          return ok(replay::trades_json(e, a));
-        });
-      }
-      return done(error_reply(404, "not_found", "no route GET " + req.target));
-    }
-    if (r.method != "POST") {
-      return done(error_reply(405, "method_not_allowed", "use GET or POST"));
-    }
-
-    // Order entry.
-    if (group == "order" && parts.size() == 3 && parts[2] == "submit") {
-      if (p.role != Role::kTrader) {
-        return done(error_reply(403, "forbidden", "only traders submit orders"));
-      }
-      std::string account = text_field(body, "account");
-      std::string instrument = text_field(body, "instrument");
-      core::NewOrder o;
-      o.direction = enum_field(body, "direction", {core::Direction::kBuy, core::Direction::kSell},
-                               core::Direction::kBuy, true);
-      o.offset = enum_field(body, "offset",
-                            {core::Offset::kOpen, core::Offset::kClose, core::Offset::kCloseToday,
-                             core::Offset::kCloseYesterday},
-                            core::Offset::kOpen, false);
-      o.price_type =
-          enum_field(body, "price_type",
-                     {core::PriceType::kLimit, core::PriceType::kMarket, core::PriceType::kBest},
-                     core::PriceType::kLimit, false);
-      o.time_condition = enum_field(
-          body, "time_condition",
-          {core::TimeCondition::kGfd, core::TimeCondition::kGtc, core::TimeCondition::kIoc},
-          core::TimeCondition::kGfd, false);
-      o.volume_condition = enum_field(body, "volume_condition",
-                                      {core::VolumeCondition::kAny, core::VolumeCondition::kAll},
-                                      core::VolumeCondition::kAny, false);
-      o.volume = core::Lots(int_field(body, "volume", 1, 1'000'000'000));
-      if (body.contains("client_order_id")) {
-        o.client_order_id = core::ClientOrderId(
-            static_cast<std::uint64_t>(int_field(body, "client_order_id", 1, (1LL << 62))));
-      }
-      if (body.contains("post_only")) {
-        if (!body["post_only"].is_boolean()) throw BadRequest{"'post_only' must be a boolean"};
-        o.post_only = body["post_only"].get<bool>();
-      }
-      std::int64_t price_e8 = 0;
-      if (o.price_type == core::PriceType::kLimit) {
-        price_e8 = decimal_field(body, "price", 8, 1, kPriceE8Max);
-      }
-      // Order-to-ack latency: from the request read to the durable reply leaving the sequencer.
-      done = [this, received = req.received, inner = std::move(done)](Reply rep) {
-        metrics_.order_ack_seconds(std::chrono::steady_clock::now() - received);
-        inner(std::move(rep));
-      };
-      return post_job([p, account, instrument, o, price_e8](Sequencer::Ctx& c) {
-        core::NewOrder order = o;
-        if (auto denied = account_access(c.engine(), p, account, true, order.account)) {
-          return *denied;
-        }
-        auto ins = c.engine().find_instrument(instrument);
-        if (!ins) {
-          return error_reply(404, "unknown_instrument", "no instrument '" + instrument + "'");
-        }
-        order.instrument = *ins;
-        if (order.price_type == core::PriceType::kLimit) {
-          auto ticks = to_ticks(c.engine(), *ins, price_e8);
-          if (!ticks) {
-            return error_reply(400, "bad_price", "price is not a multiple of the price tick");
-          }
-          order.price = *ticks;
-        }
-        const auto& fx = c.submit(order);
-        const auto& e = c.engine();
-        json j{{"seq", core::raw(e.last_seq())}, {"status", "ACCEPTED"}};
-        for (const core::Effect& x : fx) {
-          if (x.kind == core::EffectKind::kOrderAccepted && j.count("order_id") == 0) {
-            j["order_id"] = core::raw(x.order);
-            j["client_order_id"] = core::raw(x.client_order_id);
-          }
-          if (x.kind == core::EffectKind::kOrderRejected) {
-            j["status"] = "REJECTED";
-            j["reason"] = core::to_string(static_cast<core::RejectReason>(x.reason));
-            j["client_order_id"] = core::raw(x.client_order_id);
-          }
-        }
-        j["effects"] = effects_json(e, fx);
-        return ok(j);
-      });
-    }
-    if (group == "order" && parts.size() == 3 && parts[2] == "amend") {
-      if (p.role != Role::kTrader) {
-        return done(error_reply(403, "forbidden", "only traders amend orders"));
-      }
-      std::string account = text_field(body, "account");
-      const core::OrderRef ref = order_ref_field(body);
-      const std::int64_t price_e8 = decimal_field(body, "price", 8, 1, kPriceE8Max);
-      const core::Lots volume_left(int_field(body, "volume_left", 1, 1'000'000'000));
-      return post_job([p, account, ref, price_e8, volume_left](Sequencer::Ctx& c) {
-        const core::Engine& e = c.engine();
-        core::AmendOrder amend{{}, ref, {}, volume_left};
-        if (auto denied = account_access(e, p, account, true, amend.account)) return *denied;
-        // The price is in the order's instrument's ticks; an unknown order is journaled with
-        // price 0 and rejected by the engine like any other unknown reference.
-        std::optional<core::OrderState> o =
-            ref.order_id ? e.order(*ref.order_id) : std::optional<core::OrderState>();
-        if (!ref.order_id) {
-          if (auto id = e.find_order(amend.account, ref.client_order_id)) o = e.order(*id);
-        }
-        if (o) {
-          auto ticks = to_ticks(e, o->instrument, price_e8);
-          if (!ticks) {
-            return error_reply(400, "bad_price", "price is not a multiple of the price tick");
-          }
-          amend.new_price = *ticks;
-        }
-        const auto& fx = c.submit(amend);
-        json j{{"seq", core::raw(c.engine().last_seq())}, {"status", "AMENDED"}};
-        for (const core::Effect& x : fx) {
-          if (x.kind == core::EffectKind::kOrderRejected) {
-            j["status"] = "REJECTED";
-            j["reason"] = core::to_string(static_cast<core::RejectReason>(x.reason));
-          }
-        }
-        j["effects"] = effects_json(c.engine(), fx);
-        return ok(j);
-      });
-    }
-    if (group == "order" && parts.size() == 3 && parts[2] == "cancel") {
-      if (p.role != Role::kTrader) {
-        return done(error_reply(403, "forbidden", "only traders cancel orders"));
-      }
-      std::string account = text_field(body, "account");
-      const core::OrderRef ref = order_ref_field(body);
-      return post_job([p, account, ref](Sequencer::Ctx& c) {
-        core::CancelOrder cancel{{}, ref};
-        if (auto denied = account_access(c.engine(), p, account, true, cancel.account)) {
-          return *denied;
-        }
-        const auto& fx = c.submit(cancel);
-        json j{{"seq", core::raw(c.engine().last_seq())}, {"status", "CANCELLED"}};
-        for (const core::Effect& x : fx) {
-          if (x.kind == core::EffectKind::kOrderRejected) {
-            j["status"] = "REJECTED";
-            j["reason"] = core::to_string(static_cast<core::RejectReason>(x.reason));
-          }
-        }
-        j["effects"] = effects_json(c.engine(), fx);
-        return ok(j);
-      });
-    }
-
-    // Administration.
-    if (group != "admin" || parts.size() < 3) {
-      return done(error_reply(404, "not_found", "no route POST " + req.target));
-    }
-    if (p.role != Role::kAdmin) {
-      return done(error_reply(403, "forbidden", "admin role required"));
-    }
-    const std::string& what = parts[2];
-    if (what == "user" && parts.size() == 3) {
-      std::string name = text_field(body, "username");
-      std::string password = text_field(body, "password", 1024);
-      auto role = parse_role(text_field(body, "role"));
-      if (!role) throw BadRequest{"'role' must be admin, trader, viewer or auditor"};
-      if (password.size() < 8) throw BadRequest{"'password' must have at least 8 bytes"};
-      offload_([this, name, password, role, done] {
-        std::string hash = Auth::hash_password(password);
-        Done d = done;
-        bool queued = seq_.post(
-            [this, name, hash, role](Sequencer::Ctx& c) {
-              // The engine decides what exists: credentials written just before a crash that
-              // lost the CreateUser event are simply replaced.
-              if (c.engine().find_user(name)) {
-                return error_reply(409, "duplicate_name", "user '" + name + "' exists");
-              }
-              const auto& fx = c.submit(core::CreateUser{name});
-              Reply out = admin_outcome(c.engine(), fx);
-              if (out.status == 200) auth_.put_user_hashed(name, hash, *role);
-              return out;
-            },
-            std::move(d));
-        if (!queued) done(error_reply(503, "overloaded", "the sequencer queue is full"));
-      });
-      return;
-    }
-    if (what == "account" && parts.size() == 3) {
-      std::string user = text_field(body, "user");
-      std::string name = text_field(body, "name");
-      return post_job([user, name](Sequencer::Ctx& c) {
-        auto u = c.engine().find_user(user);
-        if (!u) return error_reply(404, "unknown_user", "no user '" + user + "'");
-        return admin_outcome(c.engine(), c.submit(core::CreateAccount{*u, name}));
-      });
-    }
-    if ((what == "deposit" || what == "withdraw") && parts.size() == 3) {
-      std::string account = text_field(body, "account");
-      core::Money amount(decimal_field(body, "amount", 4, 1, kMoneyMax));
-      return post_job([what, account, amount](Sequencer::Ctx& c) {
-        auto a = c.engine().find_account(account);
-        if (!a) return error_reply(404, "unknown_account", "no account '" + account + "'");
-        if (what == "deposit")
-          return admin_outcome(c.engine(), c.submit(core::Deposit{*a, amount}));
-        return admin_outcome(c.engine(), c.submit(core::Withdraw{*a, amount}));
-      });
-    }
-    if (what == "instrument" && parts.size() == 5 && (parts[4] == "halt" || parts[4] == "resume")) {
-      auto status =
-          parts[4] == "halt" ? core::InstrumentStatus::kHalted : core::InstrumentStatus::kTrading;
-      return post_job([code = parts[3], status](Sequencer::Ctx& c) {
-        auto id = c.engine().find_instrument(code);
-        if (!id) return error_reply(404, "unknown_instrument", "no instrument '" + code + "'");
-        return admin_outcome(c.engine(), c.submit(core::SetInstrumentStatus{*id, status}));
-      });
-    }
-    if (what == "instrument" && parts.size() == 3) {
-      core::CreateInstrument ci;
-      ci.code = text_field(body, "code");
-      ci.exchange = text_field(body, "exchange", 15);
-      auto& pr = ci.params;
-      pr.price_tick_e8 = decimal_field(body, "price_tick", 8, 1, kPriceE8Max);
-      pr.multiplier_e8 = decimal_field(body, "multiplier", 8, 1, kPriceE8Max);
-      pr.margin_long_ppb = pr.margin_short_ppb =
-          decimal_field(body, "margin_ratio", 9, 1, core::kPpb);
-      pr.fees.open_per_lot = pr.fees.close_per_lot = pr.fees.close_today_per_lot = core::Money(
-          body.contains("fee_per_lot") ? decimal_field(body, "fee_per_lot", 4, 0, kMoneyMax) : 0);
-      pr.fees.open_ppb = pr.fees.close_ppb = pr.fees.close_today_ppb =
-          body.contains("fee_ratio") ? decimal_field(body, "fee_ratio", 9, 0, core::kPpb) : 0;
-      if (body.contains("price_band")) {
-        pr.price_band_ppb = decimal_field(body, "price_band", 9, 1, core::kPpb);
-      }
-      pr.max_order_volume = core::Lots(int_field(body, "max_order_volume", 1, 1'000'000'000));
-      pr.position_limit = core::Lots(int_field(body, "position_limit", 1, 1'000'000'000));
-      const std::int64_t pre_e8 = decimal_field(body, "pre_settlement", 8, 1, kPriceE8Max);
-      if (pre_e8 % pr.price_tick_e8 != 0) {
-        throw BadRequest{"'pre_settlement' must be a multiple of 'price_tick'"};
-      }
-      ci.pre_settlement = core::PriceTicks(pre_e8 / pr.price_tick_e8);
-      return post_job([ci](Sequencer::Ctx& c) { return admin_outcome(c.engine(), c.submit(ci)); });
-    }
-    if (what == "settle" && parts.size() == 3) {
-      // {"prices": {"IF2501": "3812.4", ...}}; instruments not listed settle at their last price.
-      std::vector<std::pair<std::string, std::int64_t>> prices;
-      if (body.contains("prices")) {
-        const json& ps = body["prices"];
-        if (!ps.is_object() || ps.size() > 10'000) throw BadRequest{"'prices' must be an object"};
-        for (const auto& [code, v] : ps.items()) {
-          json one{{"price", v}};
-          prices.emplace_back(code, decimal_field(one, "price", 8, 1, kPriceE8Max));
-        }
-      }
-      return post_job([prices](Sequencer::Ctx& c) {
-        core::Settle settle;
-        for (const auto& [code, e8] : prices) {
-          auto id = c.engine().find_instrument(code);
-          if (!id) return error_reply(404, "unknown_instrument", "no instrument '" + code + "'");
-          auto ticks = to_ticks(c.engine(), *id, e8);
-          if (!ticks) return error_reply(400, "bad_price", "price of '" + code + "' is off tick");
-          settle.prices.push_back({*id, *ticks});
-        }
-        return admin_outcome(c.engine(), c.submit(settle));
-      });
-    }
-    return done(error_reply(404, "not_found", "no route POST " + req.target));
-  } catch (const BadRequest& e) {
-    return done(error_reply(400, "bad_request", e.message));
-  } catch (const nlohmann::json::exception& e) {
-    return done(error_reply(400, "bad_request", e.what()));
+    c.who = std::move(*who);
   }
+  if (r.method == "POST" && !req.body.empty()) {
+    if (json_depth(req.body) > kJsonDepthMax) {
+      return done(
+          error_reply(400, "bad_json",
+                      "the body nests deeper than " + std::to_string(kJsonDepthMax) + " levels"));
+    }
+    c.body = json::parse(req.body, nullptr, false);
+    if (c.body.is_discarded() || !c.body.is_object()) {
+      return done(error_reply(400, "bad_json", "the body must be one JSON object"));
+    }
+  }
+  route->handler(*this, c);
 }
 
 }  // namespace qx::server
@@ -890,7 +1064,7 @@ std::string setup_demo(Sequencer& sequencer, Auth& auth) {
     for (std::size_t i = 0; i < std::size(kDemoUsers); ++i) {
       const DemoUser& u = kDemoUsers[i];
       expect_ok(c.submit(core::CreateUser{u.name}), u.name);
-      auth.add_user_hashed(u.name, hashes[i], u.role);
+      auth.add_user_hashed(u.name, hashes[i], u.role, /*demo=*/true);
       if (u.account == nullptr) continue;
       const auto user = c.engine().find_user(u.name);
       expect_ok(c.submit(core::CreateAccount{*user, u.account}), u.account);
@@ -911,7 +1085,7 @@ void bootstrap_admin(Sequencer& sequencer, Auth& auth, const std::string& passwo
   const std::string hash = Auth::hash_password(password);
   sequencer.execute([&](Sequencer::Ctx& c) {
     if (!c.engine().find_user("admin")) expect_ok(c.submit(core::CreateUser{"admin"}), "admin");
-    auth.add_user_hashed("admin", hash, Role::kAdmin);
+    auth.put_user_hashed("admin", hash, Role::kAdmin);
     return Reply{};
   });
 }

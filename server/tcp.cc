@@ -12,6 +12,7 @@
 #include <boost/asio/ip/tcp.hpp>
 #include <boost/asio/post.hpp>
 #include <boost/asio/ssl.hpp>
+#include <boost/asio/steady_timer.hpp>
 #include <boost/asio/thread_pool.hpp>
 #include <boost/asio/write.hpp>
 #include <chrono>
@@ -27,9 +28,12 @@
 #include <unordered_map>
 #include <vector>
 
+#include "server/gateway.h"
 #include "server/listen.h"
 #include "server/log.h"
+#include "server/login.h"
 #include "server/service.h"
+#include "server/tls.h"
 #include "server/wire_frame.h"
 
 namespace qx::server {
@@ -40,9 +44,21 @@ using Clock = std::chrono::steady_clock;
 
 namespace {
 
-constexpr std::int64_t kVolumeMax = 1'000'000'000;
-constexpr std::int64_t kPriceMax = std::int64_t{1} << 62;
-constexpr std::uint64_t kIdMax = std::uint64_t{1} << 62;
+// True on the listener's I/O thread: a gateway answer that arrives there came synchronously
+// (refused before the sequencer) and is handled at once, not batched with the sequencer's.
+thread_local bool t_io_thread = false;
+
+// Every byte of a Text field, NUL bytes included (a C-string conversion would stop at the first
+// NUL and turn "alice\0x" into "alice").
+std::string whole_text(capnp::Text::Reader t) {
+  return std::string(t.begin(), t.size());
+}
+
+std::int64_t unix_now_s() {
+  return std::chrono::duration_cast<std::chrono::seconds>(
+             std::chrono::system_clock::now().time_since_epoch())
+      .count();
+}
 
 // One server message as a frame, built by `fill` on a fresh ServerMessage.
 template <class F>
@@ -70,25 +86,6 @@ std::string error_frame(std::uint64_t request_id, const char* code, const std::s
     e.setCode(code);
     e.setMessage(message);
   });
-}
-
-// A sequencer job's answer to a session: a ready frame, or an order outcome to encode on the
-// I/O thread (kept off the sequencer thread, which is the exchange's bottleneck).
-struct OrderOutcome {
-  std::uint64_t seq = 0;
-  std::uint64_t order_id = 0;
-  std::uint64_t client_order_id = 0;
-  std::uint16_t reject_code = 0;
-  bool accepted = false;
-};
-static_assert(std::is_trivially_copyable_v<OrderOutcome>);
-constexpr unsigned kOutcomeStatus = 299;  // Reply.status marking a body that is an OrderOutcome
-
-Reply outcome_reply(const OrderOutcome& o) {
-  Reply r;
-  r.status = kOutcomeStatus;
-  r.body.assign(reinterpret_cast<const char*>(&o), sizeof o);
-  return r;
 }
 
 Reply frame_reply(std::string frame) {
@@ -316,6 +313,8 @@ class SessionBase {
   virtual void publish(const Batch& batch) = 0;
   virtual void shutdown() = 0;
   [[nodiscard]] virtual bool idle() const = 0;
+  // Every half second: deadlines (TLS handshake and login, idle) and token revocation.
+  virtual void tick(Clock::time_point now, std::uint64_t auth_revision) = 0;
 };
 
 struct Shared {
@@ -324,7 +323,8 @@ struct Shared {
   Metrics& metrics;
   TcpOptions options;
   Feed& feed;
-  asio::thread_pool& slow;  // argon2id password checks
+  LoginGate& login;  // argon2id password checks, back-off, bounded queue
+  Gateway gateway;   // orders, amends and cancels: the same checks as REST and DIFF
   // Answers of the current sequencer batch, handed to the I/O thread together after it
   // (Sequencer::add_after_batch). Sequencer thread only.
   std::vector<std::function<void()>> answers;
@@ -340,7 +340,9 @@ class Session : public SessionBase, public std::enable_shared_from_this<Session<
       : stream_(std::move(stream)),
         s_(shared),
         in_(shared.options.frame_bytes_max),
-        slot_(std::move(slot)) {
+        slot_(std::move(slot)),
+        opened_(Clock::now()),
+        last_read_(opened_) {
     s_.metrics.tcp_connection_opened();
   }
   ~Session() noexcept override {
@@ -350,17 +352,39 @@ class Session : public SessionBase, public std::enable_shared_from_this<Session<
   }
 
   void start() {
+    boost::system::error_code ec;
+    const auto remote = stream_.lowest_layer().remote_endpoint(ec);
+    peer_ip_ = ec ? std::string() : remote.address().to_string();
     if constexpr (kTls) {
-      stream_.async_handshake(asio::ssl::stream_base::server,
-                              [self = this->shared_from_this()](boost::system::error_code ec) {
-                                if (ec) {
-                                  self->log_handshake_failure(ec);
-                                  return self->shutdown();
-                                }
-                                self->read();
-                              });
+      stream_.async_handshake(asio::ssl::stream_base::server, [self = this->shared_from_this()](
+                                                                  boost::system::error_code e) {
+        if (e) {
+          self->log_handshake_failure(e);
+          return self->shutdown();
+        }
+        self->cert_user_ =
+            certificate_user(self->s_.options.tls->settings(), self->stream_.native_handle());
+        self->read();
+      });
     } else {
       read();
+    }
+  }
+
+  void tick(Clock::time_point now, std::uint64_t auth_revision) override {
+    if (closed_) return;
+    const auto& o = s_.options;
+    if (!who_ && now - opened_ > o.login_timeout) {
+      // No TLS handshake, or no login, in time; pings do not keep such a session alive.
+      return cut("idle", "log in within " + std::to_string(o.login_timeout.count()) + " ms");
+    }
+    if (who_ && now - last_read_ > o.idle_timeout) {
+      return cut("idle", "nothing received for " + std::to_string(o.idle_timeout.count()) +
+                             " ms (send ping to keep a session open)");
+    }
+    if (who_ && (auth_revision != auth_revision_ || now >= expires_at_)) {
+      auth_revision_ = auth_revision;
+      if (!s_.auth.verify(token_)) cut("revoked", "the session's token was revoked or expired");
     }
   }
 
@@ -443,8 +467,14 @@ class Session : public SessionBase, public std::enable_shared_from_this<Session<
                                                      boost::system::error_code ec, std::size_t n) {
       self->reading_ = false;
       if (ec) return self->shutdown();
+      self->last_read_ = Clock::now();
       self->in_.feed(self->rbuf_.data(), n);
-      self->drain();
+      try {
+        self->drain();
+      } catch (const std::exception& e) {
+        // Nothing a client sends may escape this handler: end the session, keep the server.
+        self->protocol_error(0, std::string("the request failed: ") + e.what());
+      }
     });
   }
 
@@ -473,6 +503,8 @@ class Session : public SessionBase, public std::enable_shared_from_this<Session<
       } catch (const kj::Exception& e) {
         return protocol_error(request_id,
                               "undecodable message: " + std::string(e.getDescription().cStr()));
+      } catch (const std::exception& e) {
+        return protocol_error(request_id, std::string("the request failed: ") + e.what());
       }
     }
     if (!closed_ && !closing_) read();
@@ -488,6 +520,16 @@ class Session : public SessionBase, public std::enable_shared_from_this<Session<
                {"ip", no_peer ? std::string() : remote.address().to_string()},
                {"reason", ec.message()},
                {"suppressed", dropped}});
+  }
+
+  // Ends the session with an error message (sent first, if the client still reads).
+  void cut(const char* cause, const std::string& why) {
+    s_.metrics.tcp_disconnect(cause);
+    out_ += error_frame(0, cause, why);
+    closing_ = true;
+    flush();
+    if (!closed_ && writing_) return;  // closes once written
+    shutdown();
   }
 
   void protocol_error(std::uint64_t request_id, const std::string& why) {
@@ -537,21 +579,7 @@ class Session : public SessionBase, public std::enable_shared_from_this<Session<
     inflight_ -= 1;
     if (order) s_.metrics.order_ack_seconds(Clock::now() - received);
     if (!closed_) {
-      if (rep.status == kOutcomeStatus && rep.body.size() == sizeof(OrderOutcome)) {
-        OrderOutcome o;
-        std::memcpy(&o, rep.body.data(), sizeof o);
-        append_message(out_, rid, [&](wire::ServerMessage::Builder m) {
-          auto r = m.getBody().initOrderResult();
-          r.setSeq(o.seq);
-          r.setAccepted(o.accepted);
-          r.setRejectCode(o.reject_code);
-          if (!o.accepted)
-            r.setReason(core::to_string(static_cast<core::RejectReason>(o.reject_code)));
-          r.setOrderId(o.order_id);
-          r.setClientOrderId(o.client_order_id);
-        });
-        flush();
-      } else if (rep.status == 200) {
+      if (rep.status == 200) {
         send(std::move(rep.body));
       } else {
         // A JSON error_reply from the job (or the sequencer's 500): pass its code and message.
@@ -563,6 +591,45 @@ class Session : public SessionBase, public std::enable_shared_from_this<Session<
       }
     }
     if (!reading_) drain();
+  }
+
+  // Sends the gateway's answer to an order request (on the I/O thread).
+  void on_order(std::uint64_t rid, Clock::time_point received, const OrderResult& r) {
+    inflight_ -= 1;
+    s_.metrics.order_ack_seconds(Clock::now() - received);
+    if (!closed_) {
+      if (r.error) {
+        answer_error(rid, gate_code_name(r.error->code), r.error->message);
+      } else {
+        append_message(out_, rid, [&](wire::ServerMessage::Builder m) {
+          auto x = m.getBody().initOrderResult();
+          x.setSeq(r.seq);
+          const bool accepted = r.status != OrderStatus::kRejected;
+          x.setAccepted(accepted);
+          x.setRejectCode(r.reject_code);
+          if (!accepted) {
+            x.setReason(core::to_string(static_cast<core::RejectReason>(r.reject_code)));
+          }
+          x.setOrderId(r.order_id);
+          x.setClientOrderId(r.client_order_id);
+        });
+        flush();
+      }
+    }
+    if (!reading_) drain();
+  }
+
+  // The gateway's answer comes back here: at once when refused on this thread, otherwise with
+  // the sequencer batch's other answers.
+  Gateway::Done order_done(std::uint64_t rid) {
+    inflight_ += 1;
+    auto self = this->shared_from_this();
+    Shared* shared = &s_;
+    return [self, shared, rid, received = received_](OrderResult r) {
+      if (t_io_thread) return self->on_order(rid, received, r);
+      shared->answers.emplace_back(
+          [self, rid, received, r = std::move(r)] { self->on_order(rid, received, r); });
+    };
   }
 
   void handle(wire::ClientMessage::Reader msg) {
@@ -604,38 +671,40 @@ class Session : public SessionBase, public std::enable_shared_from_this<Session<
     if (who_ || login_pending_) return answer_error(rid, "bad_request", "already logged in");
     executions_ = !l.getNoExecutions();
     if (l.isToken()) {
-      auto p = s_.auth.verify(std::string(l.getToken()));
+      const std::string token = whole_text(l.getToken());
+      auto p = s_.auth.verify(token);
       if (!p) return answer_error(rid, "unauthorized", "bad or expired token");
-      return resolve_login(rid, *p, {});
+      return resolve_login(rid, *p, token, false);
     }
-    const std::string user(l.getPassword().getUsername());
-    const std::string password(l.getPassword().getPassword());
-    if (user.empty() || user.size() > 31 || password.empty() || password.size() > 1024) {
-      return answer_error(rid, "bad_request", "username needs 1..31 bytes, password 1..1024");
-    }
+    const std::string user = whole_text(l.getPassword().getUsername());
+    const std::string password = whole_text(l.getPassword().getPassword());
     login_pending_ = true;
     auto self = this->shared_from_this();
     auto executor = stream_.get_executor();
-    asio::post(s_.slow, [self, executor, rid, user, password] {
-      std::optional<Principal> p;
-      auto token = self->s_.auth.login(user, password);
-      if (token) p = self->s_.auth.verify(*token);
-      asio::post(executor, [self, rid, p, token] {
+    s_.login.login(user, password, peer_ip_, [self, executor, rid](LoginOutcome o) {
+      asio::post(executor, [self, rid, o = std::move(o)] {
         self->login_pending_ = false;
-        if (p) return self->resolve_login(rid, *p, token.value_or(""));
-        self->answer_error(rid, "unauthorized", "unknown user or wrong password");
+        if (o.error == LoginError::kNone)
+          return self->resolve_login(rid, o.principal, o.token, true);
+        self->answer_error(
+            rid, o.error == LoginError::kBadCredentials ? "unauthorized" : error_name(o.error),
+            o.message);
         if (!self->reading_) self->drain();
       });
     });
   }
 
   // The user's id and accounts come from the engine, on the sequencer thread.
-  void resolve_login(std::uint64_t rid, const Principal& p, const std::string& token) {
+  void resolve_login(std::uint64_t rid, const Principal& p, const std::string& token,
+                     bool send_token) {
+    if (cert_user_ && *cert_user_ != p.user) {
+      return answer_error(rid, "forbidden", "the user is not the client certificate's user");
+    }
     login_pending_ = true;
     auto user = std::make_shared<std::optional<core::UserId>>();
     post(
         rid,
-        [p, user, rid, token](Sequencer::Ctx& c) {
+        [p, user, rid, token, send_token](Sequencer::Ctx& c) {
           const auto& e = c.engine();
           *user = e.find_user(p.user);
           if (!*user) return error_reply(403, "forbidden", "the user is not in the engine");
@@ -644,7 +713,7 @@ class Session : public SessionBase, public std::enable_shared_from_this<Session<
             ok.setUser(p.user);
             ok.setRole(to_string(p.role));
             ok.setVersion(wire::WIRE_VERSION);
-            if (!token.empty()) ok.setToken(token);
+            if (send_token) ok.setToken(token);
             std::vector<std::pair<std::uint32_t, std::string>> mine;
             for (std::uint32_t i = 0; i < e.account_count(); ++i) {
               const auto& a = e.account_state(core::AccountId(i));
@@ -658,147 +727,68 @@ class Session : public SessionBase, public std::enable_shared_from_this<Session<
           }));
         },
         false,
-        [p, user](Session& self, const Reply& rep) {
+        [p, user, token](Session& self, const Reply& rep) {
           self.login_pending_ = false;
           if (rep.status != 200 || !*user) return;
           self.who_ = p;
+          self.token_ = token;
+          self.auth_revision_ = self.s_.auth.revision();
+          self.expires_at_ = Clock::now() + std::chrono::seconds(std::max<std::int64_t>(
+                                                0, p.expires_s - unix_now_s()));
           self.user_ = **user;
           self.logged_in_ = true;
           if (self.executions_) self.s_.feed.sessions_logged_in.fetch_add(1);
         });
   }
 
-  // Orders.
-
-  bool require_trader(std::uint64_t rid) {
-    if (who_->role == Role::kTrader) return true;
-    answer_error(rid, "forbidden", "only traders submit, amend and cancel orders");
-    return false;
-  }
+  // Orders: decoded here, checked, authorised and submitted by the gateway.
 
   void new_order(std::uint64_t rid, wire::NewOrder::Reader r) {
-    if (!require_trader(rid)) return;
-    core::NewOrder o;
-    auto direction = core_enum(r.getDirection(), 2, core::Direction{});
-    auto offset = core_enum(r.getOffset(), 4, core::Offset::kOpen);
-    auto type = core_enum(r.getPriceType(), 3, core::PriceType::kLimit);
-    auto tif = core_enum(r.getTimeCondition(), 3, core::TimeCondition::kGfd);
-    auto vc = core_enum(r.getVolumeCondition(), 2, core::VolumeCondition::kAny);
-    if (!direction || *direction == core::Direction{} || !offset || !type || !tif || !vc) {
-      return answer_error(rid, "bad_request", "direction is required; enums must be known values");
-    }
-    if (r.getVolume() < 1 || r.getVolume() > kVolumeMax) {
-      return answer_error(rid, "bad_request", "volume must be 1..1000000000");
-    }
-    if (*type == core::PriceType::kLimit && (r.getPrice() < 1 || r.getPrice() > kPriceMax)) {
-      return answer_error(rid, "bad_request", "a limit order needs a price of 1..2^62 ticks");
-    }
-    if (r.getClientOrderId() > kIdMax) {
-      return answer_error(rid, "bad_request", "clientOrderId must be below 2^62");
-    }
-    o.account = core::AccountId(r.getAccount());
-    o.instrument = core::InstrumentId(r.getInstrument());
-    o.client_order_id = core::ClientOrderId(r.getClientOrderId());
-    o.direction = *direction;
-    o.offset = *offset;
-    o.price_type = *type;
-    o.time_condition = *tif;
-    o.volume_condition = *vc;
+    OrderRequest q;
+    q.who = *who_;
+    q.account = core::AccountId(r.getAccount());
+    q.instrument = core::InstrumentId(r.getInstrument());
+    core::NewOrder& o = q.order;
+    // The schema's enums start at 0 = unset; a default applies except for the direction.
+    auto pick = [](auto wire_value, auto fallback) {
+      const auto v = static_cast<std::uint32_t>(wire_value);
+      return v == 0 ? fallback : static_cast<decltype(fallback)>(v);
+    };
+    o.direction = pick(r.getDirection(), core::Direction{});
+    o.offset = pick(r.getOffset(), core::Offset::kOpen);
+    o.price_type = pick(r.getPriceType(), core::PriceType::kLimit);
+    o.time_condition = pick(r.getTimeCondition(), core::TimeCondition::kGfd);
+    o.volume_condition = pick(r.getVolumeCondition(), core::VolumeCondition::kAny);
     o.post_only = r.getPostOnly();
-    o.price = core::PriceTicks(*type == core::PriceType::kLimit ? r.getPrice() : 0);
     o.volume = core::Lots(r.getVolume());
-    const core::UserId user = user_;
-    post(
-        rid,
-        [o, user](Sequencer::Ctx& c) {
-          if (auto denied = check_account(c.engine(), o.account, user)) return *denied;
-          if (core::raw(o.instrument) >= c.engine().instrument_count()) {
-            return error_reply(404, "unknown_instrument", "no such instrument id");
-          }
-          return outcome_reply(outcome(c.submit(o), c.engine()));
-        },
-        true);
+    o.client_order_id = core::ClientOrderId(r.getClientOrderId());
+    q.price = PriceRef{true, r.getPrice()};
+    s_.gateway.submit(std::move(q), order_done(rid));
   }
 
   void amend(std::uint64_t rid, wire::Amend::Reader r) {
-    if (!require_trader(rid)) return;
-    core::OrderRef ref;
-    if (!order_ref(rid, r.getOrderId(), r.getClientOrderId(), ref)) return;
-    if (r.getPrice() < 1 || r.getPrice() > kPriceMax || r.getVolumeLeft() < 1 ||
-        r.getVolumeLeft() > kVolumeMax) {
-      return answer_error(rid, "bad_request", "price must be 1..2^62 ticks, volumeLeft 1..1e9");
-    }
-    const core::AmendOrder a{core::AccountId(r.getAccount()), ref, core::PriceTicks(r.getPrice()),
-                             core::Lots(r.getVolumeLeft())};
-    const core::UserId user = user_;
-    post(
-        rid,
-        [a, user](Sequencer::Ctx& c) {
-          if (auto denied = check_account(c.engine(), a.account, user)) return *denied;
-          return outcome_reply(outcome(c.submit(a), c.engine()));
-        },
-        true);
+    AmendRequest q;
+    q.who = *who_;
+    q.account = core::AccountId(r.getAccount());
+    q.ref = order_ref(r.getOrderId(), r.getClientOrderId());
+    q.price = PriceRef{true, r.getPrice()};
+    q.volume_left = core::Lots(r.getVolumeLeft());
+    s_.gateway.amend(std::move(q), order_done(rid));
   }
 
   void cancel(std::uint64_t rid, wire::Cancel::Reader r) {
-    if (!require_trader(rid)) return;
+    CancelRequest q;
+    q.who = *who_;
+    q.account = core::AccountId(r.getAccount());
+    q.ref = order_ref(r.getOrderId(), r.getClientOrderId());
+    s_.gateway.cancel(std::move(q), order_done(rid));
+  }
+
+  static core::OrderRef order_ref(std::uint64_t order, std::uint64_t client) {
     core::OrderRef ref;
-    if (!order_ref(rid, r.getOrderId(), r.getClientOrderId(), ref)) return;
-    const core::CancelOrder x{core::AccountId(r.getAccount()), ref};
-    const core::UserId user = user_;
-    post(
-        rid,
-        [x, user](Sequencer::Ctx& c) {
-          if (auto denied = check_account(c.engine(), x.account, user)) return *denied;
-          return outcome_reply(outcome(c.submit(x), c.engine()));
-        },
-        true);
-  }
-
-  bool order_ref(std::uint64_t rid, std::uint64_t order, std::uint64_t client,
-                 core::OrderRef& ref) {
-    if ((order == 0) == (client == 0) || order > kIdMax || client > kIdMax) {
-      answer_error(rid, "bad_request", "name the order by exactly one of orderId, clientOrderId");
-      return false;
-    }
-    if (order != 0) {
-      ref.order_id = core::OrderId(order);
-    } else {
-      ref.client_order_id = core::ClientOrderId(client);
-    }
-    return true;
-  }
-
-  static std::optional<Reply> check_account(const core::Engine& e, core::AccountId a,
-                                            core::UserId user) {
-    if (core::raw(a) >= e.account_count()) {
-      return error_reply(404, "unknown_account", "no such account id");
-    }
-    if (e.account_state(a).user != user) {
-      return error_reply(403, "forbidden", "the account is not yours");
-    }
-    return std::nullopt;
-  }
-
-  static OrderOutcome outcome(const core::EffectBuffer& fx, const core::Engine& e) {
-    OrderOutcome o;
-    o.seq = core::raw(e.last_seq());
-    o.accepted = true;
-    for (const core::Effect& x : fx) {
-      if (x.kind == core::EffectKind::kOrderRejected) {
-        o.accepted = false;
-        o.reject_code = x.reason;
-        o.client_order_id = core::raw(x.client_order_id);
-        break;
-      }
-      if (o.order_id == 0 && (x.kind == core::EffectKind::kOrderAccepted ||
-                              x.kind == core::EffectKind::kOrderAmended ||
-                              x.kind == core::EffectKind::kOrderCancelled)) {
-        o.order_id = core::raw(x.order);
-        o.client_order_id = core::raw(x.client_order_id);
-      }
-    }
-    return o;
+    if (order != 0) ref.order_id = core::OrderId(order);
+    ref.client_order_id = core::ClientOrderId(client);
+    return ref;
   }
 
   // Market data and queries.
@@ -937,11 +927,9 @@ class Session : public SessionBase, public std::enable_shared_from_this<Session<
   }
 
   void flush() {
-    if (closed_ || writing_ || out_.empty()) {
-      if (closing_ && !writing_ && out_.empty()) shutdown();
-      return;
-    }
-    if (out_.size() > s_.options.out_bytes_max) {
+    // The cap counts what waits and what is being written, on every append (each append ends
+    // here), so a reader that stops reading is cut while a write is still in flight.
+    if (!closed_ && out_.size() + wbuf_.size() > s_.options.out_bytes_max) {
       s_.metrics.tcp_disconnect("slow_consumer");
       if (std::uint64_t dropped = 0; s_.log_throttle.allow(steady_now_ns(), dropped)) {
         log_event(LogLevel::kWarn, "tcp_slow_consumer",
@@ -950,6 +938,10 @@ class Session : public SessionBase, public std::enable_shared_from_this<Session<
                    {"suppressed", dropped}});
       }
       return shutdown();
+    }
+    if (closed_ || writing_ || out_.empty()) {
+      if (closing_ && !writing_ && out_.empty()) shutdown();
+      return;
     }
     writing_ = true;
     wbuf_.swap(out_);
@@ -976,6 +968,12 @@ class Session : public SessionBase, public std::enable_shared_from_this<Session<
   std::map<std::uint32_t, Sub> subs_;
   std::size_t book_subs_ = 0;
   std::optional<Principal> who_;
+  std::string token_;  // re-verified when the users file changes, and at expiry
+  std::uint64_t auth_revision_ = 0;
+  Clock::time_point expires_at_{};
+  std::string peer_ip_;
+  std::optional<std::string> cert_user_;  // the client certificate's user (tls_client_users)
+  Clock::time_point opened_, last_read_;
   core::UserId user_{};
   Clock::time_point received_{};
   std::size_t inflight_ = 0;
@@ -991,8 +989,19 @@ class Session : public SessionBase, public std::enable_shared_from_this<Session<
 }  // namespace
 
 struct TcpServer::Impl {
-  Impl(Sequencer& s, Auth& a, Metrics& m, const TcpOptions& o)
-      : shared{s, a, m, o, feed, slow, {}}, acceptor(io) {}
+  Impl(Sequencer& s, Auth& a, Metrics& m, LoginGate& l, const TcpOptions& o)
+      : shared{s, a, m, o, feed, l, Gateway(s), {}},
+        acceptor(io),
+        loop(acceptor, o.connections, m, "binary_tcp",
+             [this](tcp::socket socket, std::optional<ConnectionSlot> slot) {
+               if (shared.options.tls) {
+                 serve(asio::ssl::stream<tcp::socket>(std::move(socket),
+                                                      *shared.options.tls->current()),
+                       std::move(slot));
+               } else {
+                 serve(std::move(socket), std::move(slot));
+               }
+             }) {}
 
   template <class Stream>
   void serve(Stream stream, std::optional<ConnectionSlot> slot) {
@@ -1002,23 +1011,8 @@ struct TcpServer::Impl {
     session->start();
   }
 
-  void accept() {
-    acceptor.async_accept([this](boost::system::error_code ec, tcp::socket socket) {
-      if (ec == asio::error::operation_aborted || !acceptor.is_open()) return;
-      std::optional<ConnectionSlot> slot;
-      if (!ec && admit(socket, shared.options.connections, shared.metrics, shared.log_throttle,
-                       "binary_tcp", slot)) {
-        socket.set_option(tcp::no_delay(true), ec);
-        if (shared.options.tls) {
-          serve(asio::ssl::stream<tcp::socket>(std::move(socket), *shared.options.tls),
-                std::move(slot));
-        } else {
-          serve(std::move(socket), std::move(slot));
-        }
-      }
-      accept();
-    });
-  }
+  // The shared accept loop (server/listen.h): limits, backoff when out of descriptors.
+  void accept() { loop.start(); }
 
   void publish(const Batch& b) {
     for (auto& w : sessions) {
@@ -1026,20 +1020,37 @@ struct TcpServer::Impl {
     }
   }
 
+  // Deadlines and revocation, every half second (so a revoked token's sessions close within 1 s).
+  void tick() {
+    ticker.expires_after(std::chrono::milliseconds(500));
+    ticker.async_wait([this](boost::system::error_code ec) {
+      if (ec) return;
+      const auto now = Clock::now();
+      const std::uint64_t revision = shared.auth.revision();
+      std::erase_if(sessions, [](const std::weak_ptr<SessionBase>& w) { return w.expired(); });
+      for (auto& w : sessions) {
+        if (auto s = w.lock()) s->tick(now, revision);
+      }
+      tick();
+    });
+  }
+
   // Declared before the io_context, so that sessions still owned by its handlers when it is
   // destroyed can reach what they refer to.
   Feed feed;
-  asio::thread_pool slow{1};
   Shared shared;
   asio::io_context io{1};
+  asio::steady_timer ticker{io};
   asio::executor_work_guard<asio::io_context::executor_type> work{io.get_executor()};
   tcp::acceptor acceptor;
+  AcceptLoop loop;  // after the io_context and the acceptor it uses
   std::thread thread;
   std::vector<std::weak_ptr<SessionBase>> sessions;  // I/O thread only
 };
 
-TcpServer::TcpServer(Sequencer& sequencer, Auth& auth, Metrics& metrics, const TcpOptions& options)
-    : impl_(std::make_unique<Impl>(sequencer, auth, metrics, options)) {
+TcpServer::TcpServer(Sequencer& sequencer, Auth& auth, Metrics& metrics, LoginGate& login,
+                     const TcpOptions& options)
+    : impl_(std::make_unique<Impl>(sequencer, auth, metrics, login, options)) {
   listen_on(impl_->acceptor, options.address, options.port);
   impl_->feed.seed(sequencer.engine());
   Impl* impl = impl_.get();
@@ -1061,7 +1072,6 @@ TcpServer::TcpServer(Sequencer& sequencer, Auth& auth, Metrics& metrics, const T
 
 TcpServer::~TcpServer() {
   if (impl_->thread.joinable()) stop();
-  impl_->slow.join();
 }
 
 std::uint16_t TcpServer::port() const {
@@ -1079,7 +1089,21 @@ void TcpServer::start() {
              {"port", port()},
              {"tls", tls()}});
   impl_->accept();
-  impl_->thread = std::thread([this] { impl_->io.run(); });
+  impl_->tick();
+  impl_->thread = std::thread([this] {
+    t_io_thread = true;
+    // Sessions catch what their handlers throw; this is the last line, so that nothing ever
+    // reaches std::terminate from this thread: log and go on serving.
+    for (;;) {
+      try {
+        impl_->io.run();
+        return;
+      } catch (const std::exception& e) {
+        log_event(LogLevel::kError, "io_handler_failed",
+                  {{"listener", "binary_tcp"}, {"error", e.what()}});
+      }
+    }
+  });
 }
 
 void TcpServer::stop() {
@@ -1106,6 +1130,7 @@ void TcpServer::stop() {
     for (auto& w : impl->sessions) {
       if (auto s = w.lock()) s->shutdown();
     }
+    impl->ticker.cancel();
     impl->work.reset();
   });
   impl->thread.join();

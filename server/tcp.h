@@ -15,12 +15,25 @@
 // Everything derived is published from the sequencer's commit callback, never before the
 // journal has it.
 //
+// Orders, amends and cancels are decoded here and handed to the order gateway (server/gateway.h),
+// which checks, authorises and submits them exactly as it does for REST and DIFF; logins go
+// through the login gate (server/login.h: back-off, a bounded argon2id queue). Text fields are
+// read whole (a NUL byte inside a user name is kept, and refused, never cut at).
+//
 // Backpressure: a session stops reading while `inflight_max` of its requests wait for the
-// sequencer; a full sequencer queue answers "overloaded". A session whose unsent output passes
-// `out_bytes_max` is disconnected (books are conflated per instrument first, so only execution
-// reports and trades can pile up).
+// sequencer; a full sequencer queue answers "overloaded". A session whose unsent output (what
+// waits plus what is being written, checked on every append) passes `out_bytes_max` is
+// disconnected (books are conflated per instrument first).
+//
+// Deadlines (checked every half second): a session must finish its TLS handshake and log in
+// within `login_timeout` (pings do not keep an unauthenticated session open); a logged-in
+// session that sends nothing for `idle_timeout` is closed. A session's token is re-verified when
+// the users file changes (logout, password change, disabled user) and at its expiry, so such a
+// session is closed, with an `error` "revoked", within a second. Whatever a handler throws ends
+// that session with a protocol error, never the process.
 #pragma once
 
+#include <chrono>
 #include <cstddef>
 #include <cstdint>
 #include <memory>
@@ -28,12 +41,10 @@
 
 #include "server/auth.h"
 #include "server/limits.h"
+#include "server/login.h"
 #include "server/metrics.h"
 #include "server/sequencer.h"
-
-namespace boost::asio::ssl {
-class context;
-}
+#include "server/tls.h"
 
 namespace qx::server {
 
@@ -43,9 +54,13 @@ struct TcpOptions {
   std::size_t frame_bytes_max = 64 << 10;  // largest client message
   std::size_t out_bytes_max = 16 << 20;    // unsent output before a slow reader is cut off
   std::size_t inflight_max = 1024;         // requests of one session waiting for the sequencer
-  // When set, the listener speaks only TLS with this context (see server/tls.h; mutual TLS when
-  // the context was made with a client CA).
-  std::shared_ptr<boost::asio::ssl::context> tls;
+  // A session must finish its TLS handshake and log in within login_timeout (pings do not count),
+  // and a logged-in session that sends nothing for idle_timeout is closed (ping keeps it open).
+  std::chrono::milliseconds login_timeout{10'000};
+  std::chrono::milliseconds idle_timeout{60'000};
+  // When set, the listener speaks only TLS, with the context current when each connection is
+  // accepted (see server/tls.h; mutual TLS when made with a client CA). Shared with HTTP.
+  std::shared_ptr<TlsContexts> tls;
   // Shared with the HTTP listener (nullptr: no limit). A connection over the per-address limit is
   // closed at once; a request over the user's rate gets `error` "rate_limited" and is dropped.
   ConnectionLimiter* connections = nullptr;
@@ -56,7 +71,8 @@ class TcpServer {
  public:
   // Binds and listens, and registers with the sequencer; call before the sequencer thread
   // starts. Throws std::runtime_error when it cannot listen.
-  TcpServer(Sequencer& sequencer, Auth& auth, Metrics& metrics, const TcpOptions& options);
+  TcpServer(Sequencer& sequencer, Auth& auth, Metrics& metrics, LoginGate& login,
+            const TcpOptions& options);
   ~TcpServer();
   TcpServer(const TcpServer&) = delete;
   TcpServer& operator=(const TcpServer&) = delete;
