@@ -27,12 +27,14 @@ TRADE = {"none": 401, "bad": 401, "admin": 403, "alice": 200, "bob": 403, "viewe
          "auditor": 403}
 ADMIN = {"none": 401, "bad": 401, "admin": 200, "alice": 403, "bob": 403, "viewer": 403,
          "auditor": 403}
+READERS = {"none": 401, "bad": 401, "admin": 200, "alice": 403, "bob": 403, "viewer": 403,
+           "auditor": 200}
 OPEN = {w: 200 for w in WHO}
 
 ROUTES = [
     ("GET", "/healthz", None, OPEN),
     ("GET", "/metrics", None, OPEN),
-    ("GET", "/api/admin/status", None, ANY),
+    ("GET", "/api/admin/status", None, READERS),
     ("GET", "/api/instruments", None, ANY),
     ("GET", "/api/orderbook/IF2501", None, ANY),
     ("GET", "/api/klines/IF2501?period=5m", None, ANY),
@@ -61,12 +63,19 @@ ROUTES = [
     ("POST", "/api/admin/deposit", lambda: {"account": "bob-01", "amount": "1.5"}, ADMIN),
     ("POST", "/api/admin/withdraw", lambda: {"account": "bob-01", "amount": "1.5"}, ADMIN),
     ("POST", "/api/admin/settle", lambda: {}, ADMIN),
+    # "victim" is made by the fixture; disabling and enabling it touch nobody else's tokens.
+    ("POST", "/api/admin/user/victim/disable", lambda: {}, ADMIN),
+    ("POST", "/api/admin/user/victim/enable", lambda: {}, ADMIN),
+    ("POST", "/api/admin/user/victim/password", lambda: {"password": "another-long-pw"}, ADMIN),
 ]
 
 
 @pytest.fixture(scope="module")
 def server(tmp_path_factory):
     s = Server(tmp_path_factory.mktemp("matrix") / "data")
+    r = s.post("/api/admin/user", {"username": "victim", "password": "victim-long-pw",
+                                   "role": "viewer"}, "admin")
+    assert r.status_code == 200, r.text
     yield s
     if s.proc.poll() is None:
         s.stop(signal.SIGKILL)

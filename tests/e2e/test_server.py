@@ -27,15 +27,15 @@ class Server:
     """A running `qx serve --demo` on free loopback ports (HTTP and binary TCP), read from its log."""
 
     def __init__(self, data_dir: Path, extra=(), env=None, verify=True, cert=None,
-                 split_stderr=False):
+                 split_stderr=False, demo=True):
         self.data_dir = data_dir
         self.verify = verify
         self.cert = cert  # (certificate, key) files of a TLS client certificate
         self.log = data_dir.parent / f"{data_dir.name}-{time.monotonic_ns()}.log"
         self.errlog = self.log.with_suffix(".stderr") if split_stderr else None
         self.proc = subprocess.Popen(
-            [QX, "serve", "--demo", "--data-dir", str(data_dir), "--http", "127.0.0.1:0",
-             "--tcp", "127.0.0.1:0", *extra],
+            [QX, "serve", *(["--demo"] if demo else []), "--data-dir", str(data_dir), "--http",
+             "127.0.0.1:0", "--tcp", "127.0.0.1:0", *extra],
             stdout=open(self.log, "w"),
             stderr=open(self.errlog, "w") if split_stderr else subprocess.STDOUT, env=env)
         deadline = time.monotonic() + 60
