@@ -147,6 +147,33 @@ def tcp_frame(body):
     return struct.pack("<I", len(body)) + body
 
 
+def read_frames(sock, count, timeout=30):
+    """The next `count` server messages (raw Cap'n Proto bodies) from a socket."""
+    sock.settimeout(timeout)
+    buf, out = b"", []
+    while len(out) < count:
+        chunk = sock.recv(65536)
+        assert chunk, "closed by the server"
+        buf += chunk
+        while len(buf) >= 4 and len(buf) >= 4 + struct.unpack("<I", buf[:4])[0]:
+            n = struct.unpack("<I", buf[:4])[0]
+            out.append(buf[4:4 + n])
+            buf = buf[4 + n:]
+    return out
+
+
+def viewer_tcp(host, port, frames):
+    """The viewer logs in over TCP and tries to trade: every order request is `forbidden`."""
+    login, *orders = frames
+    with socket.create_connection((host, port), timeout=10) as s:
+        s.sendall(tcp_frame(login))
+        read_frames(s, 1)  # loginOk
+        s.sendall(b"".join(tcp_frame(f) for f in orders))
+        answers = read_frames(s, len(orders))
+        assert all(b"forbidden" in a for a in answers), answers
+    return len(orders)
+
+
 def tcp_attacks(host, port, login_frame, flood_frame):
     """A TCP session that floods requests and never reads; a 2 GiB frame; garbage."""
     results = {}
@@ -269,9 +296,14 @@ def percentile(xs, q):
     return xs[min(len(xs) - 1, int(q * len(xs)))]
 
 
-def run(url, tcp, seconds=10.0, login_frame=None, flood_frame=None, bad_login_count=10_000):
+def run(url, tcp, seconds=10.0, login_frame=None, flood_frame=None, viewer_frames=None,
+        bad_login_count=10_000):
     """Runs every attack for about `seconds` while alice and bob trade; returns a report with the
-    acknowledged orders. Raises AssertionError when a check fails."""
+    acknowledged orders. Raises AssertionError when a check fails. The binary TCP attacks need
+    Cap'n Proto frames from the caller: `login_frame` (a token login of a user who is not
+    trading) and `flood_frame` (any request) for the reader that stops reading; `viewer_frames`,
+    the viewer's token login followed by newOrder, amend and cancel requests on a trader's
+    account."""
     host, port = url.split("//")[1].rsplit(":", 1)
     port = int(port)
     thost, tport = tcp.rsplit(":", 1)
@@ -302,6 +334,9 @@ def run(url, tcp, seconds=10.0, login_frame=None, flood_frame=None, bad_login_co
     if login_frame and flood_frame:
         attacks["tcp"] = lambda: report.update(
             tcp_attacks(thost, int(tport), login_frame, flood_frame))
+    if viewer_frames:
+        attacks["viewer_tcp"] = lambda: report.__setitem__(
+            "viewer_tcp_refused", viewer_tcp(thost, int(tport), viewer_frames))
     errors = []
 
     def guarded(name, fn):
