@@ -154,15 +154,24 @@ class WsSession : public WsBase, public std::enable_shared_from_this<WsSession<S
         -1, ' ', false, json::error_handler_t::replace));
   }
 
-  // Tells the client why (when it still reads) and closes.
+  // Closes the session at once (a client that stopped reading could not take a close frame),
+  // counted by cause and logged (throttled) with the reason.
   void end(const char* cause, const std::string& why) {
     if (closed_) return;
     metrics_.ws_disconnect(cause);
+    static LogThrottle throttle(5);
+    if (std::uint64_t dropped = 0; throttle.allow(steady_now_ns(), dropped)) {
+      log_event(LogLevel::kWarn, "ws_session_closed",
+                {{"cause", cause},
+                 {"reason", why},
+                 {"user", who_ ? who_->user : ""},
+                 {"ip", peer_ip_},
+                 {"suppressed", dropped}});
+    }
     closed_ = true;
     beast::error_code ignored;
     beast::get_lowest_layer(ws_).socket().shutdown(tcp::socket::shutdown_both, ignored);
     beast::get_lowest_layer(ws_).socket().close(ignored);
-    (void)why;
   }
 
   // Runs a REST route for this session; the reply comes back on the I/O thread.
