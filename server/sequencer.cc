@@ -17,6 +17,16 @@ namespace {
   std::_Exit(1);
 }
 
+// Runs a callback of the sequencer thread; what it throws is logged, never propagated.
+template <class F>
+void contained(const char* what, F&& f) {
+  try {
+    f();
+  } catch (const std::exception& e) {
+    log_event(LogLevel::kError, "callback_failed", {{"callback", what}, {"error", e.what()}});
+  }
+}
+
 }  // namespace
 
 Sequencer::Sequencer(replay::JournalWriter writer, core::Engine engine, Metrics& metrics,
@@ -110,10 +120,14 @@ void Sequencer::run() {
       }
     }
     commit();  // durable before anyone hears of it
-    for (std::size_t i = 0; i < batch.size(); ++i) batch[i].done(std::move(replies[i]));
-    for (const auto& f : after_batch_) f();
+    // Callbacks only hand work to other threads; one that throws is logged and the exchange
+    // goes on (nothing of it reached the journal or the engine).
+    for (std::size_t i = 0; i < batch.size(); ++i) {
+      contained("reply", [&] { batch[i].done(std::move(replies[i])); });
+    }
+    for (const auto& f : after_batch_) contained("after_batch", f);
     if (appended_ != appended_before) {
-      for (const auto& f : on_commit_) f(engine_);
+      for (const auto& f : on_commit_) contained("on_commit", [&] { f(engine_); });
     }
   }
   commit();

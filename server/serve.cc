@@ -175,7 +175,9 @@ void read_config_file(const std::string& file, Config& c) {
   if (j.is_discarded() || !j.is_object()) {
     throw std::runtime_error("config file " + file + " is not a JSON object");
   }
-  for (const auto& [key, value] : j.items()) {
+  for (const auto& item : j.items()) {
+    const std::string& key = item.key();
+    const json& value = item.value();
     const auto* k = std::find_if(std::begin(kConfigKeys), std::end(kConfigKeys),
                                  [&key](const ConfigKey& ck) { return key == ck.name; });
     if (k == std::end(kConfigKeys)) {
