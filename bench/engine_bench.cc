@@ -375,6 +375,48 @@ void BM_ScaleLatency(benchmark::State& state) {
 }
 BENCHMARK(BM_ScaleLatency)->UseManualTime()->Unit(benchmark::kMillisecond)->Iterations(16);
 
+// ---------------------------------------------------------------------------------------------
+// Settle with a liquidation ratio set: every account is checked once per settlement. The argument
+// is the number of accounts (each funded, none holding a position), so the figure is the cost of
+// the per-account pass, which must grow linearly.
+
+void BM_SettleAccounts(benchmark::State& state) {
+  const auto accounts = static_cast<std::uint32_t>(state.range(0));
+  core::Engine engine;
+  core::EffectBuffer fx;
+  std::uint64_t seq = 0;
+  auto apply = [&](core::EventBody body) {
+    ++seq;
+    fx.clear();
+    engine.apply(core::Event{{core::Seq(seq), static_cast<std::int64_t>(seq), 0}, std::move(body)},
+                 fx);
+  };
+  apply(core::CreateUser{"u"});
+  const core::UserId user = *engine.find_user("u");
+  for (std::uint32_t i = 0; i < accounts; ++i) {
+    apply(core::CreateAccount{user, "a" + std::to_string(i)});
+    apply(core::Deposit{core::AccountId(i), core::Money(1'000'000)});
+  }
+  apply(core::SetRiskParams{800'000'000});
+  double total_s = 0;
+  for (auto _ : state) {
+    const auto t0 = Clock::now();
+    apply(core::Settle{});
+    const double s = std::chrono::duration<double>(Clock::now() - t0).count();
+    state.SetIterationTime(s);
+    total_s += s;
+  }
+  state.counters["accounts"] = accounts;
+  state.counters["ns_per_account"] =
+      total_s * 1e9 / (static_cast<double>(state.iterations()) * accounts);
+}
+BENCHMARK(BM_SettleAccounts)
+    ->Arg(10'000)
+    ->Arg(100'000)
+    ->Arg(1'000'000)
+    ->UseManualTime()
+    ->Unit(benchmark::kMillisecond);
+
 }  // namespace
 }  // namespace qx::bench
 

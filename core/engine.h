@@ -267,7 +267,8 @@ class Engine {
   HandleIndex order_index_;   // OrderId -> handle
   HandleIndex client_index_;  // (account, client order id) -> handle
   std::vector<TradeState> trades_;
-  std::vector<AccountId> liquidation_queue_;
+  std::vector<AccountId> liquidation_queue_;  // accounts to check at the end of this event
+  std::vector<bool> liquidation_queued_;      // by account: in liquidation_queue_ already
 
   EffectBuffer* out_ = nullptr;  // the caller's buffer during apply()
   const EventHeader* header_ = nullptr;

@@ -253,16 +253,22 @@ void Engine::fill(Order& o, Account& a, Instrument& ins, PriceTicks price, Lots 
   o.volume_left -= v;
 }
 
+// An account is queued at most once per event (its first time, in the order the event touched
+// accounts), so checking every account at a settlement is linear in the accounts, and an account
+// that a liquidation trade touches again is not checked twice in one event.
 void Engine::check_liquidation(AccountId a) {
-  if (liquidation_ratio_ppb_) liquidation_queue_.push_back(a);
+  if (!liquidation_ratio_ppb_) return;
+  const auto i = static_cast<std::size_t>(raw(a));
+  if (i >= liquidation_queued_.size()) liquidation_queued_.resize(accounts_.size(), false);
+  if (liquidation_queued_[i]) return;
+  liquidation_queued_[i] = true;
+  liquidation_queue_.push_back(a);
 }
 
 void Engine::run_liquidations() {
-  std::vector<AccountId> done;
+  // The queue may grow while it is walked: liquidation trades queue their counterparties.
   for (std::size_t i = 0; i < liquidation_queue_.size(); ++i) {
     AccountId id = liquidation_queue_[i];
-    if (std::find(done.begin(), done.end(), id) != done.end()) continue;
-    done.push_back(id);
     const Account& a = acc_at(id);
     if (a.margin.value == 0) continue;
     Money bal = balance(a);
@@ -277,6 +283,8 @@ void Engine::run_liquidations() {
     emit(f);
     liquidate(id);
   }
+  for (AccountId id : liquidation_queue_)
+    liquidation_queued_[static_cast<std::size_t>(raw(id))] = false;
   liquidation_queue_.clear();
 }
 
