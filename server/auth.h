@@ -102,7 +102,6 @@ class Auth {
   bool set_password_hashed(const std::string& name, const std::string& hash);
   bool set_disabled(const std::string& name, bool disabled);
   [[nodiscard]] std::uint64_t revision() const { return revision_.load(); }
-  [[nodiscard]] std::int64_t token_ttl_s() const { return ttl_s_; }
 
  private:
   struct User {

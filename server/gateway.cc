@@ -108,6 +108,16 @@ OrderResult result_of(const core::Engine& e, const core::EffectBuffer& fx, Order
   return r;
 }
 
+// Journals and applies `body`, then reads the outcome (and renders the effects) while the
+// effects are valid.
+OrderResult submitted(Sequencer::Ctx& c, core::EventBody body, OrderStatus ok,
+                      const Render& render) {
+  const auto& fx = c.submit(std::move(body));
+  OrderResult out = result_of(c.engine(), fx, ok);
+  if (render) out.rendered = render(c.engine(), fx);
+  return out;
+}
+
 OrderResult refused(GateError e) {
   OrderResult r;
   r.error = std::move(e);
@@ -224,10 +234,7 @@ void Gateway::submit(OrderRequest r, Done done, Render render) {
           }
           o.price = *ticks;
         }
-        const auto& fx = c.submit(o);
-        OrderResult out = result_of(c.engine(), fx, OrderStatus::kAccepted);
-        if (render) out.rendered = render(c.engine(), fx);
-        return out;
+        return submitted(c, o, OrderStatus::kAccepted, render);
       },
       std::move(done));
 }
@@ -257,10 +264,7 @@ void Gateway::amend(AmendRequest r, Done done, Render render) {
           }
           a.new_price = *ticks;
         }
-        const auto& fx = c.submit(a);
-        OrderResult out = result_of(c.engine(), fx, OrderStatus::kAmended);
-        if (render) out.rendered = render(c.engine(), fx);
-        return out;
+        return submitted(c, a, OrderStatus::kAmended, render);
       },
       std::move(done));
 }
@@ -273,10 +277,7 @@ void Gateway::cancel(CancelRequest r, Done done, Render render) {
         if (auto err = authorize(e, r.who, r.account, Access::kTrade, x.account)) {
           return refused(std::move(*err));
         }
-        const auto& fx = c.submit(x);
-        OrderResult out = result_of(c.engine(), fx, OrderStatus::kCancelled);
-        if (render) out.rendered = render(c.engine(), fx);
-        return out;
+        return submitted(c, x, OrderStatus::kCancelled, render);
       },
       std::move(done));
 }

@@ -422,9 +422,7 @@ struct Service::Call {
   void error(unsigned status, const std::string& code, const std::string& message) const {
     done(error_reply(status, code, message));
   }
-  void gate_error(const GateError& e) const {
-    error(gate_http_status(e.code), gate_code_name(e.code), e.message);
-  }
+
   // Posts a sequencer job whose Reply is the answer; 503 when the queue is full.
   void job(Sequencer& seq, Sequencer::Job j) const {
     Service::Done d = done;
@@ -470,6 +468,11 @@ void answer_or_500(const Service::Done& done, F&& f) {
     r = error_reply(500, "internal", "the request failed");
   }
   done(std::move(r));
+}
+
+// A gateway refusal as a REST error reply.
+Reply gate_reply(const GateError& e) {
+  return error_reply(gate_http_status(e.code), gate_code_name(e.code), e.message);
 }
 
 // The handlers, one per route; friends of Service.
@@ -623,7 +626,7 @@ struct Routes {
     c.job(s.seq_, [p = c.who, name = c.params[0]](Sequencer::Ctx& x) {
       core::AccountId a{};
       if (auto err = authorize(x.engine(), p, AccountRef{name}, Access::kRead, a)) {
-        return error_reply(gate_http_status(err->code), gate_code_name(err->code), err->message);
+        return gate_reply(*err);
       }
       return ok(View(x.engine(), a));
     });
@@ -635,8 +638,7 @@ struct Routes {
             received = c.req.received](OrderResult r) {
       if (timed) metrics.order_ack_seconds(std::chrono::steady_clock::now() - received);
       if (r.error) {
-        return done(error_reply(gate_http_status(r.error->code), gate_code_name(r.error->code),
-                                r.error->message));
+        return done(gate_reply(*r.error));
       }
       json j{{"seq", r.seq}, {"status", done_status}};
       if (r.status == OrderStatus::kRejected) {

@@ -90,7 +90,6 @@ class Service {
   [[nodiscard]] LoginGate& login_gate() { return login_; }
   // Grows on every token revocation (logout, password change, disabled user).
   [[nodiscard]] std::uint64_t auth_revision() const { return auth_.revision(); }
-  [[nodiscard]] Gateway& gateway() { return gateway_; }
 
   struct Call;  // one request on its way through a route (service.cc)
 
