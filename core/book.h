@@ -114,6 +114,19 @@ class BookSide {
     }
   }
 
+  // Calls f(price, level) for each level from the worst to the best until f returns false.
+  template <class F>
+  void for_each_level_reverse(F&& f) const {
+    for (const Page& pg : pages_) {
+      for (std::uint64_t bits = pg.bits; bits != 0;) {
+        std::uint32_t s = is_bid_ ? static_cast<std::uint32_t>(std::countr_zero(bits))
+                                  : 63u - static_cast<std::uint32_t>(std::countl_zero(bits));
+        bits &= ~(std::uint64_t{1} << s);
+        if (!f(price_of(pg.key, s), at(pg, s))) return;
+      }
+    }
+  }
+
   // Appends order h to the tail of level l.
   template <class Pool>
   static void push_back(Level& l, Pool& pool, OrderHandle h, Lots v) {

@@ -38,6 +38,17 @@ bool params_ok(const InstrumentParams& p) {
          p.max_order_volume.value > 0 && p.position_limit.value > 0;
 }
 
+// Whether a side of position_limit lots at `price_max` is worth at most kSideValueMax, and so are
+// the per-lot fees of position_limit lots (core/limits.h).
+bool within_bounds(const InstrumentParams& p, Money tick_value, PriceTicks price_max) {
+  const i128 limit = p.position_limit.value;
+  const FeeSchedule& f = p.fees;
+  auto fits = [&](i128 per_lot) { return per_lot * limit <= kSideValueMax; };
+  return price_max.value > 0 && limit * price_max.value * tick_value.value <= kSideValueMax &&
+         fits(f.open_per_lot.value) && fits(f.close_per_lot.value) &&
+         fits(f.close_today_per_lot.value);
+}
+
 }  // namespace
 
 // Tick value in minor money units: tick * multiplier * kMoneyScale / 1e16, required exact.
@@ -49,6 +60,13 @@ std::optional<Money> tick_value_of(const InstrumentParams& p) {
   auto v = narrow(num / den);
   if (!v || *v <= 0) return std::nullopt;
   return Money(*v);
+}
+
+Lots position_limit_max(const InstrumentParams& p, PriceTicks price_max) {
+  auto tv = tick_value_of(p);
+  if (!tv || price_max.value <= 0) return Lots{0};
+  return Lots(
+      static_cast<std::int64_t>(kSideValueMax / (static_cast<i128>(price_max.value) * tv->value)));
 }
 
 Engine::Engine() = default;
@@ -114,13 +132,21 @@ void Engine::on(const CreateInstrument& e) {
   if (!params_ok(e.params) || e.pre_settlement.value <= 0) {
     return admin_reject(RejectReason::kInvalidParameter);
   }
+  // The price ceiling: the highest price at which position_limit lots stay within kSideValueMax.
+  const Money tv = *tick_value_of(e.params);
+  const PriceTicks price_max(static_cast<std::int64_t>(
+      kSideValueMax / (static_cast<i128>(e.params.position_limit.value) * tv.value)));
+  if (price_max < e.pre_settlement || !within_bounds(e.params, tv, price_max)) {
+    return admin_reject(RejectReason::kNumericOverflow);
+  }
   Instrument ins;
   ins.s.code = e.code;
   ins.s.exchange = e.exchange;
   ins.s.params = e.params;
   ins.s.status = InstrumentStatus::kTrading;
   ins.s.pre_settlement = e.pre_settlement;
-  ins.tick_value = *tick_value_of(e.params);
+  ins.s.price_max = price_max;
+  ins.tick_value = tv;
   refresh_band(ins);
   instrument_names_.emplace(e.code, static_cast<std::uint32_t>(instruments_.size()));
   instruments_.push_back(std::move(ins));
@@ -142,12 +168,17 @@ void Engine::on(const UpdateInstrument& e) {
       e.params.multiplier_e8 != ins.s.params.multiplier_e8) {
     return admin_reject(RejectReason::kInvalidParameter);
   }
+  // The price ceiling stays; a larger position limit or per-lot fee must still fit under it.
+  if (!within_bounds(e.params, ins.tick_value, ins.s.price_max)) {
+    return admin_reject(RejectReason::kNumericOverflow);
+  }
   ins.s.params = e.params;
   refresh_band(ins);
   Effect f{};
   f.kind = EffectKind::kInstrumentUpdated;
   f.instrument = e.instrument;
   emit(f);
+  cancel_outside_band(ins);
 }
 
 void Engine::on(const SetInstrumentStatus& e) {
@@ -212,11 +243,12 @@ void Engine::on(const CreateAccount& e) {
 void Engine::on(const Deposit& e) {
   if (raw(e.account) >= accounts_.size()) return admin_reject(RejectReason::kUnknownAccount);
   Account& a = acc_at(e.account);
-  auto next = narrow(static_cast<i128>(a.s.deposit.value) + e.amount.value);
-  auto bal = narrow(static_cast<i128>(balance(a).value) + e.amount.value);
   if (e.amount.value <= 0) return admin_reject(RejectReason::kInvalidParameter);
-  if (!next || !bal) return admin_reject(RejectReason::kNumericOverflow);
-  a.s.deposit = Money(*next);
+  // The day's deposits stay within kMoneyMax (core/limits.h); so does an amount above it.
+  if (e.amount.value > kMoneyMax - a.s.deposit.value) {
+    return admin_reject(RejectReason::kNumericOverflow);
+  }
+  a.s.deposit += e.amount;
   Effect f{};
   f.kind = EffectKind::kDeposited;
   f.account = e.account;
@@ -230,6 +262,9 @@ void Engine::on(const Withdraw& e) {
   if (e.amount.value <= 0) return admin_reject(RejectReason::kInvalidParameter);
   // Never below what margin and frozen amounts need: available must stay non-negative.
   if (e.amount > available(a)) return admin_reject(RejectReason::kWithdrawExceedsAvailable);
+  if (e.amount.value > kMoneyMax - a.s.withdraw.value) {
+    return admin_reject(RejectReason::kNumericOverflow);
+  }
   a.s.withdraw += e.amount;
   Effect f{};
   f.kind = EffectKind::kWithdrawn;

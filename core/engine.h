@@ -44,6 +44,8 @@
 #include "core/effects.h"
 #include "core/events.h"
 #include "core/handle_index.h"
+#include "core/limits.h"
+#include "core/numeric.h"
 #include "core/pool.h"
 #include "core/snapshot.h"
 #include "core/types.h"
@@ -93,6 +95,11 @@ struct EngineStats {
 
 // Money per tick per lot: tick * multiplier * kMoneyScale / 1e16; nullopt unless exact and > 0.
 std::optional<Money> tick_value_of(const InstrumentParams& p);
+// The largest position limit that lets an instrument with these parameters trade up to
+// `price_max` ticks (core/limits.h: a side of position_limit lots at the price ceiling is worth at
+// most kSideValueMax); 0 when not even one lot fits. For tools that list an instrument with "as
+// large a limit as allowed", e.g. a backtest: position_limit_max(p, PriceTicks(10 * reference)).
+Lots position_limit_max(const InstrumentParams& p, PriceTicks price_max);
 
 class Engine {
  public:
@@ -150,12 +157,22 @@ class Engine {
     std::optional<PriceTicks> band_up, band_down;
     Book book;
   };
+  // Lots of the resting OPEN orders of one account in one instrument, by direction: they count
+  // against the position limit as if filled.
+  struct PendingOpen {
+    InstrumentId instrument{};
+    Lots buy{}, sell{};
+  };
   struct Account {
     AccountState s;
     Money margin{};
     Money frozen_margin{};
     Money frozen_commission{};
     std::uint32_t open_orders{};
+    std::vector<PendingOpen> pending;  // sorted by instrument id; no entry when both are 0
+    // The account's live orders in order id order (a list through Order::acc_prev/acc_next).
+    OrderHandle first_order = kNoOrder;
+    OrderHandle last_order = kNoOrder;
   };
   // A live order: OrderState's fields in 96 bytes. An OPEN order never holds position lots and a
   // CLOSE order never holds margin, so one field carries frozen margin (OPEN) or frozen today
@@ -163,6 +180,8 @@ class Engine {
   struct Order {
     OrderHandle prev = kNoOrder;
     OrderHandle next = kNoOrder;
+    OrderHandle acc_prev = kNoOrder;  // the account's order list, in order id order
+    OrderHandle acc_next = kNoOrder;
     AccountId account{};
     InstrumentId instrument{};
     OrderId id{};
@@ -234,6 +253,12 @@ class Engine {
   void index_order(OrderHandle h);
   void unindex_order(OrderHandle h);
   std::optional<PriceTicks> market_price(const Instrument& ins, Direction d, Lots volume) const;
+  // The account's order list (order id order): append on acceptance, unlink when finished.
+  void link_account(OrderHandle h);
+  void unlink_account(OrderHandle h);
+  std::vector<OrderHandle> account_orders(const Account& a) const;
+  // Cancels the resting orders outside the instrument's band (bids then asks, best first).
+  void cancel_outside_band(Instrument& ins);
   bool fok_fillable(const Instrument& ins, const Order& o) const;
 
   // risk.cc: money, fees, margin, settlement, liquidation.
@@ -242,6 +267,12 @@ class Engine {
   Money position_profit(const Account& a) const;
   Money balance(const Account& a) const;
   Money available(const Account& a) const;
+  // Whether a fill can add to the account's day totals without passing kMoneyMax.
+  static bool fill_fits(const Account& a);
+  Lots pending_of(const Account& a, InstrumentId ins, Direction d) const;
+  void add_pending(Account& a, InstrumentId ins, Direction d, Lots delta);
+  // Settlement step 2 for one account: the day's mark-to-market P&L at the settlement prices.
+  i128 settlement_pnl(const Account& a, const std::vector<PriceTicks>& price) const;
   PositionState& position(Account& a, InstrumentId ins);
   const PositionState* find_position(const Account& a, InstrumentId ins) const;
   void check_liquidation(AccountId a);

@@ -400,5 +400,113 @@ TEST_F(EngineTest, DelistCancelsRestingOrders) {
             RejectReason::kInstrumentDelisted);
 }
 
+// ---- money bounds, position limits with resting orders, bands (semantics version 2) ----------
+
+// The instrument of the report: tick 1, multiplier 1,000,000,000, margin 100%, fee 5%, no band.
+// Its tick value is 1 x 1e9 x 10,000 = 1e13 minor units per lot; with a position limit of 1 its
+// price ceiling is floor(1e15 / (1 x 1e13)) = 100 ticks, below the reference price 900,000: the
+// instrument cannot be listed (before, alice's second order aborted the process).
+TEST(EngineBounds, AnInstrumentWhoseLotCanOverflowIsRefusedAsData) {
+  Driver d;
+  InstrumentParams p = testing::if_params();
+  p.price_tick_e8 = kDecimalScale;
+  p.multiplier_e8 = 1'000'000'000 * kDecimalScale;
+  p.margin_long_ppb = p.margin_short_ppb = kPpb;
+  p.fees.open_ppb = p.fees.close_ppb = p.fees.close_today_ppb = 50'000'000;
+  p.price_band_ppb.reset();
+  p.position_limit = Lots(1);
+  const EffectBuffer& fx = d.apply(CreateInstrument{"BIG", "X", p, PriceTicks(900'000)});
+  ASSERT_EQ(fx.size(), 1u);
+  EXPECT_EQ(fx[0].kind, EffectKind::kAdminRejected);
+  EXPECT_EQ(fx[0].reason, static_cast<std::uint16_t>(RejectReason::kNumericOverflow));
+  // At reference 90 it lists, with ceiling 100: 100 is a price, 101 is not.
+  const InstrumentId big = d.instrument("BIG", p, PriceTicks(90));
+  EXPECT_EQ(d.engine().instrument(big).price_max, PriceTicks(100));
+  const AccountId alice = d.account("alice", cny(10'000'000));
+  const AccountId bob = d.account("bob", Money(kMoneyMax));
+  EXPECT_EQ(reject_of(d.order(alice, big, kBuy, kOpen, 101, 1)), RejectReason::kInvalidPrice);
+  // 1 lot at 100: notional 1e15, margin 1e15, fee 5e13: more than alice's 1e11 minor units.
+  EXPECT_EQ(reject_of(d.order(alice, big, kBuy, kOpen, 100, 1)), RejectReason::kInsufficientFunds);
+  d.order(bob, big, kSell, kOpen, 100, 1);
+  EXPECT_EQ(count(d.effects(), EffectKind::kOrderAccepted), 1u);
+  // Bob's deposits are at the bound: one more minor unit is refused, nothing changes.
+  const EffectBuffer& more = d.apply(Deposit{bob, Money(1)});
+  EXPECT_EQ(more.at(0).reason, static_cast<std::uint16_t>(RejectReason::kNumericOverflow));
+  EXPECT_EQ(d.engine().account(bob).deposit.value, kMoneyMax);
+  // A settlement price above the ceiling is refused too.
+  const EffectBuffer& s = d.apply(Settle{{SettlementPrice{big, PriceTicks(101)}}});
+  EXPECT_EQ(s.at(0).reason, static_cast<std::uint16_t>(RejectReason::kInvalidPrice));
+}
+
+// Position limit 5: two resting buys of 3 and 2 fill it; a third buy of 1 is refused although
+// nothing is held yet, and cancelling one frees its lots again.
+TEST(EngineBounds, RestingOpenOrdersCountAgainstThePositionLimit) {
+  Driver d;
+  InstrumentParams p = testing::if_params();
+  p.position_limit = Lots(5);
+  const InstrumentId i = d.instrument("IF2501", p, PriceTicks(19'000));
+  const AccountId a = d.account("alice", cny(10'000'000));
+  d.order(a, i, kBuy, kOpen, 18'990, 3, TimeCondition::kGtc);
+  d.order(a, i, kBuy, kOpen, 18'980, 2, TimeCondition::kGtc);
+  EXPECT_EQ(reject_of(d.order(a, i, kBuy, kOpen, 18'970, 1)), RejectReason::kPositionLimitExceeded);
+  // The short side has its own limit.
+  EXPECT_EQ(count(d.order(a, i, kSell, kOpen, 19'010, 5), EffectKind::kOrderAccepted), 1u);
+  // Amending the 2-lot order to 3 needs 3 + 3 > 5; to 1 is fine.
+  const AmendOrder grow{a, OrderRef{OrderId(2), {}}, PriceTicks(18'980), Lots(3)};
+  EXPECT_EQ(reject_of(d.apply(grow)), RejectReason::kPositionLimitExceeded);
+  d.apply(CancelOrder{a, OrderRef{OrderId(1), {}}});
+  EXPECT_EQ(count(d.order(a, i, kBuy, kOpen, 18'970, 3), EffectKind::kOrderAccepted), 1u);
+}
+
+// Band 10% around 19,000: [17,100, 20,900]. Settling at 17,000 moves it to [15,300, 18,700]:
+// the GTC bid at 19,000 (above 18,700) and the GTC ask at 20,000 are cancelled as OUTSIDE_BAND,
+// the bid at 18,000 stays.
+TEST(EngineBounds, OrdersOutsideAMovedBandAreCancelled) {
+  Driver d;
+  const InstrumentId i = d.instrument("IF2501", testing::if_params(), PriceTicks(19'000));
+  const AccountId a = d.account("alice", cny(10'000'000));
+  const AccountId b = d.account("bob", cny(10'000'000));
+  d.order(a, i, kBuy, kOpen, 18'000, 1, TimeCondition::kGtc);   // order 1
+  d.order(a, i, kBuy, kOpen, 19'000, 1, TimeCondition::kGtc);   // order 2
+  d.order(b, i, kSell, kOpen, 20'000, 1, TimeCondition::kGtc);  // order 3
+  const EffectBuffer& fx = d.apply(Settle{{SettlementPrice{i, PriceTicks(17'000)}}});
+  std::vector<std::uint64_t> cancelled;
+  for (const Effect& e : fx) {
+    if (e.kind != EffectKind::kOrderCancelled) continue;
+    EXPECT_EQ(e.reason, static_cast<std::uint16_t>(CancelReason::kOutsideBand));
+    cancelled.push_back(raw(e.order));
+  }
+  EXPECT_EQ(cancelled, (std::vector<std::uint64_t>{2, 3}));  // bids then asks
+  EXPECT_TRUE(d.engine().order(OrderId(1)).has_value());
+  // Both freed their margin: alice holds only order 1's.
+  EXPECT_EQ(d.engine().account(b).frozen_margin.value, 0);
+}
+
+// UpdateInstrument narrowing the band cancels what it leaves outside, so a MARKET order never
+// meets a resting order beyond the band: asks at 19,000 (1 lot) and 21,000 (2 lots) with no band;
+// a 10% band ([17,100, 20,900]) cancels the 21,000 ask; a MARKET buy of 3 takes the 1 lot and its
+// remaining 2 are an IOC_REMAINDER (BAND_REMAINDER is retired).
+TEST(EngineBounds, NarrowingTheBandCancelsWhatItLeavesOutside) {
+  Driver d;
+  InstrumentParams p = testing::if_params();
+  p.price_band_ppb.reset();
+  const InstrumentId i = d.instrument("IF2501", p, PriceTicks(19'000));
+  const AccountId a = d.account("alice", cny(10'000'000));
+  const AccountId b = d.account("bob", cny(10'000'000));
+  d.order(b, i, kSell, kOpen, 19'000, 1, TimeCondition::kGtc);  // order 1
+  d.order(b, i, kSell, kOpen, 21'000, 2, TimeCondition::kGtc);  // order 2
+  p.price_band_ppb = 100'000'000;
+  const EffectBuffer& narrowed = d.apply(UpdateInstrument{i, p});
+  const Effect& gone = first(narrowed, EffectKind::kOrderCancelled);
+  EXPECT_EQ(gone.reason, static_cast<std::uint16_t>(CancelReason::kOutsideBand));
+  EXPECT_EQ(gone.order, OrderId(2));
+  const EffectBuffer& fx =
+      d.order(a, i, kBuy, kOpen, 0, 3, TimeCondition::kIoc, PriceType::kMarket);
+  EXPECT_EQ(count(fx, EffectKind::kTrade), 1u);
+  const Effect& c = first(fx, EffectKind::kOrderCancelled);
+  EXPECT_EQ(c.reason, static_cast<std::uint16_t>(CancelReason::kIocRemainder));
+  EXPECT_EQ(c.volume_left, Lots(2));
+}
+
 }  // namespace
 }  // namespace qx::core

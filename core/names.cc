@@ -17,7 +17,6 @@ const char* to_string(RejectReason r) {
     case RejectReason::kUnknownInstrument: return "UNKNOWN_INSTRUMENT";
     case RejectReason::kInstrumentHalted: return "INSTRUMENT_HALTED";
     case RejectReason::kInstrumentDelisted: return "INSTRUMENT_DELISTED";
-    case RejectReason::kPriceNotTickMultiple: return "PRICE_NOT_TICK_MULTIPLE";
     case RejectReason::kPriceOutsideBand: return "PRICE_OUTSIDE_BAND";
     case RejectReason::kNoLiquidity: return "NO_LIQUIDITY";
     case RejectReason::kPostOnlyWouldCross: return "POST_ONLY_WOULD_CROSS";
@@ -31,6 +30,7 @@ const char* to_string(RejectReason r) {
     case RejectReason::kOrderVolumeLimitExceeded: return "ORDER_VOLUME_LIMIT_EXCEEDED";
     case RejectReason::kTooManyOpenOrders: return "TOO_MANY_OPEN_ORDERS";
     case RejectReason::kWithdrawExceedsAvailable: return "WITHDRAW_EXCEEDS_AVAILABLE";
+    case RejectReason::kTooManyInstruments: return "TOO_MANY_INSTRUMENTS";
     case RejectReason::kUnknownOrder: return "UNKNOWN_ORDER";
     case RejectReason::kOrderNotOwned: return "ORDER_NOT_OWNED";
     case RejectReason::kAmendNoChange: return "AMEND_NO_CHANGE";
@@ -46,7 +46,8 @@ const char* to_string(CancelReason r) {
     case CancelReason::kExpired: return "EXPIRED";
     case CancelReason::kForcedLiquidation: return "FORCED_LIQUIDATION";
     case CancelReason::kInstrumentDelisted: return "INSTRUMENT_DELISTED";
-    case CancelReason::kBandRemainder: return "BAND_REMAINDER";
+    case CancelReason::kOutsideBand: return "OUTSIDE_BAND";
+    case CancelReason::kMoneyLimit: return "MONEY_LIMIT";
   }
   return "UNKNOWN_REASON";
 }

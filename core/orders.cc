@@ -175,10 +175,7 @@ void Engine::on(const NewOrder& e) {
     if (opp.empty()) return reject(RejectReason::kNoLiquidity);
     price = opp.best_price();
   }
-  if (price.value <= 0) return reject(RejectReason::kInvalidPrice);
-  if (!narrow(notional(price, e.volume, ins.tick_value))) {
-    return reject(RejectReason::kNumericOverflow);
-  }
+  if (price.value <= 0 || price > ins.s.price_max) return reject(RejectReason::kInvalidPrice);
   if (!within_band(ins, price)) return reject(RejectReason::kPriceOutsideBand);
   if (e.post_only) {
     const BookSide& opp = ins.book.opposite(e.direction);
@@ -213,6 +210,7 @@ void Engine::on(const NewOrder& e) {
   }
   o.id = OrderId(next_order_id_++);
   index_order(h);
+  link_account(h);
   a.open_orders += 1;
 
   Effect f{};
@@ -256,9 +254,8 @@ void Engine::on(const AmendOrder& e) {
   if (e.new_volume_left > ins.s.params.max_order_volume) {
     return reject(RejectReason::kOrderVolumeLimitExceeded);
   }
-  if (e.new_price.value <= 0) return reject(RejectReason::kInvalidPrice);
-  if (!narrow(notional(e.new_price, e.new_volume_left, ins.tick_value))) {
-    return reject(RejectReason::kNumericOverflow);
+  if (e.new_price.value <= 0 || e.new_price > ins.s.price_max) {
+    return reject(RejectReason::kInvalidPrice);
   }
   if (!within_band(ins, e.new_price)) return reject(RejectReason::kPriceOutsideBand);
   if (e.new_price == o.price && e.new_volume_left == o.volume_left) {
@@ -338,6 +335,12 @@ void Engine::match(OrderHandle h, Instrument& ins) {
       if (m.account == t.account) {
         return finish(h, ins, CancelReason::kSelfTradePrevention);
       }
+      if (!fill_fits(acc_at(t.account))) return finish(h, ins, CancelReason::kMoneyLimit);
+      if (!fill_fits(acc_at(m.account))) {
+        BookSide::unlink(lvl, orders_, mh, m.volume_left);
+        finish(mh, ins, CancelReason::kMoneyLimit);
+        continue;
+      }
       Lots v = std::min(t.volume_left, m.volume_left);
       lvl.volume -= v;
       trade(t, m, ins, price, v);
@@ -379,8 +382,10 @@ void Engine::trade(Order& t, Order& m, Instrument& ins, PriceTicks price, Lots v
   tr.time_ns = header_->timestamp_ns;
   trades_.push_back(tr);
   ins.s.last_price = price;
-  ins.s.volume_today += v;
-  ins.s.turnover_today += Money(*narrow(notional(price, v, ins.tick_value)));
+  // Day statistics saturate rather than wrap (core/limits.h bounds money, not event counts).
+  ins.s.volume_today = Lots(std::min(ins.s.volume_today.value, kInt64Max - v.value) + v.value);
+  const std::int64_t value = *narrow(notional(price, v, ins.tick_value));
+  ins.s.turnover_today = Money(std::min(ins.s.turnover_today.value, kMoneyMax - value) + value);
 
   Effect f{};
   f.kind = EffectKind::kTrade;
@@ -434,9 +439,70 @@ void Engine::finish(OrderHandle h, Instrument& ins, std::optional<CancelReason> 
   }
   unfreeze(o, a);
   unindex_order(h);
+  unlink_account(h);
   QX_ASSERT(a.open_orders > 0);
   a.open_orders -= 1;
   orders_.release(h);
+}
+
+void Engine::link_account(OrderHandle h) {
+  Order& o = orders_[h];
+  Account& a = acc_at(o.account);
+  o.acc_prev = a.last_order;
+  o.acc_next = kNoOrder;
+  if (a.last_order != kNoOrder) {
+    orders_[a.last_order].acc_next = h;
+  } else {
+    a.first_order = h;
+  }
+  a.last_order = h;
+}
+
+void Engine::unlink_account(OrderHandle h) {
+  Order& o = orders_[h];
+  Account& a = acc_at(o.account);
+  (o.acc_prev != kNoOrder ? orders_[o.acc_prev].acc_next : a.first_order) = o.acc_next;
+  (o.acc_next != kNoOrder ? orders_[o.acc_next].acc_prev : a.last_order) = o.acc_prev;
+  o.acc_prev = o.acc_next = kNoOrder;
+}
+
+std::vector<OrderHandle> Engine::account_orders(const Account& a) const {
+  std::vector<OrderHandle> out;
+  for (OrderHandle h = a.first_order; h != kNoOrder; h = orders_[h].acc_next) out.push_back(h);
+  return out;
+}
+
+// Orders outside the band sit at the ends of each side: bids above the limit up at the best end,
+// bids below the limit down at the worst end (the mirror for asks). Collecting them walks the
+// levels outside the band plus at most one inside it per end.
+void Engine::cancel_outside_band(Instrument& ins) {
+  if (!ins.band_up && !ins.band_down) return;
+  auto above = [&](PriceTicks p) { return ins.band_up && p > *ins.band_up; };
+  auto below = [&](PriceTicks p) { return ins.band_down && p < *ins.band_down; };
+  std::vector<OrderHandle> doomed;
+  auto take = [&](const Level& l, std::vector<OrderHandle>& into) {
+    for (OrderHandle h = l.head; h != kNoOrder; h = orders_[h].next) into.push_back(h);
+  };
+  for (const BookSide* side : {&ins.book.bids, &ins.book.asks}) {
+    const bool bid = side->is_bid();
+    auto beyond_best = [&](PriceTicks p) { return bid ? above(p) : below(p); };
+    auto beyond_worst = [&](PriceTicks p) { return bid ? below(p) : above(p); };
+    side->for_each_level([&](PriceTicks price, const Level& l) {
+      if (!beyond_best(price)) return false;
+      take(l, doomed);
+      return true;
+    });
+    std::vector<std::vector<OrderHandle>> worst;  // worst level first
+    side->for_each_level_reverse([&](PriceTicks price, const Level& l) {
+      if (!beyond_worst(price)) return false;
+      take(l, worst.emplace_back());
+      return true;
+    });
+    for (auto it = worst.rbegin(); it != worst.rend(); ++it) {
+      doomed.insert(doomed.end(), it->begin(), it->end());
+    }
+  }
+  for (OrderHandle h : doomed) cancel_resting(h, CancelReason::kOutsideBand);
 }
 
 void Engine::cancel_resting(OrderHandle h, CancelReason why) {

@@ -97,13 +97,49 @@ Money Engine::position_profit(const Account& a) const {
   return to_money(sum);
 }
 
+// Both fit in 64 bits by the bounds of core/limits.h; they are summed in 128 bits regardless and
+// narrowed with a check, so a flaw in that argument stops the engine instead of wrapping.
 Money Engine::balance(const Account& a) const {
-  return a.s.pre_balance + a.s.deposit - a.s.withdraw + a.s.close_profit - a.s.commission +
-         position_profit(a);
+  return to_money(static_cast<i128>(a.s.pre_balance.value) + a.s.deposit.value -
+                  a.s.withdraw.value + a.s.close_profit.value - a.s.commission.value +
+                  position_profit(a).value);
 }
 
 Money Engine::available(const Account& a) const {
-  return balance(a) - a.margin - a.frozen_margin - a.frozen_commission;
+  return to_money(static_cast<i128>(balance(a).value) - a.margin.value - a.frozen_margin.value -
+                  a.frozen_commission.value);
+}
+
+bool Engine::fill_fits(const Account& a) {
+  constexpr std::int64_t kRoom = kMoneyMax - kFillMoneyMax;
+  return a.s.close_profit.value <= kRoom && a.s.close_profit.value >= -kRoom &&
+         a.s.commission.value <= kRoom;
+}
+
+namespace {
+
+auto pending_at(auto& pending, InstrumentId ins) {
+  return std::lower_bound(pending.begin(), pending.end(), ins,
+                          [](const auto& p, InstrumentId i) { return raw(p.instrument) < raw(i); });
+}
+
+}  // namespace
+
+Lots Engine::pending_of(const Account& a, InstrumentId ins, Direction d) const {
+  auto it = pending_at(a.pending, ins);
+  if (it == a.pending.end() || it->instrument != ins) return Lots{0};
+  return d == Direction::kBuy ? it->buy : it->sell;
+}
+
+void Engine::add_pending(Account& a, InstrumentId ins, Direction d, Lots delta) {
+  if (delta.value == 0) return;
+  auto it = pending_at(a.pending, ins);
+  if (it == a.pending.end() || it->instrument != ins) {
+    it = a.pending.insert(it, PendingOpen{ins, {}, {}});
+  }
+  (d == Direction::kBuy ? it->buy : it->sell) += delta;
+  QX_ASSERT(it->buy.value >= 0 && it->sell.value >= 0);
+  if (it->buy.value == 0 && it->sell.value == 0) a.pending.erase(it);
 }
 
 // Limit up rounds down and limit down rounds up to whole ticks, so both stay inside the band. A
@@ -126,12 +162,20 @@ std::optional<RejectReason> Engine::reserve(Order& o, Account& a, Instrument& in
                                             Lots v, Money grandfathered) {
   if (o.offset == Offset::kOpen) {
     const PositionState* pos = find_position(a, o.instrument);
+    const Lots pending = pending_of(a, o.instrument, o.direction);
+    auto entry = pending_at(a.pending, o.instrument);
+    const bool known =
+        pos != nullptr || (entry != a.pending.end() && entry->instrument == o.instrument);
+    if (!known && a.s.positions.size() + a.pending.size() >= kInstrumentsPerAccountMax) {
+      return RejectReason::kTooManyInstruments;
+    }
+    // Held lots plus the account's other resting OPEN orders on this side, plus this order.
+    Lots held{0};
     if (pos != nullptr) {
-      const PositionSide& held = o.direction == Direction::kBuy ? pos->long_side : pos->short_side;
-      if (held.total() + v > ins.s.params.position_limit) {
-        return RejectReason::kPositionLimitExceeded;
-      }
-    } else if (v > ins.s.params.position_limit) {
+      held = (o.direction == Direction::kBuy ? pos->long_side : pos->short_side).total();
+    }
+    const Lots own = o.live() ? o.volume_left : Lots{0};
+    if (held + (pending - own) + v > ins.s.params.position_limit) {
       return RejectReason::kPositionLimitExceeded;
     }
     i128 n = notional(price, v, ins.tick_value);
@@ -143,6 +187,7 @@ std::optional<RejectReason> Engine::reserve(Order& o, Account& a, Instrument& in
     if (!fits) return RejectReason::kInsufficientFunds;
     a.frozen_margin += m - o.frozen_margin();
     a.frozen_commission += c - o.frozen_commission;
+    add_pending(a, o.instrument, o.direction, v - own);
     o.frozen_margin_or_today = m.value;
     o.frozen_commission = c;
     QX_ASSERT(a.frozen_margin.value >= 0 && a.frozen_commission.value >= 0);
@@ -182,7 +227,9 @@ void Engine::unfreeze(Order& o, Account& a) {
   a.frozen_margin -= o.frozen_margin();
   a.frozen_commission -= o.frozen_commission;
   o.frozen_commission = Money{0};
-  if (o.offset != Offset::kOpen) {
+  if (o.offset == Offset::kOpen) {
+    add_pending(a, o.instrument, o.direction, -o.volume_left);
+  } else {
     PositionState& pos = position(a, o.instrument);
     PositionSide& side = o.direction == Direction::kBuy ? pos.short_side : pos.long_side;
     side.frozen_his -= o.frozen_his;
@@ -225,6 +272,7 @@ void Engine::fill(Order& o, Account& a, Instrument& ins, PriceTicks price, Lots 
     Money released_margin = pro_rata(o.frozen_margin(), v, o.volume_left);
     o.frozen_margin_or_today -= released_margin.value;
     a.frozen_margin -= released_margin;
+    add_pending(a, o.instrument, o.direction, -v);
     fee_out = fee_of(ins.s.params.fees, Offset::kOpen, exact, v);
   } else {
     bool closes_long = o.direction == Direction::kSell;
@@ -291,14 +339,9 @@ void Engine::run_liquidations() {
 // Cancels every resting order of the account (in order id order), then closes every position
 // side with a MARKET order that skips funds checks. Trades it makes may queue counterparties.
 void Engine::liquidate(AccountId id) {
-  std::vector<std::pair<OrderId, OrderHandle>> mine;
-  for (OrderHandle h = 0; h < orders_.extent(); ++h) {
-    const Order& o = orders_[h];
-    if (o.live() && o.account == id) mine.emplace_back(o.id, h);
+  for (OrderHandle h : account_orders(acc_at(id))) {
+    cancel_resting(h, CancelReason::kForcedLiquidation);
   }
-  std::sort(mine.begin(), mine.end(),
-            [](const auto& x, const auto& y) { return raw(x.first) < raw(y.first); });
-  for (const auto& entry : mine) cancel_resting(entry.second, CancelReason::kForcedLiquidation);
 
   std::vector<PositionState> held = acc_at(id).s.positions;  // copy: fills change positions
   for (const PositionState& p : held) {
@@ -325,6 +368,7 @@ void Engine::liquidate(AccountId id) {
       QX_ASSERT(!reserve(o, acc_at(id), ins, o.price, o.volume_left, Money{-1}));
       o.id = OrderId(next_order_id_++);
       index_order(h);
+      link_account(h);
       acc_at(id).open_orders += 1;
       Effect f{};
       f.kind = EffectKind::kOrderAccepted;
@@ -343,6 +387,20 @@ void Engine::liquidate(AccountId id) {
   }
 }
 
+i128 Engine::settlement_pnl(const Account& a, const std::vector<PriceTicks>& price) const {
+  i128 pnl = 0;
+  for (const PositionState& p : a.s.positions) {
+    const Instrument& ins = instruments_[raw(p.instrument)];
+    const PriceTicks sp = price[raw(p.instrument)];
+    pnl += notional(sp, p.long_side.total(), ins.tick_value) - p.long_side.position_cost_his.value -
+           p.long_side.position_cost_today.value;
+    pnl += static_cast<i128>(p.short_side.position_cost_his.value) +
+           p.short_side.position_cost_today.value -
+           notional(sp, p.short_side.total(), ins.tick_value);
+  }
+  return pnl;
+}
+
 void Engine::on(const Settle& e) {
   std::vector<PriceTicks> price(instruments_.size());
   for (std::size_t i = 0; i < instruments_.size(); ++i) {
@@ -353,8 +411,19 @@ void Engine::on(const Settle& e) {
     if (raw(sp.instrument) >= instruments_.size()) {
       return admin_reject(RejectReason::kUnknownInstrument);
     }
-    if (sp.price.value <= 0) return admin_reject(RejectReason::kInvalidPrice);
+    if (sp.price.value <= 0 || sp.price > instruments_[raw(sp.instrument)].s.price_max) {
+      return admin_reject(RejectReason::kInvalidPrice);
+    }
     price[raw(sp.instrument)] = sp.price;
+  }
+  // 0. Every new pre_balance must stay within kMoneyMax; if one would not, nothing settles.
+  std::vector<Money> settled(accounts_.size());
+  for (std::size_t ai = 0; ai < accounts_.size(); ++ai) {
+    const Account& a = accounts_[ai];
+    i128 v = static_cast<i128>(a.s.pre_balance.value) + a.s.deposit.value - a.s.withdraw.value +
+             a.s.close_profit.value - a.s.commission.value + settlement_pnl(a, price);
+    if (v > kMoneyMax || v < -kMoneyMax) return admin_reject(RejectReason::kNumericOverflow);
+    settled[ai] = Money(static_cast<std::int64_t>(v));
   }
   // 1. Expire day orders, instrument by instrument, best level first, in time priority. A
   //    close-today order cannot outlive its day either: tomorrow its lots are history.
@@ -374,18 +443,16 @@ void Engine::on(const Settle& e) {
     }
     for (OrderHandle h : expired) cancel_resting(h, CancelReason::kExpired);
   }
-  // 2. Mark every position to the settlement price and roll today into history.
+  // 2. Mark every position to the settlement price and roll today into history; resting close
+  //    orders (GTC) now hold history volume.
   for (std::size_t ai = 0; ai < accounts_.size(); ++ai) {
     Account& a = accounts_[ai];
-    i128 pnl = 0;
     for (PositionState& p : a.s.positions) {
       const Instrument& ins = instruments_[raw(p.instrument)];
       PriceTicks sp = price[raw(p.instrument)];
       for (PositionSide* side : {&p.long_side, &p.short_side}) {
         bool is_long = side == &p.long_side;
         Money value = to_money(notional(sp, side->total(), ins.tick_value));
-        Money basis = side->position_cost_his + side->position_cost_today;
-        pnl += is_long ? (value - basis).value : (basis - value).value;
         side->his += side->today;
         side->today = Lots{0};
         side->frozen_his += side->frozen_today;
@@ -400,9 +467,13 @@ void Engine::on(const Settle& e) {
     std::erase_if(a.s.positions, [](const PositionState& p) {
       return p == PositionState{p.instrument, {}, {}};
     });
-    a.s.pre_balance =
-        to_money(static_cast<i128>(a.s.pre_balance.value) + a.s.deposit.value - a.s.withdraw.value +
-                 a.s.close_profit.value - a.s.commission.value + pnl);
+    for (OrderHandle h = a.first_order; h != kNoOrder; h = orders_[h].acc_next) {
+      Order& o = orders_[h];
+      if (o.offset == Offset::kOpen) continue;
+      o.frozen_his += o.frozen_today();
+      o.frozen_margin_or_today = 0;
+    }
+    a.s.pre_balance = settled[ai];
     a.s.deposit = a.s.withdraw = a.s.close_profit = a.s.commission = Money{0};
     Effect f{};
     f.kind = EffectKind::kAccountSettled;
@@ -410,21 +481,17 @@ void Engine::on(const Settle& e) {
     f.amount = a.s.pre_balance;
     emit(f);
   }
-  // 3. Close orders still resting (GTC) now hold history volume.
-  for (OrderHandle h = 0; h < orders_.extent(); ++h) {
-    Order& o = orders_[h];
-    if (o.offset == Offset::kOpen || !o.live()) continue;
-    o.frozen_his += o.frozen_today();
-    o.frozen_margin_or_today = 0;
-  }
-  for (std::size_t i = 0; i < instruments_.size(); ++i) {
-    InstrumentState& s = instruments_[i].s;
-    s.pre_settlement = price[i];
-    refresh_band(instruments_[i]);
+  // 3. Instruments take the settlement price as the new reference; orders the moved band leaves
+  //    outside are cancelled.
+  for (Instrument& ins : instruments_) {
+    InstrumentState& s = ins.s;
+    s.pre_settlement = price[static_cast<std::size_t>(&ins - instruments_.data())];
+    refresh_band(ins);
     // A new trading day marks at the settlement price until its first trade.
     s.last_price.reset();
     s.volume_today = Lots{0};
     s.turnover_today = Money{0};
+    cancel_outside_band(ins);
   }
   trades_.clear();
   trading_day_ += 1;

@@ -3,6 +3,7 @@
 // The state hash is the hash of the snapshot's canonical encoding, so "same hash" means "same
 // snapshot": two engines agree on state_hash() exactly when every field of their state agrees,
 // including the priority of every resting order.
+#include <algorithm>
 #include <utility>
 
 #include "core/assert.h"
@@ -106,6 +107,7 @@ std::uint64_t hash_snapshot(const Snapshot& s) {
     h.i64(i.last_price.value_or(PriceTicks{0}).value);
     h.i64(i.volume_today.value);
     h.i64(i.turnover_today.value);
+    h.i64(i.price_max.value);
   }
   h.word(s.users.size());
   for (const std::string& u : s.users) h.str(u);
@@ -249,19 +251,30 @@ Engine Engine::restore(const Snapshot& s) {
     e.accounts_.push_back(std::move(a));
   }
   e.orders_.reserve(s.orders.size());
+  std::vector<OrderHandle> by_id;
+  by_id.reserve(s.orders.size());
   for (const OrderState& os : s.orders) {
     QX_ASSERT(raw(os.instrument) < e.instruments_.size());
     QX_ASSERT(raw(os.account) < e.accounts_.size());
     QX_ASSERT(raw(os.id) != 0);
     OrderHandle h = e.orders_.allocate();
     e.orders_[h] = Order::from(os);
+    by_id.push_back(h);
     Account& a = e.acc_at(os.account);
     a.frozen_margin += os.frozen_margin;
     a.frozen_commission += os.frozen_commission;
     a.open_orders += 1;
+    if (os.offset == Offset::kOpen) {
+      e.add_pending(a, os.instrument, os.direction, os.volume_left);
+    }
     e.index_order(h);
     e.rest(h, e.ins_at(os.instrument));
   }
+  // Each account's order list runs in order id order (liquidation cancels in that order).
+  std::sort(by_id.begin(), by_id.end(), [&](OrderHandle x, OrderHandle y) {
+    return raw(e.orders_[x].id) < raw(e.orders_[y].id);
+  });
+  for (OrderHandle h : by_id) e.link_account(h);
   e.trades_ = s.trades;
   e.check_invariants();
   return e;
@@ -270,6 +283,7 @@ Engine Engine::restore(const Snapshot& s) {
 void Engine::check_invariants() const {
   std::vector<Money> frozen_margin(accounts_.size()), frozen_commission(accounts_.size());
   std::vector<std::uint32_t> open(accounts_.size());
+  std::vector<std::vector<PendingOpen>> pending(accounts_.size());
   std::size_t live = 0;
   for (const Instrument& ins : instruments_) {
     if (!ins.book.bids.empty() && !ins.book.asks.empty()) {
@@ -294,6 +308,14 @@ void Engine::check_invariants() const {
           frozen_margin[raw(o.account)] += o.frozen_margin();
           frozen_commission[raw(o.account)] += o.frozen_commission;
           open[raw(o.account)] += 1;
+          if (o.offset == Offset::kOpen) {
+            auto& p = pending[raw(o.account)];
+            auto it = std::find_if(p.begin(), p.end(), [&](const PendingOpen& x) {
+              return x.instrument == o.instrument;
+            });
+            if (it == p.end()) it = p.insert(p.end(), PendingOpen{o.instrument, {}, {}});
+            (o.direction == Direction::kBuy ? it->buy : it->sell) += o.volume_left;
+          }
           QX_ASSERT(resolve(o.account, OrderRef{o.id, {}}) == h);
           if (raw(o.client_order_id) != 0) {
             QX_ASSERT(find_by_client(o.account, o.client_order_id) == h);
@@ -315,6 +337,26 @@ void Engine::check_invariants() const {
     QX_ASSERT_EQ(a.frozen_margin.value, frozen_margin[i].value);
     QX_ASSERT_EQ(a.frozen_commission.value, frozen_commission[i].value);
     QX_ASSERT_EQ(a.open_orders, open[i]);
+    // The pending OPEN lots by instrument, and the order list in order id order.
+    std::sort(pending[i].begin(), pending[i].end(), [](const PendingOpen& x, const PendingOpen& y) {
+      return raw(x.instrument) < raw(y.instrument);
+    });
+    QX_ASSERT_EQ(a.pending.size(), pending[i].size());
+    for (std::size_t k = 0; k < a.pending.size(); ++k) {
+      QX_ASSERT(a.pending[k].instrument == pending[i][k].instrument);
+      QX_ASSERT(a.pending[k].buy == pending[i][k].buy && a.pending[k].sell == pending[i][k].sell);
+    }
+    std::uint32_t listed = 0;
+    OrderHandle before = kNoOrder;
+    for (OrderHandle h = a.first_order; h != kNoOrder; h = orders_[h].acc_next) {
+      QX_ASSERT(orders_[h].live() && raw(orders_[h].account) == i);
+      QX_ASSERT(orders_[h].acc_prev == before);
+      if (before != kNoOrder) QX_ASSERT(raw(orders_[before].id) < raw(orders_[h].id));
+      before = h;
+      listed += 1;
+    }
+    QX_ASSERT(a.last_order == before);
+    QX_ASSERT_EQ(listed, open[i]);
     Money margin{0};
     for (const PositionState& p : a.s.positions) {
       for (const PositionSide* s : {&p.long_side, &p.short_side}) {

@@ -20,7 +20,7 @@ namespace qx::core {
 
 // The semantics version: bumped whenever a change makes the engine produce different effects or
 // state for the same journal. Journals record it; an engine refuses journals of another version.
-inline constexpr std::uint32_t kSemanticsVersion = 1;
+inline constexpr std::uint32_t kSemanticsVersion = 2;
 
 struct InstrumentState {
   std::string code;
@@ -30,7 +30,10 @@ struct InstrumentState {
   PriceTicks pre_settlement{};
   std::optional<PriceTicks> last_price;
   Lots volume_today{};
-  Money turnover_today{};
+  Money turnover_today{};  // saturates at kMoneyMax (core/limits.h)
+  // The highest price the instrument can trade or settle at, fixed at creation so that a position
+  // side of position_limit lots is worth at most kSideValueMax (core/limits.h).
+  PriceTicks price_max{};
 };
 
 struct PositionSide {

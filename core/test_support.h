@@ -22,7 +22,7 @@ inline InstrumentParams if_params() {
   p.fees.close_today_ppb = 345'000;
   p.price_band_ppb = 100'000'000;
   p.max_order_volume = Lots(1'000);
-  p.position_limit = Lots(100'000);
+  p.position_limit = Lots(10'000);
   return p;
 }
 

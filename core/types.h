@@ -97,7 +97,8 @@ enum class RejectReason : std::uint16_t {
   kUnknownInstrument = 201,
   kInstrumentHalted = 202,
   kInstrumentDelisted = 203,
-  kPriceNotTickMultiple = 204,  // reserved: prices are ticks by construction in core
+  // 204 (PRICE_NOT_TICK_MULTIPLE) is retired: core prices are ticks by construction, and front
+  // ends refuse an off-tick decimal price before it is journaled.
   kPriceOutsideBand = 205,
   kNoLiquidity = 206,  // MARKET or BEST with an empty opposite side
   kPostOnlyWouldCross = 207,
@@ -112,6 +113,7 @@ enum class RejectReason : std::uint16_t {
   kOrderVolumeLimitExceeded = 307,
   kTooManyOpenOrders = 308,
   kWithdrawExceedsAvailable = 309,
+  kTooManyInstruments = 310,  // an account may hold positions or OPEN orders in 128 at most
   // 4xx: order references.
   kUnknownOrder = 401,
   kOrderNotOwned = 402,
@@ -126,7 +128,10 @@ enum class CancelReason : std::uint16_t {
   kExpired = 4,            // GFD order at settlement
   kForcedLiquidation = 5,  // an account's orders cancelled before liquidating it
   kInstrumentDelisted = 6,
-  kBandRemainder = 7,  // MARKET volume beyond what the band allows
+  // 7 (BAND_REMAINDER) is retired: resting orders are always inside the band (a moved band
+  // cancels those it leaves outside), so a MARKET order's remainder is always IOC_REMAINDER.
+  kOutsideBand = 8,  // a resting order left outside a moved price band
+  kMoneyLimit = 9,   // a fill would take an account's day totals past the money bound
 };
 
 const char* to_string(RejectReason r);

@@ -427,7 +427,7 @@ core::EventBody read_body(BodyReader body, Context& ctx) {
 void write_instrument(const core::InstrumentState& v, schema::InstrumentState::Builder b,
                       Context& ctx) {
   const auto& [code, exchange, params, status, pre_settlement, last_price, volume_today,
-               turnover_today] = v;
+               turnover_today, price_max] = v;
   b.setCode(text_to_schema(code, "InstrumentState.code", ctx));
   b.setExchange(text_to_schema(exchange, "InstrumentState.exchange", ctx));
   write_params(params, b.initParams());
@@ -440,6 +440,7 @@ void write_instrument(const core::InstrumentState& v, schema::InstrumentState::B
   }
   b.setVolumeToday(volume_today.value);
   b.setTurnoverToday(turnover_today.value);
+  b.setPriceMax(price_max.value);
 }
 
 core::InstrumentState read_instrument(schema::InstrumentState::Reader r, Context& ctx) {
@@ -461,6 +462,7 @@ core::InstrumentState read_instrument(schema::InstrumentState::Reader r, Context
   }
   v.volume_today = core::Lots{r.getVolumeToday()};
   v.turnover_today = core::Money{r.getTurnoverToday()};
+  v.price_max = core::PriceTicks{r.getPriceMax()};
   return v;
 }
 

@@ -92,13 +92,14 @@ core::Snapshot sample_snapshot() {
   s.next_trade_id = 77;
   s.effects_hash = 0xDEAD'BEEF'0123'4567ull;
   s.liquidation_ratio_ppb = 0;  // present and zero: must not come back as nullopt
-  s.instruments.push_back(core::InstrumentState{"IF2501", "CFFEX", sample_params(50'000'000),
-                                                core::InstrumentStatus::kTrading,
-                                                core::PriceTicks{19'000}, core::PriceTicks{19'020},
-                                                core::Lots{12}, core::Money{136'800'000'000}});
   s.instruments.push_back(core::InstrumentState{
-      "cu2501", "SHFE", sample_params(std::nullopt), core::InstrumentStatus::kHalted,
-      core::PriceTicks{7'000}, std::nullopt, core::Lots{0}, core::Money{0}});
+      "IF2501", "CFFEX", sample_params(50'000'000), core::InstrumentStatus::kTrading,
+      core::PriceTicks{19'000}, core::PriceTicks{19'020}, core::Lots{12},
+      core::Money{136'800'000'000}, core::PriceTicks{55'555}});
+  s.instruments.push_back(
+      core::InstrumentState{"cu2501", "SHFE", sample_params(std::nullopt),
+                            core::InstrumentStatus::kHalted, core::PriceTicks{7'000}, std::nullopt,
+                            core::Lots{0}, core::Money{0}, core::PriceTicks{1'000'000}});
   s.users = {"alice", "bob", ""};
   core::PositionSide side{core::Lots{1},  core::Lots{2},  core::Lots{1},  core::Lots{0},
                           core::Money{5}, core::Money{6}, core::Money{7}, core::Money{8}};

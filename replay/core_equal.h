@@ -274,7 +274,7 @@ inline void compare(Differ& d, const core::Effect& a, const core::Effect& b) {
 }
 
 inline void compare(Differ& d, const core::InstrumentState& a, const core::InstrumentState& b) {
-  static_assert(field_count<core::InstrumentState>() == 8);
+  static_assert(field_count<core::InstrumentState>() == 9);
   d.leaf("code", a.code, b.code);
   d.leaf("exchange", a.exchange, b.exchange);
   d.nested("params", a.params, b.params);
@@ -283,6 +283,7 @@ inline void compare(Differ& d, const core::InstrumentState& a, const core::Instr
   d.leaf("last_price", a.last_price, b.last_price);
   d.leaf("volume_today", a.volume_today, b.volume_today);
   d.leaf("turnover_today", a.turnover_today, b.turnover_today);
+  d.leaf("price_max", a.price_max, b.price_max);
 }
 
 inline void compare(Differ& d, const core::PositionSide& a, const core::PositionSide& b) {

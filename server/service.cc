@@ -261,6 +261,7 @@ json instrument_json(const core::Engine& e, core::InstrumentId id) {
          {"max_order_volume", p.max_order_volume.value},
          {"position_limit", p.position_limit.value},
          {"pre_settlement", replay::price_text(e, id, s.pre_settlement)},
+         {"price_max", replay::price_text(e, id, s.price_max)},  // the engine's price ceiling
          {"volume_today", s.volume_today.value}};
   if (s.last_price) j["last_price"] = replay::price_text(e, id, *s.last_price);
   return j;

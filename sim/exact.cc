@@ -27,6 +27,7 @@ void ExactLobsterVenue::apply(core::EventBody body, std::int64_t time_ns) {
   events_.push_back(core::Event{core::EventHeader{core::Seq{seq_}, now_, 0}, std::move(body)});
   effects_.clear();
   engine_.apply(events_.back(), effects_);
+  require_admin_accepted(events_.back(), effects_);
   observe();
 }
 
@@ -214,7 +215,13 @@ Status ExactLobsterVenue::on_message(const LobsterMessage& m, const LobsterRow& 
       apply(core::Deposit{strategy_account(), config_.strategy_deposit}, t);
     }
     apply(core::Deposit{takers_account(), core::Money(kTakersDeposit)}, t);
-    if (config_.params) apply(core::UpdateInstrument{book_.instrument(), *config_.params}, t);
+    if (config_.params) {
+      core::InstrumentParams p = *config_.params;
+      if (p.position_limit.value == 0) {
+        p.position_limit = engine_.instrument(book_.instrument()).params.position_limit;
+      }
+      apply(core::UpdateInstrument{book_.instrument(), p}, t);
+    }
     ready_ = true;
   }
   return Status{};

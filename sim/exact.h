@@ -41,6 +41,7 @@ namespace qx::sim {
 struct ExactConfig {
   LobsterConfig lobster;
   // Replaces the instrument's parameters after the setup (margins, fees); same tick required.
+  // Replaces the translation's instrument parameters; a position limit of 0 keeps its limit.
   std::optional<core::InstrumentParams> params;
   core::Money strategy_deposit{};
   LatencySpec order_entry;

@@ -1,7 +1,11 @@
 #include "sim/fill.h"
 
 #include <algorithm>
+#include <iterator>
+#include <stdexcept>
+#include <string>
 #include <utility>
+#include <variant>
 
 #include "core/assert.h"
 #include "core/numeric.h"
@@ -71,8 +75,36 @@ std::int64_t QueuePosition::on_trade_at_price(std::int64_t qty) {
   return reach;
 }
 
+void require_admin_accepted(const core::Event& event, const core::EffectBuffer& effects) {
+  static constexpr const char* kNames[] = {
+      "CreateInstrument", "UpdateInstrument", "SetInstrumentStatus",
+      "CreateUser",       "CreateAccount",    "Deposit",
+      "Withdraw",         "SetAccountRisk",   "SetRiskParams",
+      "Settle",           "NewOrder",         "AmendOrder",
+      "CancelOrder"};
+  static_assert(std::size(kNames) == std::variant_size_v<core::EventBody>);
+  for (const core::Effect& f : effects) {
+    if (f.kind != core::EffectKind::kAdminRejected) continue;
+    throw std::invalid_argument(std::string("backtest setup refused by the engine: ") +
+                                kNames[event.body.index()] + ": " +
+                                core::to_string(static_cast<core::RejectReason>(f.reason)));
+  }
+}
+
+namespace {
+
+VenueConfig with_position_limit(VenueConfig c) {
+  if (c.params.position_limit.value == 0) {
+    c.params.position_limit =
+        core::position_limit_max(c.params, core::PriceTicks(10 * c.reference_price.value));
+  }
+  return c;
+}
+
+}  // namespace
+
 ReplayOnlyVenue::ReplayOnlyVenue(const VenueConfig& config)
-    : config_(config),
+    : config_(with_position_limit(config)),
       actions_(config.order_entry, config.seed),
       data_(config.market_data, config.seed ^ 0x9e3779b97f4a7c15ULL) {
   apply(core::CreateInstrument{config_.instrument_code, config_.exchange, config_.params,
@@ -96,6 +128,7 @@ void ReplayOnlyVenue::apply(core::EventBody body) {
   events_.push_back(core::Event{core::EventHeader{core::Seq{seq_}, now_, 0}, std::move(body)});
   effects_.clear();
   engine_.apply(events_.back(), effects_);
+  require_admin_accepted(events_.back(), effects_);
 }
 
 std::int64_t ReplayOnlyVenue::working(std::uint64_t order) const {

@@ -133,10 +133,18 @@ class QueuePosition {
   std::int64_t ahead_;
 };
 
+// Stops a backtest whose setup the engine refused: throws std::invalid_argument naming the event
+// and the reject reason when `effects` (of `event`) hold an admin reject. A venue applies it after
+// every event, so an instrument, user, account or deposit the engine refused ends the run at
+// once instead of letting every later order fail as UNKNOWN_INSTRUMENT.
+void require_admin_accepted(const core::Event& event, const core::EffectBuffer& effects);
+
 struct VenueConfig {
   std::string instrument_code = "BTCUSDT";
   std::string exchange = "BINANCE";
-  core::InstrumentParams params;  // tick, multiplier, margins, fees of the simulated contract
+  // Tick, multiplier, margins, fees of the simulated contract. A position limit of 0 means the
+  // largest the engine allows with a price ceiling of 10x the reference price.
+  core::InstrumentParams params;
   core::PriceTicks reference_price{1};
   core::Money strategy_deposit{};
   QueueModel queue = QueueModel::kRiskAverse;

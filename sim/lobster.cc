@@ -36,7 +36,6 @@ constexpr std::size_t kMessageColumns = 6;
 
 // Huge limits: the replay must never be refused for size, position or funds.
 constexpr std::int64_t kMaxOrderLots = 1'000'000'000;
-constexpr std::int64_t kPositionLimitLots = 1'000'000'000'000;
 constexpr std::int64_t kDepositMinor = 10'000'000'000'000;  // 1e9 USD in 1e-4 USD units
 
 Error field_error(const char* name, std::string_view text, const char* why) {
@@ -301,7 +300,8 @@ Status LobsterBook::begin(const LobsterMessage& first, const LobsterRow& row,
   p.price_tick_e8 = config_.tick_units * (core::kDecimalScale / 10'000);  // unit = 1e-4 USD
   p.multiplier_e8 = core::kDecimalScale;                                  // one share per lot
   p.max_order_volume = core::Lots(kMaxOrderLots);
-  p.position_limit = core::Lots(kPositionLimitLots);
+  // As large as the engine allows with a price ceiling of 10x the first price (core/limits.h).
+  p.position_limit = core::position_limit_max(p, core::PriceTicks(10 * reference));
   // Margin, fees and price band: none. The replay is the exchange's book, not anyone's risk.
   emit(core::CreateInstrument{config_.instrument_code, config_.exchange, p,
                               core::PriceTicks(reference)},

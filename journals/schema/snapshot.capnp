@@ -26,7 +26,8 @@ struct InstrumentState {
     ticks @6 :Int64;                    # ticks
   }
   volumeToday @7 :Int64;                # lots traded today
-  turnoverToday @8 :Int64;              # money traded today, minor units
+  turnoverToday @8 :Int64;              # money traded today, minor units (saturates at 1e18)
+  priceMax @9 :Int64;                   # price ceiling fixed at creation, ticks
 }
 
 # One side (long or short) of a position. Mirrors core::PositionSide.

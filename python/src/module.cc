@@ -359,7 +359,7 @@ std::unique_ptr<ExactDriver> make_exact(std::string journal_dir, std::string mes
   p.price_tick_e8 = c.lobster.tick_units * (core::kDecimalScale / 10'000);
   p.multiplier_e8 = core::kDecimalScale;
   p.max_order_volume = core::Lots(1'000'000'000);
-  p.position_limit = core::Lots(1'000'000'000'000);
+  p.position_limit = core::Lots(0);  // keep the translation's (sim::ExactConfig)
   p.fees = fee_schedule(fee_per_lot_minor, fee_ppb);
   p.margin_long_ppb = margin_ppb;
   p.margin_short_ppb = margin_ppb;
@@ -393,7 +393,7 @@ std::unique_ptr<TickDriver> make_tick(std::string journal_dir, std::string trade
   c.params.margin_short_ppb = margin_ppb;
   c.params.fees = fee_schedule(0, fee_ppb);
   c.params.max_order_volume = core::Lots(max_order_lots);
-  c.params.position_limit = core::Lots(1'000'000'000'000);
+  c.params.position_limit = core::Lots(0);  // the largest allowed (sim::VenueConfig)
   c.strategy_deposit = core::Money(cash_minor);
   c.order_entry = sim::LatencySpec{order_entry.first, order_entry.second};
   c.market_data = sim::LatencySpec{market_data.first, market_data.second};

@@ -265,3 +265,13 @@ def test_btcusdt_files_and_frames_give_the_same_backtest(tmp_path):
     b, fb = go(qaexchange.TickBacktest(tmp_path / "b", trades=pd.read_csv(t), bbo=pd.read_csv(q)))
     assert a == b and len(fa) == len(fb) > 100
     assert set(fa["mode"]) == {"replay-only/risk_averse"}
+
+
+@pytest.mark.parametrize("kw,refused", [
+    ({"fee_rate": 2.0}, "CreateInstrument: INVALID_PARAMETER"),   # a fee of 200% of notional
+    ({"cash": 2e14}, "Deposit: NUMERIC_OVERFLOW"),                # 2e18 minor units > the bound
+])
+def test_a_setup_the_engine_refuses_stops_the_backtest(tmp_path, kw, refused):
+    t, q = tick_files(tmp_path)
+    with pytest.raises(ValueError, match="backtest setup refused by the engine: " + refused):
+        qaexchange.TickBacktest(tmp_path / "j", trades=t, bbo=q, **kw)

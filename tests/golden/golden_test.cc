@@ -71,7 +71,7 @@ TEST(Golden, JournalsReplayToTheirRecordedHashesAndCoverEverything) {
               R::kPositionLimitExceeded, R::kOrderVolumeLimitExceeded,
               R::kTooManyOpenOrders,     R::kWithdrawExceedsAvailable,
               R::kUnknownOrder,          R::kOrderNotOwned,
-              R::kAmendNoChange}) {
+              R::kAmendNoChange,         R::kTooManyInstruments}) {
     EXPECT_TRUE(rejects.count(static_cast<std::uint16_t>(r))) << "not covered: " << to_string(r);
   }
 }

@@ -75,7 +75,7 @@ InstrumentParams au_params() {  // per-lot fees, no band
   p.fees.close_per_lot = Money(100'000);
   p.fees.close_today_per_lot = Money(0);
   p.max_order_volume = Lots(1'000'000);
-  p.position_limit = Lots(1'000'000);
+  p.position_limit = Lots(100'000);  // price ceiling 1e15 / (100,000 x 200,000) = 50,000 ticks
   return p;
 }
 
@@ -127,8 +127,7 @@ void basic(Script& s) {
   s.add(Settle{{}});
 }
 
-// Every reject reason the engine produces (PRICE_NOT_TICK_MULTIPLE is reserved for front ends
-// that convert decimal prices; the engine's prices are ticks by construction).
+// Every reject reason the engine produces.
 void rejects(Script& s) {
   InstrumentParams bad = if_params();
   bad.margin_long_ppb = -1;
@@ -148,7 +147,13 @@ void rejects(Script& s) {
   s.order(0, 0, kBuy, kOpen, kLimit, 19'000, 0);  // INVALID_VOLUME
   s.order(0, 0, kBuy, kOpen, kLimit, 0, 1);       // INVALID_PRICE
   s.order(0, 0, kBuy, kOpen, kLimit, 19'000, 1, TimeCondition::kGfd, VolumeCondition::kAll);
-  s.order(0, 1, kBuy, kOpen, kLimit, 4'000'000'000'000'000, 1);               // NUMERIC_OVERFLOW
+  s.order(0, 1, kBuy, kOpen, kLimit, 50'001, 1);  // INVALID_PRICE: above the price ceiling
+  InstrumentParams huge = if_params();
+  huge.price_tick_e8 = kDecimalScale;
+  huge.multiplier_e8 = 1'000'000'000 * kDecimalScale;  // tick value 1e13 minor units
+  huge.margin_long_ppb = huge.margin_short_ppb = 1'000'000'000;
+  huge.price_band_ppb.reset();
+  s.add(CreateInstrument{"HUGE", "X", huge, PriceTicks(900'000)});            // NUMERIC_OVERFLOW
   s.order(0, 7, kBuy, kOpen, kLimit, 19'000, 1);                              // UNKNOWN_INSTRUMENT
   s.order(7, 0, kBuy, kOpen, kLimit, 19'000, 1);                              // UNKNOWN_ACCOUNT
   s.order(0, 0, kBuy, kOpen, kLimit, 25'000, 1);                              // PRICE_OUTSIDE_BAND
@@ -185,6 +190,16 @@ void rejects(Script& s) {
   s.add(UpdateInstrument{InstrumentId(0), tight});
   s.order(0, 0, kBuy, kOpen, kLimit, 18'500, 2);  // POSITION_LIMIT
   s.add(SetRiskParams{-5});                       // INVALID_PARAMETER
+  // An account may hold positions or OPEN orders in 128 instruments at most.
+  s.add(CreateUser{"u2"});
+  s.add(CreateAccount{UserId(2), "a2"});
+  s.add(Deposit{AccountId(2), cny(100'000'000)});
+  for (int i = 0; i <= 128; ++i) {
+    s.add(CreateInstrument{"T" + std::to_string(i), "X", if_params(), PriceTicks(19'000)});
+    s.order(2, static_cast<std::uint32_t>(2 + i), kBuy, kOpen, kLimit, 18'000, 1,
+            TimeCondition::kGtc);  // the last: TOO_MANY_INSTRUMENTS
+  }
+  s.add(Deposit{AccountId(2), Money(kMoneyMax)});  // NUMERIC_OVERFLOW: the day's deposits
 }
 
 }  // namespace

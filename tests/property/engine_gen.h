@@ -34,6 +34,7 @@
 #include <vector>
 
 #include "core/events.h"
+#include "core/numeric.h"
 #include "core/types.h"
 #include "tests/property/model.h"
 
@@ -52,6 +53,7 @@ struct Scenario {
 struct InstrumentShape {
   std::int64_t ref_ticks = 0;  // the initial previous settlement price
   std::int64_t max_order_volume = 0;
+  std::int64_t price_max = 0;  // the price ceiling (docs/semantics.md, "Bounds")
 };
 struct World {
   std::vector<InstrumentShape> instruments;
@@ -86,12 +88,13 @@ inline rc::Gen<core::FeeSchedule> gen_fees() {
     return f;
   };
   return rc::gen::element(
-      schedule(0, 23'010, 0, 23'010, 0, 345'000),          // IF: by notional, dear close-today
-      schedule(0, 50'000, 0, 50'000, 0, 50'000),           // cu: by notional
-      schedule(3 * kCny, 0, 3 * kCny, 0, 6 * kCny, 0),     // per lot
-      schedule(kCny, 10'000, kCny, 10'000, 0, 0),          // mixed, free close-today
-      schedule(0, 0, 0, 0, 0, 0),                          // free
-      schedule(12'345, 33'333, 5'432, 77'777, 1, 999'999)  // odd numbers that round
+      schedule(0, 23'010, 0, 23'010, 0, 345'000),            // IF: by notional, dear close-today
+      schedule(0, 50'000, 0, 50'000, 0, 50'000),             // cu: by notional
+      schedule(3 * kCny, 0, 3 * kCny, 0, 6 * kCny, 0),       // per lot
+      schedule(kCny, 10'000, kCny, 10'000, 0, 0),            // mixed, free close-today
+      schedule(0, 0, 0, 0, 0, 0),                            // free
+      schedule(12'345, 33'333, 5'432, 77'777, 1, 999'999),   // odd numbers that round
+      schedule(0, 50'000'000, 0, 50'000'000, 0, 50'000'000)  // 5% of notional
   );
 }
 
@@ -101,23 +104,35 @@ inline rc::Gen<std::pair<core::CreateInstrument, InstrumentShape>> gen_instrumen
     struct Kind {
       std::int64_t tick_e8, multiplier_e8, ref_ticks;
     };
-    const Kind kind = *rc::gen::element(Kind{20'000'000, 30'000'000'000, 19'000},  // IF
-                                        Kind{1'000'000'000, 500'000'000, 7'000},   // cu
-                                        Kind{100'000'000, 1'000'000'000, 3'500});  // rebar
+    // "huge" has a tick value of 1e11 minor units, so its price ceiling (1e15 / (limit x tick
+    // value)) is a few ticks above its reference price and its notionals reach the money bounds.
+    const Kind kind = *rc::gen::weightedElement<Kind>(
+        {{4, Kind{20'000'000, 30'000'000'000, 19'000}},         // IF
+         {4, Kind{1'000'000'000, 500'000'000, 7'000}},          // cu
+         {4, Kind{100'000'000, 1'000'000'000, 3'500}},          // rebar
+         {1, Kind{100'000'000, 1'000'000'000'000'000, 900}}});  // huge
+    const bool huge = kind.ref_ticks == 900;
     core::InstrumentParams p;
     p.price_tick_e8 = kind.tick_e8;
     p.multiplier_e8 = kind.multiplier_e8;
-    p.margin_long_ppb = *rc::gen::element<std::int64_t>(50'000'000, 100'000'000, 150'000'000);
-    p.margin_short_ppb = *rc::gen::element<std::int64_t>(50'000'000, 100'000'000, 120'000'000);
+    p.margin_long_ppb =
+        *rc::gen::element<std::int64_t>(50'000'000, 100'000'000, 150'000'000, 1'000'000'000);
+    p.margin_short_ppb =
+        *rc::gen::element<std::int64_t>(50'000'000, 100'000'000, 120'000'000, 1'000'000'000);
     p.fees = *gen_fees();
     // Bands of 0.1% and 0.2% are a few ticks wide, so band rejects and MARKET capping happen.
     p.price_band_ppb = *rc::gen::element<std::optional<std::int64_t>>(std::nullopt, 1'000'000,
                                                                       2'000'000, 50'000'000);
     p.max_order_volume = core::Lots(*rc::gen::element<std::int64_t>(5, 10, 50));
-    p.position_limit = core::Lots(*rc::gen::element<std::int64_t>(8, 20, 1'000));
+    p.position_limit = core::Lots(huge ? *rc::gen::element<std::int64_t>(8, 10, 11)
+                                       : *rc::gen::element<std::int64_t>(8, 20, 1'000));
     core::CreateInstrument c{"I" + std::to_string(index), "TEST", p,
                              core::PriceTicks(kind.ref_ticks)};
-    return std::make_pair(c, InstrumentShape{kind.ref_ticks, p.max_order_volume.value});
+    const std::int64_t tick_value =
+        static_cast<std::int64_t>(static_cast<core::i128>(kind.tick_e8) * kind.multiplier_e8 *
+                                  core::kMoneyScale / (core::i128{100'000'000} * 100'000'000));
+    const std::int64_t price_max = 1'000'000'000'000'000 / (p.position_limit.value * tick_value);
+    return std::make_pair(c, InstrumentShape{kind.ref_ticks, p.max_order_volume.value, price_max});
   });
 }
 
@@ -127,8 +142,10 @@ inline rc::Gen<std::uint32_t> gen_index(std::uint32_t count) {
       {{80, rc::gen::inRange<std::uint32_t>(0, count)}, {1, rc::gen::just(count)}});
 }
 
-inline rc::Gen<std::int64_t> gen_price(std::int64_t ref) {
+inline rc::Gen<std::int64_t> gen_price(std::int64_t ref, std::int64_t price_max) {
   return rc::gen::weightedOneOf<std::int64_t>({
+      {2, rc::gen::map(rc::gen::inRange<std::int64_t>(-2, 2),
+                       [price_max](std::int64_t d) { return price_max + d; })},
       {88, rc::gen::map(rc::gen::inRange<std::int64_t>(-4, 5),
                         [ref](std::int64_t d) { return ref + d; })},
       {8, rc::gen::map(rc::gen::inRange<std::int64_t>(5, ref / 40),
@@ -177,7 +194,7 @@ inline rc::Gen<core::EventBody> gen_new_order(const World& w) {
     o.price_type = *rc::gen::weightedElement<core::PriceType>({{15, core::PriceType::kLimit},
                                                                {1, core::PriceType::kMarket},
                                                                {1, core::PriceType::kBest}});
-    o.price = core::PriceTicks(*gen_price(shape.ref_ticks));
+    o.price = core::PriceTicks(*gen_price(shape.ref_ticks, shape.price_max));
     o.volume = core::Lots(*gen_volume(shape.max_order_volume));
     o.volume_condition = *rc::gen::weightedElement<core::VolumeCondition>(
         {{9, core::VolumeCondition::kAny}, {1, core::VolumeCondition::kAll}});
@@ -237,7 +254,7 @@ inline rc::Gen<Command> gen_amend(const World& w) {
     a.account = core::AccountId(*rc::gen::inRange<std::uint32_t>(0, w.accounts));
     a.ref = *gen_ref();
     const InstrumentShape& shape = *rc::gen::elementOf(w.instruments);
-    a.new_price = core::PriceTicks(*gen_price(shape.ref_ticks));
+    a.new_price = core::PriceTicks(*gen_price(shape.ref_ticks, shape.price_max));
     a.new_volume_left = core::Lots(*gen_volume(shape.max_order_volume));
     return *gen_reference(a);
   });
@@ -258,6 +275,9 @@ inline rc::Gen<core::Money> gen_money() {
                        [](std::int64_t cny) { return core::Money(cny * kCny); })},
       {1, rc::gen::map(rc::gen::inRange<std::int64_t>(1, 5'000'000),
                        [](std::int64_t cny) { return core::Money(cny * kCny + 1); })},
+      // Near the money bound of 1e18 minor units: a second such deposit passes it.
+      {1, rc::gen::map(rc::gen::inRange<std::int64_t>(1, 1'001),
+                       [](std::int64_t k) { return core::Money(k * 1'000'000'000'000'000); })},
   });
 }
 
@@ -276,7 +296,10 @@ inline rc::Gen<core::EventBody> gen_admin(const World& w, const GenOptions& opt)
     if (*rc::gen::element(false, true)) {
       for (std::uint32_t i = 0; i < w.instruments.size(); ++i) {
         if (!*rc::gen::element(false, true)) continue;
-        std::int64_t price = w.instruments[i].ref_ticks + *rc::gen::inRange<std::int64_t>(-8, 9);
+        const InstrumentShape& shape = w.instruments[i];
+        std::int64_t price = *rc::gen::weightedOneOf<std::int64_t>(
+            {{8, rc::gen::just(shape.ref_ticks + *rc::gen::inRange<std::int64_t>(-8, 9))},
+             {1, rc::gen::just(shape.price_max + *rc::gen::inRange<std::int64_t>(-1, 2))}});
         s.prices.push_back(core::SettlementPrice{core::InstrumentId(i), core::PriceTicks(price)});
       }
     }

@@ -455,7 +455,7 @@ TEST(engine_properties_regressions, FailedAmendDoesNotStopEngine) {
   const std::string result = in_child([] {
     core::testing::Driver d;
     core::InstrumentParams p = core::testing::if_params();
-    p.position_limit = core::Lots(5);
+    p.position_limit = core::Lots(6);
     const core::InstrumentId i = d.instrument("IF2501", p, core::PriceTicks(19'000));
     const core::AccountId a = d.account("alice", core::testing::cny(10'000'000));
     const core::AccountId b = d.account("bob", core::testing::cny(10'000'000));
@@ -465,6 +465,8 @@ TEST(engine_properties_regressions, FailedAmendDoesNotStopEngine) {
     d.order(a, i, Direction::kBuy, Offset::kOpen, 19'000, 3, TimeCondition::kGtc);   // order 1
     d.order(b, i, Direction::kSell, Offset::kOpen, 19'001, 3, TimeCondition::kGtc);  // order 2
     d.order(a, i, Direction::kBuy, Offset::kOpen, 19'001, 3, TimeCondition::kIoc);   // alice +3
+    p.position_limit = core::Lots(5);  // the limit tightens under the resting order
+    d.apply(core::UpdateInstrument{i, p});
     // 3 held + 4 > 5: rejected; the old 3 lots no longer fit either (3 + 3 > 5).
     const core::EffectBuffer& fx =
         d.apply(core::AmendOrder{a, core::OrderRef{core::OrderId(1), core::ClientOrderId(0)},

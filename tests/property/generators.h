@@ -292,7 +292,8 @@ inline rc::Gen<core::InstrumentState> instrument_state() {
                            rc::gen::set(&S::pre_settlement, quantity<core::PriceTicks>()),
                            rc::gen::set(&S::last_price, optional(quantity<core::PriceTicks>())),
                            rc::gen::set(&S::volume_today, quantity<core::Lots>()),
-                           rc::gen::set(&S::turnover_today, quantity<core::Money>()));
+                           rc::gen::set(&S::turnover_today, quantity<core::Money>()),
+                           rc::gen::set(&S::price_max, quantity<core::PriceTicks>()));
 }
 
 inline rc::Gen<core::PositionSide> position_side() {

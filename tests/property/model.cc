@@ -23,6 +23,10 @@ using core::RejectReason;
 using core::TimeCondition;
 
 constexpr Wide kBillion = 1'000'000'000;
+// The money bounds of docs/semantics.md ("Bounds").
+constexpr std::int64_t kMoneyBound = 1'000'000'000'000'000'000;  // running totals
+constexpr std::int64_t kSideBound = 1'000'000'000'000'000;       // a side at the price ceiling
+constexpr std::size_t kInstrumentsPerAccount = 128;
 
 // The model only meets small numbers; anything that does not fit is a bug in the model or in the
 // generator, never a business outcome.
@@ -309,10 +313,26 @@ void Model::on(const core::CreateInstrument& e, std::vector<Effect>& out) {
     out.push_back(admin_reject(RejectReason::kInvalidParameter));
     return;
   }
+  const Wide tick_value = scaled / unit;
+  const Wide limit = p.position_limit.value;
+  const Wide price_max = kSideBound / (limit * tick_value);
+  const core::FeeSchedule& fees = p.fees;
+  for (std::int64_t per_lot :
+       {fees.open_per_lot.value, fees.close_per_lot.value, fees.close_today_per_lot.value}) {
+    if (Wide{per_lot} * limit > kSideBound) {
+      out.push_back(admin_reject(RejectReason::kNumericOverflow));
+      return;
+    }
+  }
+  if (price_max < e.pre_settlement.value) {
+    out.push_back(admin_reject(RejectReason::kNumericOverflow));
+    return;
+  }
   Instrument ins;
   ins.code = e.code;
   ins.params = p;
-  ins.tick_value = to_i64(scaled / unit);
+  ins.price_max = to_i64(price_max);
+  ins.tick_value = to_i64(tick_value);
   ins.status = core::InstrumentStatus::kTrading;
   ins.pre_settlement = e.pre_settlement.value;
   Effect f = simple(EffectKind::kInstrumentCreated);
@@ -389,6 +409,10 @@ void Model::on(const core::Deposit& e, std::vector<Effect>& out) {
     out.push_back(admin_reject(RejectReason::kInvalidParameter));
     return;
   }
+  if (Wide{accounts_[id].deposit} + e.amount.value > kMoneyBound) {
+    out.push_back(admin_reject(RejectReason::kNumericOverflow));
+    return;
+  }
   accounts_[id].deposit += e.amount.value;
   Effect f = simple(EffectKind::kDeposited);
   f.account = e.account;
@@ -408,6 +432,10 @@ void Model::on(const core::Withdraw& e, std::vector<Effect>& out) {
   }
   if (e.amount.value > account(id).available) {
     out.push_back(admin_reject(RejectReason::kWithdrawExceedsAvailable));
+    return;
+  }
+  if (Wide{accounts_[id].withdraw} + e.amount.value > kMoneyBound) {
+    out.push_back(admin_reject(RejectReason::kNumericOverflow));
     return;
   }
   accounts_[id].withdraw += e.amount.value;
@@ -479,11 +507,26 @@ void Model::on(const core::Settle& e, std::vector<Effect>& out) {
       out.push_back(admin_reject(RejectReason::kUnknownInstrument));
       return;
     }
-    if (sp.price.value <= 0) {
+    if (sp.price.value <= 0 || sp.price.value > instruments_[core::raw(sp.instrument)].price_max) {
       out.push_back(admin_reject(RejectReason::kInvalidPrice));
       return;
     }
     price[core::raw(sp.instrument)] = sp.price.value;
+  }
+  // 0. No account's new pre_balance may pass the money bound; otherwise nothing settles.
+  for (const Account& a : accounts_) {
+    Wide next = Wide{a.pre_balance} + a.deposit - a.withdraw + a.close_profit - a.commission;
+    for (const auto& [ins_id, pos] : a.positions) {
+      const Instrument& ins = instruments_[ins_id];
+      next += Wide{notional(ins, price[ins_id], pos.long_side.lots())} - pos.long_side.cost_today -
+              pos.long_side.cost_his;
+      next += Wide{pos.short_side.cost_today} + pos.short_side.cost_his -
+              notional(ins, price[ins_id], pos.short_side.lots());
+    }
+    if (next > kMoneyBound || next < -kMoneyBound) {
+      out.push_back(admin_reject(RejectReason::kNumericOverflow));
+      return;
+    }
   }
   // 1. Day orders and close-today orders expire, instrument by instrument, bids then asks, in
   // priority.
@@ -510,10 +553,24 @@ void Model::on(const core::Settle& e, std::vector<Effect>& out) {
     o.frozen_his += o.frozen_today;
     o.frozen_today = 0;
   }
-  // 4. Instruments take the settlement price as the new reference.
-  for (std::size_t i = 0; i < instruments_.size(); ++i) {
+  // 4. Instruments take the settlement price as the new reference; resting orders outside the
+  // new band are cancelled, bids then asks, in priority.
+  for (std::uint32_t i = 0; i < instruments_.size(); ++i) {
     instruments_[i].pre_settlement = price[i];
     instruments_[i].last_price.reset();
+    for (Direction side : {Direction::kBuy, Direction::kSell}) {
+      std::vector<std::uint64_t> doomed;
+      for (std::size_t k : priority_order(i, side)) {
+        if (!in_band(instruments_[i], resting_[k].price)) doomed.push_back(resting_[k].id);
+      }
+      for (std::uint64_t id : doomed) {
+        for (std::size_t k = 0; k < resting_.size(); ++k) {
+          if (resting_[k].id != id) continue;
+          remove_resting(k, core::CancelReason::kOutsideBand, out);
+          break;
+        }
+      }
+    }
   }
   trading_day_ += 1;
   Effect f = simple(EffectKind::kSettlementDone);
@@ -593,10 +650,7 @@ std::optional<RejectReason> Model::check_new(const core::NewOrder& e, ModelOrder
   const std::uint32_t acc_id = core::raw(e.account);
   const std::uint32_t ins_id = core::raw(e.instrument);
   const Instrument& ins = instruments_[ins_id];
-  if (price <= 0) return RejectReason::kInvalidPrice;
-  if (Wide{price} * e.volume.value * ins.tick_value > std::numeric_limits<std::int64_t>::max()) {
-    return RejectReason::kNumericOverflow;
-  }
+  if (price <= 0 || price > ins.price_max) return RejectReason::kInvalidPrice;
   if (!in_band(ins, price)) return RejectReason::kPriceOutsideBand;
   const Direction opp = opposite(e.direction);
   std::optional<std::size_t> top = best(ins_id, opp);
@@ -636,12 +690,35 @@ std::optional<RejectReason> Model::reserve(ModelOrder& o) const {
   auto pos = a.positions.find(o.instrument);
   std::int64_t v = o.volume_left;
   if (o.offset == Offset::kOpen) {
+    // Instruments the account holds a position (kept until settlement) or an OPEN order in.
+    std::vector<std::uint32_t> in_use;
+    for (const auto& kv : a.positions) in_use.push_back(kv.first);
+    std::size_t open_instruments = 0;
+    std::vector<std::uint32_t> with_open;
+    std::int64_t pending = 0;  // the account's other resting OPEN lots on this side
+    for (const ModelOrder& r : resting_) {
+      if (r.account != o.account || r.offset != Offset::kOpen) continue;
+      if (std::find(with_open.begin(), with_open.end(), r.instrument) == with_open.end()) {
+        with_open.push_back(r.instrument);
+      }
+      if (r.instrument == o.instrument && r.direction == o.direction && r.id != o.id) {
+        pending += r.volume_left;
+      }
+    }
+    open_instruments = with_open.size();
+    const bool known = pos != a.positions.end() || std::find(with_open.begin(), with_open.end(),
+                                                             o.instrument) != with_open.end();
+    if (!known && in_use.size() + open_instruments >= kInstrumentsPerAccount) {
+      return RejectReason::kTooManyInstruments;
+    }
     std::int64_t held = 0;
     if (pos != a.positions.end()) {
       held =
           (o.direction == Direction::kBuy ? pos->second.long_side : pos->second.short_side).lots();
     }
-    if (held + v > ins.params.position_limit.value) return RejectReason::kPositionLimitExceeded;
+    if (held + pending + v > ins.params.position_limit.value) {
+      return RejectReason::kPositionLimitExceeded;
+    }
     std::int64_t m = margin_of(ins, o.direction, o.price, v);
     std::int64_t c = fee_of(ins, Offset::kOpen, o.price, v);
     // An amend may always shrink (or keep) its reservation, even with negative available funds.
@@ -747,6 +824,29 @@ void Model::match(ModelOrder& o, std::vector<Effect>& out) {
       o.volume_left = 0;
       return;
     }
+    // A fill may add up to 2e15 to close_profit or commission: an account within that of the
+    // money bound takes no more fills (MONEY_LIMIT), the incoming order first.
+    auto full = [&](std::uint32_t account) {
+      const Account& x = accounts_[account];
+      const std::int64_t room = kMoneyBound - 2 * kSideBound;
+      return x.close_profit > room || x.close_profit < -room || x.commission > room;
+    };
+    if (full(o.account)) {
+      Effect f;
+      f.kind = EffectKind::kOrderCancelled;
+      f.reason = static_cast<std::uint16_t>(core::CancelReason::kMoneyLimit);
+      f.order = core::OrderId(o.id);
+      f.account = core::AccountId(o.account);
+      f.volume_left = core::Lots(o.volume_left);
+      out.push_back(f);
+      release(o);
+      o.volume_left = 0;
+      return;
+    }
+    if (full(resting_[*top].account)) {
+      remove_resting(*top, core::CancelReason::kMoneyLimit, out);
+      continue;
+    }
     ModelOrder& m = resting_[*top];
     std::int64_t lots = std::min(o.volume_left, m.volume_left);
     std::int64_t price = m.price;
@@ -828,10 +928,7 @@ std::optional<RejectReason> Model::check_amend(const core::AmendOrder& e,
   if (ins.status == core::InstrumentStatus::kHalted) return RejectReason::kInstrumentHalted;
   if (volume <= 0) return RejectReason::kInvalidVolume;
   if (volume > ins.params.max_order_volume.value) return RejectReason::kOrderVolumeLimitExceeded;
-  if (price <= 0) return RejectReason::kInvalidPrice;
-  if (Wide{price} * volume * ins.tick_value > std::numeric_limits<std::int64_t>::max()) {
-    return RejectReason::kNumericOverflow;
-  }
+  if (price <= 0 || price > ins.price_max) return RejectReason::kInvalidPrice;
   if (!in_band(ins, price)) return RejectReason::kPriceOutsideBand;
   if (price == old.price && volume == old.volume_left) return RejectReason::kAmendNoChange;
   std::optional<std::size_t> top = best(old.instrument, opposite(old.direction));

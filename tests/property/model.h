@@ -10,7 +10,11 @@
 // liquidation ratio is ever set and the engine never liquidates; the model acknowledges a
 // SetRiskParams and remembers it (`liquidation_ratio_set()`) so that the property can refuse to
 // compare past it. UpdateInstrument is not generated either and is answered with a reject.
-// Admin validation (names, parameter ranges) is only as deep as the generator needs.
+// Admin validation (names, parameter ranges) is only as deep as the generator needs. The money
+// bounds of docs/semantics.md ("Bounds") are modelled from that table: the price ceiling, the
+// instruments-per-account limit, deposits, withdrawals and settlement past 1e18, the MONEY_LIMIT
+// cancel before a fill; resting OPEN orders count against the position limit; a moved band
+// cancels what it leaves outside (at settlement; UpdateInstrument is not generated).
 //
 // The generator (engine_gen.h) also uses the model, as a source of plausible targets for closes,
 // amends, cancels and withdrawals.
@@ -106,6 +110,7 @@ class Model {
     std::int64_t tick_value = 0;
     core::InstrumentStatus status{};
     std::int64_t pre_settlement = 0;
+    std::int64_t price_max = 0;  // fixed at creation: 1e15 / (position_limit * tick_value)
     std::optional<std::int64_t> last_price;
   };
   struct Account {
