@@ -377,8 +377,9 @@ BENCHMARK(BM_ScaleLatency)->UseManualTime()->Unit(benchmark::kMillisecond)->Iter
 
 // ---------------------------------------------------------------------------------------------
 // Settle with a liquidation ratio set: every account is checked once per settlement. The argument
-// is the number of accounts (each funded, none holding a position), so the figure is the cost of
-// the per-account pass, which must grow linearly.
+// is the number of accounts; each is funded, holds a one-lot position (accounts trade in pairs)
+// and has one resting GTC order away from the touch, so the figure is the cost of the
+// per-account pass over positions and orders, which must grow linearly.
 
 void BM_SettleAccounts(benchmark::State& state) {
   const auto accounts = static_cast<std::uint32_t>(state.range(0));
@@ -391,11 +392,30 @@ void BM_SettleAccounts(benchmark::State& state) {
     engine.apply(core::Event{{core::Seq(seq), static_cast<std::int64_t>(seq), 0}, std::move(body)},
                  fx);
   };
+  core::InstrumentParams p;
+  p.price_tick_e8 = 20'000'000;  // IF: tick 0.2, x300, 10% margin, no band
+  p.multiplier_e8 = 30'000'000'000;
+  p.margin_long_ppb = p.margin_short_ppb = 100'000'000;
+  p.max_order_volume = core::Lots(10);
+  p.position_limit = core::Lots(10);
+  apply(core::CreateInstrument{"IF", "CFFEX", p, core::PriceTicks(19'000)});
   apply(core::CreateUser{"u"});
   const core::UserId user = *engine.find_user("u");
+  auto order = [&](std::uint32_t a, core::Direction d, std::int64_t price) {
+    apply(core::NewOrder{core::AccountId(a), core::InstrumentId(0), core::ClientOrderId(0), d,
+                         core::Offset::kOpen, core::PriceType::kLimit, core::PriceTicks(price),
+                         core::Lots(1), core::TimeCondition::kGtc, core::VolumeCondition::kAny,
+                         false});
+  };
   for (std::uint32_t i = 0; i < accounts; ++i) {
     apply(core::CreateAccount{user, "a" + std::to_string(i)});
-    apply(core::Deposit{core::AccountId(i), core::Money(1'000'000)});
+    apply(core::Deposit{core::AccountId(i), core::Money(2'000'000'000)});  // 200,000 CNY
+    if (i % 2 == 1) {
+      order(i - 1, core::Direction::kBuy, 19'000);  // rests, then i takes it: a pair of positions
+      order(i, core::Direction::kSell, 19'000);
+      order(i - 1, core::Direction::kBuy, 18'000 - static_cast<std::int64_t>(i % 500));
+      order(i, core::Direction::kSell, 20'000 + static_cast<std::int64_t>(i % 500));
+    }
   }
   apply(core::SetRiskParams{800'000'000});
   double total_s = 0;
