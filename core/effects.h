@@ -32,6 +32,7 @@ enum class EffectKind : std::uint8_t {
   kAccountSettled = 16,      // amount = new pre_balance
   kSettlementDone = 17,      // amount = trading day number after settlement
   kLiquidationStarted = 18,  // amount = balance, amount2 = margin at the trigger
+  kMarkedToMarket = 19,      // volume = accounts checked (0 when no liquidation ratio is set)
 };
 
 struct Effect {

@@ -156,6 +156,8 @@ class Engine {
     // Price limits derived from the band and the previous settlement price (refresh_band).
     std::optional<PriceTicks> band_up, band_down;
     Book book;
+    // Accounts with a position entry in the instrument, by account id (MarkToMarket's index).
+    std::vector<AccountId> holders;
   };
   // Lots of the resting OPEN orders of one account in one instrument, by direction: they count
   // against the position limit as if filled.
@@ -226,6 +228,7 @@ class Engine {
   void on(const NewOrder& e);
   void on(const AmendOrder& e);
   void on(const CancelOrder& e);
+  void on(const MarkToMarket& e);
   // Appends e to the caller's buffer and chains it into the effects hash.
   void emit(const Effect& e) {
     QX_ASSERT(out_ != nullptr);
@@ -279,6 +282,7 @@ class Engine {
   void liquidate(AccountId a);
   void run_liquidations();
   void refresh_band(Instrument& ins);
+  void rebuild_holders();
   static std::optional<PriceTicks> band_limit(const Instrument& ins, Direction d) {
     return d == Direction::kBuy ? ins.band_up : ins.band_down;
   }

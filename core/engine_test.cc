@@ -508,5 +508,40 @@ TEST(EngineBounds, NarrowingTheBandCancelsWhatItLeavesOutside) {
   EXPECT_EQ(c.volume_left, Lots(2));
 }
 
+// Risk between an account's own trades. Alice (150,000 CNY) buys 1 IF at 3800.0 (19,000 ticks):
+// margin 10% of 1,140,000 = 114,000 CNY, fee ceil(11,400,000,000 x 23,010 / 1e9) = 262,314 minor
+// units; her risk ratio is 114,000 / 149,973.7686 = 76% < 90%. Bob and Carol then trade at 3700.0:
+// alice loses 100 x 300 = 30,000 CNY, balance 1,500,000,000 - 262,314 - 300,000,000 =
+// 1,199,737,686 minor units, ratio 95% >= 90%. That trade does not check her (she is not in it);
+// MarkToMarket checks the three holders and liquidates her.
+TEST(EngineRisk, MarkToMarketChecksHoldersWhoDidNotTrade) {
+  Driver d;
+  const InstrumentId i = d.instrument("IF2501", testing::if_params(), PriceTicks(19'000));
+  const AccountId alice = d.account("alice", cny(150'000));
+  const AccountId bob = d.account("bob", cny(10'000'000));
+  const AccountId carol = d.account("carol", cny(10'000'000));
+  d.apply(SetRiskParams{900'000'000});
+  d.order(bob, i, kSell, kOpen, 19'000, 1, TimeCondition::kGtc);
+  EXPECT_EQ(count(d.order(alice, i, kBuy, kOpen, 19'000, 1), EffectKind::kLiquidationStarted), 0u);
+  d.order(carol, i, kBuy, kOpen, 18'500, 1, TimeCondition::kGtc);
+  const EffectBuffer& moved = d.order(bob, i, kSell, kOpen, 18'500, 1);
+  EXPECT_EQ(count(moved, EffectKind::kTrade), 1u);
+  EXPECT_EQ(count(moved, EffectKind::kLiquidationStarted), 0u);
+  EXPECT_EQ(d.engine().account(alice).balance.value, 1'199'737'686);
+  const EffectBuffer& fx = d.apply(MarkToMarket{});
+  ASSERT_GE(fx.size(), 2u);
+  EXPECT_EQ(fx[0].kind, EffectKind::kMarkedToMarket);
+  EXPECT_EQ(fx[0].volume, Lots(3));  // alice, bob, carol hold IF
+  const Effect& l = first(fx, EffectKind::kLiquidationStarted);
+  EXPECT_EQ(l.account, alice);
+  EXPECT_EQ(l.amount.value, 1'199'737'686);
+  EXPECT_EQ(l.amount2.value, 1'140'000'000);
+  EXPECT_EQ(count(fx, EffectKind::kLiquidationStarted), 1u);
+  // Without a liquidation ratio nobody is checked.
+  Driver quiet;
+  quiet.instrument("IF2501", testing::if_params(), PriceTicks(19'000));
+  EXPECT_EQ(quiet.apply(MarkToMarket{}).at(0).volume, Lots(0));
+}
+
 }  // namespace
 }  // namespace qx::core

@@ -133,9 +133,14 @@ struct CancelOrder {
   OrderRef ref;
 };
 
+// Risk between an account's own trades: every account holding a position in an instrument that
+// has traded since the last settlement is checked for forced liquidation, marked at the last
+// trade price. The sequencer submits it on a timer (`qx serve`: mark_interval_ms).
+struct MarkToMarket {};
+
 using EventBody = std::variant<CreateInstrument, UpdateInstrument, SetInstrumentStatus, CreateUser,
                                CreateAccount, Deposit, Withdraw, SetAccountRisk, SetRiskParams,
-                               Settle, NewOrder, AmendOrder, CancelOrder>;
+                               Settle, NewOrder, AmendOrder, CancelOrder, MarkToMarket>;
 
 struct Event {
   EventHeader header;

@@ -118,6 +118,7 @@ const char* to_string(EffectKind k) {
     case EffectKind::kAdminRejected: return "ADMIN_REJECTED";
     case EffectKind::kAccountRiskSet: return "ACCOUNT_RISK_SET";
     case EffectKind::kRiskParamsSet: return "RISK_PARAMS_SET";
+    case EffectKind::kMarkedToMarket: return "MARKED_TO_MARKET";
     case EffectKind::kAccountSettled: return "ACCOUNT_SETTLED";
     case EffectKind::kSettlementDone: return "SETTLEMENT_DONE";
     case EffectKind::kLiquidationStarted: return "LIQUIDATION_STARTED";

@@ -69,6 +69,12 @@ PositionState& Engine::position(Account& a, InstrumentId ins) {
     return raw(p.instrument) < raw(i);
   });
   if (it != ps.end() && it->instrument == ins) return *it;
+  // A new entry: the account joins the instrument's holders (kept in account id order).
+  const auto me = static_cast<AccountId>(static_cast<std::uint32_t>(&a - accounts_.data()));
+  std::vector<AccountId>& h = ins_at(ins).holders;
+  h.insert(std::lower_bound(h.begin(), h.end(), me,
+                            [](AccountId x, AccountId y) { return raw(x) < raw(y); }),
+           me);
   PositionState fresh;
   fresh.instrument = ins;
   return *ps.insert(it, fresh);
@@ -493,6 +499,7 @@ void Engine::on(const Settle& e) {
     s.turnover_today = Money{0};
     cancel_outside_band(ins);
   }
+  rebuild_holders();
   trades_.clear();
   trading_day_ += 1;
   Effect f{};
@@ -502,6 +509,37 @@ void Engine::on(const Settle& e) {
   for (std::size_t i = 0; i < accounts_.size(); ++i) {
     check_liquidation(AccountId(static_cast<std::uint32_t>(i)));
   }
+}
+
+void Engine::rebuild_holders() {
+  for (Instrument& ins : instruments_) ins.holders.clear();
+  for (std::size_t ai = 0; ai < accounts_.size(); ++ai) {
+    for (const PositionState& p : accounts_[ai].s.positions) {
+      instruments_[raw(p.instrument)].holders.push_back(AccountId(static_cast<std::uint32_t>(ai)));
+    }
+  }
+}
+
+// Instruments in id order, each holder in account id order; an account holding several of them
+// is checked once (check_liquidation de-duplicates). Cost: the holders of the instruments that
+// traded since the last settlement.
+void Engine::on(const MarkToMarket&) {
+  std::uint64_t checked = 0;
+  if (liquidation_ratio_ppb_) {
+    for (const Instrument& ins : instruments_) {
+      if (!ins.s.last_price) continue;
+      for (AccountId a : ins.holders) {
+        const auto i = static_cast<std::size_t>(raw(a));
+        if (i < liquidation_queued_.size() && liquidation_queued_[i]) continue;
+        check_liquidation(a);
+        checked += 1;
+      }
+    }
+  }
+  Effect f{};
+  f.kind = EffectKind::kMarkedToMarket;
+  f.volume = Lots(static_cast<std::int64_t>(checked));
+  emit(f);
 }
 
 }  // namespace qx::core

@@ -275,6 +275,7 @@ Engine Engine::restore(const Snapshot& s) {
     return raw(e.orders_[x].id) < raw(e.orders_[y].id);
   });
   for (OrderHandle h : by_id) e.link_account(h);
+  e.rebuild_holders();
   e.trades_ = s.trades;
   e.check_invariants();
   return e;
@@ -329,6 +330,15 @@ void Engine::check_invariants() const {
       });
       QX_ASSERT_EQ(levels, side->level_count());
     }
+  }
+  std::vector<std::vector<AccountId>> holders(instruments_.size());
+  for (std::size_t ai = 0; ai < accounts_.size(); ++ai) {
+    for (const PositionState& p : accounts_[ai].s.positions) {
+      holders[raw(p.instrument)].push_back(AccountId(static_cast<std::uint32_t>(ai)));
+    }
+  }
+  for (std::size_t i = 0; i < instruments_.size(); ++i) {
+    QX_ASSERT(instruments_[i].holders == holders[i]);
   }
   QX_ASSERT_EQ(order_index_.size(), live);
   QX_ASSERT_EQ(orders_.live(), live);

@@ -278,6 +278,10 @@ void write_body(const core::SetRiskParams& v, BodyBuilder body, Context&) {
   body.initSetRiskParams().setLiquidationRatioPpb(liquidation_ratio_ppb);
 }
 
+void write_body(const core::MarkToMarket&, BodyBuilder body, Context&) {
+  body.initMarkToMarket();
+}
+
 void write_body(const core::Settle& v, BodyBuilder body, Context& ctx) {
   const auto& [prices] = v;
   auto list = body.initSettle().initPrices(list_size(prices.size(), "Settle.prices", ctx));
@@ -414,6 +418,7 @@ core::EventBody read_body(BodyReader body, Context& ctx) {
       const auto r = body.getCancelOrder();
       return core::CancelOrder{core::AccountId{r.getAccount()}, read_order_ref(r.getRef(), ctx)};
     }
+    case Body::MARK_TO_MARKET: return core::MarkToMarket{};
   }
   // A discriminant from a newer schema (or garbage): not representable in core.
   ctx.fail("Event.body",

@@ -121,6 +121,7 @@ static_assert(same_value(core::EffectKind::kAccountSettled, schema::EffectKind::
 static_assert(same_value(core::EffectKind::kSettlementDone, schema::EffectKind::SETTLEMENT_DONE));
 static_assert(same_value(core::EffectKind::kLiquidationStarted,
                          schema::EffectKind::LIQUIDATION_STARTED));
+static_assert(same_value(core::EffectKind::kMarkedToMarket, schema::EffectKind::MARKED_TO_MARKET));
 static_assert(EnumMap<core::EffectKind>::kMax == core::raw(core::EffectKind::kLiquidationStarted));
 
 // The schema enumerant for a core value, or nullopt when the schema does not define it.

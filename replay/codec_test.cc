@@ -79,6 +79,7 @@ std::vector<core::Event> sample_events() {
                        core::PriceTicks{0}, core::Lots{0}}));
   events.push_back(make_event(
       core::CancelOrder{core::AccountId{6}, core::OrderRef{std::nullopt, core::ClientOrderId{8}}}));
+  events.push_back(make_event(core::MarkToMarket{}));
   return events;
 }
 

@@ -236,9 +236,11 @@ inline void compare(Differ& d, const core::CancelOrder& a, const core::CancelOrd
   d.nested("ref", a.ref, b.ref);
 }
 
+inline void compare(Differ&, const core::MarkToMarket&, const core::MarkToMarket&) {}
+
 inline void compare(Differ& d, const core::Event& a, const core::Event& b) {
   static_assert(field_count<core::Event>() == 2);
-  static_assert(std::variant_size_v<core::EventBody> == 13);
+  static_assert(std::variant_size_v<core::EventBody> == 14);
   d.nested("header", a.header, b.header);
   d.leaf("body.index", a.body.index(), b.body.index());
   if (d.found()) return;

@@ -172,6 +172,7 @@ void IndexBuilder::add(const core::Event& event, const core::EffectBuffer& effec
       case core::EffectKind::kInstrumentStatusChanged: instrument(e.instrument); break;
       case core::EffectKind::kUserCreated:
       case core::EffectKind::kRiskParamsSet:
+      case core::EffectKind::kMarkedToMarket:
       case core::EffectKind::kSettlementDone: break;
     }
   }

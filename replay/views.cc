@@ -81,7 +81,7 @@ const char* event_kind(const core::Event& e) {
       "CreateUser",       "CreateAccount",    "Deposit",
       "Withdraw",         "SetAccountRisk",   "SetRiskParams",
       "Settle",           "NewOrder",         "AmendOrder",
-      "CancelOrder"};
+      "CancelOrder",      "MarkToMarket"};
   return kNames[e.body.index()];
 }
 

@@ -7,15 +7,19 @@
 #include <unistd.h>
 
 #include <algorithm>
+#include <chrono>
+#include <condition_variable>
 #include <csignal>
 #include <cstdlib>
 #include <fstream>
 #include <iterator>
 #include <map>
+#include <mutex>
 #include <nlohmann/json.hpp>
 #include <ostream>
 #include <stdexcept>
 #include <thread>
+#include <utility>
 
 #include "replay/journal.h"
 #include "replay/replay.h"
@@ -56,6 +60,7 @@ struct Config {
   LoginLimits login;                              // failed-login back-off, argon2id queue
   std::uint64_t tcp_login_timeout_ms = 10'000;    // binary TCP: handshake and login deadline
   std::uint64_t tcp_idle_timeout_ms = 60'000;     // binary TCP: logged in, nothing received
+  std::uint64_t mark_interval_ms = 1'000;         // MarkToMarket after trades; 0 = never
   std::uint64_t tcp_out_bytes_max = 16 << 20;     // binary TCP: unsent output before a cut
 };
 
@@ -166,6 +171,60 @@ constexpr ConfigKey kConfigKeys[] = {
      [](const json& v, Config& c) {
        c.tcp_idle_timeout_ms = whole(v, "tcp_idle_timeout_ms", 100, 86'400'000);
      }},
+    {"mark_interval_ms",
+     [](const json& v, Config& c) {
+       c.mark_interval_ms = whole(v, "mark_interval_ms", 0, 3'600'000);
+     }},
+};
+
+// Submits MarkToMarket every `interval` while a liquidation ratio is set and something traded
+// (or settled) since the last one, so holders who do not trade are still called; an idle market
+// journals nothing. Runs its own thread; the job itself runs on the sequencer thread.
+class Marker {
+ public:
+  Marker(Sequencer& sequencer, std::chrono::milliseconds interval)
+      : sequencer_(sequencer), interval_(interval) {
+    if (interval.count() > 0) thread_ = std::thread([this] { loop(); });
+  }
+  ~Marker() { stop(); }
+  Marker(const Marker&) = delete;
+  Marker& operator=(const Marker&) = delete;
+
+  void stop() {
+    {
+      std::lock_guard lock(mu_);
+      stopping_ = true;
+    }
+    cv_.notify_all();
+    if (thread_.joinable()) thread_.join();
+  }
+
+ private:
+  void loop() {
+    std::unique_lock lock(mu_);
+    while (!cv_.wait_for(lock, interval_, [this] { return stopping_; })) {
+      // A full queue skips this round; the next one tries again.
+      (void)sequencer_.post(
+          [this](Sequencer::Ctx& c) {
+            const core::Engine& e = c.engine();
+            const auto mark = std::make_pair(e.trading_day(), e.trades_today().size());
+            if (e.liquidation_ratio_ppb() && mark != last_ && !e.trades_today().empty()) {
+              c.submit(core::MarkToMarket{});
+            }
+            last_ = mark;  // only the sequencer thread reads or writes it
+            return Reply{};
+          },
+          [](Reply) {});
+    }
+  }
+
+  Sequencer& sequencer_;
+  std::chrono::milliseconds interval_;
+  std::pair<std::uint32_t, std::size_t> last_{};
+  std::mutex mu_;
+  std::condition_variable cv_;
+  bool stopping_ = false;
+  std::thread thread_;
 };
 
 void read_config_file(const std::string& file, Config& c) {
@@ -444,8 +503,10 @@ int serve(const ServeOptions& options, std::ostream& out) {
 
   sequencer.add_on_commit([&http](const core::Engine&) { http.notify_change(); });
   std::thread sequencer_thread([&] { sequencer.run(); });
+  Marker marker(sequencer, std::chrono::milliseconds(config.mark_interval_ms));
   http.run_until_signal();
   out << "qx serve: signal received, draining" << std::endl;
+  marker.stop();
   sequencer.stop();
   sequencer_thread.join();
   http.flush_replies();

@@ -832,6 +832,14 @@ struct Routes {
     c.job(s.seq_, [ci](Sequencer::Ctx& x) { return admin_outcome(x.engine(), x.submit(ci)); });
   }
 
+  // {"liquidation_ratio": "0.9"}: forced liquidation when margin / balance reaches it (up to 100).
+  static void risk(Service& s, Call& c) {
+    const std::int64_t ppb = decimal_field(c.body, "liquidation_ratio", 9, 1, 100 * core::kPpb);
+    c.job(s.seq_, [ppb](Sequencer::Ctx& x) {
+      return admin_outcome(x.engine(), x.submit(core::SetRiskParams{ppb}));
+    });
+  }
+
   // {"prices": {"IF2501": "3812.4", ...}}; instruments not listed settle at their last price.
   static void settle(Service& s, Call& c) {
     std::vector<std::pair<std::string, std::int64_t>> prices;
@@ -892,6 +900,7 @@ struct Routes {
         {"POST", "api/admin/instrument/{}/resume", kAdminOnly,
          instrument_status<core::InstrumentStatus::kTrading>},
         {"POST", "api/admin/settle", kAdminOnly, settle},
+        {"POST", "api/admin/risk", kAdminOnly, risk},
     };
     return routes;
   }

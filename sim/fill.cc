@@ -81,7 +81,7 @@ void require_admin_accepted(const core::Event& event, const core::EffectBuffer& 
       "CreateUser",       "CreateAccount",    "Deposit",
       "Withdraw",         "SetAccountRisk",   "SetRiskParams",
       "Settle",           "NewOrder",         "AmendOrder",
-      "CancelOrder"};
+      "CancelOrder",      "MarkToMarket"};
   static_assert(std::size(kNames) == std::variant_size_v<core::EventBody>);
   for (const core::Effect& f : effects) {
     if (f.kind != core::EffectKind::kAdminRejected) continue;

@@ -106,6 +106,7 @@ enum EffectKind {
   accountSettled @16;          # amount = new pre-balance
   settlementDone @17;          # amount = trading day number after settlement
   liquidationStarted @18;      # amount = balance, amount2 = margin at the trigger
+  markedToMarket @19;          # volume = accounts checked
 }
 
 # ---------------------------------------------------------------------------------------------
@@ -207,6 +208,10 @@ struct SetAccountRisk {
   enabled @2 :Bool = true;      # false: the account may only cancel (default mirrors core)
 }
 
+# Risk check of every account holding an instrument traded since the last settlement. Mirrors
+# core::MarkToMarket (no fields).
+struct MarkToMarket {}
+
 # Exchange-wide risk parameters. Mirrors core::SetRiskParams.
 struct SetRiskParams {
   liquidationRatioPpb @0 :Int64;  # liquidate when margin / balance >= this (1e9 = 100%)
@@ -271,6 +276,7 @@ struct Event {
     newOrder @12 :NewOrder;                     # trading: enter an order
     amendOrder @13 :AmendOrder;                 # trading: change price or volume
     cancelOrder @14 :CancelOrder;               # trading: cancel an order
+    markToMarket @15 :MarkToMarket;             # risk: check the holders of traded instruments
   }
 }
 

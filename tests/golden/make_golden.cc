@@ -117,6 +117,7 @@ void basic(Script& s) {
   s.order(1, 1, kSell, kOpen, kLimit, 31'000, 4);
   s.order(0, 1, kSell, Offset::kCloseToday, kLimit, 31'050, 1);
   s.order(1, 1, kBuy, Offset::kCloseToday, kLimit, 31'050, 1);
+  s.add(MarkToMarket{});  // checks the holders of IF and au (nobody is liquidated yet)
   s.add(Withdraw{AccountId(1), cny(1'000)});
   s.add(Settle{{SettlementPrice{InstrumentId(0), PriceTicks(18'200)}}});  // thin is liquidated
   s.order(0, 1, kSell, Offset::kCloseYesterday, kLimit, 31'100, 1);

@@ -323,7 +323,9 @@ inline rc::Gen<core::EventBody> gen_admin(const World& w, const GenOptions& opt)
     std::int64_t ratio = *rc::gen::inRange<std::int64_t>(300'000'000, 1'200'000'001);
     return core::EventBody(core::SetRiskParams{ratio});
   });
+  rc::Gen<core::EventBody> mark = rc::gen::just(core::EventBody(core::MarkToMarket{}));
   return rc::gen::weightedOneOf<core::EventBody>({{3, deposit},
+                                                  {2, mark},
                                                   {3, withdraw},
                                                   {3, settle},
                                                   {2, status},

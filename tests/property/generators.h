@@ -244,12 +244,13 @@ inline rc::Gen<core::EventBody> event_body() {
   const auto as_body = [](auto gen) {
     return rc::gen::map(std::move(gen), [](auto v) { return core::EventBody(std::move(v)); });
   };
-  static_assert(std::variant_size_v<core::EventBody> == 13, "add a generator for the new kind");
+  static_assert(std::variant_size_v<core::EventBody> == 14, "add a generator for the new kind");
   return rc::gen::oneOf(as_body(create_instrument()), as_body(update_instrument()),
                         as_body(set_instrument_status()), as_body(create_user()),
                         as_body(create_account()), as_body(deposit()), as_body(withdraw()),
                         as_body(set_account_risk()), as_body(set_risk_params()), as_body(settle()),
-                        as_body(new_order()), as_body(amend_order()), as_body(cancel_order()));
+                        as_body(new_order()), as_body(amend_order()), as_body(cancel_order()),
+                        as_body(rc::gen::just(core::MarkToMarket{})));
 }
 
 inline rc::Gen<core::Event> event() {

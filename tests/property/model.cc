@@ -1002,4 +1002,9 @@ void Model::on(const core::CancelOrder& e, std::vector<Effect>& out) {
   remove_resting(*idx, core::CancelReason::kUserRequest, out);
 }
 
+// Without a liquidation ratio nobody is checked (and with one the model stops comparing).
+void Model::on(const core::MarkToMarket&, std::vector<Effect>& out) {
+  out.push_back(simple(EffectKind::kMarkedToMarket));
+}
+
 }  // namespace qx::property

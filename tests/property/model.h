@@ -134,6 +134,7 @@ class Model {
   void on(const core::NewOrder& e, std::vector<core::Effect>& out);
   void on(const core::AmendOrder& e, std::vector<core::Effect>& out);
   void on(const core::CancelOrder& e, std::vector<core::Effect>& out);
+  void on(const core::MarkToMarket& e, std::vector<core::Effect>& out);
 
   void settle_account(std::uint32_t id, const std::vector<std::int64_t>& price,
                       std::vector<core::Effect>& out);

@@ -1,0 +1,69 @@
+"""End-to-end test of risk between an account's own trades: `qx serve` journals MarkToMarket on a
+timer (`mark_interval_ms`), so a holder who does not trade is liquidated when others move the
+price against them, and is not when the timer is off.
+
+Run by ctest with QX_BIN pointing at the executable (see tests/e2e/CMakeLists.txt).
+"""
+
+import time
+
+import pytest
+
+from test_server import Server, write_config
+
+
+def login(server, user, password):
+    r = server.post("/api/auth/login", {"username": user, "password": password})
+    assert r.status_code == 200, r.text
+    return r.json()["token"]
+
+
+def carl_holds_one_lot_then_the_price_falls(server):
+    """carl (150,000 CNY) buys 1 IF at 3800.0: margin 12% = 136,800, ratio 91% < 95%. alice and
+    bob then trade at 3700.0: carl's balance falls by 100 x 300 = 30,000 to about 120,000 and his
+    ratio to 114%; alice leaves a bid for the forced sale to meet."""
+    admin = [("/api/admin/user", {"username": "carl", "password": "carl-pw-12345", "role": "trader"}),
+             ("/api/admin/account", {"user": "carl", "name": "carl-01"}),
+             ("/api/admin/deposit", {"account": "carl-01", "amount": "150000"}),
+             ("/api/admin/risk", {"liquidation_ratio": "0.95"})]
+    for path, body in admin:
+        r = server.post(path, body, "admin")
+        assert r.status_code == 200, (path, r.text)
+    token = login(server, "carl", "carl-pw-12345")
+    assert server.order("bob", "bob-01", "SELL", "3800.0", 1).json()["status"] == "ACCEPTED"
+    r = server.post("/api/order/submit", {"account": "carl-01", "instrument": "IF2501",
+                                          "direction": "BUY", "offset": "OPEN", "price": "3800.0",
+                                          "volume": 1},
+                    headers={"Authorization": "Bearer " + token})
+    assert r.json()["status"] == "ACCEPTED", r.text
+    assert [e for e in r.json()["effects"] if e["kind"] == "TRADE"], r.text
+    assert server.order("alice", "alice-01", "BUY", "3700.0", 1).json()["status"] == "ACCEPTED"
+    assert server.order("bob", "bob-01", "SELL", "3700.0", 1).json()["status"] == "ACCEPTED"
+    assert server.order("alice", "alice-01", "BUY", "3690.0", 1,
+                        time_condition="GTC").json()["status"] == "ACCEPTED"
+    return token
+
+
+def carl_long(server, token):
+    r = server.get("/api/positions/carl-01", headers={"Authorization": "Bearer " + token})
+    assert r.status_code == 200, r.text
+    return r.json().get("IF2501", {}).get("volume_long", 0)
+
+
+@pytest.mark.parametrize("interval_ms", [100, 0])
+def test_a_holder_who_does_not_trade_is_liquidated_by_mark_to_market(tmp_path, interval_ms):
+    s = Server(tmp_path / "data", extra=("--config",
+                                         write_config(tmp_path, mark_interval_ms=interval_ms)))
+    try:
+        token = carl_holds_one_lot_then_the_price_falls(s)
+        deadline = time.monotonic() + (20 if interval_ms else 1.5)
+        while carl_long(s, token) == 1 and time.monotonic() < deadline:
+            time.sleep(0.05)
+        if interval_ms:
+            assert carl_long(s, token) == 0  # sold at alice's 3690.0 bid by the forced order
+            trades = s.get("/api/trades/alice-01", "alice").json()
+            assert any(t["price"] == "3690.0" for t in trades.values()), trades
+        else:
+            assert carl_long(s, token) == 1  # nobody checks him: he did not trade
+    finally:
+        s.stop()
