@@ -29,7 +29,8 @@
 //   - margin and commission are frozen on acceptance and released pro rata on fills and cancels;
 //   - daily settlement marks to the settlement price (mark-to-market), rolls today into history,
 //     expires GFD orders and sets the new pre_balance;
-//   - forced liquidation when margin / balance reaches the journaled ratio.
+//   - forced liquidation when margin / balance reaches the journaled ratio, closing only as much
+//     as restores it; MarkToMarket re-checks holders who do not trade.
 #pragma once
 
 #include <cstdint>
@@ -279,6 +280,9 @@ class Engine {
   PositionState& position(Account& a, InstrumentId ins);
   const PositionState* find_position(const Account& a, InstrumentId ins) const;
   void check_liquidation(AccountId a);
+  // Whether a liquidation ratio is set and margin / balance has reached it (or balance <= 0).
+  bool at_risk(const Account& a) const;
+  Lots lots_to_restore(const Account& a, const PositionSide& side) const;
   void liquidate(AccountId a);
   void run_liquidations();
   void refresh_band(Instrument& ins);

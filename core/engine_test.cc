@@ -145,7 +145,8 @@ TEST_F(EngineTest, SettlementExpiresDayOrdersButKeepsGtc) {
 }
 
 // Forced liquidation: alice holds 8 lots long with a thin balance; settlement at a lower price
-// pushes margin / balance past 100%, and the engine closes her position against resting bids.
+// pushes margin / balance past 100%, and the engine closes part of her position against resting
+// bids, until the ratio is restored.
 TEST_F(EngineTest, WorkedExampleForcedLiquidation) {
   AccountId thin = d.account("thin", cny(1'000'000));
   AccountId carol = d.account("carol", cny(10'000'000));
@@ -168,13 +169,26 @@ TEST_F(EngineTest, WorkedExampleForcedLiquidation) {
   EXPECT_EQ(l.account, thin);
   EXPECT_EQ(l.amount, Money(7'597'901'488));
   EXPECT_EQ(l.amount2, cny(888'000));
-  const Effect& t = first(fx2, EffectKind::kTrade);
-  EXPECT_EQ(t.account, thin);
-  EXPECT_EQ(t.counter_account, carol);
-  EXPECT_EQ(t.price, PriceTicks(18'000));
-  EXPECT_EQ(t.volume, Lots(8));
-  EXPECT_TRUE(d.engine().positions(thin)[0].long_side.total() == Lots(0));
-  EXPECT_EQ(d.engine().account(thin).margin, Money(0));
+  // Lots to restore: floor(8 x (8,880,000,000e9 - 1e9 x 7,597,901,488) / 8,880,000,000e9) + 1 = 2.
+  // Sold at carol's 3600.0 (18,000 ticks): close profit 2 x (10,800,000,000 - 11,100,000,000),
+  // close fee 21,600,000,000 x 23,010 / 1e9 = 497,016, and the 6 lots left are marked at 18,000
+  // too: balance 7,597,901,488 - 497,016 - 600,000,000 - 1,800,000,000 = 5,197,404,472 against
+  // margin 6,660,000,000 (128%): still at risk, so floor(6 x 1,462,595,528e9 / 6,660,000,000e9) + 1
+  // = 2 more. Then balance 5,196,907,456, margin 4,440,000,000 (85%): 4 lots stay.
+  std::vector<Effect> trades;
+  for (const Effect& e : fx2) {
+    if (e.kind == EffectKind::kTrade) trades.push_back(e);
+  }
+  ASSERT_EQ(trades.size(), 2u);
+  for (const Effect& t : trades) {
+    EXPECT_EQ(t.account, thin);
+    EXPECT_EQ(t.counter_account, carol);
+    EXPECT_EQ(t.price, PriceTicks(18'000));
+    EXPECT_EQ(t.volume, Lots(2));
+  }
+  EXPECT_EQ(d.engine().positions(thin)[0].long_side.total(), Lots(4));
+  EXPECT_EQ(d.engine().account(thin).margin, Money(4'440'000'000));
+  EXPECT_EQ(d.engine().account(thin).balance, Money(5'196'907'456));
 }
 
 TEST_F(EngineTest, PriceTimePriorityAndTradeAtRestingPrice) {
@@ -541,6 +555,66 @@ TEST(EngineRisk, MarkToMarketChecksHoldersWhoDidNotTrade) {
   Driver quiet;
   quiet.instrument("IF2501", testing::if_params(), PriceTicks(19'000));
   EXPECT_EQ(quiet.apply(MarkToMarket{}).at(0).volume, Lots(0));
+}
+
+// Liquidation closes only what restores the ratio. Alice (300,000 CNY) buys 2 IF at 3800.0: margin
+// 2 x 114,000 = 228,000, fee 524,628 minor units. Others trade at 3700.0: her balance is
+// 3,000,000,000 - 524,628 - 600,000,000 = 2,399,475,372 minor units, ratio 95% >= 90%. Closing k of
+// 2 lots releases 1,140,000,000 x k: the least k with (2,280,000,000 - 1,140,000,000 k) x 1e9 <
+// 0.9e9 x 2,399,475,372 is floor(2 x 120,472,165,200,000,000 / 2,280,000,000,000,000,000) + 1 = 1.
+// The forced sale of 1 lot meets carol's bid at 3690.0 (18,450 ticks): close-today fee
+// 11,070,000,000 x 345,000 / 1e9 = 3,819,150; close profit and position profit -330,000,000 each;
+// balance 3,000,000,000 - 4,343,778 - 660,000,000 = 2,335,656,222, margin 1,140,000,000: 48.8%.
+// One lot stays.
+TEST(EngineRisk, LiquidationClosesOnlyWhatRestoresTheRatio) {
+  Driver d;
+  const InstrumentId i = d.instrument("IF2501", testing::if_params(), PriceTicks(19'000));
+  const AccountId alice = d.account("alice", cny(300'000));
+  const AccountId bob = d.account("bob", cny(10'000'000));
+  const AccountId carol = d.account("carol", cny(10'000'000));
+  d.apply(SetRiskParams{900'000'000});
+  d.order(bob, i, kSell, kOpen, 19'000, 2, TimeCondition::kGtc);
+  d.order(alice, i, kBuy, kOpen, 19'000, 2);
+  d.order(carol, i, kBuy, kOpen, 18'450, 5, TimeCondition::kGtc);
+  d.order(carol, i, kBuy, kOpen, 18'500, 1, TimeCondition::kGtc);
+  d.order(bob, i, kSell, kOpen, 18'500, 1);
+  const EffectBuffer& fx = d.apply(MarkToMarket{});
+  const Effect& l = first(fx, EffectKind::kLiquidationStarted);
+  EXPECT_EQ(l.amount.value, 2'399'475'372);
+  EXPECT_EQ(l.amount2.value, 2'280'000'000);
+  const Effect& forced = first(fx, EffectKind::kOrderAccepted);
+  EXPECT_EQ(forced.reason, 1);
+  EXPECT_EQ(forced.volume, Lots(1));
+  EXPECT_EQ(count(fx, EffectKind::kTrade), 1u);
+  EXPECT_EQ(first(fx, EffectKind::kTrade).price, PriceTicks(18'450));
+  const AccountView v = d.engine().account(alice);
+  EXPECT_EQ(v.balance.value, 2'335'656'222);
+  EXPECT_EQ(v.margin.value, 1'140'000'000);
+  EXPECT_EQ(d.engine().positions(alice).at(0).long_side.total(), Lots(1));
+}
+
+// With no bid the forced sale fills nothing; the account stays at risk and the next
+// MarkToMarket tries again, and succeeds once a bid is there.
+TEST(EngineRisk, LiquidationRetriesWhenTheBookWasEmpty) {
+  Driver d;
+  const InstrumentId i = d.instrument("IF2501", testing::if_params(), PriceTicks(19'000));
+  const AccountId alice = d.account("alice", cny(300'000));
+  const AccountId bob = d.account("bob", cny(10'000'000));
+  const AccountId carol = d.account("carol", cny(10'000'000));
+  d.apply(SetRiskParams{900'000'000});
+  d.order(bob, i, kSell, kOpen, 19'000, 2, TimeCondition::kGtc);
+  d.order(alice, i, kBuy, kOpen, 19'000, 2);
+  d.order(carol, i, kBuy, kOpen, 18'500, 1, TimeCondition::kGtc);
+  d.order(bob, i, kSell, kOpen, 18'500, 1);
+  const EffectBuffer& empty = d.apply(MarkToMarket{});
+  EXPECT_EQ(count(empty, EffectKind::kLiquidationStarted), 1u);
+  EXPECT_EQ(count(empty, EffectKind::kTrade), 0u);
+  EXPECT_EQ(d.engine().positions(alice).at(0).long_side.total(), Lots(2));
+  d.order(carol, i, kBuy, kOpen, 18'450, 5, TimeCondition::kGtc);
+  const EffectBuffer& again = d.apply(MarkToMarket{});
+  EXPECT_EQ(count(again, EffectKind::kLiquidationStarted), 1u);
+  EXPECT_EQ(count(again, EffectKind::kTrade), 1u);
+  EXPECT_EQ(d.engine().positions(alice).at(0).long_side.total(), Lots(1));
 }
 
 }  // namespace

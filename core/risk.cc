@@ -319,20 +319,39 @@ void Engine::check_liquidation(AccountId a) {
   liquidation_queue_.push_back(a);
 }
 
+bool Engine::at_risk(const Account& a) const {
+  if (!liquidation_ratio_ppb_ || a.margin.value == 0) return false;
+  const Money bal = balance(a);
+  return bal.value <= 0 || static_cast<i128>(a.margin.value) * kPpb >=
+                               static_cast<i128>(*liquidation_ratio_ppb_) * bal.value;
+}
+
+// Lots of `side` whose margin release would bring margin / balance below the ratio were they
+// closed at the mark with no fee: the least k with (M - m * k / L) * 1e9 < r * B, i.e.
+// floor(L * (M * 1e9 - r * B) / (m * 1e9)) + 1, at least 1 and at most L. All of it when the
+// balance is not positive or the side holds no margin.
+Lots Engine::lots_to_restore(const Account& a, const PositionSide& side) const {
+  const Lots all = side.total();
+  const Money bal = balance(a);
+  if (bal.value <= 0 || side.margin.value == 0) return all;
+  const i128 excess = static_cast<i128>(a.margin.value) * kPpb -
+                      static_cast<i128>(*liquidation_ratio_ppb_) * bal.value;
+  if (excess < 0) return Lots{1};
+  const i128 k =
+      static_cast<i128>(all.value) * excess / (static_cast<i128>(side.margin.value) * kPpb) + 1;
+  return Lots(static_cast<std::int64_t>(std::min<i128>(k, all.value)));
+}
+
 void Engine::run_liquidations() {
   // The queue may grow while it is walked: liquidation trades queue their counterparties.
   for (std::size_t i = 0; i < liquidation_queue_.size(); ++i) {
     AccountId id = liquidation_queue_[i];
     const Account& a = acc_at(id);
-    if (a.margin.value == 0) continue;
-    Money bal = balance(a);
-    bool trigger = bal.value <= 0 || static_cast<i128>(a.margin.value) * kPpb >=
-                                         static_cast<i128>(*liquidation_ratio_ppb_) * bal.value;
-    if (!trigger) continue;
+    if (!at_risk(a)) continue;
     Effect f{};
     f.kind = EffectKind::kLiquidationStarted;
     f.account = id;
-    f.amount = bal;
+    f.amount = balance(a);
     f.amount2 = a.margin;
     emit(f);
     liquidate(id);
@@ -342,53 +361,69 @@ void Engine::run_liquidations() {
   liquidation_queue_.clear();
 }
 
-// Cancels every resting order of the account (in order id order), then closes every position
-// side with a MARKET order that skips funds checks. Trades it makes may queue counterparties.
+// Cancels every resting order of the account (in order id order), then closes positions (instrument
+// id order, long side then short side) with MARKET orders that skip funds checks, each for the lots
+// that would restore the ratio (lots_to_restore), until the account is no longer at risk. A side
+// whose order fills nothing (an empty book, a halted instrument) is left for the next check: the
+// account's next trade, the next MarkToMarket or settlement. Trades may queue counterparties.
 void Engine::liquidate(AccountId id) {
   for (OrderHandle h : account_orders(acc_at(id))) {
     cancel_resting(h, CancelReason::kForcedLiquidation);
   }
-
-  std::vector<PositionState> held = acc_at(id).s.positions;  // copy: fills change positions
-  for (const PositionState& p : held) {
-    Instrument& ins = ins_at(p.instrument);
+  std::vector<InstrumentId> held;  // copy: fills change (and may erase) positions
+  for (const PositionState& p : acc_at(id).s.positions) held.push_back(p.instrument);
+  for (InstrumentId ins_id : held) {
+    Instrument& ins = ins_at(ins_id);
     if (ins.s.status != InstrumentStatus::kTrading) continue;
     for (Direction d : {Direction::kSell, Direction::kBuy}) {
-      const PositionSide& side = d == Direction::kSell ? p.long_side : p.short_side;
-      if (side.total().value == 0) continue;
-      auto price = market_price(ins, d, side.total());
-      if (!price) continue;
-      OrderHandle h = orders_.allocate();
-      Order& o = orders_[h];
-      o.account = id;
-      o.instrument = p.instrument;
-      o.direction = d;
-      o.offset = Offset::kClose;
-      o.price_type = PriceType::kMarket;
-      o.time_condition = TimeCondition::kIoc;
-      o.forced = true;
-      o.price = *price;
-      o.volume_orig = side.total();
-      o.volume_left = side.total();
-      o.insert_time_ns = header_->timestamp_ns;
-      QX_ASSERT(!reserve(o, acc_at(id), ins, o.price, o.volume_left, Money{-1}));
-      o.id = OrderId(next_order_id_++);
-      index_order(h);
-      link_account(h);
-      acc_at(id).open_orders += 1;
-      Effect f{};
-      f.kind = EffectKind::kOrderAccepted;
-      f.account = id;
-      f.instrument = p.instrument;
-      f.order = o.id;
-      f.direction = d;
-      f.offset = Offset::kClose;
-      f.price = o.price;
-      f.volume = o.volume_orig;
-      f.volume_left = o.volume_left;
-      f.reason = 1;  // marks an engine-generated (forced) order
-      emit(f);
-      match(h, ins);
+      for (;;) {
+        const Account& a = acc_at(id);
+        if (!at_risk(a)) return;
+        const PositionState* p = find_position(a, ins_id);
+        if (p == nullptr) break;
+        const PositionSide& side = d == Direction::kSell ? p->long_side : p->short_side;
+        const Lots before = side.total();
+        if (before.value == 0) break;
+        const Lots lots = lots_to_restore(a, side);
+        auto price = market_price(ins, d, lots);
+        if (!price) break;
+        OrderHandle h = orders_.allocate();
+        Order& o = orders_[h];
+        o.account = id;
+        o.instrument = ins_id;
+        o.direction = d;
+        o.offset = Offset::kClose;
+        o.price_type = PriceType::kMarket;
+        o.time_condition = TimeCondition::kIoc;
+        o.forced = true;
+        o.price = *price;
+        o.volume_orig = lots;
+        o.volume_left = lots;
+        o.insert_time_ns = header_->timestamp_ns;
+        QX_ASSERT(!reserve(o, acc_at(id), ins, o.price, o.volume_left, Money{-1}));
+        o.id = OrderId(next_order_id_++);
+        index_order(h);
+        link_account(h);
+        acc_at(id).open_orders += 1;
+        Effect f{};
+        f.kind = EffectKind::kOrderAccepted;
+        f.account = id;
+        f.instrument = ins_id;
+        f.order = o.id;
+        f.direction = d;
+        f.offset = Offset::kClose;
+        f.price = o.price;
+        f.volume = o.volume_orig;
+        f.volume_left = o.volume_left;
+        f.reason = 1;  // marks an engine-generated (forced) order
+        emit(f);
+        match(h, ins);
+        const PositionState* after = find_position(acc_at(id), ins_id);
+        const Lots left = after == nullptr        ? Lots{0}
+                          : d == Direction::kSell ? after->long_side.total()
+                                                  : after->short_side.total();
+        if (left == before) break;  // nothing filled: no liquidity within the order's price
+      }
     }
   }
 }
