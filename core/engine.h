@@ -146,6 +146,10 @@ class Engine {
   [[nodiscard]] std::optional<std::int64_t> liquidation_ratio_ppb() const {
     return liquidation_ratio_ppb_;
   }
+  // Accounts whose last liquidation attempt left them at risk (the book could not take their
+  // forced orders): a hint for the server to journal another MarkToMarket. Not part of the state:
+  // 0 after restore until the next check.
+  [[nodiscard]] std::size_t stuck_liquidations() const { return stuck_count_; }
 
   // Full O(n) invariant check (tests and simulation only): totals, books, frozen sums, indexes.
   void check_invariants() const;
@@ -308,6 +312,8 @@ class Engine {
   std::vector<TradeState> trades_;
   std::vector<AccountId> liquidation_queue_;  // accounts to check at the end of this event
   std::vector<bool> liquidation_queued_;      // by account: in liquidation_queue_ already
+  std::vector<bool> stuck_;                   // by account: at risk after its last liquidation
+  std::size_t stuck_count_ = 0;
 
   EffectBuffer* out_ = nullptr;  // the caller's buffer during apply()
   const EventHeader* header_ = nullptr;

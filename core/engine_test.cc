@@ -610,11 +610,13 @@ TEST(EngineRisk, LiquidationRetriesWhenTheBookWasEmpty) {
   EXPECT_EQ(count(empty, EffectKind::kLiquidationStarted), 1u);
   EXPECT_EQ(count(empty, EffectKind::kTrade), 0u);
   EXPECT_EQ(d.engine().positions(alice).at(0).long_side.total(), Lots(2));
+  EXPECT_EQ(d.engine().stuck_liquidations(), 1u);  // the server's cue to try again
   d.order(carol, i, kBuy, kOpen, 18'450, 5, TimeCondition::kGtc);
   const EffectBuffer& again = d.apply(MarkToMarket{});
   EXPECT_EQ(count(again, EffectKind::kLiquidationStarted), 1u);
   EXPECT_EQ(count(again, EffectKind::kTrade), 1u);
   EXPECT_EQ(d.engine().positions(alice).at(0).long_side.total(), Lots(1));
+  EXPECT_EQ(d.engine().stuck_liquidations(), 0u);
 }
 
 }  // namespace

@@ -347,14 +347,23 @@ void Engine::run_liquidations() {
   for (std::size_t i = 0; i < liquidation_queue_.size(); ++i) {
     AccountId id = liquidation_queue_[i];
     const Account& a = acc_at(id);
-    if (!at_risk(a)) continue;
-    Effect f{};
-    f.kind = EffectKind::kLiquidationStarted;
-    f.account = id;
-    f.amount = balance(a);
-    f.amount2 = a.margin;
-    emit(f);
-    liquidate(id);
+    bool stuck = false;
+    if (at_risk(a)) {
+      Effect f{};
+      f.kind = EffectKind::kLiquidationStarted;
+      f.account = id;
+      f.amount = balance(a);
+      f.amount2 = a.margin;
+      emit(f);
+      liquidate(id);
+      stuck = at_risk(acc_at(id));
+    }
+    const auto k = static_cast<std::size_t>(raw(id));
+    if (k >= stuck_.size()) stuck_.resize(accounts_.size(), false);
+    if (stuck_[k] != stuck) {
+      stuck_[k] = stuck;
+      stuck_count_ = stuck ? stuck_count_ + 1 : stuck_count_ - 1;
+    }
   }
   for (AccountId id : liquidation_queue_)
     liquidation_queued_[static_cast<std::size_t>(raw(id))] = false;

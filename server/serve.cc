@@ -178,8 +178,9 @@ constexpr ConfigKey kConfigKeys[] = {
 };
 
 // Submits MarkToMarket every `interval` while a liquidation ratio is set and something traded
-// (or settled) since the last one, so holders who do not trade are still called; an idle market
-// journals nothing. Runs its own thread; the job itself runs on the sequencer thread.
+// (or settled) since the last one, or a liquidation could not finish (the book could not take
+// it), so holders who do not trade are still called; an idle market journals nothing. Runs its own
+// thread; the job itself runs on the sequencer thread.
 class Marker {
  public:
   Marker(Sequencer& sequencer, std::chrono::milliseconds interval)
@@ -208,7 +209,8 @@ class Marker {
           [this](Sequencer::Ctx& c) {
             const core::Engine& e = c.engine();
             const auto mark = std::make_pair(e.trading_day(), e.trades_today().size());
-            if (e.liquidation_ratio_ppb() && mark != last_ && !e.trades_today().empty()) {
+            const bool traded = mark != last_ && !e.trades_today().empty();
+            if (e.liquidation_ratio_ppb() && (traded || e.stuck_liquidations() > 0)) {
               c.submit(core::MarkToMarket{});
             }
             last_ = mark;  // only the sequencer thread reads or writes it
