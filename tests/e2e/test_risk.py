@@ -71,3 +71,35 @@ def test_a_holder_who_does_not_trade_is_liquidated_by_mark_to_market(tmp_path, i
             assert carl_long(s, token) == 1  # nobody checks him: he did not trade
     finally:
         s.stop()
+
+
+def test_the_reported_overflow_is_refused_as_data_and_the_server_serves_on(tmp_path):
+    """The report: tick 1, multiplier 1,000,000,000, margin 100%, fee 5%, no band. One lot's tick
+    value is 1e13 minor units, so with a position limit of 10 the price ceiling is
+    1e15 / (10 x 1e13) = 10 ticks: listing it at 900000 is NUMERIC_OVERFLOW (it used to list, take
+    alice's order and abort the server on the next one). At 9 it lists; 11 is not a price, and
+    alice's 10,000,000 CNY cannot pay 9 x 1e9 CNY of margin."""
+    s = Server(tmp_path / "data")
+    try:
+        spec = {"code": "BIG", "exchange": "X", "price_tick": "1", "multiplier": "1000000000",
+                "margin_ratio": "1", "fee_ratio": "0.05", "max_order_volume": 10,
+                "position_limit": 10, "pre_settlement": "900000"}
+        r = s.post("/api/admin/instrument", spec, "admin")
+        assert r.status_code == 409 and r.json()["reason"] == "NUMERIC_OVERFLOW", r.text
+        r = s.post("/api/admin/instrument", {**spec, "pre_settlement": "9"}, "admin")
+        assert r.status_code == 200, r.text
+        before = s.get("/api/account/alice-01", "alice").json()
+        for price, reason in (("900000", "INVALID_PRICE"), ("910000", "INVALID_PRICE"),
+                              ("11", "INVALID_PRICE"), ("9", "INSUFFICIENT_FUNDS")):
+            r = s.order("alice", "alice-01", "BUY", price, 1, instrument="BIG")
+            assert r.json()["status"] == "REJECTED" and r.json()["reason"] == reason, r.text
+        assert s.get("/healthz").status_code == 200
+        assert s.get("/api/account/alice-01", "alice").json() == before  # nothing frozen
+        book = s.get("/api/orderbook/BIG", "viewer").json()
+        assert book["bids"] == [] and book["asks"] == [], book
+        listed = s.get("/api/instruments", "viewer")
+        assert listed.status_code == 200, listed.text
+        big = [i for i in listed.json() if i["instrument_id"] == "BIG"]
+        assert len(big) == 1 and big[0]["price_max"] == "10.0", big
+    finally:
+        s.stop()
