@@ -33,6 +33,9 @@ enum class EffectKind : std::uint8_t {
   kSettlementDone = 17,      // amount = trading day number after settlement
   kLiquidationStarted = 18,  // amount = balance, amount2 = margin at the trigger
   kMarkedToMarket = 19,      // volume = accounts checked (0 when no liquidation ratio is set)
+  // account = the liquidated account, counter_account = the insurance fund, amount = what the fund
+  // paid, amount2 = what it could not (stays on the account as a negative balance)
+  kInsuranceCovered = 20,
 };
 
 struct Effect {

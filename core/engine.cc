@@ -290,7 +290,11 @@ void Engine::on(const SetRiskParams& e) {
   if (e.liquidation_ratio_ppb <= 0 || e.liquidation_ratio_ppb > 100 * kPpb) {
     return admin_reject(RejectReason::kInvalidParameter);
   }
+  if (e.insurance_account && raw(*e.insurance_account) >= accounts_.size()) {
+    return admin_reject(RejectReason::kUnknownAccount);
+  }
   liquidation_ratio_ppb_ = e.liquidation_ratio_ppb;
+  insurance_account_ = e.insurance_account;
   Effect f{};
   f.kind = EffectKind::kRiskParamsSet;
   f.amount = Money(e.liquidation_ratio_ppb);

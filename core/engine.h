@@ -287,6 +287,7 @@ class Engine {
   // Whether a liquidation ratio is set and margin / balance has reached it (or balance <= 0).
   bool at_risk(const Account& a) const;
   Lots lots_to_restore(const Account& a, const PositionSide& side) const;
+  void cover_deficit(AccountId id);
   void liquidate(AccountId a);
   void run_liquidations();
   void refresh_band(Instrument& ins);
@@ -324,6 +325,7 @@ class Engine {
   std::uint64_t next_trade_id_ = 1;
   std::uint64_t effects_hash_ = 0;
   std::optional<std::int64_t> liquidation_ratio_ppb_;
+  std::optional<AccountId> insurance_account_;
 };
 
 }  // namespace qx::core

@@ -619,5 +619,45 @@ TEST(EngineRisk, LiquidationRetriesWhenTheBookWasEmpty) {
   EXPECT_EQ(d.engine().stuck_liquidations(), 0u);
 }
 
+// The insurance fund. Dan (120,000 CNY) buys 1 IF at 3800.0 (no band; ratio 100%). Others trade
+// at 3000.0 (15,000 ticks): his balance is 1,200,000,000 - 262,314 - 2,400,000,000 < 0, so the
+// whole lot is sold, at carol's 3000.0: close profit (9,000,000,000 - 11,400,000,000), close-today
+// fee 9,000,000,000 x 345,000 / 1e9 = 3,105,000: balance 1,200,000,000 - 262,314 - 2,400,000,000
+// - 3,105,000 = -1,203,367,314 minor units with nothing left to sell. A fund of 1,000,000 CNY pays
+// it all; a fund of 100,000 CNY pays 1,000,000,000 and 203,367,314 stays owed.
+void insurance_case(std::int64_t fund_cny, std::int64_t paid, std::int64_t unpaid) {
+  Driver d;
+  InstrumentParams p = testing::if_params();
+  p.price_band_ppb.reset();
+  const InstrumentId i = d.instrument("IF2501", p, PriceTicks(19'000));
+  const AccountId dan = d.account("dan", cny(120'000));
+  const AccountId bob = d.account("bob", cny(10'000'000));
+  const AccountId carol = d.account("carol", cny(10'000'000));
+  const AccountId fund = d.account("fund", cny(fund_cny));
+  d.apply(SetRiskParams{kPpb, fund});
+  d.order(bob, i, kSell, kOpen, 19'000, 1, TimeCondition::kGtc);
+  EXPECT_EQ(count(d.order(dan, i, kBuy, kOpen, 19'000, 1), EffectKind::kLiquidationStarted), 0u);
+  d.order(carol, i, kBuy, kOpen, 15'000, 1, TimeCondition::kGtc);
+  d.order(bob, i, kSell, kOpen, 15'000, 1);
+  d.order(carol, i, kBuy, kOpen, 15'000, 1, TimeCondition::kGtc);
+  const EffectBuffer& fx = d.apply(MarkToMarket{});
+  EXPECT_EQ(count(fx, EffectKind::kTrade), 1u);
+  const Effect& c = first(fx, EffectKind::kInsuranceCovered);
+  EXPECT_EQ(c.account, dan);
+  EXPECT_EQ(c.counter_account, fund);
+  EXPECT_EQ(c.amount.value, paid);
+  EXPECT_EQ(c.amount2.value, unpaid);
+  EXPECT_EQ(d.engine().account(dan).balance.value, -unpaid);
+  EXPECT_EQ(d.engine().account(fund).balance.value, fund_cny * kMoneyScale - paid);
+}
+
+TEST(EngineRisk, TheInsuranceFundPaysWhatALiquidatedAccountOwes) {
+  insurance_case(1'000'000, 1'203'367'314, 0);
+}
+
+TEST(EngineRisk, WhatTheFundCannotPayStaysOwed) {
+  insurance_case(100'000, 1'000'000'000, 203'367'314);
+}
+
 }  // namespace
 }  // namespace qx::core

@@ -92,6 +92,9 @@ struct SetAccountRisk {
 struct SetRiskParams {
   // Forced liquidation starts when margin / balance >= this ratio (1e9 = 100%).
   std::int64_t liquidation_ratio_ppb{};
+  // The insurance fund: the account that pays what a fully liquidated account still owes (its
+  // negative balance), as far as its own available funds go. None: deficits stay where they are.
+  std::optional<AccountId> insurance_account{};
 };
 struct SettlementPrice {
   InstrumentId instrument{};

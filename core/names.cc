@@ -119,6 +119,7 @@ const char* to_string(EffectKind k) {
     case EffectKind::kAccountRiskSet: return "ACCOUNT_RISK_SET";
     case EffectKind::kRiskParamsSet: return "RISK_PARAMS_SET";
     case EffectKind::kMarkedToMarket: return "MARKED_TO_MARKET";
+    case EffectKind::kInsuranceCovered: return "INSURANCE_COVERED";
     case EffectKind::kAccountSettled: return "ACCOUNT_SETTLED";
     case EffectKind::kSettlementDone: return "SETTLEMENT_DONE";
     case EffectKind::kLiquidationStarted: return "LIQUIDATION_STARTED";

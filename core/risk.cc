@@ -356,6 +356,7 @@ void Engine::run_liquidations() {
       f.amount2 = a.margin;
       emit(f);
       liquidate(id);
+      cover_deficit(id);
       stuck = at_risk(acc_at(id));
     }
     const auto k = static_cast<std::size_t>(raw(id));
@@ -368,6 +369,36 @@ void Engine::run_liquidations() {
   for (AccountId id : liquidation_queue_)
     liquidation_queued_[static_cast<std::size_t>(raw(id))] = false;
   liquidation_queue_.clear();
+}
+
+// An account whose positions are all closed and whose balance is below zero owes the deficit; the
+// insurance fund (if set, and not the account itself) pays it as far as its available funds go,
+// and no further than keeps its close_profit within the money bound. The transfer is booked in
+// both accounts' close_profit; the fund is then checked like any account whose balance fell.
+void Engine::cover_deficit(AccountId id) {
+  if (!insurance_account_ || *insurance_account_ == id) return;
+  Account& a = acc_at(id);
+  for (const PositionState& p : a.s.positions) {
+    if (p.long_side.total().value != 0 || p.short_side.total().value != 0) return;
+  }
+  const Money bal = balance(a);
+  if (bal.value >= 0) return;
+  Account& fund = acc_at(*insurance_account_);
+  constexpr std::int64_t kRoom = kMoneyMax - kFillMoneyMax;
+  const std::int64_t deficit = -bal.value;
+  const std::int64_t can_pay =
+      std::max<std::int64_t>(0, std::min(available(fund).value, fund.s.close_profit.value + kRoom));
+  const std::int64_t paid = std::min(deficit, can_pay);
+  a.s.close_profit += Money(paid);
+  fund.s.close_profit -= Money(paid);
+  Effect f{};
+  f.kind = EffectKind::kInsuranceCovered;
+  f.account = id;
+  f.counter_account = *insurance_account_;
+  f.amount = Money(paid);
+  f.amount2 = Money(deficit - paid);
+  emit(f);
+  if (paid > 0) check_liquidation(*insurance_account_);
 }
 
 // Cancels every resting order of the account (in order id order), then closes positions (instrument

@@ -96,6 +96,8 @@ std::uint64_t hash_snapshot(const Snapshot& s) {
   h.word(s.effects_hash);
   h.word(s.liquidation_ratio_ppb.has_value());
   h.i64(s.liquidation_ratio_ppb.value_or(0));
+  h.word(s.insurance_account.has_value());
+  h.word(raw(s.insurance_account.value_or(AccountId{})));
   h.word(s.instruments.size());
   for (const InstrumentState& i : s.instruments) {
     h.str(i.code);
@@ -194,6 +196,7 @@ Snapshot Engine::snapshot() const {
   s.next_trade_id = next_trade_id_;
   s.effects_hash = effects_hash_;
   s.liquidation_ratio_ppb = liquidation_ratio_ppb_;
+  s.insurance_account = insurance_account_;
   s.instruments.reserve(instruments_.size());
   for (const Instrument& i : instruments_) s.instruments.push_back(i.s);
   s.users = users_;
@@ -228,6 +231,7 @@ Engine Engine::restore(const Snapshot& s) {
   e.next_trade_id_ = s.next_trade_id;
   e.effects_hash_ = s.effects_hash;
   e.liquidation_ratio_ppb_ = s.liquidation_ratio_ppb;
+  e.insurance_account_ = s.insurance_account;
   for (const InstrumentState& is : s.instruments) {
     Instrument ins;
     ins.s = is;

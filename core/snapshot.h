@@ -118,6 +118,7 @@ struct Snapshot {
   std::uint64_t next_trade_id{1};
   std::uint64_t effects_hash{};
   std::optional<std::int64_t> liquidation_ratio_ppb;
+  std::optional<AccountId> insurance_account;
   std::vector<InstrumentState> instruments;  // index = InstrumentId
   std::vector<std::string> users;            // index = UserId
   std::vector<AccountState> accounts;        // index = AccountId

@@ -274,8 +274,14 @@ void write_body(const core::SetAccountRisk& v, BodyBuilder body, Context&) {
 }
 
 void write_body(const core::SetRiskParams& v, BodyBuilder body, Context&) {
-  const auto& [liquidation_ratio_ppb] = v;
-  body.initSetRiskParams().setLiquidationRatioPpb(liquidation_ratio_ppb);
+  const auto& [liquidation_ratio_ppb, insurance_account] = v;
+  auto b = body.initSetRiskParams();
+  b.setLiquidationRatioPpb(liquidation_ratio_ppb);
+  if (insurance_account) {
+    b.getInsuranceAccount().setId(core::raw(*insurance_account));
+  } else {
+    b.getInsuranceAccount().setNone();
+  }
 }
 
 void write_body(const core::MarkToMarket&, BodyBuilder body, Context&) {
@@ -409,8 +415,19 @@ core::EventBody read_body(BodyReader body, Context& ctx) {
       return core::SetAccountRisk{core::AccountId{r.getAccount()}, r.getMaxOpenOrders(),
                                   r.getEnabled()};
     }
-    case Body::SET_RISK_PARAMS:
-      return core::SetRiskParams{body.getSetRiskParams().getLiquidationRatioPpb()};
+    case Body::SET_RISK_PARAMS: {
+      const auto r = body.getSetRiskParams();
+      core::SetRiskParams p{r.getLiquidationRatioPpb(), std::nullopt};
+      const auto fund = r.getInsuranceAccount();
+      switch (fund.which()) {
+        case schema::SetRiskParams::InsuranceAccount::NONE: break;
+        case schema::SetRiskParams::InsuranceAccount::ID:
+          p.insurance_account = core::AccountId{fund.getId()};
+          break;
+        default: ctx.fail("SetRiskParams.insuranceAccount", "unknown union member");
+      }
+      return p;
+    }
     case Body::SETTLE: return read_settle(body.getSettle());
     case Body::NEW_ORDER: return read_new_order(body.getNewOrder(), ctx);
     case Body::AMEND_ORDER: return read_amend_order(body.getAmendOrder(), ctx);
@@ -785,8 +802,8 @@ Result<core::Effect> read_effect(schema::Effect::Reader in) {
 Status write_snapshot(const core::Snapshot& s, schema::Snapshot::Builder out) {
   Context ctx("encode snapshot");
   const auto& [semantics_version, last_seq, last_timestamp_ns, trading_day, next_order_id,
-               next_trade_id, effects_hash, liquidation_ratio_ppb, instruments, users, accounts,
-               orders, trades] = s;
+               next_trade_id, effects_hash, liquidation_ratio_ppb, insurance_account, instruments,
+               users, accounts, orders, trades] = s;
   try {
     out.setSchemaVersion(kSchemaVersion);
     out.setSemanticsVersion(semantics_version);
@@ -800,6 +817,11 @@ Status write_snapshot(const core::Snapshot& s, schema::Snapshot::Builder out) {
       out.getLiquidationRatio().setPpb(*liquidation_ratio_ppb);
     } else {
       out.getLiquidationRatio().setNone();
+    }
+    if (insurance_account.has_value()) {
+      out.getInsuranceAccount().setId(core::raw(*insurance_account));
+    } else {
+      out.getInsuranceAccount().setNone();
     }
     write_list(instruments,
                out.initInstruments(list_size(instruments.size(), "Snapshot.instruments", ctx)), ctx,
@@ -845,6 +867,14 @@ Result<core::Snapshot> read_snapshot(schema::Snapshot::Reader in) {
       default:
         ctx.fail("Snapshot.liquidationRatio",
                  "unknown union member " + std::to_string(static_cast<unsigned>(ratio.which())));
+    }
+    const auto fund = in.getInsuranceAccount();
+    switch (fund.which()) {
+      case schema::Snapshot::InsuranceAccount::NONE: break;
+      case schema::Snapshot::InsuranceAccount::ID:
+        s.insurance_account = core::AccountId{fund.getId()};
+        break;
+      default: ctx.fail("Snapshot.insuranceAccount", "unknown union member");
     }
     s.instruments = read_list<core::InstrumentState>(in.getInstruments(), ctx, read_instrument);
     s.users = read_list<std::string>(in.getUsers(), ctx, [](capnp::Text::Reader t, Context& c) {

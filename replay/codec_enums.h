@@ -122,6 +122,8 @@ static_assert(same_value(core::EffectKind::kSettlementDone, schema::EffectKind::
 static_assert(same_value(core::EffectKind::kLiquidationStarted,
                          schema::EffectKind::LIQUIDATION_STARTED));
 static_assert(same_value(core::EffectKind::kMarkedToMarket, schema::EffectKind::MARKED_TO_MARKET));
+static_assert(same_value(core::EffectKind::kInsuranceCovered,
+                         schema::EffectKind::INSURANCE_COVERED));
 static_assert(EnumMap<core::EffectKind>::kMax == core::raw(core::EffectKind::kLiquidationStarted));
 
 // The schema enumerant for a core value, or nullopt when the schema does not define it.

@@ -186,8 +186,9 @@ inline void compare(Differ& d, const core::SetAccountRisk& a, const core::SetAcc
 }
 
 inline void compare(Differ& d, const core::SetRiskParams& a, const core::SetRiskParams& b) {
-  static_assert(field_count<core::SetRiskParams>() == 1);
+  static_assert(field_count<core::SetRiskParams>() == 2);
   d.leaf("liquidation_ratio_ppb", a.liquidation_ratio_ppb, b.liquidation_ratio_ppb);
+  d.leaf("insurance_account", a.insurance_account, b.insurance_account);
 }
 
 inline void compare(Differ& d, const core::SettlementPrice& a, const core::SettlementPrice& b) {
@@ -362,7 +363,7 @@ inline void compare(Differ& d, const core::TradeState& a, const core::TradeState
 }
 
 inline void compare(Differ& d, const core::Snapshot& a, const core::Snapshot& b) {
-  static_assert(field_count<core::Snapshot>() == 13);
+  static_assert(field_count<core::Snapshot>() == 14);
   d.leaf("semantics_version", a.semantics_version, b.semantics_version);
   d.leaf("last_seq", a.last_seq, b.last_seq);
   d.leaf("last_timestamp_ns", a.last_timestamp_ns, b.last_timestamp_ns);
@@ -371,6 +372,7 @@ inline void compare(Differ& d, const core::Snapshot& a, const core::Snapshot& b)
   d.leaf("next_trade_id", a.next_trade_id, b.next_trade_id);
   d.leaf("effects_hash", a.effects_hash, b.effects_hash);
   d.leaf("liquidation_ratio_ppb", a.liquidation_ratio_ppb, b.liquidation_ratio_ppb);
+  d.leaf("insurance_account", a.insurance_account, b.insurance_account);
   d.list("instruments", a.instruments, b.instruments);
   d.list("users", a.users, b.users);
   d.list("accounts", a.accounts, b.accounts);

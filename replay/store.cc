@@ -167,6 +167,10 @@ void IndexBuilder::add(const core::Event& event, const core::EffectBuffer& effec
       case core::EffectKind::kAccountRiskSet:
       case core::EffectKind::kAccountSettled:
       case core::EffectKind::kLiquidationStarted: account(e.account); break;
+      case core::EffectKind::kInsuranceCovered:
+        account(e.account);
+        account(e.counter_account);
+        break;
       case core::EffectKind::kInstrumentCreated:
       case core::EffectKind::kInstrumentUpdated:
       case core::EffectKind::kInstrumentStatusChanged: instrument(e.instrument); break;

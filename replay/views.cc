@@ -118,6 +118,9 @@ json event_json(const core::Engine& engine, const core::Event& e) {
           j["enabled"] = b.enabled;
         } else if constexpr (std::is_same_v<T, core::SetRiskParams>) {
           j["liquidation_ratio_ppb"] = b.liquidation_ratio_ppb;
+          if (b.insurance_account) {
+            j["insurance_account"] = account_name(engine, *b.insurance_account);
+          }
         } else if constexpr (std::is_same_v<T, core::Settle>) {
           json prices = json::array();
           for (const auto& p : b.prices) {

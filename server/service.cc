@@ -832,11 +832,20 @@ struct Routes {
     c.job(s.seq_, [ci](Sequencer::Ctx& x) { return admin_outcome(x.engine(), x.submit(ci)); });
   }
 
-  // {"liquidation_ratio": "0.9"}: forced liquidation when margin / balance reaches it (up to 100).
+  // {"liquidation_ratio": "0.9", "insurance_account": "fund-01"}: forced liquidation when margin /
+  // balance reaches the ratio (up to 100); the optional fund pays what liquidated accounts owe.
   static void risk(Service& s, Call& c) {
     const std::int64_t ppb = decimal_field(c.body, "liquidation_ratio", 9, 1, 100 * core::kPpb);
-    c.job(s.seq_, [ppb](Sequencer::Ctx& x) {
-      return admin_outcome(x.engine(), x.submit(core::SetRiskParams{ppb}));
+    std::optional<std::string> fund;
+    if (c.body.contains("insurance_account")) fund = name_field(c.body, "insurance_account");
+    c.job(s.seq_, [ppb, fund](Sequencer::Ctx& x) {
+      core::SetRiskParams p{ppb, std::nullopt};
+      if (fund) {
+        auto a = x.engine().find_account(*fund);
+        if (!a) return error_reply(404, "unknown_account", "no account '" + *fund + "'");
+        p.insurance_account = *a;
+      }
+      return admin_outcome(x.engine(), x.submit(p));
     });
   }
 

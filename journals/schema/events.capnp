@@ -107,6 +107,7 @@ enum EffectKind {
   settlementDone @17;          # amount = trading day number after settlement
   liquidationStarted @18;      # amount = balance, amount2 = margin at the trigger
   markedToMarket @19;          # volume = accounts checked
+  insuranceCovered @20;        # amount = paid by the fund (counter account), amount2 = unpaid
 }
 
 # ---------------------------------------------------------------------------------------------
@@ -215,6 +216,10 @@ struct MarkToMarket {}
 # Exchange-wide risk parameters. Mirrors core::SetRiskParams.
 struct SetRiskParams {
   liquidationRatioPpb @0 :Int64;  # liquidate when margin / balance >= this (1e9 = 100%)
+  insuranceAccount :union {       # the insurance fund
+    none @1 :Void;                # no fund: deficits stay on the liquidated account
+    id @2 :UInt32;                # account id
+  }
 }
 
 # One instrument's settlement price. Mirrors core::SettlementPrice.

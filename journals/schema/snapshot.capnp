@@ -117,6 +117,10 @@ struct Snapshot {
     none @8 :Void;                      # never set: no forced liquidation
     ppb @9 :Int64;                      # margin / balance ratio, ppb
   }
+  insuranceAccount :union {             # the insurance fund
+    none @15 :Void;                     # none
+    id @16 :UInt32;                     # account id
+  }
   instruments @10 :List(InstrumentState);   # index = instrument id
   users @11 :List(Text);                    # user names; index = user id
   accounts @12 :List(AccountState);         # index = account id

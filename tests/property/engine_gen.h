@@ -321,7 +321,10 @@ inline rc::Gen<core::EventBody> gen_admin(const World& w, const GenOptions& opt)
   });
   rc::Gen<core::EventBody> risk_params = rc::gen::exec([] {
     std::int64_t ratio = *rc::gen::inRange<std::int64_t>(300'000'000, 1'200'000'001);
-    return core::EventBody(core::SetRiskParams{ratio});
+    // Now and then account 0 is the insurance fund.
+    std::optional<core::AccountId> fund;
+    if (*rc::gen::element(false, true)) fund = core::AccountId(0);
+    return core::EventBody(core::SetRiskParams{ratio, fund});
   });
   rc::Gen<core::EventBody> mark = rc::gen::just(core::EventBody(core::MarkToMarket{}));
   return rc::gen::weightedOneOf<core::EventBody>({{3, deposit},

@@ -189,7 +189,8 @@ inline rc::Gen<core::SetAccountRisk> set_account_risk() {
 
 inline rc::Gen<core::SetRiskParams> set_risk_params() {
   return rc::gen::build<core::SetRiskParams>(
-      rc::gen::set(&core::SetRiskParams::liquidation_ratio_ppb, integer<std::int64_t>()));
+      rc::gen::set(&core::SetRiskParams::liquidation_ratio_ppb, integer<std::int64_t>()),
+      rc::gen::set(&core::SetRiskParams::insurance_account, optional(id<core::AccountId>())));
 }
 
 inline rc::Gen<core::SettlementPrice> settlement_price() {
@@ -390,6 +391,7 @@ inline rc::Gen<core::Snapshot> snapshot() {
       rc::gen::set(&S::next_trade_id, integer<std::uint64_t>()),
       rc::gen::set(&S::effects_hash, integer<std::uint64_t>()),
       rc::gen::set(&S::liquidation_ratio_ppb, optional(integer<std::int64_t>())),
+      rc::gen::set(&S::insurance_account, optional(id<core::AccountId>())),
       rc::gen::set(&S::instruments, list(instrument_state())),
       rc::gen::set(&S::users, list(text())), rc::gen::set(&S::accounts, list(account_state())),
       rc::gen::set(&S::orders, list(order_state())), rc::gen::set(&S::trades, list(trade_state())));

@@ -172,7 +172,8 @@ RC_GTEST_PROP(JournalProperties, IndexQueryEqualsLinearScan, ()) {
                               e.kind == K::kInstrumentCreated || e.kind == K::kInstrumentUpdated ||
                               e.kind == K::kInstrumentStatusChanged;
       acc = acc || (names_account && core::raw(e.account) == account) ||
-            (e.kind == K::kTrade && core::raw(e.counter_account) == account);
+            ((e.kind == K::kTrade || e.kind == K::kInsuranceCovered) &&
+             core::raw(e.counter_account) == account);
       ins = ins || (names_instrument && core::raw(e.instrument) == instrument);
     }
     if (acc) by_account.push_back(core::raw(ev.header.seq));
