@@ -373,8 +373,9 @@ void Engine::run_liquidations() {
 
 // An account whose positions are all closed and whose balance is below zero owes the deficit; the
 // insurance fund (if set, and not the account itself) pays it as far as its available funds go,
-// and no further than keeps its close_profit within the money bound. The transfer is booked in
-// both accounts' close_profit; the fund is then checked like any account whose balance fell.
+// and no further than keeps both accounts' close_profit within the money bound. The transfer is
+// booked in both accounts' close_profit; the fund is then checked like any account whose balance
+// fell.
 void Engine::cover_deficit(AccountId id) {
   if (!insurance_account_ || *insurance_account_ == id) return;
   Account& a = acc_at(id);
@@ -386,8 +387,10 @@ void Engine::cover_deficit(AccountId id) {
   Account& fund = acc_at(*insurance_account_);
   constexpr std::int64_t kRoom = kMoneyMax - kFillMoneyMax;
   const std::int64_t deficit = -bal.value;
+  // Both close_profits stay within the bound: the fund's going down, the account's going up.
   const std::int64_t can_pay =
-      std::max<std::int64_t>(0, std::min(available(fund).value, fund.s.close_profit.value + kRoom));
+      std::max<std::int64_t>(0, std::min({available(fund).value, fund.s.close_profit.value + kRoom,
+                                          kRoom - a.s.close_profit.value}));
   const std::int64_t paid = std::min(deficit, can_pay);
   a.s.close_profit += Money(paid);
   fund.s.close_profit -= Money(paid);
