@@ -1,14 +1,13 @@
 #include "sim/fill.h"
 
 #include <algorithm>
-#include <iterator>
 #include <stdexcept>
 #include <string>
 #include <utility>
-#include <variant>
 
 #include "core/assert.h"
 #include "core/numeric.h"
+#include "replay/views.h"
 
 namespace qx::sim {
 
@@ -76,17 +75,10 @@ std::int64_t QueuePosition::on_trade_at_price(std::int64_t qty) {
 }
 
 void require_admin_accepted(const core::Event& event, const core::EffectBuffer& effects) {
-  static constexpr const char* kNames[] = {
-      "CreateInstrument", "UpdateInstrument", "SetInstrumentStatus",
-      "CreateUser",       "CreateAccount",    "Deposit",
-      "Withdraw",         "SetAccountRisk",   "SetRiskParams",
-      "Settle",           "NewOrder",         "AmendOrder",
-      "CancelOrder",      "MarkToMarket"};
-  static_assert(std::size(kNames) == std::variant_size_v<core::EventBody>);
   for (const core::Effect& f : effects) {
     if (f.kind != core::EffectKind::kAdminRejected) continue;
     throw std::invalid_argument(std::string("backtest setup refused by the engine: ") +
-                                kNames[event.body.index()] + ": " +
+                                replay::event_kind(event) + ": " +
                                 core::to_string(static_cast<core::RejectReason>(f.reason)));
   }
 }

@@ -693,7 +693,6 @@ std::optional<RejectReason> Model::reserve(ModelOrder& o) const {
     // Instruments the account holds a position (kept until settlement) or an OPEN order in.
     std::vector<std::uint32_t> in_use;
     for (const auto& kv : a.positions) in_use.push_back(kv.first);
-    std::size_t open_instruments = 0;
     std::vector<std::uint32_t> with_open;
     std::int64_t pending = 0;  // the account's other resting OPEN lots on this side
     for (const ModelOrder& r : resting_) {
@@ -705,10 +704,9 @@ std::optional<RejectReason> Model::reserve(ModelOrder& o) const {
         pending += r.volume_left;
       }
     }
-    open_instruments = with_open.size();
     const bool known = pos != a.positions.end() || std::find(with_open.begin(), with_open.end(),
                                                              o.instrument) != with_open.end();
-    if (!known && in_use.size() + open_instruments >= kInstrumentsPerAccount) {
+    if (!known && in_use.size() + with_open.size() >= kInstrumentsPerAccount) {
       return RejectReason::kTooManyInstruments;
     }
     std::int64_t held = 0;
@@ -812,17 +810,20 @@ void Model::match(ModelOrder& o, std::vector<Effect>& out) {
   while (o.volume_left > 0) {
     std::optional<std::size_t> top = best(o.instrument, opp);
     if (!top || !crosses(o.direction, o.price, resting_[*top].price)) return;
-    if (resting_[*top].account == o.account) {
+    // The incoming order's remainder is cancelled (it never rested, so nothing is in resting_).
+    auto cancel_incoming = [&](core::CancelReason why) {
       Effect f;
       f.kind = EffectKind::kOrderCancelled;
-      f.reason = static_cast<std::uint16_t>(core::CancelReason::kSelfTradePrevention);
+      f.reason = static_cast<std::uint16_t>(why);
       f.order = core::OrderId(o.id);
       f.account = core::AccountId(o.account);
       f.volume_left = core::Lots(o.volume_left);
       out.push_back(f);
       release(o);
       o.volume_left = 0;
-      return;
+    };
+    if (resting_[*top].account == o.account) {
+      return cancel_incoming(core::CancelReason::kSelfTradePrevention);
     }
     // A fill may add up to 2e15 to close_profit or commission: an account within that of the
     // money bound takes no more fills (MONEY_LIMIT), the incoming order first.
@@ -831,18 +832,7 @@ void Model::match(ModelOrder& o, std::vector<Effect>& out) {
       const std::int64_t room = kMoneyBound - 2 * kSideBound;
       return x.close_profit > room || x.close_profit < -room || x.commission > room;
     };
-    if (full(o.account)) {
-      Effect f;
-      f.kind = EffectKind::kOrderCancelled;
-      f.reason = static_cast<std::uint16_t>(core::CancelReason::kMoneyLimit);
-      f.order = core::OrderId(o.id);
-      f.account = core::AccountId(o.account);
-      f.volume_left = core::Lots(o.volume_left);
-      out.push_back(f);
-      release(o);
-      o.volume_left = 0;
-      return;
-    }
+    if (full(o.account)) return cancel_incoming(core::CancelReason::kMoneyLimit);
     if (full(resting_[*top].account)) {
       remove_resting(*top, core::CancelReason::kMoneyLimit, out);
       continue;
