@@ -36,6 +36,7 @@ enum class EffectKind : std::uint8_t {
   // account = the liquidated account, counter_account = the insurance fund, amount = what the fund
   // paid, amount2 = what it could not (stays on the account as a negative balance)
   kInsuranceCovered = 20,
+  kCurrencySet = 21,  // amount = minor units per currency unit (10^decimals)
 };
 
 struct Effect {

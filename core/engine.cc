@@ -16,6 +16,7 @@ namespace {
 constexpr std::size_t kCodeBytesMax = 31;
 constexpr std::size_t kExchangeBytesMax = 15;
 constexpr std::size_t kNameBytesMax = 31;
+constexpr std::size_t kCurrencyBytesMax = 7;
 
 template <class... F>
 struct Overloaded : F... {
@@ -28,9 +29,9 @@ bool rate_ok(std::int64_t ppb) {
   return ppb >= 0 && ppb <= kPpb;
 }
 
-bool params_ok(const InstrumentParams& p) {
+bool params_ok(const InstrumentParams& p, std::int64_t money_scale) {
   const FeeSchedule& f = p.fees;
-  return tick_value_of(p).has_value() && rate_ok(p.margin_long_ppb) &&
+  return tick_value_of(p, money_scale).has_value() && rate_ok(p.margin_long_ppb) &&
          rate_ok(p.margin_short_ppb) && rate_ok(f.open_ppb) && rate_ok(f.close_ppb) &&
          rate_ok(f.close_today_ppb) && f.open_per_lot.value >= 0 && f.close_per_lot.value >= 0 &&
          f.close_today_per_lot.value >= 0 &&
@@ -51,10 +52,11 @@ bool within_bounds(const InstrumentParams& p, Money tick_value, PriceTicks price
 
 }  // namespace
 
-// Tick value in minor money units: tick * multiplier * kMoneyScale / 1e16, required exact.
-std::optional<Money> tick_value_of(const InstrumentParams& p) {
+// Tick value in minor money units: tick * multiplier * money_scale / 1e16, required exact.
+std::optional<Money> tick_value_of(const InstrumentParams& p, std::int64_t money_scale) {
   if (p.price_tick_e8 <= 0 || p.multiplier_e8 <= 0) return std::nullopt;
-  i128 num = static_cast<i128>(p.price_tick_e8) * p.multiplier_e8 * kMoneyScale;
+  // At most (2^63)^2 * 1e8 < 2^127: no overflow.
+  i128 num = static_cast<i128>(p.price_tick_e8) * p.multiplier_e8 * money_scale;
   i128 den = static_cast<i128>(kDecimalScale) * kDecimalScale;
   if (num % den != 0) return std::nullopt;
   auto v = narrow(num / den);
@@ -62,8 +64,8 @@ std::optional<Money> tick_value_of(const InstrumentParams& p) {
   return Money(*v);
 }
 
-Lots position_limit_max(const InstrumentParams& p, PriceTicks price_max) {
-  auto tv = tick_value_of(p);
+Lots position_limit_max(const InstrumentParams& p, PriceTicks price_max, std::int64_t money_scale) {
+  auto tv = tick_value_of(p, money_scale);
   if (!tv || price_max.value <= 0) return Lots{0};
   return Lots(
       static_cast<std::int64_t>(kSideValueMax / (static_cast<i128>(price_max.value) * tv->value)));
@@ -129,11 +131,11 @@ void Engine::on(const CreateInstrument& e) {
     return admin_reject(RejectReason::kNameTooLong);
   }
   if (find_instrument(e.code)) return admin_reject(RejectReason::kDuplicateName);
-  if (!params_ok(e.params) || e.pre_settlement.value <= 0) {
+  if (!params_ok(e.params, money_scale_) || e.pre_settlement.value <= 0) {
     return admin_reject(RejectReason::kInvalidParameter);
   }
   // The price ceiling: the highest price at which position_limit lots stay within kSideValueMax.
-  const Money tv = *tick_value_of(e.params);
+  const Money tv = *tick_value_of(e.params, money_scale_);
   const PriceTicks price_max(static_cast<std::int64_t>(
       kSideValueMax / (static_cast<i128>(e.params.position_limit.value) * tv.value)));
   if (price_max < e.pre_settlement || !within_bounds(e.params, tv, price_max)) {
@@ -164,7 +166,7 @@ void Engine::on(const UpdateInstrument& e) {
   Instrument& ins = ins_at(e.instrument);
   // Tick and multiplier define what a price and a lot mean; changing them would silently
   // re-value every resting order and position, so they are fixed at creation.
-  if (!params_ok(e.params) || e.params.price_tick_e8 != ins.s.params.price_tick_e8 ||
+  if (!params_ok(e.params, money_scale_) || e.params.price_tick_e8 != ins.s.params.price_tick_e8 ||
       e.params.multiplier_e8 != ins.s.params.multiplier_e8) {
     return admin_reject(RejectReason::kInvalidParameter);
   }
@@ -283,6 +285,28 @@ void Engine::on(const SetAccountRisk& e) {
   f.account = e.account;
   f.volume = Lots(e.max_open_orders);
   f.reason = e.enabled ? 1 : 0;
+  emit(f);
+}
+
+void Engine::on(const SetCurrency& e) {
+  if (!instruments_.empty() || !accounts_.empty()) {
+    return admin_reject(RejectReason::kCurrencyFixed);
+  }
+  if (e.code.empty() || e.code.size() > kCurrencyBytesMax) {
+    return admin_reject(RejectReason::kNameTooLong);
+  }
+  for (char c : e.code) {
+    if (!((c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9'))) {
+      return admin_reject(RejectReason::kInvalidParameter);
+    }
+  }
+  if (e.decimals > kMoneyDecimalsMax) return admin_reject(RejectReason::kInvalidParameter);
+  currency_ = e.code;
+  money_decimals_ = e.decimals;
+  money_scale_ = pow10(e.decimals);
+  Effect f{};
+  f.kind = EffectKind::kCurrencySet;
+  f.amount = Money(money_scale_);
   emit(f);
 }
 

@@ -94,13 +94,15 @@ struct EngineStats {
   std::uint64_t trades_today{};
 };
 
-// Money per tick per lot: tick * multiplier * kMoneyScale / 1e16; nullopt unless exact and > 0.
-std::optional<Money> tick_value_of(const InstrumentParams& p);
+// Money per tick per lot: tick * multiplier * money_scale / 1e16 (money_scale: minor units per
+// currency unit, Engine::money_scale()); nullopt unless exact and > 0.
+std::optional<Money> tick_value_of(const InstrumentParams& p, std::int64_t money_scale);
 // The largest position limit that lets an instrument with these parameters trade up to
 // `price_max` ticks (core/limits.h: a side of position_limit lots at the price ceiling is worth at
 // most kSideValueMax); 0 when not even one lot fits. For tools that list an instrument with "as
-// large a limit as allowed", e.g. a backtest: position_limit_max(p, PriceTicks(10 * reference)).
-Lots position_limit_max(const InstrumentParams& p, PriceTicks price_max);
+// large a limit as allowed", e.g. a backtest: position_limit_max(p, PriceTicks(10 * reference),
+// engine.money_scale()).
+Lots position_limit_max(const InstrumentParams& p, PriceTicks price_max, std::int64_t money_scale);
 
 class Engine {
  public:
@@ -143,6 +145,10 @@ class Engine {
   [[nodiscard]] const std::vector<TradeState>& trades_today() const { return trades_; }
   [[nodiscard]] BookView book(InstrumentId id, std::size_t depth) const;
   [[nodiscard]] EngineStats stats() const;
+  // The exchange's currency (SetCurrency): its code, its decimals and 10^decimals.
+  [[nodiscard]] const std::string& currency() const { return currency_; }
+  [[nodiscard]] std::uint32_t money_decimals() const { return money_decimals_; }
+  [[nodiscard]] std::int64_t money_scale() const { return money_scale_; }
   [[nodiscard]] std::optional<std::int64_t> liquidation_ratio_ppb() const {
     return liquidation_ratio_ppb_;
   }
@@ -234,6 +240,7 @@ class Engine {
   void on(const AmendOrder& e);
   void on(const CancelOrder& e);
   void on(const MarkToMarket& e);
+  void on(const SetCurrency& e);
   // Appends e to the caller's buffer and chains it into the effects hash.
   void emit(const Effect& e) {
     QX_ASSERT(out_ != nullptr);
@@ -326,6 +333,9 @@ class Engine {
   std::uint64_t effects_hash_ = 0;
   std::optional<std::int64_t> liquidation_ratio_ppb_;
   std::optional<AccountId> insurance_account_;
+  std::string currency_ = "CNY";
+  std::uint32_t money_decimals_ = kMoneyDecimalsDefault;
+  std::int64_t money_scale_ = kMoneyScale;
 };
 
 }  // namespace qx::core

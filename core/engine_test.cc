@@ -25,12 +25,17 @@ std::size_t count(const EffectBuffer& fx, EffectKind k) {
 
 const Effect& first(const EffectBuffer& fx, EffectKind k) {
   auto it = std::find_if(fx.begin(), fx.end(), [k](const Effect& e) { return e.kind == k; });
+  static const Effect kNone{};
   EXPECT_NE(it, fx.end()) << "no effect of kind " << to_string(k);
-  return *it;
+  return it == fx.end() ? kNone : *it;
 }
 
 RejectReason reject_of(const EffectBuffer& fx) {
   return static_cast<RejectReason>(first(fx, EffectKind::kOrderRejected).reason);
+}
+
+RejectReason admin_reject_of(const EffectBuffer& fx) {
+  return static_cast<RejectReason>(first(fx, EffectKind::kAdminRejected).reason);
 }
 
 class EngineTest : public ::testing::Test {
@@ -450,6 +455,73 @@ TEST(EngineBounds, AnInstrumentWhoseLotCanOverflowIsRefusedAsData) {
   // A settlement price above the ceiling is refused too.
   const EffectBuffer& s = d.apply(Settle{{SettlementPrice{big, PriceTicks(101)}}});
   EXPECT_EQ(s.at(0).reason, static_cast<std::uint16_t>(RejectReason::kInvalidPrice));
+}
+
+// ETHUSDT on Binance USD-M: tick 0.01 USDT, lot 0.001 ETH, so a tick of one lot is worth
+// 0.00001 USDT: not a whole number of CNY's 1e-4 units, 1,000 units of USDT's 1e-8. At 2,500.00
+// (250,000 ticks) one lot is 2.5 USDT = 250,000,000 minor units; a 10% margin is 25,000,000
+// and a 0.04% fee 100,000 (0.001 USDT).
+TEST(EngineCurrency, AnExchangeInUsdtWithEightDecimalsListsEthusdt) {
+  InstrumentParams p = testing::cu_params();
+  p.price_tick_e8 = 1'000'000;  // 0.01
+  p.multiplier_e8 = 100'000;    // 0.001
+  p.fees.open_ppb = p.fees.close_ppb = p.fees.close_today_ppb = 400'000;
+  p.price_band_ppb.reset();
+  p.position_limit = Lots(1'000);
+  {
+    Driver cny_exchange;  // the default currency: CNY with 4 decimals
+    EXPECT_EQ(admin_reject_of(cny_exchange.apply(
+                  CreateInstrument{"ETHUSDT", "BINANCE", p, PriceTicks(250'000)})),
+              RejectReason::kInvalidParameter);
+  }
+  Driver d;
+  const EffectBuffer& set = d.apply(SetCurrency{"USDT", 8});
+  ASSERT_EQ(set.size(), 1u);
+  EXPECT_EQ(set[0].kind, EffectKind::kCurrencySet);
+  EXPECT_EQ(set[0].amount, Money(100'000'000));
+  EXPECT_EQ(d.engine().currency(), "USDT");
+  EXPECT_EQ(d.engine().money_scale(), 100'000'000);
+  const InstrumentId eth = d.instrument("ETHUSDT", p, PriceTicks(250'000));
+  // Ceiling: 1e15 / (1,000 lots x 1,000) = 1e9 ticks (10,000,000.00 USDT an ETH).
+  EXPECT_EQ(d.engine().instrument(eth).price_max, PriceTicks(1'000'000'000));
+  const Money usdt(100'000'000);
+  const AccountId alice = d.account("alice", Money(1'000 * usdt.value));
+  const AccountId bob = d.account("bob", Money(1'000 * usdt.value));
+  d.order(alice, eth, kBuy, kOpen, 250'000, 1);
+  d.order(bob, eth, Direction::kSell, kOpen, 250'000, 1);
+  ASSERT_EQ(count(d.effects(), EffectKind::kTrade), 1u);
+  const AccountView a = d.engine().account(alice);
+  EXPECT_EQ(a.margin, Money(25'000'000));
+  EXPECT_EQ(a.commission, Money(100'000));
+  EXPECT_EQ(a.available, Money(1'000 * usdt.value - 25'000'000 - 100'000));
+  // Snapshots carry the currency: a restored engine has the same state and the same scale.
+  const Engine back = Engine::restore(d.engine().snapshot());
+  EXPECT_EQ(back.state_hash(), d.engine().state_hash());
+  EXPECT_EQ(back.currency(), "USDT");
+  EXPECT_EQ(back.money_decimals(), 8u);
+}
+
+// The currency is chosen once, before anything is counted in it; codes are A-Z / 0-9, 1 to 7
+// bytes; at most 8 decimals. A refused request changes nothing.
+TEST(EngineCurrency, TheCurrencyIsSetBeforeAnyInstrumentOrAccountAndValidated) {
+  Driver d;
+  EXPECT_EQ(admin_reject_of(d.apply(SetCurrency{"", 2})), RejectReason::kNameTooLong);
+  EXPECT_EQ(admin_reject_of(d.apply(SetCurrency{"USDTUSDT", 2})), RejectReason::kNameTooLong);
+  EXPECT_EQ(admin_reject_of(d.apply(SetCurrency{"usdt", 2})), RejectReason::kInvalidParameter);
+  EXPECT_EQ(admin_reject_of(d.apply(SetCurrency{"USD", 9})), RejectReason::kInvalidParameter);
+  EXPECT_EQ(d.engine().currency(), "CNY");
+  EXPECT_EQ(d.engine().money_decimals(), 4u);
+  // Users hold no money: a currency may still be set (and set again) after one exists.
+  d.apply(CreateUser{"alice"});
+  EXPECT_EQ(count(d.apply(SetCurrency{"JPY", 0}), EffectKind::kCurrencySet), 1u);
+  EXPECT_EQ(count(d.apply(SetCurrency{"USD", 2}), EffectKind::kCurrencySet), 1u);
+  d.apply(CreateAccount{UserId(0), "alice"});
+  EXPECT_EQ(admin_reject_of(d.apply(SetCurrency{"USDT", 8})), RejectReason::kCurrencyFixed);
+  EXPECT_EQ(d.engine().currency(), "USD");
+  EXPECT_EQ(d.engine().money_scale(), 100);
+  Driver listed;
+  listed.instrument("cu2501", testing::cu_params(), PriceTicks(7'000));
+  EXPECT_EQ(admin_reject_of(listed.apply(SetCurrency{"USDT", 8})), RejectReason::kCurrencyFixed);
 }
 
 // Position limit 5: two resting buys of 3 and 2 fill it; a third buy of 1 is refused although

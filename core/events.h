@@ -141,9 +141,19 @@ struct CancelOrder {
 // trade price. The sequencer submits it on a timer (`qx serve`: mark_interval_ms).
 struct MarkToMarket {};
 
-using EventBody = std::variant<CreateInstrument, UpdateInstrument, SetInstrumentStatus, CreateUser,
-                               CreateAccount, Deposit, Withdraw, SetAccountRisk, SetRiskParams,
-                               Settle, NewOrder, AmendOrder, CancelOrder, MarkToMarket>;
+// The exchange's one currency: every Money in the journal (deposits, fees per lot, balances) is
+// a count of 10^-decimals of it, and an instrument's tick value (tick x multiplier) must be a
+// whole number of those. Accepted only before the first instrument or account exists
+// (CURRENCY_FIXED after); an exchange that never sets it keeps CNY with 4 decimals.
+struct SetCurrency {
+  std::string code;          // 1 to 7 bytes, A-Z and 0-9, e.g. "USDT"
+  std::uint32_t decimals{};  // 0 to kMoneyDecimalsMax
+};
+
+using EventBody =
+    std::variant<CreateInstrument, UpdateInstrument, SetInstrumentStatus, CreateUser, CreateAccount,
+                 Deposit, Withdraw, SetAccountRisk, SetRiskParams, Settle, NewOrder, AmendOrder,
+                 CancelOrder, MarkToMarket, SetCurrency>;
 
 struct Event {
   EventHeader header;

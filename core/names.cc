@@ -21,6 +21,7 @@ const char* to_string(RejectReason r) {
     case RejectReason::kNoLiquidity: return "NO_LIQUIDITY";
     case RejectReason::kPostOnlyWouldCross: return "POST_ONLY_WOULD_CROSS";
     case RejectReason::kFokUnfillable: return "FOK_UNFILLABLE";
+    case RejectReason::kCurrencyFixed: return "CURRENCY_FIXED";
     case RejectReason::kUnknownAccount: return "UNKNOWN_ACCOUNT";
     case RejectReason::kUnknownUser: return "UNKNOWN_USER";
     case RejectReason::kAccountDisabled: return "ACCOUNT_DISABLED";
@@ -120,6 +121,7 @@ const char* to_string(EffectKind k) {
     case EffectKind::kRiskParamsSet: return "RISK_PARAMS_SET";
     case EffectKind::kMarkedToMarket: return "MARKED_TO_MARKET";
     case EffectKind::kInsuranceCovered: return "INSURANCE_COVERED";
+    case EffectKind::kCurrencySet: return "CURRENCY_SET";
     case EffectKind::kAccountSettled: return "ACCOUNT_SETTLED";
     case EffectKind::kSettlementDone: return "SETTLEMENT_DONE";
     case EffectKind::kLiquidationStarted: return "LIQUIDATION_STARTED";

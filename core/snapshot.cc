@@ -98,6 +98,8 @@ std::uint64_t hash_snapshot(const Snapshot& s) {
   h.i64(s.liquidation_ratio_ppb.value_or(0));
   h.word(s.insurance_account.has_value());
   h.word(raw(s.insurance_account.value_or(AccountId{})));
+  h.str(s.currency);
+  h.word(s.money_decimals);
   h.word(s.instruments.size());
   for (const InstrumentState& i : s.instruments) {
     h.str(i.code);
@@ -197,6 +199,8 @@ Snapshot Engine::snapshot() const {
   s.effects_hash = effects_hash_;
   s.liquidation_ratio_ppb = liquidation_ratio_ppb_;
   s.insurance_account = insurance_account_;
+  s.currency = currency_;
+  s.money_decimals = money_decimals_;
   s.instruments.reserve(instruments_.size());
   for (const Instrument& i : instruments_) s.instruments.push_back(i.s);
   s.users = users_;
@@ -232,10 +236,14 @@ Engine Engine::restore(const Snapshot& s) {
   e.effects_hash_ = s.effects_hash;
   e.liquidation_ratio_ppb_ = s.liquidation_ratio_ppb;
   e.insurance_account_ = s.insurance_account;
+  QX_ASSERT(s.money_decimals <= kMoneyDecimalsMax);
+  e.currency_ = s.currency;
+  e.money_decimals_ = s.money_decimals;
+  e.money_scale_ = pow10(s.money_decimals);
   for (const InstrumentState& is : s.instruments) {
     Instrument ins;
     ins.s = is;
-    auto tv = tick_value_of(is.params);
+    auto tv = tick_value_of(is.params, e.money_scale_);
     QX_ASSERT(tv.has_value());
     ins.tick_value = *tv;
     e.refresh_band(ins);

@@ -20,7 +20,7 @@ namespace qx::core {
 
 // The semantics version: bumped whenever a change makes the engine produce different effects or
 // state for the same journal. Journals record it; an engine refuses journals of another version.
-inline constexpr std::uint32_t kSemanticsVersion = 2;
+inline constexpr std::uint32_t kSemanticsVersion = 3;
 
 struct InstrumentState {
   std::string code;
@@ -119,11 +119,13 @@ struct Snapshot {
   std::uint64_t effects_hash{};
   std::optional<std::int64_t> liquidation_ratio_ppb;
   std::optional<AccountId> insurance_account;
-  std::vector<InstrumentState> instruments;  // index = InstrumentId
-  std::vector<std::string> users;            // index = UserId
-  std::vector<AccountState> accounts;        // index = AccountId
-  std::vector<OrderState> orders;            // resting orders, canonical order
-  std::vector<TradeState> trades;            // today's trades, in execution order
+  std::string currency{"CNY"};                          // SetCurrency
+  std::uint32_t money_decimals{kMoneyDecimalsDefault};  // minor units: 10^-money_decimals
+  std::vector<InstrumentState> instruments;             // index = InstrumentId
+  std::vector<std::string> users;                       // index = UserId
+  std::vector<AccountState> accounts;                   // index = AccountId
+  std::vector<OrderState> orders;                       // resting orders, canonical order
+  std::vector<TradeState> trades;                       // today's trades, in execution order
 };
 
 // The hash of a snapshot's canonical encoding: every field, in declaration order, as fixed-width

@@ -3,7 +3,8 @@
 // Every quantity is an integer with its unit in its name:
 //   - prices are counts of the instrument's price tick (`PriceTicks`);
 //   - volumes are counts of the instrument's lot (`Lots`);
-//   - money is an integer count of minor units, `kMoneyScale` minor units per currency unit;
+//   - money is an integer count of minor units of the exchange's one currency, 10^decimals
+//     minor units per currency unit (SetCurrency; by default CNY with 4 decimals, kMoneyScale);
 //   - rates (margin ratios, fees by notional, price bands) are parts per billion (`kPpb`).
 //
 // Example: IF2501 with a 0.2 tick and multiplier 300 has a tick value of 60 CNY per lot, so
@@ -21,8 +22,19 @@
 
 namespace qx::core {
 
-// Minor money units per currency unit (4 decimal places).
+// Minor money units per currency unit of an exchange that never set its currency (CNY, 4
+// decimal places). An exchange that did (SetCurrency) has its own: Engine::money_scale().
 inline constexpr std::int64_t kMoneyScale = 10'000;
+inline constexpr std::uint32_t kMoneyDecimalsDefault = 4;
+// The most decimals a currency may have: enough for Binance USD-M's finest tick values (a
+// 0.0000001 USDT tick on a 1-unit lot is 10 minor units at 8 decimals; docs/semantics.md).
+inline constexpr std::uint32_t kMoneyDecimalsMax = 8;
+// 10^decimals, for decimals <= 18.
+constexpr std::int64_t pow10(std::uint32_t decimals) {
+  std::int64_t v = 1;
+  for (std::uint32_t i = 0; i < decimals; ++i) v *= 10;
+  return v;
+}
 // Parts per billion: the unit of every rate.
 inline constexpr std::int64_t kPpb = 1'000'000'000;
 // Fixed-point scale of decimal instrument parameters given as text (price tick, multiplier).
@@ -103,6 +115,7 @@ enum class RejectReason : std::uint16_t {
   kNoLiquidity = 206,  // MARKET or BEST with an empty opposite side
   kPostOnlyWouldCross = 207,
   kFokUnfillable = 208,
+  kCurrencyFixed = 209,  // SetCurrency after the first instrument or account exists
   // 3xx: account and risk.
   kUnknownAccount = 301,
   kUnknownUser = 302,

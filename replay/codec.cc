@@ -288,6 +288,13 @@ void write_body(const core::MarkToMarket&, BodyBuilder body, Context&) {
   body.initMarkToMarket();
 }
 
+void write_body(const core::SetCurrency& v, BodyBuilder body, Context& ctx) {
+  const auto& [code, decimals] = v;
+  auto b = body.initSetCurrency();
+  b.setCode(text_to_schema(code, "SetCurrency.code", ctx));
+  b.setDecimals(decimals);
+}
+
 void write_body(const core::Settle& v, BodyBuilder body, Context& ctx) {
   const auto& [prices] = v;
   auto list = body.initSettle().initPrices(list_size(prices.size(), "Settle.prices", ctx));
@@ -436,6 +443,10 @@ core::EventBody read_body(BodyReader body, Context& ctx) {
       return core::CancelOrder{core::AccountId{r.getAccount()}, read_order_ref(r.getRef(), ctx)};
     }
     case Body::MARK_TO_MARKET: return core::MarkToMarket{};
+    case Body::SET_CURRENCY: {
+      const auto r = body.getSetCurrency();
+      return core::SetCurrency{text_to_core(r.getCode(), "SetCurrency.code", ctx), r.getDecimals()};
+    }
   }
   // A discriminant from a newer schema (or garbage): not representable in core.
   ctx.fail("Event.body",
@@ -802,8 +813,8 @@ Result<core::Effect> read_effect(schema::Effect::Reader in) {
 Status write_snapshot(const core::Snapshot& s, schema::Snapshot::Builder out) {
   Context ctx("encode snapshot");
   const auto& [semantics_version, last_seq, last_timestamp_ns, trading_day, next_order_id,
-               next_trade_id, effects_hash, liquidation_ratio_ppb, insurance_account, instruments,
-               users, accounts, orders, trades] = s;
+               next_trade_id, effects_hash, liquidation_ratio_ppb, insurance_account, currency,
+               money_decimals, instruments, users, accounts, orders, trades] = s;
   try {
     out.setSchemaVersion(kSchemaVersion);
     out.setSemanticsVersion(semantics_version);
@@ -823,6 +834,8 @@ Status write_snapshot(const core::Snapshot& s, schema::Snapshot::Builder out) {
     } else {
       out.getInsuranceAccount().setNone();
     }
+    out.setCurrency(text_to_schema(currency, "Snapshot.currency", ctx));
+    out.setMoneyDecimals(money_decimals);
     write_list(instruments,
                out.initInstruments(list_size(instruments.size(), "Snapshot.instruments", ctx)), ctx,
                write_instrument);
@@ -875,6 +888,12 @@ Result<core::Snapshot> read_snapshot(schema::Snapshot::Reader in) {
         s.insurance_account = core::AccountId{fund.getId()};
         break;
       default: ctx.fail("Snapshot.insuranceAccount", "unknown union member");
+    }
+    s.currency = text_to_core(in.getCurrency(), "Snapshot.currency", ctx);
+    s.money_decimals = in.getMoneyDecimals();
+    if (s.money_decimals > core::kMoneyDecimalsMax) {
+      ctx.fail("Snapshot.moneyDecimals", std::to_string(s.money_decimals) + " is above " +
+                                             std::to_string(core::kMoneyDecimalsMax));
     }
     s.instruments = read_list<core::InstrumentState>(in.getInstruments(), ctx, read_instrument);
     s.users = read_list<std::string>(in.getUsers(), ctx, [](capnp::Text::Reader t, Context& c) {

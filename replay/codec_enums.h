@@ -96,7 +96,7 @@ static_assert(same_value(core::OrderStatus::kFinished, schema::OrderStatus::FINI
 template <>
 struct EnumMap<core::EffectKind> {
   using Schema = schema::EffectKind;
-  static constexpr std::uint32_t kMax = 18;
+  static constexpr std::uint32_t kMax = 21;
   static constexpr const char* kName = "EffectKind";
 };
 static_assert(same_value(core::EffectKind::kOrderAccepted, schema::EffectKind::ORDER_ACCEPTED));
@@ -124,7 +124,8 @@ static_assert(same_value(core::EffectKind::kLiquidationStarted,
 static_assert(same_value(core::EffectKind::kMarkedToMarket, schema::EffectKind::MARKED_TO_MARKET));
 static_assert(same_value(core::EffectKind::kInsuranceCovered,
                          schema::EffectKind::INSURANCE_COVERED));
-static_assert(EnumMap<core::EffectKind>::kMax == core::raw(core::EffectKind::kLiquidationStarted));
+static_assert(same_value(core::EffectKind::kCurrencySet, schema::EffectKind::CURRENCY_SET));
+static_assert(EnumMap<core::EffectKind>::kMax == core::raw(core::EffectKind::kCurrencySet));
 
 // The schema enumerant for a core value, or nullopt when the schema does not define it.
 template <class C>

@@ -239,9 +239,15 @@ inline void compare(Differ& d, const core::CancelOrder& a, const core::CancelOrd
 
 inline void compare(Differ&, const core::MarkToMarket&, const core::MarkToMarket&) {}
 
+inline void compare(Differ& d, const core::SetCurrency& a, const core::SetCurrency& b) {
+  static_assert(field_count<core::SetCurrency>() == 2);
+  d.leaf("code", a.code, b.code);
+  d.leaf("decimals", a.decimals, b.decimals);
+}
+
 inline void compare(Differ& d, const core::Event& a, const core::Event& b) {
   static_assert(field_count<core::Event>() == 2);
-  static_assert(std::variant_size_v<core::EventBody> == 14);
+  static_assert(std::variant_size_v<core::EventBody> == 15);
   d.nested("header", a.header, b.header);
   d.leaf("body.index", a.body.index(), b.body.index());
   if (d.found()) return;
@@ -363,7 +369,7 @@ inline void compare(Differ& d, const core::TradeState& a, const core::TradeState
 }
 
 inline void compare(Differ& d, const core::Snapshot& a, const core::Snapshot& b) {
-  static_assert(field_count<core::Snapshot>() == 14);
+  static_assert(field_count<core::Snapshot>() == 16);
   d.leaf("semantics_version", a.semantics_version, b.semantics_version);
   d.leaf("last_seq", a.last_seq, b.last_seq);
   d.leaf("last_timestamp_ns", a.last_timestamp_ns, b.last_timestamp_ns);
@@ -373,6 +379,8 @@ inline void compare(Differ& d, const core::Snapshot& a, const core::Snapshot& b)
   d.leaf("effects_hash", a.effects_hash, b.effects_hash);
   d.leaf("liquidation_ratio_ppb", a.liquidation_ratio_ppb, b.liquidation_ratio_ppb);
   d.leaf("insurance_account", a.insurance_account, b.insurance_account);
+  d.leaf("currency", a.currency, b.currency);
+  d.leaf("money_decimals", a.money_decimals, b.money_decimals);
   d.list("instruments", a.instruments, b.instruments);
   d.list("users", a.users, b.users);
   d.list("accounts", a.accounts, b.accounts);

@@ -177,6 +177,7 @@ void IndexBuilder::add(const core::Event& event, const core::EffectBuffer& effec
       case core::EffectKind::kUserCreated:
       case core::EffectKind::kRiskParamsSet:
       case core::EffectKind::kMarkedToMarket:
+      case core::EffectKind::kCurrencySet:
       case core::EffectKind::kSettlementDone: break;
     }
   }

@@ -43,14 +43,14 @@ std::string account_name(const core::Engine& engine, core::AccountId a) {
                                                : unknown_id(core::raw(a));
 }
 
-json side_json(const core::PositionSide& s) {
+json side_json(const core::Engine& engine, const core::PositionSide& s) {
   return json{{"today", s.today.value},
               {"his", s.his.value},
               {"frozen_today", s.frozen_today.value},
               {"frozen_his", s.frozen_his.value},
-              {"open_cost", money_text(s.open_cost)},
-              {"position_cost", money_text(s.position_cost_his + s.position_cost_today)},
-              {"margin", money_text(s.margin)}};
+              {"open_cost", money_text(engine, s.open_cost)},
+              {"position_cost", money_text(engine, s.position_cost_his + s.position_cost_today)},
+              {"margin", money_text(engine, s.margin)}};
 }
 
 json order_ref_json(const core::OrderRef& r) {
@@ -61,8 +61,8 @@ json order_ref_json(const core::OrderRef& r) {
 
 }  // namespace
 
-std::string money_text(core::Money m) {
-  return fixed(m.value, 4);
+std::string money_text(const core::Engine& engine, core::Money m) {
+  return fixed(m.value, static_cast<int>(engine.money_decimals()));
 }
 
 std::string price_text(const core::Engine& engine, core::InstrumentId i, core::PriceTicks p) {
@@ -81,7 +81,7 @@ const char* event_kind(const core::Event& e) {
       "CreateUser",       "CreateAccount",    "Deposit",
       "Withdraw",         "SetAccountRisk",   "SetRiskParams",
       "Settle",           "NewOrder",         "AmendOrder",
-      "CancelOrder",      "MarkToMarket"};
+      "CancelOrder",      "MarkToMarket",     "SetCurrency"};
   return kNames[e.body.index()];
 }
 
@@ -110,7 +110,7 @@ json event_json(const core::Engine& engine, const core::Event& e) {
           j["user"] = core::raw(b.user);
         } else if constexpr (std::is_same_v<T, core::Deposit> ||
                              std::is_same_v<T, core::Withdraw>) {
-          j["amount"] = money_text(b.amount);
+          j["amount"] = money_text(engine, b.amount);
         } else if constexpr (std::is_same_v<T, core::SetInstrumentStatus>) {
           j["status"] = core::to_string(b.status);
         } else if constexpr (std::is_same_v<T, core::SetAccountRisk>) {
@@ -121,6 +121,9 @@ json event_json(const core::Engine& engine, const core::Event& e) {
           if (b.insurance_account) {
             j["insurance_account"] = account_name(engine, *b.insurance_account);
           }
+        } else if constexpr (std::is_same_v<T, core::SetCurrency>) {
+          j["currency"] = b.code;
+          j["decimals"] = b.decimals;
         } else if constexpr (std::is_same_v<T, core::Settle>) {
           json prices = json::array();
           for (const auto& p : b.prices) {
@@ -178,13 +181,13 @@ json effect_json(const core::Engine& engine, const core::Effect& e) {
     j["direction"] = core::to_string(e.direction);
     j["maker_order_id"] = core::raw(e.counter_order);
     j["maker_account"] = account_name(engine, e.counter_account);
-    j["taker_fee"] = money_text(e.amount);
-    j["maker_fee"] = money_text(e.amount2);
+    j["taker_fee"] = money_text(engine, e.amount);
+    j["maker_fee"] = money_text(engine, e.amount2);
   }
   if (e.kind == K::kDeposited || e.kind == K::kWithdrawn || e.kind == K::kAccountSettled ||
       e.kind == K::kLiquidationStarted) {
     j["account"] = account_name(engine, e.account);
-    j["amount"] = money_text(e.amount);
+    j["amount"] = money_text(engine, e.amount);
   }
   return j;
 }
@@ -193,20 +196,20 @@ json account_json(const core::Engine& engine, core::AccountId a) {
   core::AccountView v = engine.account(a);
   return json{{"user_id", engine.user_name(v.user)},
               {"account_id", std::string(v.name)},
-              {"currency", "CNY"},
-              {"pre_balance", money_text(v.pre_balance)},
-              {"deposit", money_text(v.deposit)},
-              {"withdraw", money_text(v.withdraw)},
-              {"close_profit", money_text(v.close_profit)},
-              {"commission", money_text(v.commission)},
-              {"static_balance", money_text(v.static_balance)},
-              {"position_profit", money_text(v.position_profit)},
-              {"float_profit", money_text(v.float_profit)},
-              {"balance", money_text(v.balance)},
-              {"margin", money_text(v.margin)},
-              {"frozen_margin", money_text(v.frozen_margin)},
-              {"frozen_commission", money_text(v.frozen_commission)},
-              {"available", money_text(v.available)},
+              {"currency", engine.currency()},
+              {"pre_balance", money_text(engine, v.pre_balance)},
+              {"deposit", money_text(engine, v.deposit)},
+              {"withdraw", money_text(engine, v.withdraw)},
+              {"close_profit", money_text(engine, v.close_profit)},
+              {"commission", money_text(engine, v.commission)},
+              {"static_balance", money_text(engine, v.static_balance)},
+              {"position_profit", money_text(engine, v.position_profit)},
+              {"float_profit", money_text(engine, v.float_profit)},
+              {"balance", money_text(engine, v.balance)},
+              {"margin", money_text(engine, v.margin)},
+              {"frozen_margin", money_text(engine, v.frozen_margin)},
+              {"frozen_commission", money_text(engine, v.frozen_commission)},
+              {"available", money_text(engine, v.available)},
               {"risk_ratio", fixed(v.risk_ratio_ppb, 9)}};
 }
 
@@ -214,15 +217,15 @@ json positions_json(const core::Engine& engine, core::AccountId a) {
   json out = json::object();
   for (const core::PositionView& p : engine.positions(a)) {
     const core::InstrumentState& ins = engine.instrument(p.instrument);
-    out[ins.code] =
-        json{{"exchange_id", ins.exchange},
-             {"instrument_id", ins.code},
-             {"volume_long", p.long_side.total().value},
-             {"volume_short", p.short_side.total().value},
-             {"long", side_json(p.long_side)},
-             {"short", side_json(p.short_side)},
-             {"float_profit", money_text(p.float_profit_long + p.float_profit_short)},
-             {"position_profit", money_text(p.position_profit_long + p.position_profit_short)}};
+    out[ins.code] = json{
+        {"exchange_id", ins.exchange},
+        {"instrument_id", ins.code},
+        {"volume_long", p.long_side.total().value},
+        {"volume_short", p.short_side.total().value},
+        {"long", side_json(engine, p.long_side)},
+        {"short", side_json(engine, p.short_side)},
+        {"float_profit", money_text(engine, p.float_profit_long + p.float_profit_short)},
+        {"position_profit", money_text(engine, p.position_profit_long + p.position_profit_short)}};
   }
   return out;
 }
@@ -242,8 +245,8 @@ json orders_json(const core::Engine& engine, core::AccountId a) {
              {"volume_orign", o.volume_orig.value},
              {"volume_left", o.volume_left.value},
              {"status", "ALIVE"},
-             {"frozen_margin", money_text(o.frozen_margin)},
-             {"frozen_commission", money_text(o.frozen_commission)},
+             {"frozen_margin", money_text(engine, o.frozen_margin)},
+             {"frozen_commission", money_text(engine, o.frozen_commission)},
              {"insert_date_time", o.insert_time_ns}};
   }
   return out;
@@ -265,7 +268,7 @@ json trades_json(const core::Engine& engine, core::AccountId a) {
              {"offset", core::to_string(taker ? t.taker_offset : t.maker_offset)},
              {"price", price_text(engine, t.instrument, t.price)},
              {"volume", t.volume.value},
-             {"commission", money_text(taker ? t.taker_fee : t.maker_fee)},
+             {"commission", money_text(engine, taker ? t.taker_fee : t.maker_fee)},
              {"trade_date_time", t.time_ns}};
   }
   return out;

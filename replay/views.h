@@ -1,7 +1,8 @@
 // JSON and text views of engine values (nlohmann::json), shared by the `qx` tools, the server and
 // the Python package; they live here, below all three, so each view exists once.
 //
-// Money is rendered as a decimal string with four places ("114000.0000") and prices both as
+// Money is rendered as a decimal string with the currency's places ("114000.0000" for CNY with 4
+// decimals, Engine::money_decimals()) and prices both as
 // integer ticks and as a decimal string (ticks x tick size), so nothing passes through a double.
 // Field names follow QIFI (accounts, positions, orders, trades).
 #pragma once
@@ -13,7 +14,7 @@
 
 namespace qx::replay {
 
-std::string money_text(core::Money m);
+std::string money_text(const core::Engine& engine, core::Money m);
 std::string price_text(const core::Engine& engine, core::InstrumentId i, core::PriceTicks p);
 
 nlohmann::json event_json(const core::Engine& engine, const core::Event& e);

@@ -253,6 +253,7 @@ json instrument_json(const core::Engine& e, core::InstrumentId id) {
   const auto& p = s.params;
   json j{{"instrument_id", s.code},
          {"exchange", s.exchange},
+         {"currency", e.currency()},
          {"status", core::to_string(s.status)},
          {"price_tick_e8", p.price_tick_e8},
          {"multiplier_e8", p.multiplier_e8},
@@ -268,7 +269,37 @@ json instrument_json(const core::Engine& e, core::InstrumentId id) {
 }
 
 constexpr std::int64_t kPriceE8Max = std::numeric_limits<std::int64_t>::max() / 2;
-constexpr std::int64_t kMoneyMax = 1'000'000'000'000'000;  // 1e11 currency units, in minor units
+
+// A money amount as the client wrote it (a decimal string or a JSON number). Its scale is the
+// exchange's currency's (SetCurrency: 4 places for CNY by default, 8 for a USDT exchange), which
+// only the sequencer thread may read, so the text is checked for shape here and scaled there.
+struct MoneyInput {
+  const char* key = "";
+  std::string text;
+};
+
+MoneyInput money_input(const json& j, const char* key) {
+  const json& v = field(j, key);
+  if (v.is_string() && v.get_ref<const std::string&>().size() <= 64) {
+    return {key, v.get<std::string>()};
+  }
+  if (v.is_number()) return {key, v.dump()};  // shortest round-trip text of the number
+  throw BadRequest{std::string("'") + key + "' must be a decimal amount"};
+}
+
+// The amount in minor units of the engine's currency, within [lo, core::kMoneyMax].
+std::optional<core::Money> to_money(const MoneyInput& m, const core::Engine& e, std::int64_t lo) {
+  auto d = parse_decimal(m.text, static_cast<int>(e.money_decimals()));
+  if (!d || *d < lo || *d > core::kMoneyMax) return std::nullopt;
+  return core::Money(*d);
+}
+
+Reply bad_money(const MoneyInput& m, const core::Engine& e) {
+  return error_reply(400, "bad_request",
+                     std::string("'") + m.key + "' must be a decimal with at most " +
+                         std::to_string(e.money_decimals()) + " places (" + e.currency() +
+                         "), within range");
+}
 
 }  // namespace
 
@@ -535,6 +566,8 @@ struct Routes {
                  {"state_hash", replay::hex64(e.state_hash())},
                  {"effects_hash", replay::hex64(e.effects_hash())},
                  {"trading_day", e.trading_day()},
+                 {"currency", e.currency()},
+                 {"money_decimals", e.money_decimals()},
                  {"orders_resting", st.orders_resting},
                  {"accounts", st.accounts},
                  {"instruments", st.instruments}});
@@ -788,12 +821,14 @@ struct Routes {
   template <bool Deposit>
   static void money(Service& s, Call& c) {
     std::string account = name_field(c.body, "account");
-    core::Money amount(decimal_field(c.body, "amount", 4, 1, kMoneyMax));
-    c.job(s.seq_, [account, amount](Sequencer::Ctx& x) {
+    MoneyInput amount_text = money_input(c.body, "amount");
+    c.job(s.seq_, [account, amount_text](Sequencer::Ctx& x) {
       auto a = x.engine().find_account(account);
       if (!a) return error_reply(404, "unknown_account", "no account '" + account + "'");
-      if (Deposit) return admin_outcome(x.engine(), x.submit(core::Deposit{*a, amount}));
-      return admin_outcome(x.engine(), x.submit(core::Withdraw{*a, amount}));
+      auto amount = to_money(amount_text, x.engine(), 1);
+      if (!amount) return bad_money(amount_text, x.engine());
+      if (Deposit) return admin_outcome(x.engine(), x.submit(core::Deposit{*a, *amount}));
+      return admin_outcome(x.engine(), x.submit(core::Withdraw{*a, *amount}));
     });
   }
 
@@ -815,8 +850,8 @@ struct Routes {
     pr.price_tick_e8 = decimal_field(b, "price_tick", 8, 1, kPriceE8Max);
     pr.multiplier_e8 = decimal_field(b, "multiplier", 8, 1, kPriceE8Max);
     pr.margin_long_ppb = pr.margin_short_ppb = decimal_field(b, "margin_ratio", 9, 1, core::kPpb);
-    pr.fees.open_per_lot = pr.fees.close_per_lot = pr.fees.close_today_per_lot = core::Money(
-        b.contains("fee_per_lot") ? decimal_field(b, "fee_per_lot", 4, 0, kMoneyMax) : 0);
+    std::optional<MoneyInput> fee_per_lot;
+    if (b.contains("fee_per_lot")) fee_per_lot = money_input(b, "fee_per_lot");
     pr.fees.open_ppb = pr.fees.close_ppb = pr.fees.close_today_ppb =
         b.contains("fee_ratio") ? decimal_field(b, "fee_ratio", 9, 0, core::kPpb) : 0;
     if (b.contains("price_band")) {
@@ -829,7 +864,25 @@ struct Routes {
       throw BadRequest{"'pre_settlement' must be a multiple of 'price_tick'"};
     }
     ci.pre_settlement = core::PriceTicks(pre_e8 / pr.price_tick_e8);
-    c.job(s.seq_, [ci](Sequencer::Ctx& x) { return admin_outcome(x.engine(), x.submit(ci)); });
+    c.job(s.seq_, [ci, fee_per_lot](Sequencer::Ctx& x) mutable {
+      if (fee_per_lot) {
+        auto fee = to_money(*fee_per_lot, x.engine(), 0);
+        if (!fee) return bad_money(*fee_per_lot, x.engine());
+        ci.params.fees.open_per_lot = ci.params.fees.close_per_lot =
+            ci.params.fees.close_today_per_lot = *fee;
+      }
+      return admin_outcome(x.engine(), x.submit(ci));
+    });
+  }
+
+  // {"code": "USDT", "decimals": 8}: the exchange's one currency; money is then counted in
+  // 10^-decimals of it. Only before the first instrument or account (409 CURRENCY_FIXED after).
+  static void currency(Service& s, Call& c) {
+    core::SetCurrency sc;
+    sc.code = text_field(c.body, "code", 7);
+    sc.decimals = static_cast<std::uint32_t>(
+        int_field(c.body, "decimals", 0, static_cast<std::int64_t>(core::kMoneyDecimalsMax)));
+    c.job(s.seq_, [sc](Sequencer::Ctx& x) { return admin_outcome(x.engine(), x.submit(sc)); });
   }
 
   // {"liquidation_ratio": "0.9", "insurance_account": "fund-01"}: forced liquidation when margin /
@@ -910,6 +963,7 @@ struct Routes {
          instrument_status<core::InstrumentStatus::kTrading>},
         {"POST", "api/admin/settle", kAdminOnly, settle},
         {"POST", "api/admin/risk", kAdminOnly, risk},
+        {"POST", "api/admin/currency", kAdminOnly, currency},
     };
     return routes;
   }

@@ -713,6 +713,8 @@ class Session : public SessionBase, public std::enable_shared_from_this<Session<
             ok.setUser(p.user);
             ok.setRole(to_string(p.role));
             ok.setVersion(wire::WIRE_VERSION);
+            ok.setCurrency(e.currency());
+            ok.setMoneyDecimals(e.money_decimals());
             if (send_token) ok.setToken(token);
             std::vector<std::pair<std::uint32_t, std::string>> mine;
             for (std::uint32_t i = 0; i < e.account_count(); ++i) {

@@ -87,8 +87,9 @@ namespace {
 
 VenueConfig with_position_limit(VenueConfig c) {
   if (c.params.position_limit.value == 0) {
+    const std::int64_t scale = c.currency ? core::pow10(c.currency->decimals) : core::kMoneyScale;
     c.params.position_limit =
-        core::position_limit_max(c.params, core::PriceTicks(10 * c.reference_price.value));
+        core::position_limit_max(c.params, core::PriceTicks(10 * c.reference_price.value), scale);
   }
   return c;
 }
@@ -99,6 +100,7 @@ ReplayOnlyVenue::ReplayOnlyVenue(const VenueConfig& config)
     : config_(with_position_limit(config)),
       actions_(config.order_entry, config.seed),
       data_(config.market_data, config.seed ^ 0x9e3779b97f4a7c15ULL) {
+  if (config_.currency) apply(*config_.currency);
   apply(core::CreateInstrument{config_.instrument_code, config_.exchange, config_.params,
                                config_.reference_price});
   apply(core::CreateUser{"strategy"});

@@ -38,6 +38,7 @@
 #include <cstdint>
 #include <limits>
 #include <map>
+#include <optional>
 #include <string>
 #include <string_view>
 #include <vector>
@@ -146,6 +147,9 @@ struct VenueConfig {
   // largest the engine allows with a price ceiling of 10x the reference price.
   core::InstrumentParams params;
   core::PriceTicks reference_price{1};
+  // The venue's currency, journaled first (core::SetCurrency); none: the engine's default (CNY,
+  // 4 decimals). Money below (deposit, fees per lot) is in its minor units.
+  std::optional<core::SetCurrency> currency;
   core::Money strategy_deposit{};
   QueueModel queue = QueueModel::kRiskAverse;
   LatencySpec order_entry;

@@ -301,7 +301,8 @@ Status LobsterBook::begin(const LobsterMessage& first, const LobsterRow& row,
   p.multiplier_e8 = core::kDecimalScale;                                  // one share per lot
   p.max_order_volume = core::Lots(kMaxOrderLots);
   // As large as the engine allows with a price ceiling of 10x the first price (core/limits.h).
-  p.position_limit = core::position_limit_max(p, core::PriceTicks(10 * reference));
+  p.position_limit =
+      core::position_limit_max(p, core::PriceTicks(10 * reference), core::kMoneyScale);
   // Margin, fees and price band: none. The replay is the exchange's book, not anyone's risk.
   emit(core::CreateInstrument{config_.instrument_code, config_.exchange, p,
                               core::PriceTicks(reference)},

@@ -499,8 +499,8 @@ InstrumentSpec MixGenerator::instrument_spec(std::uint32_t index) {
   s.params.fees.close_today_ppb = 10 * kPpmPpb;
   s.params.max_order_volume = core::Lots(1'000);
   // As large as the engine allows with a price ceiling of 10x the reference (core/limits.h).
-  s.params.position_limit =
-      core::position_limit_max(s.params, core::PriceTicks(10 * kMixPreSettlementTicks));
+  s.params.position_limit = core::position_limit_max(
+      s.params, core::PriceTicks(10 * kMixPreSettlementTicks), core::kMoneyScale);
   s.pre_settlement = core::PriceTicks(kMixPreSettlementTicks);
   return s;
 }

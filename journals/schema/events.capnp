@@ -108,6 +108,7 @@ enum EffectKind {
   liquidationStarted @18;      # amount = balance, amount2 = margin at the trigger
   markedToMarket @19;          # volume = accounts checked
   insuranceCovered @20;        # amount = paid by the fund (counter account), amount2 = unpaid
+  currencySet @21;             # amount = minor units per currency unit (10^decimals)
 }
 
 # ---------------------------------------------------------------------------------------------
@@ -213,6 +214,13 @@ struct SetAccountRisk {
 # core::MarkToMarket (no fields).
 struct MarkToMarket {}
 
+# The exchange's one currency; only before the first instrument or account. Mirrors
+# core::SetCurrency.
+struct SetCurrency {
+  code @0 :Text;         # 1 to 7 bytes, A-Z and 0-9, e.g. "USDT"
+  decimals @1 :UInt32;   # money is in units of 10^-decimals of the currency (0..8)
+}
+
 # Exchange-wide risk parameters. Mirrors core::SetRiskParams.
 struct SetRiskParams {
   liquidationRatioPpb @0 :Int64;  # liquidate when margin / balance >= this (1e9 = 100%)
@@ -282,6 +290,7 @@ struct Event {
     amendOrder @13 :AmendOrder;                 # trading: change price or volume
     cancelOrder @14 :CancelOrder;               # trading: cancel an order
     markToMarket @15 :MarkToMarket;             # risk: check the holders of traded instruments
+    setCurrency @16 :SetCurrency;               # admin: the exchange's currency and decimals
   }
 }
 

@@ -121,6 +121,8 @@ struct Snapshot {
     none @15 :Void;                     # none
     id @16 :UInt32;                     # account id
   }
+  currency @17 :Text;                   # the exchange's currency code (SetCurrency), e.g. "CNY"
+  moneyDecimals @18 :UInt32;            # money is in units of 10^-moneyDecimals of it (0..8)
   instruments @10 :List(InstrumentState);   # index = instrument id
   users @11 :List(Text);                    # user names; index = user id
   accounts @12 :List(AccountState);         # index = account id

@@ -8,7 +8,8 @@
 # an `error` and closes the connection, and nothing is journaled.
 #
 # Units are the journal's (events.capnp): prices in ticks of the instrument, volumes in lots,
-# money in minor units (10,000 per currency unit), times in ns since the Unix epoch. Accounts
+# money in minor units (10^loginOk.moneyDecimals per currency unit: 10,000 on an exchange in CNY
+# with the default 4 decimals, 10^8 on one in USDT with 8), times in ns since the Unix epoch. Accounts
 # and instruments are named by their dense ids, learnt from `loginOk.accounts` and
 # `instruments`; a client never sends a name on the hot path.
 #
@@ -132,6 +133,8 @@ struct LoginOk {
   version @3 :UInt32;             # wireVersion
   token @4 :Text;                 # after a password login: a bearer token for more sessions
                                   # (and REST), valid for the server's token lifetime
+  currency @5 :Text;              # the exchange's currency, e.g. "CNY" or "USDT"
+  moneyDecimals @6 :UInt32;       # money fields count 10^-moneyDecimals of it (4 for CNY)
 }
 
 struct AccountRef {

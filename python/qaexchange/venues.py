@@ -35,7 +35,7 @@ from . import stats as _stats
 from ._qaexchange import ExactBacktest as _Exact
 from ._qaexchange import TickBacktest as _Tick
 
-MONEY_SCALE = 10_000
+MONEY_SCALE = 10_000  # minor units per currency unit of LOBSTER backtests (the engine's default)
 
 
 def _latency(x) -> tuple[int, int]:
@@ -248,13 +248,17 @@ class TickBacktest(_VenueBacktest):
     aggressor_side as BUY/SELL or 1/-1; bbo: local_ts_ns, bid_price, bid_qty, ask_price,
     ask_qty). Time is local_ts_ns (arrival order). Prices have `price_decimals` (tick
     10^-price_decimals), quantities `qty_decimals` (a lot is 10^-qty_decimals of the base asset).
-    Fees: fee_rate of notional on every fill; margin_rate of notional.
+    Fees: fee_rate of notional on every fill; margin_rate of notional. Money (cash, fees, equity)
+    is in `currency` units, counted by the engine in 10^-money_decimals of it: USDT with 8
+    decimals by default, so every Binance USD-M contract lists (ETHUSDT: 0.01 tick x 0.001 lot =
+    0.00001 USDT a tick). The engine refuses a contract whose tick value is not a whole number of
+    those units (ValueError).
     """
 
     def __init__(self, journal_dir, trades=None, bbo=None, queue_model="risk_averse",
                  price_decimals=1, qty_decimals=3, instrument="BTCUSDT", cash=100_000.0,
                  fee_rate=0.0, margin_rate=0.1, max_order_lots=1_000_000, order_entry=0,
-                 market_data=0, seed=1):
+                 market_data=0, seed=1, currency="USDT", money_decimals=8):
         self.tick = 10.0 ** -price_decimals
         self.multiplier = 10.0 ** -qty_decimals
         self.initial_cash = float(cash)
@@ -267,5 +271,6 @@ class TickBacktest(_VenueBacktest):
         super().__init__(journal_dir, _Tick(
             str(journal_dir), "" if trades is None else str(trades), "" if bbo is None else str(bbo),
             arrays, queue_model, int(price_decimals), int(qty_decimals), instrument,
-            round(cash * MONEY_SCALE), round(fee_rate * 1e9), round(margin_rate * 1e9),
+            str(currency), int(money_decimals), round(cash * 10 ** int(money_decimals)),
+            round(fee_rate * 1e9), round(margin_rate * 1e9),
             int(max_order_lots), _latency(order_entry), _latency(market_data), int(seed)))

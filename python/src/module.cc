@@ -376,6 +376,7 @@ std::unique_ptr<ExactDriver> make_exact(std::string journal_dir, std::string mes
 std::unique_ptr<TickDriver> make_tick(std::string journal_dir, std::string trades, std::string bbo,
                                       std::optional<py::dict> arrays, std::string queue_model,
                                       int price_decimals, int qty_decimals, std::string instrument,
+                                      std::string currency, int money_decimals,
                                       std::int64_t cash_minor, std::int64_t fee_ppb,
                                       std::int64_t margin_ppb, std::int64_t max_order_lots,
                                       std::pair<std::int64_t, std::int64_t> order_entry,
@@ -383,6 +384,10 @@ std::unique_ptr<TickDriver> make_tick(std::string journal_dir, std::string trade
                                       std::uint64_t seed) {
   sim::VenueConfig c;
   c.instrument_code = std::move(instrument);
+  if (money_decimals < 0 || money_decimals > static_cast<int>(core::kMoneyDecimalsMax)) {
+    throw py::value_error("money_decimals must be 0 to " + std::to_string(core::kMoneyDecimalsMax));
+  }
+  c.currency = core::SetCurrency{std::move(currency), static_cast<std::uint32_t>(money_decimals)};
   c.queue = unwrap(sim::parse_queue_model(queue_model));
   std::int64_t pscale = 1, qscale = 1;
   for (int i = 0; i < price_decimals; ++i) pscale *= 10;
@@ -515,8 +520,9 @@ PYBIND11_MODULE(_qaexchange, m) {
   py::class_<qx::python::TickDriver> tick(m, "TickBacktest");
   tick.def(py::init(&qx::python::make_tick), py::arg("journal_dir"), py::arg("trades"),
            py::arg("bbo"), py::arg("arrays"), py::arg("queue_model"), py::arg("price_decimals"),
-           py::arg("qty_decimals"), py::arg("instrument"), py::arg("cash_minor"),
-           py::arg("fee_ppb"), py::arg("margin_ppb"), py::arg("max_order_lots"),
-           py::arg("order_entry"), py::arg("market_data"), py::arg("seed"));
+           py::arg("qty_decimals"), py::arg("instrument"), py::arg("currency"),
+           py::arg("money_decimals"), py::arg("cash_minor"), py::arg("fee_ppb"),
+           py::arg("margin_ppb"), py::arg("max_order_lots"), py::arg("order_entry"),
+           py::arg("market_data"), py::arg("seed"));
   qx::python::bind_driver(tick);
 }

@@ -25,6 +25,12 @@ namespace qx::python {
 
 namespace py = pybind11;
 
+// Minor money units per currency unit of the venue's engine (its SetCurrency, or the default).
+template <class D>
+double money_scale(const D& d) {
+  return static_cast<double>(d.venue().engine().money_scale());
+}
+
 template <class D>
 bool driver_step(D& d, std::uint64_t n) {
   std::uint64_t done = 0;
@@ -79,7 +85,7 @@ struct Callbacks {
       const sim::SimFill& f = fills[fills_done];
       if (!fill.is_none()) {
         fill(f.order, core::to_string(f.direction), static_cast<double>(f.price.value) * tick,
-             f.volume.value, static_cast<double>(f.fee.value) / core::kMoneyScale, f.aggressive);
+             f.volume.value, static_cast<double>(f.fee.value) / money_scale(d), f.aggressive);
       }
       const DriverOrder* o = d.find_order(f.order);
       if (!order.is_none() && o != nullptr) order(o->id, d.status(*o), o->filled);
@@ -237,7 +243,7 @@ py::dict driver_fills(const D& d, double tick) {
     off.append(core::to_string(offsets[f.order]));
     price.append(static_cast<double>(f.price.value) * tick);
     vol.append(f.volume.value);
-    fee.append(static_cast<double>(f.fee.value) / core::kMoneyScale);
+    fee.append(static_cast<double>(f.fee.value) / money_scale(d));
     aggressive.append(f.aggressive);
     mode.append(f.mode);
   }
@@ -263,11 +269,11 @@ py::dict driver_samples(const D& d, double tick) {
   py::list time, cash, lng, sht, lcost, scost, bid, ask;
   for (const DriverSample& s : d.samples()) {
     time.append(s.time_ns);
-    cash.append(static_cast<double>(s.cash_minor) / core::kMoneyScale);
+    cash.append(static_cast<double>(s.cash_minor) / money_scale(d));
     lng.append(s.long_lots);
     sht.append(s.short_lots);
-    lcost.append(static_cast<double>(s.long_cost_minor) / core::kMoneyScale);
-    scost.append(static_cast<double>(s.short_cost_minor) / core::kMoneyScale);
+    lcost.append(static_cast<double>(s.long_cost_minor) / money_scale(d));
+    scost.append(static_cast<double>(s.short_cost_minor) / money_scale(d));
     bid.append(s.bid > 0 ? py::object(py::float_(static_cast<double>(s.bid) * tick))
                          : py::object(py::none()));
     ask.append(s.ask > 0 ? py::object(py::float_(static_cast<double>(s.ask) * tick))

@@ -269,9 +269,39 @@ def test_btcusdt_files_and_frames_give_the_same_backtest(tmp_path):
 
 @pytest.mark.parametrize("kw,refused", [
     ({"fee_rate": 2.0}, "CreateInstrument: INVALID_PARAMETER"),   # a fee of 200% of notional
-    ({"cash": 2e14}, "Deposit: NUMERIC_OVERFLOW"),                # 2e18 minor units > the bound
+    ({"cash": 2e10}, "Deposit: NUMERIC_OVERFLOW"),                # 2e18 minor units > the bound
+    ({"money_decimals": 4}, "CreateInstrument: INVALID_PARAMETER"),  # 0.00001 USDT a tick at 4
 ])
 def test_a_setup_the_engine_refuses_stops_the_backtest(tmp_path, kw, refused):
     t, q = tick_files(tmp_path)
+    eth = {"price_decimals": 2} if "money_decimals" in kw else {}
     with pytest.raises(ValueError, match="backtest setup refused by the engine: " + refused):
-        qaexchange.TickBacktest(tmp_path / "j", trades=t, bbo=q, **kw)
+        qaexchange.TickBacktest(tmp_path / "j", trades=t, bbo=q, **eth, **kw)
+
+
+@pytest.mark.skipif(not BINANCE.is_dir(), reason="shared Binance sample not present")
+def test_a_contract_with_a_0_01_tick_and_a_0_001_lot_lists_and_backtests(tmp_path):
+    """ETHUSDT's contract: tick 0.01 USDT, lot 0.001 ETH, so one tick of one lot is 0.00001 USDT,
+    finer than 4 decimals of money. The shared data holds no ETHUSDT day, so the BTCUSDT day
+    (its 0.1-tick prices are multiples of 0.01 too) carries the contract."""
+    t, q = BINANCE / "trades.csv", BINANCE / "bbo.csv.gz"
+    bt = qaexchange.TickBacktest(tmp_path / "eth", trades=t, bbo=q, instrument="ETHUSDT",
+                                 price_decimals=2, qty_decimals=3, fee_rate=0.0004,
+                                 cash=100_000.0)
+    k = 0
+    while bt.step(300):
+        k += 1
+        bid, ask = bt.best()
+        bt.buy(5, price=bid) if k % 2 else bt.sell(5, price=ask)
+    bt.finish()
+    assert qaexchange.replay(bt.journal_dir).state_hash == bt.state_hash
+    f = bt.fills()
+    assert len(f) > 100
+    # Fees are exact to the 1e-8 USDT unit: 0.04% of price x 0.001 x lots, rounded to the unit.
+    expected = (f["price"] * 0.001 * f["volume"] * 0.0004).round(8)
+    assert (f["fee"] - expected).abs().max() <= 1e-8
+    assert f["fee"].min() > 0 and (f["fee"] * 1e4 % 1 != 0).any()   # finer than 4 decimals
+    # The auditor's statement is in USDT with 8 places.
+    st = qx_json("audit", bt.journal_dir, "statement", "strategy", "--json")
+    assert st["accounts"]["currency"] == "USDT"
+    assert len(st["accounts"]["commission"].split(".")[1]) == 8

@@ -30,6 +30,9 @@ ADMIN = {"none": 401, "bad": 401, "admin": 200, "alice": 403, "bob": 403, "viewe
 READERS = {"none": 401, "bad": 401, "admin": 200, "alice": 403, "bob": 403, "viewer": 403,
            "auditor": 200}
 OPEN = {w: 200 for w in WHO}
+# An admin request the demo exchange refuses as data (409): the currency is fixed once accounts
+# exist. Everyone else is stopped at the door as for any admin route.
+ADMIN_REFUSED = dict(ADMIN, admin=409)
 
 ROUTES = [
     ("GET", "/healthz", None, OPEN),
@@ -63,6 +66,7 @@ ROUTES = [
     ("POST", "/api/admin/deposit", lambda: {"account": "bob-01", "amount": "1.5"}, ADMIN),
     ("POST", "/api/admin/withdraw", lambda: {"account": "bob-01", "amount": "1.5"}, ADMIN),
     ("POST", "/api/admin/settle", lambda: {}, ADMIN),
+    ("POST", "/api/admin/currency", lambda: {"code": "USDT", "decimals": 8}, ADMIN_REFUSED),
     # "victim" is made by the fixture; disabling and enabling it touch nobody else's tokens.
     ("POST", "/api/admin/user/victim/disable", lambda: {}, ADMIN),
     ("POST", "/api/admin/user/victim/enable", lambda: {}, ADMIN),

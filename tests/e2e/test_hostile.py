@@ -90,7 +90,7 @@ DIFF_MESSAGES = {
 }
 # Field types of the DIFF messages and REST bodies below; any other field is a string.
 INTEGERS = {"volume", "order_id", "duration", "view_width", "client_order_id", "volume_left",
-            "max_order_volume", "position_limit"}
+            "max_order_volume", "position_limit", "decimals"}
 DECIMALS = {"limit_price", "price", "amount", "price_tick", "multiplier", "margin_ratio",
             "fee_ratio", "fee_per_lot", "price_band", "pre_settlement"}  # text or a number
 BOOLEANS = {"post_only"}
@@ -165,6 +165,7 @@ REST_BODIES = {
                                         "price_band": "0.1", "max_order_volume": 10,
                                         "position_limit": 10, "pre_settlement": "100"}),
     "/api/admin/settle": ("admin", {"prices": {"IF2501": "3800.0"}}),
+    "/api/admin/currency": ("admin", {"code": "USDT", "decimals": 8}),
 }
 
 

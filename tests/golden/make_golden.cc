@@ -90,6 +90,7 @@ constexpr auto kLimit = PriceType::kLimit;
 
 // Every event type, all order types and the paths through settlement and liquidation.
 void basic(Script& s) {
+  s.add(SetCurrency{"CNY", 4});  // the default, said out loud
   s.add(CreateInstrument{"IF2501", "CFFEX", if_params(), PriceTicks(19'000)});
   s.add(CreateInstrument{"au2506", "SHFE", au_params(), PriceTicks(31'000)});
   s.add(UpdateInstrument{InstrumentId(1), au_params()});
@@ -142,6 +143,7 @@ void rejects(Script& s) {
   s.add(CreateAccount{UserId(0), "a0"});
   s.add(CreateAccount{UserId(1), "a1"});
   s.add(CreateAccount{UserId(9), "a9"});  // UNKNOWN_USER
+  s.add(SetCurrency{"USDT", 8});          // CURRENCY_FIXED: instruments and accounts exist
   s.add(Deposit{AccountId(0), cny(2'000'000)});
   s.add(Deposit{AccountId(1), cny(2'000'000)});
   s.add(Withdraw{AccountId(0), cny(3'000'000)});  // WITHDRAW_EXCEEDS

@@ -99,8 +99,10 @@ inline rc::Gen<core::FeeSchedule> gen_fees() {
 }
 
 // One instrument: IF-like, cu-like or rebar-like, with varied fees, margins, band and limits.
-inline rc::Gen<std::pair<core::CreateInstrument, InstrumentShape>> gen_instrument(int index) {
-  return rc::gen::exec([index] {
+// `money_scale`: minor units per currency unit of the scenario's currency.
+inline rc::Gen<std::pair<core::CreateInstrument, InstrumentShape>> gen_instrument(
+    int index, std::int64_t money_scale) {
+  return rc::gen::exec([index, money_scale] {
     struct Kind {
       std::int64_t tick_e8, multiplier_e8, ref_ticks;
     };
@@ -130,8 +132,10 @@ inline rc::Gen<std::pair<core::CreateInstrument, InstrumentShape>> gen_instrumen
                              core::PriceTicks(kind.ref_ticks)};
     const std::int64_t tick_value =
         static_cast<std::int64_t>(static_cast<core::i128>(kind.tick_e8) * kind.multiplier_e8 *
-                                  core::kMoneyScale / (core::i128{100'000'000} * 100'000'000));
-    const std::int64_t price_max = 1'000'000'000'000'000 / (p.position_limit.value * tick_value);
+                                  money_scale / (core::i128{100'000'000} * 100'000'000));
+    // 0 when the instrument cannot be listed at this scale (the engine refuses it).
+    const std::int64_t price_max =
+        tick_value == 0 ? 0 : 1'000'000'000'000'000 / (p.position_limit.value * tick_value);
     return std::make_pair(c, InstrumentShape{kind.ref_ticks, p.max_order_volume.value, price_max});
   });
 }
@@ -327,12 +331,15 @@ inline rc::Gen<core::EventBody> gen_admin(const World& w, const GenOptions& opt)
     return core::EventBody(core::SetRiskParams{ratio, fund});
   });
   rc::Gen<core::EventBody> mark = rc::gen::just(core::EventBody(core::MarkToMarket{}));
+  // Too late once accounts exist: CURRENCY_FIXED.
+  rc::Gen<core::EventBody> currency = rc::gen::just(core::EventBody(core::SetCurrency{"USDT", 8}));
   return rc::gen::weightedOneOf<core::EventBody>({{3, deposit},
                                                   {2, mark},
                                                   {3, withdraw},
                                                   {3, settle},
                                                   {2, status},
                                                   {1, account_risk},
+                                                  {1, currency},
                                                   {opt.risk_params ? 2u : 0u, risk_params}});
 }
 
@@ -446,9 +453,29 @@ inline rc::Gen<Scenario> gen_scenario(GenOptions opt) {
   return rc::gen::exec([opt] {
     Scenario s;
     World w;
+    // The exchange's currency: mostly the default (CNY, 4 decimals), else one with more or fewer
+    // decimals (some instruments cannot be listed at 8, where a lot is worth 10^4 more minor
+    // units) or an invalid one (refused; the default stays).
+    using Currency = std::optional<core::SetCurrency>;
+    const Currency currency =
+        *rc::gen::weightedElement<Currency>({{12, std::nullopt},
+                                             {2, core::SetCurrency{"USDT", 8}},
+                                             {2, core::SetCurrency{"USD", 6}},
+                                             {1, core::SetCurrency{"CNY", 4}},
+                                             {1, core::SetCurrency{"JPY", 0}},
+                                             {1, core::SetCurrency{"usdt", 8}},
+                                             {1, core::SetCurrency{"EUR", 9}},
+                                             {1, core::SetCurrency{"TOOLONGX", 2}}});
+    std::int64_t money_scale = core::kMoneyScale;
+    if (currency) {
+      s.events.emplace_back(*currency);
+      const bool valid = currency->decimals <= core::kMoneyDecimalsMax &&
+                         currency->code.size() <= 7 && currency->code != "usdt";
+      if (valid) money_scale = core::pow10(currency->decimals);
+    }
     const int instruments = *rc::gen::inRange(1, 4);
     for (int i = 0; i < instruments; ++i) {
-      auto [create, shape] = *detail::gen_instrument(i);
+      auto [create, shape] = *detail::gen_instrument(i, money_scale);
       s.events.emplace_back(create);
       w.instruments.push_back(shape);
     }
@@ -516,6 +543,8 @@ inline std::string describe(const core::EventBody& body) {
              << " enabled=" << e.enabled;
         } else if constexpr (std::is_same_v<T, core::SetRiskParams>) {
           os << "SetRiskParams ratio_ppb=" << e.liquidation_ratio_ppb;
+        } else if constexpr (std::is_same_v<T, core::SetCurrency>) {
+          os << "SetCurrency " << e.code << " decimals=" << e.decimals;
         } else if constexpr (std::is_same_v<T, core::Settle>) {
           os << "Settle";
           for (const core::SettlementPrice& p : e.prices) {

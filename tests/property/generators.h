@@ -104,7 +104,7 @@ inline rc::Gen<core::InstrumentStatus> instrument_status() {
   return enum_value<core::InstrumentStatus>(core::raw(core::InstrumentStatus::kDelisted));
 }
 inline rc::Gen<core::EffectKind> effect_kind() {
-  return enum_value<core::EffectKind>(core::raw(core::EffectKind::kLiquidationStarted));
+  return enum_value<core::EffectKind>(core::raw(core::EffectKind::kCurrencySet));
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -193,6 +193,12 @@ inline rc::Gen<core::SetRiskParams> set_risk_params() {
       rc::gen::set(&core::SetRiskParams::insurance_account, optional(id<core::AccountId>())));
 }
 
+inline rc::Gen<core::SetCurrency> set_currency() {
+  return rc::gen::build<core::SetCurrency>(
+      rc::gen::set(&core::SetCurrency::code, text()),
+      rc::gen::set(&core::SetCurrency::decimals, integer<std::uint32_t>()));
+}
+
 inline rc::Gen<core::SettlementPrice> settlement_price() {
   using E = core::SettlementPrice;
   return rc::gen::build<E>(rc::gen::set(&E::instrument, id<core::InstrumentId>()),
@@ -245,13 +251,13 @@ inline rc::Gen<core::EventBody> event_body() {
   const auto as_body = [](auto gen) {
     return rc::gen::map(std::move(gen), [](auto v) { return core::EventBody(std::move(v)); });
   };
-  static_assert(std::variant_size_v<core::EventBody> == 14, "add a generator for the new kind");
+  static_assert(std::variant_size_v<core::EventBody> == 15, "add a generator for the new kind");
   return rc::gen::oneOf(as_body(create_instrument()), as_body(update_instrument()),
                         as_body(set_instrument_status()), as_body(create_user()),
                         as_body(create_account()), as_body(deposit()), as_body(withdraw()),
                         as_body(set_account_risk()), as_body(set_risk_params()), as_body(settle()),
                         as_body(new_order()), as_body(amend_order()), as_body(cancel_order()),
-                        as_body(rc::gen::just(core::MarkToMarket{})));
+                        as_body(rc::gen::just(core::MarkToMarket{})), as_body(set_currency()));
 }
 
 inline rc::Gen<core::Event> event() {
@@ -392,6 +398,9 @@ inline rc::Gen<core::Snapshot> snapshot() {
       rc::gen::set(&S::effects_hash, integer<std::uint64_t>()),
       rc::gen::set(&S::liquidation_ratio_ppb, optional(integer<std::int64_t>())),
       rc::gen::set(&S::insurance_account, optional(id<core::AccountId>())),
+      rc::gen::set(&S::currency, text()),
+      rc::gen::set(&S::money_decimals,
+                   rc::gen::inRange<std::uint32_t>(0, core::kMoneyDecimalsMax + 1)),
       rc::gen::set(&S::instruments, list(instrument_state())),
       rc::gen::set(&S::users, list(text())), rc::gen::set(&S::accounts, list(account_state())),
       rc::gen::set(&S::orders, list(order_state())), rc::gen::set(&S::trades, list(trade_state())));

@@ -306,7 +306,7 @@ void Model::on(const core::CreateInstrument& e, std::vector<Effect>& out) {
       return;
     }
   }
-  Wide scaled = Wide{p.price_tick_e8} * p.multiplier_e8 * 10'000;
+  Wide scaled = Wide{p.price_tick_e8} * p.multiplier_e8 * minor_per_unit_;
   Wide unit = Wide{100'000'000} * 100'000'000;
   if (!name_ok(e.code) || p.price_tick_e8 <= 0 || p.multiplier_e8 <= 0 || scaled % unit != 0 ||
       e.pre_settlement.value <= 0) {
@@ -993,6 +993,31 @@ void Model::on(const core::CancelOrder& e, std::vector<Effect>& out) {
 }
 
 // Without a liquidation ratio nobody is checked (and with one the model stops comparing).
+// The currency: only while no instrument and no account exists; a code of 1 to 7 characters
+// A-Z / 0-9; at most 8 decimals. Money is then counted in 10^-decimals of it.
+void Model::on(const core::SetCurrency& e, std::vector<Effect>& out) {
+  if (!instruments_.empty() || !accounts_.empty()) {
+    out.push_back(admin_reject(RejectReason::kCurrencyFixed));
+    return;
+  }
+  if (e.code.empty() || e.code.size() > 7) {
+    out.push_back(admin_reject(RejectReason::kNameTooLong));
+    return;
+  }
+  const bool letters_and_digits = std::all_of(e.code.begin(), e.code.end(), [](char c) {
+    return (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9');
+  });
+  if (!letters_and_digits || e.decimals > 8) {
+    out.push_back(admin_reject(RejectReason::kInvalidParameter));
+    return;
+  }
+  minor_per_unit_ = 1;
+  for (std::uint32_t i = 0; i < e.decimals; ++i) minor_per_unit_ *= 10;
+  Effect f = simple(EffectKind::kCurrencySet);
+  f.amount = core::Money(minor_per_unit_);
+  out.push_back(f);
+}
+
 void Model::on(const core::MarkToMarket&, std::vector<Effect>& out) {
   out.push_back(simple(EffectKind::kMarkedToMarket));
 }

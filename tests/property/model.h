@@ -135,6 +135,7 @@ class Model {
   void on(const core::AmendOrder& e, std::vector<core::Effect>& out);
   void on(const core::CancelOrder& e, std::vector<core::Effect>& out);
   void on(const core::MarkToMarket& e, std::vector<core::Effect>& out);
+  void on(const core::SetCurrency& e, std::vector<core::Effect>& out);
 
   void settle_account(std::uint32_t id, const std::vector<std::int64_t>& price,
                       std::vector<core::Effect>& out);
@@ -177,6 +178,7 @@ class Model {
   std::uint64_t next_arrival_ = 1;
   std::uint32_t trading_day_ = 1;
   bool liquidation_ratio_set_ = false;
+  std::int64_t minor_per_unit_ = 10'000;  // CNY with 4 decimals until SetCurrency
 };
 
 }  // namespace qx::property
