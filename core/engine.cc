@@ -277,9 +277,11 @@ void Engine::on(const Withdraw& e) {
 
 void Engine::on(const SetAccountRisk& e) {
   if (raw(e.account) >= accounts_.size()) return admin_reject(RejectReason::kUnknownAccount);
+  if (!stp_ok(e.stp)) return admin_reject(RejectReason::kInvalidParameter);
   Account& a = acc_at(e.account);
   a.s.max_open_orders = e.max_open_orders;
   a.s.enabled = e.enabled;
+  a.s.stp = e.stp;
   Effect f{};
   f.kind = EffectKind::kAccountRiskSet;
   f.account = e.account;

@@ -212,6 +212,7 @@ class Engine {
     TimeCondition time_condition{};
     bool post_only{};
     bool forced{};
+    SelfTradePrevention stp{};
 
     [[nodiscard]] bool live() const { return raw(id) != 0; }
     [[nodiscard]] Money frozen_margin() const {
@@ -275,6 +276,7 @@ class Engine {
   // Cancels the resting orders outside the instrument's band (bids then asks, best first).
   void cancel_outside_band(Instrument& ins);
   bool fok_fillable(const Instrument& ins, const Order& o) const;
+  bool self_trade(const Order& t, const Order& m) const;
 
   // risk.cc: money, fees, margin, settlement, liquidation.
   Money fee(const Instrument& ins, Offset kind, PriceTicks p, Lots v) const;

@@ -223,6 +223,119 @@ TEST_F(EngineTest, SelfTradePreventionCancelsIncomingRemainder) {
   EXPECT_EQ(d.engine().book(if_, 5).asks.size(), 1u);  // alice's own ask untouched
 }
 
+// The order's own mode (here per order, the account's below). Alice's ask of 2 at 19,000 rests
+// ahead of bob's ask of 1 at the same price; alice then bids 3 at 19,000.
+NewOrder alice_bids_3(AccountId alice, InstrumentId i, std::optional<SelfTradePrevention> stp) {
+  return NewOrder{alice,
+                  i,
+                  ClientOrderId(0),
+                  kBuy,
+                  kOpen,
+                  PriceType::kLimit,
+                  PriceTicks(19'000),
+                  Lots(3),
+                  TimeCondition::kGfd,
+                  VolumeCondition::kAny,
+                  false,
+                  stp};
+}
+
+// CANCEL_OLDEST: her ask is cancelled (2 lots), matching goes on with bob's (1 lot), and the
+// remaining 2 lots of her bid rest.
+TEST_F(EngineTest, SelfTradePreventionCancelOldestCancelsTheRestingOrderAndGoesOn) {
+  d.order(alice, if_, kSell, kOpen, 19'000, 2, TimeCondition::kGtc);
+  d.order(bob, if_, kSell, kOpen, 19'000, 1, TimeCondition::kGtc);
+  const auto& fx = d.apply(alice_bids_3(alice, if_, SelfTradePrevention{StpMode::kCancelOldest}));
+  ASSERT_EQ(fx.size(), 3u);
+  EXPECT_EQ(fx[0].kind, EffectKind::kOrderAccepted);
+  EXPECT_EQ(fx[1].kind, EffectKind::kOrderCancelled);
+  EXPECT_EQ(fx[1].order, OrderId(1));  // her resting ask
+  EXPECT_EQ(static_cast<CancelReason>(fx[1].reason), CancelReason::kSelfTradePrevention);
+  EXPECT_EQ(fx[1].volume_left, Lots(2));
+  EXPECT_EQ(fx[2].kind, EffectKind::kTrade);
+  EXPECT_EQ(fx[2].counter_account, bob);
+  EXPECT_EQ(fx[2].volume, Lots(1));
+  const BookView b = d.engine().book(if_, 5);
+  ASSERT_EQ(b.bids.size(), 1u);
+  EXPECT_EQ(b.bids[0].volume, Lots(2));
+  EXPECT_TRUE(b.asks.empty());
+}
+
+// CANCEL_BOTH: her ask and her whole bid are cancelled; bob's ask is untouched.
+TEST_F(EngineTest, SelfTradePreventionCancelBothCancelsBoth) {
+  d.order(alice, if_, kSell, kOpen, 19'000, 2, TimeCondition::kGtc);
+  d.order(bob, if_, kSell, kOpen, 19'000, 1, TimeCondition::kGtc);
+  const auto& fx = d.apply(alice_bids_3(alice, if_, SelfTradePrevention{StpMode::kCancelBoth}));
+  ASSERT_EQ(fx.size(), 3u);
+  EXPECT_EQ(fx[1].order, OrderId(1));
+  EXPECT_EQ(fx[2].kind, EffectKind::kOrderCancelled);
+  EXPECT_EQ(fx[2].order, OrderId(3));  // her bid, all 3 lots
+  EXPECT_EQ(fx[2].volume_left, Lots(3));
+  const BookView b = d.engine().book(if_, 5);
+  EXPECT_TRUE(b.bids.empty());
+  ASSERT_EQ(b.asks.size(), 1u);
+  EXPECT_EQ(b.asks[0].volume, Lots(1));
+  EXPECT_EQ(d.engine().account(alice).frozen_margin, Money(0));
+}
+
+// Scope USER, set for the account: alice's second account meets her first one's ask and, with
+// the account's default (CANCEL_NEWEST), is cancelled; with scope ACCOUNT the two would trade.
+TEST_F(EngineTest, SelfTradePreventionScopeUserSpansTheUsersAccounts) {
+  d.apply(CreateAccount{UserId(0), "alice-2"});
+  const AccountId alice2 = d.effects().at(0).account;
+  d.apply(Deposit{alice2, cny(1'000'000)});
+  d.order(alice, if_, kSell, kOpen, 19'000, 1, TimeCondition::kGtc);
+  const SelfTradePrevention user_scope{StpMode::kCancelNewest, StpScope::kUser};
+  EXPECT_EQ(
+      count(d.apply(SetAccountRisk{alice2, 0, true, user_scope}), EffectKind::kAccountRiskSet), 1u);
+  EXPECT_EQ(d.engine().account_state(alice2).stp, user_scope);
+  auto fx = d.order(alice2, if_, kBuy, kOpen, 19'000, 1);
+  EXPECT_EQ(count(fx, EffectKind::kTrade), 0u);
+  EXPECT_EQ(static_cast<CancelReason>(first(fx, EffectKind::kOrderCancelled).reason),
+            CancelReason::kSelfTradePrevention);
+  // The order may choose scope ACCOUNT for itself: then the two accounts trade.
+  fx = d.apply(NewOrder{alice2, if_, ClientOrderId(0), kBuy, kOpen, PriceType::kLimit,
+                        PriceTicks(19'000), Lots(1), TimeCondition::kGfd, VolumeCondition::kAny,
+                        false, SelfTradePrevention{}});
+  EXPECT_EQ(count(fx, EffectKind::kTrade), 1u);
+}
+
+// FOK counts what it could fill: with CANCEL_OLDEST its own ask (which it would cancel) adds
+// nothing and bob's 3 lots behind it are reachable; with CANCEL_NEWEST it would stop at its own.
+TEST_F(EngineTest, SelfTradePreventionModeDecidesWhetherAFokCanFill) {
+  d.order(alice, if_, kSell, kOpen, 19'000, 2, TimeCondition::kGtc);
+  d.order(bob, if_, kSell, kOpen, 19'000, 3, TimeCondition::kGtc);
+  auto fok = [&](SelfTradePrevention stp) {
+    return NewOrder{alice,
+                    if_,
+                    ClientOrderId(0),
+                    kBuy,
+                    kOpen,
+                    PriceType::kLimit,
+                    PriceTicks(19'000),
+                    Lots(3),
+                    TimeCondition::kIoc,
+                    VolumeCondition::kAll,
+                    false,
+                    stp};
+  };
+  EXPECT_EQ(reject_of(d.apply(fok(SelfTradePrevention{}))), RejectReason::kFokUnfillable);
+  const auto& fx = d.apply(fok(SelfTradePrevention{StpMode::kCancelOldest}));
+  EXPECT_EQ(count(fx, EffectKind::kTrade), 1u);
+  EXPECT_EQ(first(fx, EffectKind::kTrade).volume, Lots(3));
+  EXPECT_EQ(d.engine().positions(alice).at(0).long_side.total(), Lots(3));
+}
+
+TEST_F(EngineTest, UndefinedSelfTradePreventionIsRefused) {
+  const SelfTradePrevention bad{StpMode{4}, StpScope::kAccount};
+  EXPECT_EQ(admin_reject_of(d.apply(SetAccountRisk{alice, 0, true, bad})),
+            RejectReason::kInvalidParameter);
+  EXPECT_EQ(d.engine().account_state(alice).stp, SelfTradePrevention{});
+  EXPECT_EQ(reject_of(d.apply(
+                alice_bids_3(alice, if_, SelfTradePrevention{StpMode::kCancelBoth, StpScope{0}}))),
+            RejectReason::kInvalidParameter);
+}
+
 TEST_F(EngineTest, IocFokMarketBestAndPostOnly) {
   d.order(bob, if_, kSell, kOpen, 19'000, 2);
   d.order(bob, if_, kSell, kOpen, 19'010, 2);

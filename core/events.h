@@ -82,11 +82,13 @@ struct Withdraw {
   AccountId account{};
   Money amount{};
 };
-// Per-account limits and switch; a disabled account may only cancel.
+// Per-account limits and switch; a disabled account may only cancel. `stp` is the account's
+// self-trade prevention, used by its orders that do not choose their own.
 struct SetAccountRisk {
   AccountId account{};
   std::uint32_t max_open_orders{};
   bool enabled{true};
+  SelfTradePrevention stp{};
 };
 // Exchange-wide risk parameters.
 struct SetRiskParams {
@@ -118,6 +120,7 @@ struct NewOrder {
   TimeCondition time_condition{};
   VolumeCondition volume_condition{};
   bool post_only{};
+  std::optional<SelfTradePrevention> stp{};  // none: the account's (SetAccountRisk)
 };
 
 // Identifies a live order either by the exchange's id or by the client's id within the account.

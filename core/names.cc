@@ -93,6 +93,23 @@ const char* to_string(VolumeCondition v) {
   return "INVALID";
 }
 
+const char* to_string(StpMode m) {
+  switch (m) {
+    case StpMode::kCancelNewest: return "CANCEL_NEWEST";
+    case StpMode::kCancelOldest: return "CANCEL_OLDEST";
+    case StpMode::kCancelBoth: return "CANCEL_BOTH";
+  }
+  return "INVALID";
+}
+
+const char* to_string(StpScope s) {
+  switch (s) {
+    case StpScope::kAccount: return "ACCOUNT";
+    case StpScope::kUser: return "USER";
+  }
+  return "INVALID";
+}
+
 const char* to_string(InstrumentStatus s) {
   switch (s) {
     case InstrumentStatus::kTrading: return "TRADING";

@@ -26,7 +26,7 @@ bool crosses(Direction taker, PriceTicks taker_price, PriceTicks maker_price) {
 bool enums_ok(const NewOrder& e) {
   auto in = [](auto v, int lo, int hi) { return raw(v) >= lo && raw(v) <= hi; };
   return in(e.direction, 1, 2) && in(e.offset, 1, 4) && in(e.price_type, 1, 3) &&
-         in(e.time_condition, 1, 3) && in(e.volume_condition, 1, 2);
+         in(e.time_condition, 1, 3) && in(e.volume_condition, 1, 2) && (!e.stp || stp_ok(*e.stp));
 }
 
 }  // namespace
@@ -111,8 +111,12 @@ bool Engine::fok_fillable(const Instrument& ins, const Order& o) const {
   opp.for_each_level([&](PriceTicks price, const Level& l) {
     if (!crosses(o.direction, o.price, price)) return false;
     for (OrderHandle h = l.head; h != kNoOrder; h = orders_[h].next) {
-      // Self-trade prevention would stop the order here.
-      if (orders_[h].account == o.account) return false;
+      // Self-trade prevention cancels an own resting order (CANCEL_OLDEST: it adds nothing) or
+      // stops the order here.
+      if (self_trade(o, orders_[h])) {
+        if (o.stp.mode == StpMode::kCancelOldest) continue;
+        return false;
+      }
       seen += orders_[h].volume_left;
       if (seen >= o.volume_left) {
         fillable = true;
@@ -194,6 +198,7 @@ void Engine::on(const NewOrder& e) {
   o.price_type = e.price_type;
   o.time_condition = ioc ? TimeCondition::kIoc : e.time_condition;
   o.post_only = e.post_only;
+  o.stp = e.stp.value_or(a.s.stp);
   o.price = price;
   o.volume_orig = e.volume;
   o.volume_left = e.volume;
@@ -332,8 +337,16 @@ void Engine::match(OrderHandle h, Instrument& ins) {
     while (lvl.head != kNoOrder && t.volume_left.value > 0) {
       OrderHandle mh = lvl.head;
       Order& m = orders_[mh];
-      if (m.account == t.account) {
-        return finish(h, ins, CancelReason::kSelfTradePrevention);
+      if (self_trade(t, m)) {
+        if (t.stp.mode != StpMode::kCancelNewest) {
+          BookSide::unlink(lvl, orders_, mh, m.volume_left);
+          finish(mh, ins, CancelReason::kSelfTradePrevention);
+        }
+        if (t.stp.mode != StpMode::kCancelOldest) {
+          if (lvl.count == 0) opp.erase(price);
+          return finish(h, ins, CancelReason::kSelfTradePrevention);
+        }
+        continue;
       }
       if (!fill_fits(acc_at(t.account))) return finish(h, ins, CancelReason::kMoneyLimit);
       if (!fill_fits(acc_at(m.account))) {
@@ -356,6 +369,14 @@ void Engine::match(OrderHandle h, Instrument& ins) {
     return finish(h, ins, CancelReason::kIocRemainder);
   }
   rest(h, ins);
+}
+
+// Whether incoming order t meets resting order m of its own account, or of its own user when
+// t's self-trade prevention has scope USER.
+bool Engine::self_trade(const Order& t, const Order& m) const {
+  if (m.account == t.account) return true;
+  return t.stp.scope == StpScope::kUser &&
+         accounts_[raw(m.account)].s.user == accounts_[raw(t.account)].s.user;
 }
 
 // One fill of v lots at `price` between taker t and maker m: both accounts, the trade record,

@@ -55,7 +55,8 @@ void put(Hasher& h, const OrderState& o) {
          static_cast<std::uint64_t>(o.price_type) << 16 |
          static_cast<std::uint64_t>(o.time_condition) << 24 |
          static_cast<std::uint64_t>(o.post_only) << 32 |
-         static_cast<std::uint64_t>(o.forced) << 40);
+         static_cast<std::uint64_t>(o.forced) << 40 | static_cast<std::uint64_t>(o.stp.mode) << 48 |
+         static_cast<std::uint64_t>(o.stp.scope) << 56);
   h.i64(o.price.value);
   h.i64(o.volume_orig.value);
   h.i64(o.volume_left.value);
@@ -121,6 +122,7 @@ std::uint64_t hash_snapshot(const Snapshot& s) {
     h.word(raw(a.user));
     h.word(a.enabled);
     h.word(a.max_open_orders);
+    h.word(static_cast<std::uint64_t>(a.stp.mode) | static_cast<std::uint64_t>(a.stp.scope) << 8);
     h.i64(a.pre_balance.value);
     h.i64(a.deposit.value);
     h.i64(a.withdraw.value);
@@ -152,6 +154,7 @@ OrderState Engine::Order::state() const {
   s.time_condition = time_condition;
   s.post_only = post_only;
   s.forced = forced;
+  s.stp = stp;
   s.price = price;
   s.volume_orig = volume_orig;
   s.volume_left = volume_left;
@@ -179,6 +182,7 @@ Engine::Order Engine::Order::from(const OrderState& s) {
   o.time_condition = s.time_condition;
   o.post_only = s.post_only;
   o.forced = s.forced;
+  o.stp = s.stp;
   o.price = s.price;
   o.volume_orig = s.volume_orig;
   o.volume_left = s.volume_left;

@@ -94,6 +94,26 @@ enum class VolumeCondition : std::uint8_t { kAny = 1, kAll = 2 };
 enum class InstrumentStatus : std::uint8_t { kTrading = 1, kHalted = 2, kDelisted = 3 };
 enum class OrderStatus : std::uint8_t { kAlive = 1, kFinished = 2 };
 
+// Self-trade prevention: what happens when an incoming order would trade with a resting order of
+// its own account (scope ACCOUNT) or of any account of the same user (scope USER). The incoming
+// order's setting decides (docs/semantics.md, "Self-trade prevention").
+enum class StpMode : std::uint8_t {
+  kCancelNewest = 1,  // the incoming order's remainder is cancelled; the resting order stays
+  kCancelOldest = 2,  // the resting order is cancelled and matching goes on
+  kCancelBoth = 3,    // both
+};
+enum class StpScope : std::uint8_t { kAccount = 1, kUser = 2 };
+struct SelfTradePrevention {
+  StpMode mode = StpMode::kCancelNewest;
+  StpScope scope = StpScope::kAccount;
+  bool operator==(const SelfTradePrevention&) const = default;
+};
+constexpr bool stp_ok(SelfTradePrevention s) {
+  const auto mode = static_cast<unsigned>(s.mode);
+  const auto scope = static_cast<unsigned>(s.scope);
+  return mode >= 1 && mode <= 3 && scope >= 1 && scope <= 2;
+}
+
 // Stable reject codes, grouped by subsystem (never renumber; only append).
 enum class RejectReason : std::uint16_t {
   // 1xx: the request itself.
@@ -155,5 +175,7 @@ const char* to_string(PriceType p);
 const char* to_string(TimeCondition t);
 const char* to_string(VolumeCondition v);
 const char* to_string(InstrumentStatus s);
+const char* to_string(StpMode m);
+const char* to_string(StpScope s);
 
 }  // namespace qx::core

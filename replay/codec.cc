@@ -265,12 +265,14 @@ void write_body(const core::Withdraw& v, BodyBuilder body, Context&) {
   b.setAmount(amount.value);
 }
 
-void write_body(const core::SetAccountRisk& v, BodyBuilder body, Context&) {
-  const auto& [account, max_open_orders, enabled] = v;
+void write_body(const core::SetAccountRisk& v, BodyBuilder body, Context& ctx) {
+  const auto& [account, max_open_orders, enabled, stp] = v;
   auto b = body.initSetAccountRisk();
   b.setAccount(core::raw(account));
   b.setMaxOpenOrders(max_open_orders);
   b.setEnabled(enabled);
+  b.setStpMode(enum_to_schema(stp.mode, "SetAccountRisk.stpMode", ctx));
+  b.setStpScope(enum_to_schema(stp.scope, "SetAccountRisk.stpScope", ctx));
 }
 
 void write_body(const core::SetRiskParams& v, BodyBuilder body, Context&) {
@@ -307,7 +309,7 @@ void write_body(const core::Settle& v, BodyBuilder body, Context& ctx) {
 
 void write_body(const core::NewOrder& v, BodyBuilder body, Context& ctx) {
   const auto& [account, instrument, client_order_id, direction, offset, price_type, price, volume,
-               time_condition, volume_condition, post_only] = v;
+               time_condition, volume_condition, post_only, stp] = v;
   auto b = body.initNewOrder();
   b.setAccount(core::raw(account));
   b.setInstrument(core::raw(instrument));
@@ -320,6 +322,13 @@ void write_body(const core::NewOrder& v, BodyBuilder body, Context& ctx) {
   b.setTimeCondition(enum_to_schema(time_condition, "NewOrder.timeCondition", ctx));
   b.setVolumeCondition(enum_to_schema(volume_condition, "NewOrder.volumeCondition", ctx));
   b.setPostOnly(post_only);
+  if (stp) {
+    auto own = b.getStp().initOwn();
+    own.setMode(enum_to_schema(stp->mode, "NewOrder.stp.mode", ctx));
+    own.setScope(enum_to_schema(stp->scope, "NewOrder.stp.scope", ctx));
+  } else {
+    b.getStp().setAccount();
+  }
 }
 
 void write_body(const core::AmendOrder& v, BodyBuilder body, Context&) {
@@ -353,6 +362,18 @@ core::NewOrder read_new_order(schema::NewOrder::Reader r, Context& ctx) {
   o.volume_condition =
       enum_to_core<core::VolumeCondition>(r.getVolumeCondition(), "NewOrder.volumeCondition", ctx);
   o.post_only = r.getPostOnly();
+  const auto stp = r.getStp();
+  switch (stp.which()) {
+    case schema::NewOrder::Stp::ACCOUNT: break;
+    case schema::NewOrder::Stp::OWN: {
+      const auto own = stp.getOwn();
+      o.stp = core::SelfTradePrevention{
+          enum_to_core<core::StpMode>(own.getMode(), "NewOrder.stp.mode", ctx),
+          enum_to_core<core::StpScope>(own.getScope(), "NewOrder.stp.scope", ctx)};
+      break;
+    }
+    default: ctx.fail("NewOrder.stp", "unknown union member");
+  }
   return o;
 }
 
@@ -419,8 +440,11 @@ core::EventBody read_body(BodyReader body, Context& ctx) {
     }
     case Body::SET_ACCOUNT_RISK: {
       const auto r = body.getSetAccountRisk();
-      return core::SetAccountRisk{core::AccountId{r.getAccount()}, r.getMaxOpenOrders(),
-                                  r.getEnabled()};
+      return core::SetAccountRisk{
+          core::AccountId{r.getAccount()}, r.getMaxOpenOrders(), r.getEnabled(),
+          core::SelfTradePrevention{
+              enum_to_core<core::StpMode>(r.getStpMode(), "SetAccountRisk.stpMode", ctx),
+              enum_to_core<core::StpScope>(r.getStpScope(), "SetAccountRisk.stpScope", ctx)}};
     }
     case Body::SET_RISK_PARAMS: {
       const auto r = body.getSetRiskParams();
@@ -526,12 +550,14 @@ core::PositionSide read_side(schema::PositionSide::Reader r) {
 }
 
 void write_account(const core::AccountState& v, schema::AccountState::Builder b, Context& ctx) {
-  const auto& [name, user, enabled, max_open_orders, pre_balance, deposit, withdraw, close_profit,
-               commission, positions] = v;
+  const auto& [name, user, enabled, max_open_orders, stp, pre_balance, deposit, withdraw,
+               close_profit, commission, positions] = v;
   b.setName(text_to_schema(name, "AccountState.name", ctx));
   b.setUser(core::raw(user));
   b.setEnabled(enabled);
   b.setMaxOpenOrders(max_open_orders);
+  b.setStpMode(enum_to_schema(stp.mode, "AccountState.stpMode", ctx));
+  b.setStpScope(enum_to_schema(stp.scope, "AccountState.stpScope", ctx));
   b.setPreBalance(pre_balance.value);
   b.setDeposit(deposit.value);
   b.setWithdraw(withdraw.value);
@@ -552,6 +578,9 @@ core::AccountState read_account(schema::AccountState::Reader r, Context& ctx) {
   v.user = core::UserId{r.getUser()};
   v.enabled = r.getEnabled();
   v.max_open_orders = r.getMaxOpenOrders();
+  v.stp = core::SelfTradePrevention{
+      enum_to_core<core::StpMode>(r.getStpMode(), "AccountState.stpMode", ctx),
+      enum_to_core<core::StpScope>(r.getStpScope(), "AccountState.stpScope", ctx)};
   v.pre_balance = core::Money{r.getPreBalance()};
   v.deposit = core::Money{r.getDeposit()};
   v.withdraw = core::Money{r.getWithdraw()};
@@ -568,8 +597,8 @@ core::AccountState read_account(schema::AccountState::Reader r, Context& ctx) {
 
 void write_order(const core::OrderState& v, schema::OrderState::Builder b, Context& ctx) {
   const auto& [id, client_order_id, account, instrument, direction, offset, price_type,
-               time_condition, post_only, forced, price, volume_orig, volume_left, frozen_margin,
-               frozen_commission, frozen_today, frozen_his, insert_time_ns] = v;
+               time_condition, post_only, forced, stp, price, volume_orig, volume_left,
+               frozen_margin, frozen_commission, frozen_today, frozen_his, insert_time_ns] = v;
   b.setId(core::raw(id));
   b.setClientOrderId(core::raw(client_order_id));
   b.setAccount(core::raw(account));
@@ -580,6 +609,8 @@ void write_order(const core::OrderState& v, schema::OrderState::Builder b, Conte
   b.setTimeCondition(enum_to_schema(time_condition, "OrderState.timeCondition", ctx));
   b.setPostOnly(post_only);
   b.setForced(forced);
+  b.setStpMode(enum_to_schema(stp.mode, "OrderState.stpMode", ctx));
+  b.setStpScope(enum_to_schema(stp.scope, "OrderState.stpScope", ctx));
   b.setPrice(price.value);
   b.setVolumeOrig(volume_orig.value);
   b.setVolumeLeft(volume_left.value);
@@ -603,6 +634,9 @@ core::OrderState read_order(schema::OrderState::Reader r, Context& ctx) {
       enum_to_core<core::TimeCondition>(r.getTimeCondition(), "OrderState.timeCondition", ctx);
   v.post_only = r.getPostOnly();
   v.forced = r.getForced();
+  v.stp = core::SelfTradePrevention{
+      enum_to_core<core::StpMode>(r.getStpMode(), "OrderState.stpMode", ctx),
+      enum_to_core<core::StpScope>(r.getStpScope(), "OrderState.stpScope", ctx)};
   v.price = core::PriceTicks{r.getPrice()};
   v.volume_orig = core::Lots{r.getVolumeOrig()};
   v.volume_left = core::Lots{r.getVolumeLeft()};

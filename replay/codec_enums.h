@@ -79,6 +79,27 @@ static_assert(same_value(core::VolumeCondition::kAll, schema::VolumeCondition::A
 static_assert(EnumMap<core::VolumeCondition>::kMax == core::raw(core::VolumeCondition::kAll));
 
 template <>
+struct EnumMap<core::StpMode> {
+  using Schema = schema::StpMode;
+  static constexpr std::uint32_t kMax = 3;
+  static constexpr const char* kName = "StpMode";
+};
+static_assert(same_value(core::StpMode::kCancelNewest, schema::StpMode::CANCEL_NEWEST));
+static_assert(same_value(core::StpMode::kCancelOldest, schema::StpMode::CANCEL_OLDEST));
+static_assert(same_value(core::StpMode::kCancelBoth, schema::StpMode::CANCEL_BOTH));
+static_assert(EnumMap<core::StpMode>::kMax == core::raw(core::StpMode::kCancelBoth));
+
+template <>
+struct EnumMap<core::StpScope> {
+  using Schema = schema::StpScope;
+  static constexpr std::uint32_t kMax = 2;
+  static constexpr const char* kName = "StpScope";
+};
+static_assert(same_value(core::StpScope::kAccount, schema::StpScope::ACCOUNT));
+static_assert(same_value(core::StpScope::kUser, schema::StpScope::USER));
+static_assert(EnumMap<core::StpScope>::kMax == core::raw(core::StpScope::kUser));
+
+template <>
 struct EnumMap<core::InstrumentStatus> {
   using Schema = schema::InstrumentStatus;
   static constexpr std::uint32_t kMax = 3;

@@ -59,7 +59,9 @@ std::vector<core::Event> sample_events() {
   events.push_back(make_event(core::CreateAccount{core::UserId{9}, "alice-main"}));
   events.push_back(make_event(core::Deposit{core::AccountId{1}, core::Money{1'000'000'000}}));
   events.push_back(make_event(core::Withdraw{core::AccountId{2}, core::Money{-5}}));
-  events.push_back(make_event(core::SetAccountRisk{core::AccountId{3}, 250, false}));
+  events.push_back(make_event(core::SetAccountRisk{
+      core::AccountId{3}, 250, false,
+      core::SelfTradePrevention{core::StpMode::kCancelBoth, core::StpScope::kUser}}));
   events.push_back(make_event(core::SetRiskParams{1'000'000'000}));
   events.push_back(make_event(core::Settle{{{core::InstrumentId{0}, core::PriceTicks{19'100}},
                                             {core::InstrumentId{5}, core::PriceTicks{-1}}}}));
@@ -68,7 +70,8 @@ std::vector<core::Event> sample_events() {
       core::AccountId{1}, core::InstrumentId{2}, core::ClientOrderId{0xFFFF'FFFF'FFFF'FFFFull},
       core::Direction::kSell, core::Offset::kCloseYesterday, core::PriceType::kBest,
       core::PriceTicks{19'050}, core::Lots{3}, core::TimeCondition::kIoc,
-      core::VolumeCondition::kAll, true}));
+      core::VolumeCondition::kAll, true,
+      core::SelfTradePrevention{core::StpMode::kCancelOldest, core::StpScope::kAccount}}));
   // A malformed request (invalid enums) must be journaled as it came.
   events.push_back(make_event(core::NewOrder{}));
   events.push_back(make_event(core::AmendOrder{
@@ -110,6 +113,7 @@ core::Snapshot sample_snapshot() {
   a.user = core::UserId{0};
   a.enabled = false;
   a.max_open_orders = 100;
+  a.stp = core::SelfTradePrevention{core::StpMode::kCancelOldest, core::StpScope::kUser};
   a.pre_balance = core::Money{10'000'000'000};
   a.deposit = core::Money{1};
   a.withdraw = core::Money{2};
@@ -128,6 +132,7 @@ core::Snapshot sample_snapshot() {
                      core::TimeCondition::kGtc,
                      true,
                      true,
+                     core::SelfTradePrevention{core::StpMode::kCancelBoth, core::StpScope::kUser},
                      core::PriceTicks{19'010},
                      core::Lots{5},
                      core::Lots{4},

@@ -54,6 +54,9 @@ std::string show(const T& v) {
     return std::to_string(v);
   } else if constexpr (std::is_same_v<T, std::string>) {
     return "\"" + v + "\" (" + std::to_string(v.size()) + " bytes)";
+  } else if constexpr (std::is_same_v<T, core::SelfTradePrevention>) {
+    return "{mode " + std::to_string(static_cast<unsigned>(v.mode)) + ", scope " +
+           std::to_string(static_cast<unsigned>(v.scope)) + "}";
   } else {
     return std::to_string(v.value);  // core::Quantity
   }
@@ -179,7 +182,8 @@ inline void compare(Differ& d, const core::Withdraw& a, const core::Withdraw& b)
 }
 
 inline void compare(Differ& d, const core::SetAccountRisk& a, const core::SetAccountRisk& b) {
-  static_assert(field_count<core::SetAccountRisk>() == 3);
+  static_assert(field_count<core::SetAccountRisk>() == 4);
+  d.leaf("stp", a.stp, b.stp);
   d.leaf("account", a.account, b.account);
   d.leaf("max_open_orders", a.max_open_orders, b.max_open_orders);
   d.leaf("enabled", a.enabled, b.enabled);
@@ -203,7 +207,8 @@ inline void compare(Differ& d, const core::Settle& a, const core::Settle& b) {
 }
 
 inline void compare(Differ& d, const core::NewOrder& a, const core::NewOrder& b) {
-  static_assert(field_count<core::NewOrder>() == 11);
+  static_assert(field_count<core::NewOrder>() == 12);
+  d.leaf("stp", a.stp, b.stp);
   d.leaf("account", a.account, b.account);
   d.leaf("instrument", a.instrument, b.instrument);
   d.leaf("client_order_id", a.client_order_id, b.client_order_id);
@@ -315,7 +320,8 @@ inline void compare(Differ& d, const core::PositionState& a, const core::Positio
 }
 
 inline void compare(Differ& d, const core::AccountState& a, const core::AccountState& b) {
-  static_assert(field_count<core::AccountState>() == 10);
+  static_assert(field_count<core::AccountState>() == 11);
+  d.leaf("stp", a.stp, b.stp);
   d.leaf("name", a.name, b.name);
   d.leaf("user", a.user, b.user);
   d.leaf("enabled", a.enabled, b.enabled);
@@ -329,7 +335,8 @@ inline void compare(Differ& d, const core::AccountState& a, const core::AccountS
 }
 
 inline void compare(Differ& d, const core::OrderState& a, const core::OrderState& b) {
-  static_assert(field_count<core::OrderState>() == 18);
+  static_assert(field_count<core::OrderState>() == 19);
+  d.leaf("stp", a.stp, b.stp);
   d.leaf("id", a.id, b.id);
   d.leaf("client_order_id", a.client_order_id, b.client_order_id);
   d.leaf("account", a.account, b.account);

@@ -53,6 +53,10 @@ json side_json(const core::Engine& engine, const core::PositionSide& s) {
               {"margin", money_text(engine, s.margin)}};
 }
 
+json stp_json(core::SelfTradePrevention s) {
+  return json{{"mode", core::to_string(s.mode)}, {"scope", core::to_string(s.scope)}};
+}
+
 json order_ref_json(const core::OrderRef& r) {
   json j{{"client_order_id", core::raw(r.client_order_id)}};
   if (r.order_id) j["order_id"] = core::raw(*r.order_id);
@@ -116,6 +120,7 @@ json event_json(const core::Engine& engine, const core::Event& e) {
         } else if constexpr (std::is_same_v<T, core::SetAccountRisk>) {
           j["max_open_orders"] = b.max_open_orders;
           j["enabled"] = b.enabled;
+          j["stp"] = stp_json(b.stp);
         } else if constexpr (std::is_same_v<T, core::SetRiskParams>) {
           j["liquidation_ratio_ppb"] = b.liquidation_ratio_ppb;
           if (b.insurance_account) {
@@ -141,6 +146,7 @@ json event_json(const core::Engine& engine, const core::Event& e) {
           j["time_condition"] = core::to_string(b.time_condition);
           j["volume_condition"] = core::to_string(b.volume_condition);
           j["post_only"] = b.post_only;
+          if (b.stp) j["stp"] = stp_json(*b.stp);
         } else if constexpr (std::is_same_v<T, core::AmendOrder>) {
           j["ref"] = order_ref_json(b.ref);
           j["new_price_ticks"] = b.new_price.value;
@@ -247,6 +253,7 @@ json orders_json(const core::Engine& engine, core::AccountId a) {
              {"status", "ALIVE"},
              {"frozen_margin", money_text(engine, o.frozen_margin)},
              {"frozen_commission", money_text(engine, o.frozen_commission)},
+             {"stp", stp_json(o.stp)},
              {"insert_date_time", o.insert_time_ns}};
   }
   return out;

@@ -160,6 +160,21 @@ std::int64_t decimal_field(const json& j, const char* key, int places, std::int6
 
 template <class E>
 E enum_field(const json& j, const char* key, std::initializer_list<E> values, E fallback,
+             bool required);
+
+constexpr std::initializer_list<core::StpMode> kStpModes = {
+    core::StpMode::kCancelNewest, core::StpMode::kCancelOldest, core::StpMode::kCancelBoth};
+constexpr std::initializer_list<core::StpScope> kStpScopes = {core::StpScope::kAccount,
+                                                              core::StpScope::kUser};
+
+// "stp_mode" / "stp_scope" of a body, each defaulting to `base`'s when absent.
+core::SelfTradePrevention stp_fields(const json& j, core::SelfTradePrevention base) {
+  return core::SelfTradePrevention{enum_field(j, "stp_mode", kStpModes, base.mode, false),
+                                   enum_field(j, "stp_scope", kStpScopes, base.scope, false)};
+}
+
+template <class E>
+E enum_field(const json& j, const char* key, std::initializer_list<E> values, E fallback,
              bool required) {
   if (!j.contains(key)) {
     if (required) throw BadRequest{std::string("missing field '") + key + "'"};
@@ -725,6 +740,10 @@ struct Routes {
       if (!b["post_only"].is_boolean()) throw BadRequest{"'post_only' must be a boolean"};
       o.post_only = b["post_only"].get<bool>();
     }
+    // The order's own self-trade prevention; without either field, the account's.
+    if (b.contains("stp_mode") || b.contains("stp_scope")) {
+      o.stp = stp_fields(b, core::SelfTradePrevention{});
+    }
     if (o.price_type == core::PriceType::kLimit) {
       r.price = PriceRef{false, decimal_field(b, "price", 8, 1, kPriceE8Max)};
     }
@@ -815,6 +834,31 @@ struct Routes {
       auto u = x.engine().find_user(user);
       if (!u) return error_reply(404, "unknown_user", "no user '" + user + "'");
       return admin_outcome(x.engine(), x.submit(core::CreateAccount{*u, name}));
+    });
+  }
+
+  // POST /api/admin/account/{name}/risk {"max_open_orders", "enabled", "stp_mode", "stp_scope"}:
+  // the account's limits, switch and self-trade prevention; absent fields keep their values.
+  static void account_risk(Service& s, Call& c) {
+    const json& b = c.body;
+    std::optional<std::uint32_t> max_open;
+    if (b.contains("max_open_orders")) {
+      max_open = static_cast<std::uint32_t>(int_field(b, "max_open_orders", 0, 1'000'000));
+    }
+    std::optional<bool> enabled;
+    if (b.contains("enabled")) {
+      if (!b["enabled"].is_boolean()) throw BadRequest{"'enabled' must be a boolean"};
+      enabled = b["enabled"].get<bool>();
+    }
+    // Parsed against a placeholder now (types and names), against the account's values below.
+    (void)stp_fields(b, core::SelfTradePrevention{});
+    c.job(s.seq_, [name = c.params[0], body = b, max_open, enabled](Sequencer::Ctx& x) {
+      auto a = x.engine().find_account(name);
+      if (!a) return error_reply(404, "unknown_account", "no account '" + name + "'");
+      const core::AccountState& now = x.engine().account_state(*a);
+      core::SetAccountRisk r{*a, max_open.value_or(now.max_open_orders),
+                             enabled.value_or(now.enabled), stp_fields(body, now.stp)};
+      return admin_outcome(x.engine(), x.submit(r));
     });
   }
 
@@ -954,6 +998,7 @@ struct Routes {
         {"POST", "api/admin/user/{}/enable", kAdminOnly, set_disabled<false>},
         {"POST", "api/admin/user/{}/password", kAdminOnly, reset_password},
         {"POST", "api/admin/account", kAdminOnly, create_account},
+        {"POST", "api/admin/account/{}/risk", kAdminOnly, account_risk},
         {"POST", "api/admin/deposit", kAdminOnly, money<true>},
         {"POST", "api/admin/withdraw", kAdminOnly, money<false>},
         {"POST", "api/admin/instrument", kAdminOnly, create_instrument},

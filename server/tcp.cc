@@ -762,6 +762,11 @@ class Session : public SessionBase, public std::enable_shared_from_this<Session<
     o.time_condition = pick(r.getTimeCondition(), core::TimeCondition::kGfd);
     o.volume_condition = pick(r.getVolumeCondition(), core::VolumeCondition::kAny);
     o.post_only = r.getPostOnly();
+    // Both unset: the account's self-trade prevention; else the order's (unset parts default).
+    if (static_cast<unsigned>(r.getStpMode()) != 0 || static_cast<unsigned>(r.getStpScope()) != 0) {
+      o.stp = core::SelfTradePrevention{pick(r.getStpMode(), core::StpMode::kCancelNewest),
+                                        pick(r.getStpScope(), core::StpScope::kAccount)};
+    }
     o.volume = core::Lots(r.getVolume());
     o.client_order_id = core::ClientOrderId(r.getClientOrderId());
     q.price = PriceRef{true, r.getPrice()};

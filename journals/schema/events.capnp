@@ -69,6 +69,21 @@ enum VolumeCondition {
   all @2;   # all or nothing; with IOC this is FOK
 }
 
+# Self-trade prevention (core::StpMode): what an incoming order meeting a resting order of its own
+# account (or user, scope user) does.
+enum StpMode {
+  invalid @0;
+  cancelNewest @1;   # the incoming order's remainder is cancelled
+  cancelOldest @2;   # the resting order is cancelled; matching goes on
+  cancelBoth @3;     # both
+}
+
+enum StpScope {
+  invalid @0;
+  account @1;        # orders of the same account
+  user @2;           # orders of any account of the same user
+}
+
 # Mirrors core::InstrumentStatus.
 enum InstrumentStatus {
   invalid @0;
@@ -208,6 +223,8 @@ struct SetAccountRisk {
   account @0 :UInt32;           # account id
   maxOpenOrders @1 :UInt32;     # most resting orders the account may have
   enabled @2 :Bool = true;      # false: the account may only cancel (default mirrors core)
+  stpMode @3 :StpMode = cancelNewest;   # self-trade prevention of orders that choose none
+  stpScope @4 :StpScope = account;
 }
 
 # Risk check of every account holding an instrument traded since the last settlement. Mirrors
@@ -255,6 +272,13 @@ struct NewOrder {
   timeCondition @8 :TimeCondition;      # gfd, gtc or ioc
   volumeCondition @9 :VolumeCondition;  # any or all (all + ioc = fok)
   postOnly @10 :Bool;                   # reject instead of taking liquidity
+  stp :union {                          # self-trade prevention
+    account @11 :Void;                  # the account's (SetAccountRisk)
+    own :group {                        # this order's own
+      mode @12 :StpMode;
+      scope @13 :StpScope;
+    }
+  }
 }
 
 # Mirrors core::AmendOrder.

@@ -61,6 +61,8 @@ struct AccountState {
   closeProfit @7 :Int64;                # realised profit since the last settlement, minor units
   commission @8 :Int64;                 # fees since the last settlement, minor units
   positions @9 :List(PositionState);    # sorted by instrument id
+  stpMode @10 :Events.StpMode;          # self-trade prevention of orders that choose none
+  stpScope @11 :Events.StpScope;
 }
 
 # A resting order. Mirrors core::OrderState.
@@ -83,6 +85,8 @@ struct OrderState {
   frozenToday @15 :Int64;               # today position lots this close order holds
   frozenHis @16 :Int64;                 # history position lots this close order holds
   insertTimeNs @17 :Int64;              # entry time, ns since the Unix epoch
+  stpMode @18 :Events.StpMode;          # self-trade prevention when it is the incoming order
+  stpScope @19 :Events.StpScope;
 }
 
 # A trade of the current trading day. Mirrors core::TradeState.

@@ -77,6 +77,8 @@ struct NewOrder {
   postOnly @8 :Bool;
   price @9 :Int64;                      # ticks; limit orders only
   volume @10 :Int64;                    # lots, >= 1
+  stpMode @11 :Ev.StpMode;              # self-trade prevention; both invalid (unset) = the
+  stpScope @12 :Ev.StpScope;            # account's; one unset = cancelNewest / account
 }
 
 struct Amend {

@@ -63,6 +63,7 @@ ROUTES = [
     ("POST", "/api/admin/user",
      lambda: {"username": unique("user"), "password": "long-enough-pw", "role": "viewer"}, ADMIN),
     ("POST", "/api/admin/account", lambda: {"user": "bob", "name": unique("bob-x")}, ADMIN),
+    ("POST", "/api/admin/account/bob-01/risk", lambda: {"stp_scope": "USER"}, ADMIN),
     ("POST", "/api/admin/deposit", lambda: {"account": "bob-01", "amount": "1.5"}, ADMIN),
     ("POST", "/api/admin/withdraw", lambda: {"account": "bob-01", "amount": "1.5"}, ADMIN),
     ("POST", "/api/admin/settle", lambda: {}, ADMIN),

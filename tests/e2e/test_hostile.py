@@ -90,10 +90,10 @@ DIFF_MESSAGES = {
 }
 # Field types of the DIFF messages and REST bodies below; any other field is a string.
 INTEGERS = {"volume", "order_id", "duration", "view_width", "client_order_id", "volume_left",
-            "max_order_volume", "position_limit", "decimals"}
+            "max_order_volume", "position_limit", "decimals", "max_open_orders"}
 DECIMALS = {"limit_price", "price", "amount", "price_tick", "multiplier", "margin_ratio",
             "fee_ratio", "fee_per_lot", "price_band", "pre_settlement"}  # text or a number
-BOOLEANS = {"post_only"}
+BOOLEANS = {"post_only", "enabled"}
 OBJECTS = {"prices"}
 
 
@@ -149,7 +149,8 @@ REST_BODIES = {
                                     "direction": "BUY", "offset": "OPEN", "price": "3000.0",
                                     "volume": 1, "price_type": "LIMIT", "time_condition": "GFD",
                                     "volume_condition": "ANY", "post_only": False,
-                                    "client_order_id": 9}),
+                                    "client_order_id": 9, "stp_mode": "CANCEL_NEWEST",
+                                    "stp_scope": "ACCOUNT"}),
     "/api/order/amend": ("alice", {"account": "alice-01", "order_id": 1, "price": "3000.0",
                                    "volume_left": 1}),
     "/api/order/cancel": ("alice", {"account": "alice-01", "client_order_id": 9}),
@@ -157,6 +158,9 @@ REST_BODIES = {
                                   "role": "viewer"}),
     "/api/admin/user/bob/password": ("admin", {"password": "long-enough"}),
     "/api/admin/account": ("admin", {"user": "bob", "name": "bob-02"}),
+    "/api/admin/account/bob-01/risk": ("admin", {"max_open_orders": 10, "enabled": True,
+                                                 "stp_mode": "CANCEL_OLDEST",
+                                                 "stp_scope": "USER"}),
     "/api/admin/deposit": ("admin", {"account": "bob-01", "amount": "1.0"}),
     "/api/admin/withdraw": ("admin", {"account": "bob-01", "amount": "1.0"}),
     "/api/admin/instrument": ("admin", {"code": "zz1", "exchange": "TEST", "price_tick": "1",

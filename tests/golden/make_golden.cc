@@ -126,6 +126,16 @@ void basic(Script& s) {
   s.add(SetInstrumentStatus{InstrumentId(1), InstrumentStatus::kHalted});
   s.add(SetInstrumentStatus{InstrumentId(1), InstrumentStatus::kTrading});
   s.add(SetInstrumentStatus{InstrumentId(1), InstrumentStatus::kDelisted});
+  // Self-trade prevention: bob's account cancels both sides; then one order of his chooses to
+  // cancel only the resting one (and rests itself).
+  s.add(SetAccountRisk{AccountId(1), 0, true,
+                       SelfTradePrevention{StpMode::kCancelBoth, StpScope::kUser}});
+  s.order(1, 0, kSell, kOpen, kLimit, 18'300, 1, TimeCondition::kGtc);
+  s.order(1, 0, kBuy, kOpen, kLimit, 18'300, 1);  // both cancelled
+  s.order(1, 0, kSell, kOpen, kLimit, 18'300, 1, TimeCondition::kGtc);
+  s.add(NewOrder{AccountId(1), InstrumentId(0), ClientOrderId(0), kBuy, kOpen, kLimit,
+                 PriceTicks(18'300), Lots(1), TimeCondition::kGfd, VolumeCondition::kAny, false,
+                 SelfTradePrevention{StpMode::kCancelOldest, StpScope::kAccount}});
   s.add(Settle{{}});
 }
 

@@ -140,6 +140,20 @@ inline rc::Gen<std::pair<core::CreateInstrument, InstrumentShape>> gen_instrumen
   });
 }
 
+// Self-trade prevention: every mode and scope, rarely an undefined one (INVALID_PARAMETER).
+inline rc::Gen<core::SelfTradePrevention> gen_stp() {
+  return rc::gen::exec([] {
+    core::SelfTradePrevention s;
+    s.mode = *rc::gen::weightedElement<core::StpMode>({{3, core::StpMode::kCancelNewest},
+                                                       {3, core::StpMode::kCancelOldest},
+                                                       {3, core::StpMode::kCancelBoth},
+                                                       {1, core::StpMode{0}}});
+    s.scope = *rc::gen::weightedElement<core::StpScope>(
+        {{4, core::StpScope::kAccount}, {4, core::StpScope::kUser}, {1, core::StpScope{3}}});
+    return s;
+  });
+}
+
 // Mostly a valid index, now and then one past the end (unknown).
 inline rc::Gen<std::uint32_t> gen_index(std::uint32_t count) {
   return rc::gen::weightedOneOf<std::uint32_t>(
@@ -209,6 +223,8 @@ inline rc::Gen<core::EventBody> gen_new_order(const World& w) {
          {fok ? 0u : 7u, core::TimeCondition::kGtc},
          {fok ? 8u : 4u, core::TimeCondition::kIoc}});
     o.post_only = *rc::gen::weightedElement<bool>({{14, false}, {1, true}});
+    // Now and then the order's own self-trade prevention instead of the account's.
+    if (*rc::gen::weightedElement<bool>({{5, false}, {1, true}})) o.stp = *gen_stp();
     // Rarely an enum value that is not defined (INVALID_PARAMETER).
     switch (*rc::gen::weightedElement<int>({{100, 0}, {1, 1}, {1, 2}, {1, 3}})) {
       case 1: o.direction = core::Direction{0}; break;
@@ -321,6 +337,7 @@ inline rc::Gen<core::EventBody> gen_admin(const World& w, const GenOptions& opt)
     r.account = core::AccountId(*accounts);
     r.max_open_orders = *rc::gen::element<std::uint32_t>(0, 0, 0, 2, 4);
     r.enabled = *rc::gen::weightedElement<bool>({{10, true}, {1, false}});
+    r.stp = *gen_stp();
     return core::EventBody(r);
   });
   rc::Gen<core::EventBody> risk_params = rc::gen::exec([] {
@@ -483,7 +500,10 @@ inline rc::Gen<Scenario> gen_scenario(GenOptions opt) {
     for (std::uint32_t a = 0; a < w.accounts; ++a) {
       std::string name = "acct" + std::to_string(a);
       s.events.emplace_back(core::CreateUser{name});
-      s.events.emplace_back(core::CreateAccount{core::UserId(a), name});
+      // Some users hold two accounts (self-trade prevention with scope USER spans them).
+      const std::uint32_t user =
+          a > 0 && *rc::gen::weightedElement<bool>({{2, false}, {1, true}}) ? a - 1 : a;
+      s.events.emplace_back(core::CreateAccount{core::UserId(user), name});
       // Thin accounts can hold a lot or two; rich ones can trade freely.
       std::int64_t cny = *rc::gen::weightedOneOf<std::int64_t>(
           {{2, rc::gen::inRange<std::int64_t>(20'000, 400'000)},
@@ -540,7 +560,8 @@ inline std::string describe(const core::EventBody& body) {
           os << "Withdraw acct=" << core::raw(e.account) << " " << e.amount.value;
         } else if constexpr (std::is_same_v<T, core::SetAccountRisk>) {
           os << "SetAccountRisk acct=" << core::raw(e.account) << " max_open=" << e.max_open_orders
-             << " enabled=" << e.enabled;
+             << " enabled=" << e.enabled << " stp=" << core::to_string(e.stp.mode) << "/"
+             << core::to_string(e.stp.scope);
         } else if constexpr (std::is_same_v<T, core::SetRiskParams>) {
           os << "SetRiskParams ratio_ppb=" << e.liquidation_ratio_ppb;
         } else if constexpr (std::is_same_v<T, core::SetCurrency>) {
@@ -559,6 +580,9 @@ inline std::string describe(const core::EventBody& body) {
              << " " << core::to_string(e.offset) << " " << core::to_string(e.price_type) << " "
              << e.price.value << " x" << e.volume.value << " " << core::to_string(e.time_condition)
              << " " << core::to_string(e.volume_condition) << (e.post_only ? " post-only" : "");
+          if (e.stp) {
+            os << " stp=" << core::to_string(e.stp->mode) << "/" << core::to_string(e.stp->scope);
+          }
         } else if constexpr (std::is_same_v<T, core::AmendOrder>) {
           os << "AmendOrder acct=" << core::raw(e.account);
           ref(e.ref);

@@ -85,6 +85,13 @@ inline rc::Gen<std::string> text() {
   });
 }
 
+inline rc::Gen<core::SelfTradePrevention> stp() {
+  return rc::gen::build<core::SelfTradePrevention>(
+      rc::gen::set(&core::SelfTradePrevention::mode,
+                   enum_value<core::StpMode>(core::raw(core::StpMode::kCancelBoth))),
+      rc::gen::set(&core::SelfTradePrevention::scope,
+                   enum_value<core::StpScope>(core::raw(core::StpScope::kUser))));
+}
 inline rc::Gen<core::Direction> direction() {
   return enum_value<core::Direction>(core::raw(core::Direction::kSell));
 }
@@ -184,7 +191,8 @@ inline rc::Gen<core::SetAccountRisk> set_account_risk() {
   using E = core::SetAccountRisk;
   return rc::gen::build<E>(rc::gen::set(&E::account, id<core::AccountId>()),
                            rc::gen::set(&E::max_open_orders, integer<std::uint32_t>()),
-                           rc::gen::set(&E::enabled, rc::gen::arbitrary<bool>()));
+                           rc::gen::set(&E::enabled, rc::gen::arbitrary<bool>()),
+                           rc::gen::set(&E::stp, stp()));
 }
 
 inline rc::Gen<core::SetRiskParams> set_risk_params() {
@@ -223,7 +231,8 @@ inline rc::Gen<core::NewOrder> new_order() {
                            rc::gen::set(&E::volume, quantity<core::Lots>()),
                            rc::gen::set(&E::time_condition, time_condition()),
                            rc::gen::set(&E::volume_condition, volume_condition()),
-                           rc::gen::set(&E::post_only, rc::gen::arbitrary<bool>()));
+                           rc::gen::set(&E::post_only, rc::gen::arbitrary<bool>()),
+                           rc::gen::set(&E::stp, optional(stp())));
 }
 
 inline rc::Gen<core::OrderRef> order_ref() {
@@ -328,7 +337,7 @@ inline rc::Gen<core::AccountState> account_state() {
   return rc::gen::build<S>(
       rc::gen::set(&S::name, text()), rc::gen::set(&S::user, id<core::UserId>()),
       rc::gen::set(&S::enabled, rc::gen::arbitrary<bool>()),
-      rc::gen::set(&S::max_open_orders, integer<std::uint32_t>()),
+      rc::gen::set(&S::max_open_orders, integer<std::uint32_t>()), rc::gen::set(&S::stp, stp()),
       rc::gen::set(&S::pre_balance, quantity<core::Money>()),
       rc::gen::set(&S::deposit, quantity<core::Money>()),
       rc::gen::set(&S::withdraw, quantity<core::Money>()),
@@ -341,24 +350,24 @@ inline rc::Gen<core::AccountState> account_state() {
 
 inline rc::Gen<core::OrderState> order_state() {
   using S = core::OrderState;
-  return rc::gen::build<S>(rc::gen::set(&S::id, id<core::OrderId>()),
-                           rc::gen::set(&S::client_order_id, id<core::ClientOrderId>()),
-                           rc::gen::set(&S::account, id<core::AccountId>()),
-                           rc::gen::set(&S::instrument, id<core::InstrumentId>()),
-                           rc::gen::set(&S::direction, direction()),
-                           rc::gen::set(&S::offset, offset()),
-                           rc::gen::set(&S::price_type, price_type()),
-                           rc::gen::set(&S::time_condition, time_condition()),
-                           rc::gen::set(&S::post_only, rc::gen::arbitrary<bool>()),
-                           rc::gen::set(&S::forced, rc::gen::arbitrary<bool>()),
-                           rc::gen::set(&S::price, quantity<core::PriceTicks>()),
-                           rc::gen::set(&S::volume_orig, quantity<core::Lots>()),
-                           rc::gen::set(&S::volume_left, quantity<core::Lots>()),
-                           rc::gen::set(&S::frozen_margin, quantity<core::Money>()),
-                           rc::gen::set(&S::frozen_commission, quantity<core::Money>()),
-                           rc::gen::set(&S::frozen_today, quantity<core::Lots>()),
-                           rc::gen::set(&S::frozen_his, quantity<core::Lots>()),
-                           rc::gen::set(&S::insert_time_ns, integer<std::int64_t>()));
+  return rc::gen::build<S>(
+      rc::gen::set(&S::id, id<core::OrderId>()),
+      rc::gen::set(&S::client_order_id, id<core::ClientOrderId>()),
+      rc::gen::set(&S::account, id<core::AccountId>()),
+      rc::gen::set(&S::instrument, id<core::InstrumentId>()),
+      rc::gen::set(&S::direction, direction()), rc::gen::set(&S::offset, offset()),
+      rc::gen::set(&S::price_type, price_type()),
+      rc::gen::set(&S::time_condition, time_condition()),
+      rc::gen::set(&S::post_only, rc::gen::arbitrary<bool>()),
+      rc::gen::set(&S::forced, rc::gen::arbitrary<bool>()), rc::gen::set(&S::stp, stp()),
+      rc::gen::set(&S::price, quantity<core::PriceTicks>()),
+      rc::gen::set(&S::volume_orig, quantity<core::Lots>()),
+      rc::gen::set(&S::volume_left, quantity<core::Lots>()),
+      rc::gen::set(&S::frozen_margin, quantity<core::Money>()),
+      rc::gen::set(&S::frozen_commission, quantity<core::Money>()),
+      rc::gen::set(&S::frozen_today, quantity<core::Lots>()),
+      rc::gen::set(&S::frozen_his, quantity<core::Lots>()),
+      rc::gen::set(&S::insert_time_ns, integer<std::int64_t>()));
 }
 
 inline rc::Gen<core::TradeState> trade_state() {

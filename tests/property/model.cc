@@ -395,6 +395,7 @@ void Model::on(const core::CreateAccount& e, std::vector<Effect>& out) {
   f.user = e.user;
   Account a;
   a.name = e.name;
+  a.user = core::raw(e.user);
   accounts_.push_back(a);
   out.push_back(f);
 }
@@ -451,8 +452,15 @@ void Model::on(const core::SetAccountRisk& e, std::vector<Effect>& out) {
     out.push_back(admin_reject(RejectReason::kUnknownAccount));
     return;
   }
+  const auto mode = static_cast<int>(e.stp.mode);
+  const auto scope = static_cast<int>(e.stp.scope);
+  if (mode < 1 || mode > 3 || scope < 1 || scope > 2) {
+    out.push_back(admin_reject(RejectReason::kInvalidParameter));
+    return;
+  }
   accounts_[id].max_open_orders = e.max_open_orders;
   accounts_[id].enabled = e.enabled;
+  accounts_[id].stp = e.stp;
   Effect f = simple(EffectKind::kAccountRiskSet);
   f.account = e.account;
   out.push_back(f);
@@ -587,7 +595,8 @@ std::optional<RejectReason> Model::check_request(const core::NewOrder& e) const 
     return x >= lo && x <= hi;
   };
   if (!in(e.direction, 1, 2) || !in(e.offset, 1, 4) || !in(e.price_type, 1, 3) ||
-      !in(e.time_condition, 1, 3) || !in(e.volume_condition, 1, 2)) {
+      !in(e.time_condition, 1, 3) || !in(e.volume_condition, 1, 2) ||
+      (e.stp && (!in(e.stp->mode, 1, 3) || !in(e.stp->scope, 1, 2)))) {
     return RejectReason::kInvalidParameter;
   }
   std::uint32_t acc_id = core::raw(e.account);
@@ -657,11 +666,18 @@ std::optional<RejectReason> Model::check_new(const core::NewOrder& e, ModelOrder
   if (e.post_only && top && crosses(e.direction, price, resting_[*top].price)) {
     return RejectReason::kPostOnlyWouldCross;
   }
+  const core::SelfTradePrevention stp = e.stp.value_or(accounts_[acc_id].stp);
   if (e.volume_condition == core::VolumeCondition::kAll) {
+    // Own resting orders: CANCEL_OLDEST would cancel them (they add nothing); otherwise the
+    // order would stop at the first.
     std::int64_t reachable = 0;
     for (std::size_t k : priority_order(ins_id, opp)) {
       const ModelOrder& r = resting_[k];
-      if (!crosses(e.direction, price, r.price) || r.account == acc_id) break;
+      if (!crosses(e.direction, price, r.price)) break;
+      if (same_owner(stp, acc_id, r.account)) {
+        if (stp.mode == core::StpMode::kCancelOldest) continue;
+        break;
+      }
       reachable += r.volume_left;
     }
     if (reachable < e.volume.value) return RejectReason::kFokUnfillable;
@@ -675,6 +691,7 @@ std::optional<RejectReason> Model::check_new(const core::NewOrder& e, ModelOrder
   o.price_type = e.price_type;
   o.time_condition = is_ioc(e) ? TimeCondition::kIoc : e.time_condition;
   o.post_only = e.post_only;
+  o.stp = stp;
   o.price = price;
   o.volume_orig = e.volume.value;
   o.volume_left = e.volume.value;
@@ -805,6 +822,14 @@ void Model::fill(ModelOrder& o, std::int64_t price, std::int64_t lots, std::int6
   ins.last_price = price;
 }
 
+// Whether an order of account `taker` with self-trade prevention `stp` meets an order of its
+// own: the same account, or with scope USER an account of the same user.
+bool Model::same_owner(core::SelfTradePrevention stp, std::uint32_t taker,
+                       std::uint32_t maker) const {
+  return taker == maker ||
+         (stp.scope == core::StpScope::kUser && accounts_[taker].user == accounts_[maker].user);
+}
+
 void Model::match(ModelOrder& o, std::vector<Effect>& out) {
   Direction opp = opposite(o.direction);
   while (o.volume_left > 0) {
@@ -822,8 +847,15 @@ void Model::match(ModelOrder& o, std::vector<Effect>& out) {
       release(o);
       o.volume_left = 0;
     };
-    if (resting_[*top].account == o.account) {
-      return cancel_incoming(core::CancelReason::kSelfTradePrevention);
+    // Self-trade prevention, by the incoming order's mode: cancel it, the resting order, or both.
+    if (same_owner(o.stp, o.account, resting_[*top].account)) {
+      if (o.stp.mode != core::StpMode::kCancelNewest) {
+        remove_resting(*top, core::CancelReason::kSelfTradePrevention, out);
+      }
+      if (o.stp.mode != core::StpMode::kCancelOldest) {
+        return cancel_incoming(core::CancelReason::kSelfTradePrevention);
+      }
+      continue;
     }
     // A fill may add up to 2e15 to close_profit or commission: an account within that of the
     // money bound takes no more fills (MONEY_LIMIT), the incoming order first.

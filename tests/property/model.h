@@ -61,6 +61,7 @@ struct ModelOrder {
   core::PriceType price_type{};
   core::TimeCondition time_condition{};
   bool post_only = false;
+  core::SelfTradePrevention stp{};
   std::int64_t price = 0;
   std::int64_t volume_orig = 0;
   std::int64_t volume_left = 0;
@@ -115,8 +116,10 @@ class Model {
   };
   struct Account {
     std::string name;
+    std::uint32_t user = 0;
     bool enabled = true;
     std::uint32_t max_open_orders = 0;
+    core::SelfTradePrevention stp{};
     std::int64_t pre_balance = 0, deposit = 0, withdraw = 0, close_profit = 0, commission = 0;
     std::map<std::uint32_t, ModelPosition> positions;
   };
@@ -146,6 +149,7 @@ class Model {
   std::optional<core::RejectReason> check_new(const core::NewOrder& e, ModelOrder& o) const;
   std::optional<core::RejectReason> reserve(ModelOrder& o) const;
   void match(ModelOrder& o, std::vector<core::Effect>& out);
+  bool same_owner(core::SelfTradePrevention stp, std::uint32_t taker, std::uint32_t maker) const;
   void fill(ModelOrder& o, std::int64_t price, std::int64_t lots, std::int64_t& fee);
   void remove_resting(std::size_t index, core::CancelReason why, std::vector<core::Effect>& out);
   std::optional<core::RejectReason> check_amend(const core::AmendOrder& e,
