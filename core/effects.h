@@ -37,6 +37,10 @@ enum class EffectKind : std::uint8_t {
   // paid, amount2 = what it could not (stays on the account as a negative balance)
   kInsuranceCovered = 20,
   kCurrencySet = 21,  // amount = minor units per currency unit (10^decimals)
+  // At expiry: account, instrument, direction (BUY = the long side, SELL = the short side),
+  // volume = lots delivered, price = the final settlement price, amount = their value there
+  // (cash delivery; the mark to that price is already in the account's settlement).
+  kPositionDelivered = 22,
 };
 
 struct Effect {

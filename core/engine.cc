@@ -131,7 +131,8 @@ void Engine::on(const CreateInstrument& e) {
     return admin_reject(RejectReason::kNameTooLong);
   }
   if (find_instrument(e.code)) return admin_reject(RejectReason::kDuplicateName);
-  if (!params_ok(e.params, money_scale_) || e.pre_settlement.value <= 0) {
+  if (!params_ok(e.params, money_scale_) || e.pre_settlement.value <= 0 ||
+      expires_before_today(e.params)) {
     return admin_reject(RejectReason::kInvalidParameter);
   }
   // The price ceiling: the highest price at which position_limit lots stay within kSideValueMax.
@@ -159,6 +160,11 @@ void Engine::on(const CreateInstrument& e) {
   emit(f);
 }
 
+// A last trading day that is already settled (before today's): the instrument could never trade.
+bool Engine::expires_before_today(const InstrumentParams& p) const {
+  return p.last_trading_day != 0 && p.last_trading_day < trading_day_;
+}
+
 void Engine::on(const UpdateInstrument& e) {
   if (raw(e.instrument) >= instruments_.size()) {
     return admin_reject(RejectReason::kUnknownInstrument);
@@ -167,7 +173,7 @@ void Engine::on(const UpdateInstrument& e) {
   // Tick and multiplier define what a price and a lot mean; changing them would silently
   // re-value every resting order and position, so they are fixed at creation.
   if (!params_ok(e.params, money_scale_) || e.params.price_tick_e8 != ins.s.params.price_tick_e8 ||
-      e.params.multiplier_e8 != ins.s.params.multiplier_e8) {
+      e.params.multiplier_e8 != ins.s.params.multiplier_e8 || expires_before_today(e.params)) {
     return admin_reject(RejectReason::kInvalidParameter);
   }
   // The price ceiling stays; a larger position limit or per-lot fee must still fit under it.
@@ -199,16 +205,21 @@ void Engine::on(const SetInstrumentStatus& e) {
   f.reason = raw(e.status);
   emit(f);
   if (e.status == InstrumentStatus::kDelisted) {
-    // Cancel every resting order, best level first on each side, in time priority.
-    std::vector<OrderHandle> doomed;
-    for (const BookSide* side : {&ins.book.bids, &ins.book.asks}) {
-      side->for_each_level([&](PriceTicks, const Level& l) {
-        for (OrderHandle h = l.head; h != kNoOrder; h = orders_[h].next) doomed.push_back(h);
-        return true;
-      });
-    }
-    for (OrderHandle h : doomed) cancel_resting(h, CancelReason::kInstrumentDelisted);
+    cancel_all_resting(ins, CancelReason::kInstrumentDelisted);
   }
+}
+
+// Cancels every resting order of an instrument: bids then asks, best level first, in time
+// priority.
+void Engine::cancel_all_resting(Instrument& ins, CancelReason why) {
+  std::vector<OrderHandle> doomed;
+  for (const BookSide* side : {&ins.book.bids, &ins.book.asks}) {
+    side->for_each_level([&](PriceTicks, const Level& l) {
+      for (OrderHandle h = l.head; h != kNoOrder; h = orders_[h].next) doomed.push_back(h);
+      return true;
+    });
+  }
+  for (OrderHandle h : doomed) cancel_resting(h, why);
 }
 
 void Engine::on(const CreateUser& e) {

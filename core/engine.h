@@ -277,6 +277,8 @@ class Engine {
   void cancel_outside_band(Instrument& ins);
   bool fok_fillable(const Instrument& ins, const Order& o) const;
   bool self_trade(const Order& t, const Order& m) const;
+  bool expires_before_today(const InstrumentParams& p) const;
+  void cancel_all_resting(Instrument& ins, CancelReason why);
 
   // risk.cc: money, fees, margin, settlement, liquidation.
   Money fee(const Instrument& ins, Offset kind, PriceTicks p, Lots v) const;

@@ -336,6 +336,53 @@ TEST_F(EngineTest, UndefinedSelfTradePreventionIsRefused) {
             RejectReason::kInvalidParameter);
 }
 
+// IF2412 with trading day 1 as its last: alice buys 2 lots from bob at 3800.0 (19,000) and
+// leaves a GTC bid; the day settles at 3820.0 (19,100). Her bid is cancelled (INSTRUMENT_EXPIRED),
+// both sides are marked (+/- 100 ticks x 60 CNY x 2 = 12,000 CNY) and delivered in cash at
+// 19,100 (value 19,100 x 2 x 600,000 minor = 2,292,000 CNY), and the instrument is delisted.
+TEST(EngineExpiry, TheLastTradingDaysSettlementDeliversPositionsAndDelists) {
+  Driver d;
+  InstrumentParams p = testing::if_params();
+  p.last_trading_day = 1;
+  const InstrumentId i = d.instrument("IF2412", p, PriceTicks(19'000));
+  const AccountId alice = d.account("alice", cny(1'000'000));
+  const AccountId bob = d.account("bob", cny(1'000'000));
+  d.order(bob, i, Direction::kSell, kOpen, 19'000, 2);
+  d.order(alice, i, kBuy, kOpen, 19'000, 2);
+  d.order(alice, i, kBuy, kOpen, 18'990, 1, TimeCondition::kGtc);
+  const EffectBuffer& fx = d.apply(Settle{{SettlementPrice{i, PriceTicks(19'100)}}});
+  const Effect& cancel = first(fx, EffectKind::kOrderCancelled);
+  EXPECT_EQ(static_cast<CancelReason>(cancel.reason), CancelReason::kInstrumentExpired);
+  std::vector<Effect> delivered;
+  for (const Effect& f : fx) {
+    if (f.kind == EffectKind::kPositionDelivered) delivered.push_back(f);
+  }
+  ASSERT_EQ(delivered.size(), 2u);
+  EXPECT_EQ(delivered[0].account, alice);
+  EXPECT_EQ(delivered[0].direction, kBuy);  // her long side
+  EXPECT_EQ(delivered[1].account, bob);
+  EXPECT_EQ(delivered[1].direction, Direction::kSell);
+  for (const Effect& f : delivered) {
+    EXPECT_EQ(f.volume, Lots(2));
+    EXPECT_EQ(f.price, PriceTicks(19'100));
+    EXPECT_EQ(f.amount, cny(2'292'000));
+  }
+  EXPECT_EQ(d.engine().instrument(i).status, InstrumentStatus::kDelisted);
+  const AccountView a = d.engine().account(alice);
+  // 1,000,000 + 12,000 - open fee 2,280,000 x 23.01e-6 (52.4628) = 1,011,947.5372 CNY.
+  EXPECT_EQ(a.pre_balance, Money(10'119'475'372));
+  EXPECT_EQ(a.margin, Money(0));
+  EXPECT_EQ(a.available, a.balance);
+  EXPECT_TRUE(d.engine().positions(alice).empty());
+  EXPECT_EQ(d.engine().account(bob).pre_balance, Money(9'879'475'372));
+  EXPECT_EQ(reject_of(d.order(alice, i, kBuy, kOpen, 19'100, 1)),
+            RejectReason::kInstrumentDelisted);
+  // A last trading day already settled is refused at listing.
+  p.last_trading_day = 1;
+  EXPECT_EQ(admin_reject_of(d.apply(CreateInstrument{"IF2411", "TEST", p, PriceTicks(19'000)})),
+            RejectReason::kInvalidParameter);
+}
+
 TEST_F(EngineTest, IocFokMarketBestAndPostOnly) {
   d.order(bob, if_, kSell, kOpen, 19'000, 2);
   d.order(bob, if_, kSell, kOpen, 19'010, 2);

@@ -50,6 +50,10 @@ struct InstrumentParams {
   std::optional<std::int64_t> price_band_ppb{};
   Lots max_order_volume{};  // largest single order
   Lots position_limit{};    // largest long or short position of one account
+  // The engine trading day (Engine::trading_day(): 1 until the first settlement) whose Settle
+  // expires the instrument: its orders are cancelled, its positions delivered in cash at the
+  // final settlement price, and it is delisted. 0: it never expires (e.g. a perpetual).
+  std::uint32_t last_trading_day{};
   bool operator==(const InstrumentParams&) const = default;
 };
 

@@ -48,6 +48,7 @@ const char* to_string(CancelReason r) {
     case CancelReason::kForcedLiquidation: return "FORCED_LIQUIDATION";
     case CancelReason::kInstrumentDelisted: return "INSTRUMENT_DELISTED";
     case CancelReason::kOutsideBand: return "OUTSIDE_BAND";
+    case CancelReason::kInstrumentExpired: return "INSTRUMENT_EXPIRED";
     case CancelReason::kMoneyLimit: return "MONEY_LIMIT";
   }
   return "UNKNOWN_REASON";
@@ -139,6 +140,7 @@ const char* to_string(EffectKind k) {
     case EffectKind::kMarkedToMarket: return "MARKED_TO_MARKET";
     case EffectKind::kInsuranceCovered: return "INSURANCE_COVERED";
     case EffectKind::kCurrencySet: return "CURRENCY_SET";
+    case EffectKind::kPositionDelivered: return "POSITION_DELIVERED";
     case EffectKind::kAccountSettled: return "ACCOUNT_SETTLED";
     case EffectKind::kSettlementDone: return "SETTLEMENT_DONE";
     case EffectKind::kLiquidationStarted: return "LIQUIDATION_STARTED";

@@ -527,6 +527,14 @@ void Engine::on(const Settle& e) {
     }
     for (OrderHandle h : expired) cancel_resting(h, CancelReason::kExpired);
   }
+  // 1b. Instruments whose last trading day this is: every other resting order is cancelled.
+  std::vector<bool> expiring(instruments_.size());
+  for (std::size_t i = 0; i < instruments_.size(); ++i) {
+    const InstrumentState& s = instruments_[i].s;
+    expiring[i] =
+        s.params.last_trading_day == trading_day_ && s.status != InstrumentStatus::kDelisted;
+    if (expiring[i]) cancel_all_resting(instruments_[i], CancelReason::kInstrumentExpired);
+  }
   // 2. Mark every position to the settlement price and roll today into history; resting close
   //    orders (GTC) now hold history volume.
   for (std::size_t ai = 0; ai < accounts_.size(); ++ai) {
@@ -546,6 +554,21 @@ void Engine::on(const Settle& e) {
         Money m = margin_for(ins, is_long ? Direction::kBuy : Direction::kSell, sp, side->his);
         a.margin += m - side->margin;
         side->margin = m;
+        // 2b. Expiry: the side, now marked to the final settlement price, is delivered in cash
+        //     at that price (no further money moves) and closed.
+        if (expiring[raw(p.instrument)] && side->his.value > 0) {
+          Effect f{};
+          f.kind = EffectKind::kPositionDelivered;
+          f.account = AccountId(static_cast<std::uint32_t>(ai));
+          f.instrument = p.instrument;
+          f.direction = is_long ? Direction::kBuy : Direction::kSell;
+          f.volume = side->his;
+          f.price = sp;
+          f.amount = value;
+          emit(f);
+          a.margin -= side->margin;
+          *side = PositionSide{};
+        }
       }
     }
     std::erase_if(a.s.positions, [](const PositionState& p) {
@@ -569,7 +592,16 @@ void Engine::on(const Settle& e) {
   //    outside are cancelled.
   for (Instrument& ins : instruments_) {
     InstrumentState& s = ins.s;
-    s.pre_settlement = price[static_cast<std::size_t>(&ins - instruments_.data())];
+    const auto index = static_cast<std::size_t>(&ins - instruments_.data());
+    if (expiring[index]) {
+      s.status = InstrumentStatus::kDelisted;
+      Effect f{};
+      f.kind = EffectKind::kInstrumentStatusChanged;
+      f.instrument = InstrumentId(static_cast<std::uint32_t>(index));
+      f.reason = raw(InstrumentStatus::kDelisted);
+      emit(f);
+    }
+    s.pre_settlement = price[index];
     refresh_band(ins);
     // A new trading day marks at the settlement price until its first trade.
     s.last_price.reset();

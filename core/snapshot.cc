@@ -33,6 +33,7 @@ void put(Hasher& h, const InstrumentParams& p) {
   h.i64(p.price_band_ppb.value_or(0));
   h.i64(p.max_order_volume.value);
   h.i64(p.position_limit.value);
+  h.word(p.last_trading_day);
 }
 
 void put(Hasher& h, const PositionSide& s) {

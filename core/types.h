@@ -163,8 +163,9 @@ enum class CancelReason : std::uint16_t {
   kInstrumentDelisted = 6,
   // 7 (BAND_REMAINDER) is retired: resting orders are always inside the band (a moved band
   // cancels those it leaves outside), so a MARKET order's remainder is always IOC_REMAINDER.
-  kOutsideBand = 8,  // a resting order left outside a moved price band
-  kMoneyLimit = 9,   // a fill would take an account's day totals past the money bound
+  kOutsideBand = 8,         // a resting order left outside a moved price band
+  kMoneyLimit = 9,          // a fill would take an account's day totals past the money bound
+  kInstrumentExpired = 10,  // the instrument's last trading day was settled
 };
 
 const char* to_string(RejectReason r);

@@ -151,7 +151,7 @@ core::FeeSchedule read_fees(schema::FeeSchedule::Reader r) {
 
 void write_params(const core::InstrumentParams& p, schema::InstrumentParams::Builder b) {
   const auto& [price_tick_e8, multiplier_e8, margin_long_ppb, margin_short_ppb, fees,
-               price_band_ppb, max_order_volume, position_limit] = p;
+               price_band_ppb, max_order_volume, position_limit, last_trading_day] = p;
   b.setPriceTickE8(price_tick_e8);
   b.setMultiplierE8(multiplier_e8);
   b.setMarginLongPpb(margin_long_ppb);
@@ -164,6 +164,7 @@ void write_params(const core::InstrumentParams& p, schema::InstrumentParams::Bui
   }
   b.setMaxOrderVolume(max_order_volume.value);
   b.setPositionLimit(position_limit.value);
+  b.setLastTradingDay(last_trading_day);
 }
 
 core::InstrumentParams read_params(schema::InstrumentParams::Reader r, Context& ctx) {
@@ -183,6 +184,7 @@ core::InstrumentParams read_params(schema::InstrumentParams::Reader r, Context& 
   }
   p.max_order_volume = core::Lots{r.getMaxOrderVolume()};
   p.position_limit = core::Lots{r.getPositionLimit()};
+  p.last_trading_day = r.getLastTradingDay();
   return p;
 }
 

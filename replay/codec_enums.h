@@ -117,7 +117,7 @@ static_assert(same_value(core::OrderStatus::kFinished, schema::OrderStatus::FINI
 template <>
 struct EnumMap<core::EffectKind> {
   using Schema = schema::EffectKind;
-  static constexpr std::uint32_t kMax = 21;
+  static constexpr std::uint32_t kMax = 22;
   static constexpr const char* kName = "EffectKind";
 };
 static_assert(same_value(core::EffectKind::kOrderAccepted, schema::EffectKind::ORDER_ACCEPTED));
@@ -146,7 +146,9 @@ static_assert(same_value(core::EffectKind::kMarkedToMarket, schema::EffectKind::
 static_assert(same_value(core::EffectKind::kInsuranceCovered,
                          schema::EffectKind::INSURANCE_COVERED));
 static_assert(same_value(core::EffectKind::kCurrencySet, schema::EffectKind::CURRENCY_SET));
-static_assert(EnumMap<core::EffectKind>::kMax == core::raw(core::EffectKind::kCurrencySet));
+static_assert(same_value(core::EffectKind::kPositionDelivered,
+                         schema::EffectKind::POSITION_DELIVERED));
+static_assert(EnumMap<core::EffectKind>::kMax == core::raw(core::EffectKind::kPositionDelivered));
 
 // The schema enumerant for a core value, or nullopt when the schema does not define it.
 template <class C>

@@ -278,7 +278,7 @@ TEST(Codec, EncoderRefusesUndefinedEnumValues) {
             "encode event: NewOrder.direction: Direction value 3 is not defined by the schema");
 
   core::Effect effect;
-  effect.kind = static_cast<core::EffectKind>(22);
+  effect.kind = static_cast<core::EffectKind>(23);
   EXPECT_FALSE(encode_effect(effect).ok());
 
   core::Snapshot s;
@@ -316,7 +316,7 @@ TEST(Codec, UnknownEnumValueIsAnError) {
             "decode event: NewOrder.offset: unknown Offset value 5 (this reader knows 0..4)");
 
   capnp::MallocMessageBuilder effect_message;
-  effect_message.initRoot<schema::Effect>().setKind(static_cast<schema::EffectKind>(22));
+  effect_message.initRoot<schema::Effect>().setKind(static_cast<schema::EffectKind>(23));
   EXPECT_FALSE(decode_effect(serialise(effect_message)).ok());
 }
 

@@ -126,7 +126,8 @@ inline void compare(Differ& d, const core::FeeSchedule& a, const core::FeeSchedu
 }
 
 inline void compare(Differ& d, const core::InstrumentParams& a, const core::InstrumentParams& b) {
-  static_assert(field_count<core::InstrumentParams>() == 8);
+  static_assert(field_count<core::InstrumentParams>() == 9);
+  d.leaf("last_trading_day", a.last_trading_day, b.last_trading_day);
   d.leaf("price_tick_e8", a.price_tick_e8, b.price_tick_e8);
   d.leaf("multiplier_e8", a.multiplier_e8, b.multiplier_e8);
   d.leaf("margin_long_ppb", a.margin_long_ppb, b.margin_long_ppb);

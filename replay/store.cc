@@ -167,6 +167,10 @@ void IndexBuilder::add(const core::Event& event, const core::EffectBuffer& effec
       case core::EffectKind::kAccountRiskSet:
       case core::EffectKind::kAccountSettled:
       case core::EffectKind::kLiquidationStarted: account(e.account); break;
+      case core::EffectKind::kPositionDelivered:
+        account(e.account);
+        instrument(e.instrument);
+        break;
       case core::EffectKind::kInsuranceCovered:
         account(e.account);
         account(e.counter_account);

@@ -195,6 +195,14 @@ json effect_json(const core::Engine& engine, const core::Effect& e) {
     j["account"] = account_name(engine, e.account);
     j["amount"] = money_text(engine, e.amount);
   }
+  if (e.kind == K::kPositionDelivered) {
+    j["account"] = account_name(engine, e.account);
+    j["instrument"] = instrument_code(engine, e.instrument);
+    j["side"] = e.direction == core::Direction::kBuy ? "LONG" : "SHORT";
+    j["volume"] = e.volume.value;
+    j["price"] = price_text(engine, e.instrument, e.price);
+    j["value"] = money_text(engine, e.amount);
+  }
   return j;
 }
 

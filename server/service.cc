@@ -276,6 +276,7 @@ json instrument_json(const core::Engine& e, core::InstrumentId id) {
          {"margin_short_ppb", p.margin_short_ppb},
          {"max_order_volume", p.max_order_volume.value},
          {"position_limit", p.position_limit.value},
+         {"last_trading_day", p.last_trading_day},  // 0: never expires
          {"pre_settlement", replay::price_text(e, id, s.pre_settlement)},
          {"price_max", replay::price_text(e, id, s.price_max)},  // the engine's price ceiling
          {"volume_today", s.volume_today.value}};
@@ -903,6 +904,10 @@ struct Routes {
     }
     pr.max_order_volume = core::Lots(int_field(b, "max_order_volume", 1, kVolumeMax));
     pr.position_limit = core::Lots(int_field(b, "position_limit", 1, kVolumeMax));
+    if (b.contains("last_trading_day")) {  // engine trading day whose settlement expires it
+      pr.last_trading_day = static_cast<std::uint32_t>(
+          int_field(b, "last_trading_day", 0, std::numeric_limits<std::uint32_t>::max()));
+    }
     const std::int64_t pre_e8 = decimal_field(b, "pre_settlement", 8, 1, kPriceE8Max);
     if (pre_e8 % pr.price_tick_e8 != 0) {
       throw BadRequest{"'pre_settlement' must be a multiple of 'price_tick'"};

@@ -124,6 +124,7 @@ enum EffectKind {
   markedToMarket @19;          # volume = accounts checked
   insuranceCovered @20;        # amount = paid by the fund (counter account), amount2 = unpaid
   currencySet @21;             # amount = minor units per currency unit (10^decimals)
+  positionDelivered @22;       # expiry: direction (buy = long side), volume, price, amount = value
 }
 
 # ---------------------------------------------------------------------------------------------
@@ -160,6 +161,7 @@ struct InstrumentParams {
   }
   maxOrderVolume @7 :Int64;     # largest single order, lots
   positionLimit @8 :Int64;      # largest long or short position of one account, lots
+  lastTradingDay @9 :UInt32;    # engine trading day whose settlement expires it; 0 = never
 }
 
 # Identifies a live order by the exchange's id or by the client's id within the account.

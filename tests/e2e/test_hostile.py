@@ -90,7 +90,8 @@ DIFF_MESSAGES = {
 }
 # Field types of the DIFF messages and REST bodies below; any other field is a string.
 INTEGERS = {"volume", "order_id", "duration", "view_width", "client_order_id", "volume_left",
-            "max_order_volume", "position_limit", "decimals", "max_open_orders"}
+            "max_order_volume", "position_limit", "decimals", "max_open_orders",
+            "last_trading_day"}
 DECIMALS = {"limit_price", "price", "amount", "price_tick", "multiplier", "margin_ratio",
             "fee_ratio", "fee_per_lot", "price_band", "pre_settlement"}  # text or a number
 BOOLEANS = {"post_only", "enabled"}
@@ -167,7 +168,8 @@ REST_BODIES = {
                                         "multiplier": "1", "margin_ratio": "0.1",
                                         "fee_ratio": "0.0001", "fee_per_lot": "1",
                                         "price_band": "0.1", "max_order_volume": 10,
-                                        "position_limit": 10, "pre_settlement": "100"}),
+                                        "position_limit": 10, "pre_settlement": "100",
+                                        "last_trading_day": 5}),
     "/api/admin/settle": ("admin", {"prices": {"IF2501": "3800.0"}}),
     "/api/admin/currency": ("admin", {"code": "USDT", "decimals": 8}),
 }

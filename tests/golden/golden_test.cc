@@ -1,5 +1,6 @@
 // Golden journals: each replays to the hashes recorded in journals/golden/expected.txt, and
-// together they use every event type and provoke every reject reason the engine produces.
+// together they use every event type, produce every effect kind and provoke every reject reason
+// and (but one) every cancel reason the engine produces.
 #include <gtest/gtest.h>
 
 #include <filesystem>
@@ -39,11 +40,15 @@ TEST(Golden, JournalsReplayToTheirRecordedHashesAndCoverEverything) {
   ASSERT_GE(expected.size(), 3u);
   std::set<std::size_t> event_kinds;
   std::set<std::uint16_t> rejects;
+  std::set<core::EffectKind> effect_kinds;
+  std::set<std::uint16_t> cancels;
   for (const Expected& e : expected) {
     ReplayOptions opt;
     opt.on_event = [&](const core::Event& ev, const core::EffectBuffer& fx) {
       event_kinds.insert(ev.body.index());
       for (const core::Effect& f : fx) {
+        effect_kinds.insert(f.kind);
+        if (f.kind == core::EffectKind::kOrderCancelled) cancels.insert(f.reason);
         if (f.kind == core::EffectKind::kOrderRejected ||
             f.kind == core::EffectKind::kAdminRejected) {
           rejects.insert(f.reason);
@@ -71,8 +76,22 @@ TEST(Golden, JournalsReplayToTheirRecordedHashesAndCoverEverything) {
               R::kPositionLimitExceeded, R::kOrderVolumeLimitExceeded,
               R::kTooManyOpenOrders,     R::kWithdrawExceedsAvailable,
               R::kUnknownOrder,          R::kOrderNotOwned,
-              R::kAmendNoChange,         R::kTooManyInstruments}) {
+              R::kAmendNoChange,         R::kTooManyInstruments,
+              R::kCurrencyFixed}) {
     EXPECT_TRUE(rejects.count(static_cast<std::uint16_t>(r))) << "not covered: " << to_string(r);
+  }
+  for (std::uint8_t k = 1; k <= core::raw(core::EffectKind::kPositionDelivered); ++k) {
+    const auto kind = static_cast<core::EffectKind>(k);
+    EXPECT_TRUE(effect_kinds.count(kind)) << "effect not produced: " << to_string(kind);
+  }
+  // Every cancel reason but MONEY_LIMIT, which takes an account's day totals to within 2e15 of
+  // the 1e18 bound: hundreds of fills at the price ceiling, too many for a hand-made journal.
+  using C = core::CancelReason;
+  for (C c :
+       {C::kUserRequest, C::kIocRemainder, C::kSelfTradePrevention, C::kExpired,
+        C::kForcedLiquidation, C::kInstrumentDelisted, C::kOutsideBand, C::kInstrumentExpired}) {
+    EXPECT_TRUE(cancels.count(static_cast<std::uint16_t>(c)))
+        << "cancel not seen: " << to_string(c);
   }
 }
 

@@ -2,7 +2,7 @@
 // event type and provoke every reject reason the engine can produce. Run by
 // scripts/make-golden.sh, which also records their hashes; see journals/golden/README.md.
 //
-//   qx_make_golden OUT_DIR      -> OUT_DIR/basic, OUT_DIR/rejects
+//   qx_make_golden OUT_DIR      -> OUT_DIR/basic, OUT_DIR/rejects, OUT_DIR/rules
 #include <cstdio>
 #include <filesystem>
 #include <string>
@@ -88,7 +88,7 @@ constexpr auto kSell = Direction::kSell;
 constexpr auto kOpen = Offset::kOpen;
 constexpr auto kLimit = PriceType::kLimit;
 
-// Every event type, all order types and the paths through settlement and liquidation.
+// Every event type, all order types, settlement and expiry (liquidation: rules()).
 void basic(Script& s) {
   s.add(SetCurrency{"CNY", 4});  // the default, said out loud
   s.add(CreateInstrument{"IF2501", "CFFEX", if_params(), PriceTicks(19'000)});
@@ -120,12 +120,21 @@ void basic(Script& s) {
   s.order(1, 1, kBuy, Offset::kCloseToday, kLimit, 31'050, 1);
   s.add(MarkToMarket{});  // checks the holders of IF and au (nobody is liquidated yet)
   s.add(Withdraw{AccountId(1), cny(1'000)});
-  s.add(Settle{{SettlementPrice{InstrumentId(0), PriceTicks(18'200)}}});  // thin is liquidated
+  s.add(Settle{{SettlementPrice{
+      InstrumentId(0), PriceTicks(18'200)}}});  // thin (1 lot) is not liquidated; see rules()
   s.order(0, 1, kSell, Offset::kCloseYesterday, kLimit, 31'100, 1);
   s.order(1, 1, kBuy, Offset::kClose, kLimit, 31'100, 1);
   s.add(SetInstrumentStatus{InstrumentId(1), InstrumentStatus::kHalted});
   s.add(SetInstrumentStatus{InstrumentId(1), InstrumentStatus::kTrading});
   s.add(SetInstrumentStatus{InstrumentId(1), InstrumentStatus::kDelisted});
+  // An instrument whose last trading day is today (2): the final Settle below cancels carol's
+  // resting bid, delivers alice's long and bob's short lot and delists it.
+  InstrumentParams expiring = if_params();
+  expiring.last_trading_day = 2;
+  s.add(CreateInstrument{"IF2412", "CFFEX", expiring, PriceTicks(18'200)});
+  s.order(1, 2, kSell, kOpen, kLimit, 18'200, 1);
+  s.order(0, 2, kBuy, kOpen, kLimit, 18'200, 1);
+  s.order(2, 2, kBuy, kOpen, kLimit, 18'100, 1, TimeCondition::kGtc);
   // Self-trade prevention: bob's account cancels both sides; then one order of his chooses to
   // cancel only the resting one (and rests itself).
   s.add(SetAccountRisk{AccountId(1), 0, true,
@@ -215,6 +224,43 @@ void rejects(Script& s) {
   s.add(Deposit{AccountId(2), Money(kMoneyMax)});  // NUMERIC_OVERFLOW: the day's deposits
 }
 
+// The risk and lifecycle rules, each provoked once (docs/semantics.md): an account liquidated at
+// settlement whose forced sale finds no bid (its own resting order cancelled, the attempt stuck),
+// retried by MarkToMarket and sold below zero, its deficit paid by the insurance fund; a resting
+// order a moved band leaves outside; a resting order of a delisted instrument.
+void rules(Script& s) {
+  s.add(CreateInstrument{"IF2501", "CFFEX", if_params(), PriceTicks(19'000)});  // band 10%
+  s.add(CreateInstrument{"au2506", "SHFE", au_params(), PriceTicks(31'000)});
+  const char* names[] = {"long", "short", "fund", "mm"};
+  for (std::uint32_t u = 0; u < 4; ++u) {
+    s.add(CreateUser{names[u]});
+    s.add(CreateAccount{UserId(u), names[u]});
+    s.add(Deposit{AccountId(u), cny(u == 0 ? 250'000 : 5'000'000)});
+  }
+  s.add(SetRiskParams{kPpb, AccountId(2)});  // liquidate at margin >= balance; "fund" pays
+  // Day 1: "long" buys 2 IF at 3800.0 (margin 228,000 of its 250,000) and offers 1 back at
+  // 3760.0 (GTC); "short" also offers 1 at 4000.0 (GTC).
+  s.order(1, 0, kSell, kOpen, kLimit, 19'000, 2);
+  s.order(0, 0, kBuy, kOpen, kLimit, 19'000, 2);
+  s.order(0, 0, kSell, Offset::kClose, kLimit, 18'800, 1, TimeCondition::kGtc);
+  s.order(1, 0, kSell, kOpen, kLimit, 20'000, 1, TimeCondition::kGtc);
+  // Settle at the band's floor, 3420.0: "long" loses 228,000 and is liquidated: its offer is
+  // cancelled (FORCED_LIQUIDATION), but no bid exists, so its position stays. The new band is
+  // [3078.0, 3762.0]: the offer at 4000.0 is cancelled (OUTSIDE_BAND).
+  s.add(Settle{{SettlementPrice{InstrumentId(0), PriceTicks(17'100)}}});
+  // Day 2: "mm" bids 2 at 3078.0; "short" and "mm" trade 1 lot at 3080.0.
+  s.order(3, 0, kBuy, kOpen, kLimit, 15'390, 2, TimeCondition::kGtc);
+  s.order(1, 0, kSell, kOpen, kLimit, 15'400, 1, TimeCondition::kGtc);
+  s.order(3, 0, kBuy, kOpen, kLimit, 15'400, 1);
+  // Marked at 3080.0, "long" is liquidated again: sold at 3078.0 into "mm"'s bid, its balance
+  // is about -183,000 and the fund pays it (INSURANCE_COVERED).
+  s.add(MarkToMarket{});
+  // A resting bid on au, then au is delisted (INSTRUMENT_DELISTED).
+  s.order(1, 1, kBuy, kOpen, kLimit, 30'000, 1, TimeCondition::kGtc);
+  s.add(SetInstrumentStatus{InstrumentId(1), InstrumentStatus::kDelisted});
+  s.add(Settle{{}});
+}
+
 }  // namespace
 
 int main(int argc, char** argv) {
@@ -227,6 +273,10 @@ int main(int argc, char** argv) {
   basic(b);
   Script r(out / "rejects");
   rejects(r);
-  int rc = b.write();
-  return rc != 0 ? rc : r.write();
+  Script u(out / "rules");
+  rules(u);
+  for (Script* s : {&b, &r, &u}) {
+    if (int rc = s->write(); rc != 0) return rc;
+  }
+  return 0;
 }

@@ -128,6 +128,8 @@ inline rc::Gen<std::pair<core::CreateInstrument, InstrumentShape>> gen_instrumen
     p.max_order_volume = core::Lots(*rc::gen::element<std::int64_t>(5, 10, 50));
     p.position_limit = core::Lots(huge ? *rc::gen::element<std::int64_t>(8, 10, 11)
                                        : *rc::gen::element<std::int64_t>(8, 20, 1'000));
+    // Some expire at the first or second settlement (their positions are delivered).
+    p.last_trading_day = *rc::gen::weightedElement<std::uint32_t>({{6, 0}, {2, 1}, {1, 2}});
     core::CreateInstrument c{"I" + std::to_string(index), "TEST", p,
                              core::PriceTicks(kind.ref_ticks)};
     const std::int64_t tick_value =
@@ -544,7 +546,7 @@ inline std::string describe(const core::EventBody& body) {
              << p.fees.close_today_ppb
              << "ppb) band=" << (p.price_band_ppb ? std::to_string(*p.price_band_ppb) : "none")
              << " max_vol=" << p.max_order_volume.value << " pos_limit=" << p.position_limit.value
-             << " pre=" << e.pre_settlement.value;
+             << " pre=" << e.pre_settlement.value << " last_day=" << p.last_trading_day;
         } else if constexpr (std::is_same_v<T, core::UpdateInstrument>) {
           os << "UpdateInstrument " << core::raw(e.instrument);
         } else if constexpr (std::is_same_v<T, core::SetInstrumentStatus>) {

@@ -111,7 +111,7 @@ inline rc::Gen<core::InstrumentStatus> instrument_status() {
   return enum_value<core::InstrumentStatus>(core::raw(core::InstrumentStatus::kDelisted));
 }
 inline rc::Gen<core::EffectKind> effect_kind() {
-  return enum_value<core::EffectKind>(core::raw(core::EffectKind::kCurrencySet));
+  return enum_value<core::EffectKind>(core::raw(core::EffectKind::kPositionDelivered));
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -143,7 +143,8 @@ inline rc::Gen<core::InstrumentParams> instrument_params() {
                            rc::gen::set(&P::fees, fee_schedule()),
                            rc::gen::set(&P::price_band_ppb, optional(integer<std::int64_t>())),
                            rc::gen::set(&P::max_order_volume, quantity<core::Lots>()),
-                           rc::gen::set(&P::position_limit, quantity<core::Lots>()));
+                           rc::gen::set(&P::position_limit, quantity<core::Lots>()),
+                           rc::gen::set(&P::last_trading_day, integer<std::uint32_t>()));
 }
 
 inline rc::Gen<core::CreateInstrument> create_instrument() {

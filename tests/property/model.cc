@@ -308,8 +308,10 @@ void Model::on(const core::CreateInstrument& e, std::vector<Effect>& out) {
   }
   Wide scaled = Wide{p.price_tick_e8} * p.multiplier_e8 * minor_per_unit_;
   Wide unit = Wide{100'000'000} * 100'000'000;
+  // A last trading day already settled (before today's) could never trade.
+  const bool expired = p.last_trading_day != 0 && p.last_trading_day < trading_day_;
   if (!name_ok(e.code) || p.price_tick_e8 <= 0 || p.multiplier_e8 <= 0 || scaled % unit != 0 ||
-      e.pre_settlement.value <= 0) {
+      e.pre_settlement.value <= 0 || expired) {
     out.push_back(admin_reject(RejectReason::kInvalidParameter));
     return;
   }
@@ -476,7 +478,7 @@ void Model::on(const core::SetRiskParams& e, std::vector<Effect>& out) {
 // Settlement step 2 for one account: mark every side to the settlement price, roll today into
 // history, and fold the day into the new pre_balance.
 void Model::settle_account(std::uint32_t id, const std::vector<std::int64_t>& price,
-                           std::vector<Effect>& out) {
+                           const std::vector<bool>& expiring, std::vector<Effect>& out) {
   Account& a = accounts_[id];
   std::int64_t marks = 0;
   for (auto& [ins_id, pos] : a.positions) {
@@ -494,6 +496,19 @@ void Model::settle_account(std::uint32_t id, const std::vector<std::int64_t>& pr
       s.cost_today = 0;
       s.margin =
           margin_of(ins, is_long ? Direction::kBuy : Direction::kSell, price[ins_id], s.lots());
+      // Expiry: the side is delivered in cash at the final settlement price (its mark is above)
+      // and closed.
+      if (expiring[ins_id] && s.his > 0) {
+        Effect d = simple(EffectKind::kPositionDelivered);
+        d.account = core::AccountId(id);
+        d.instrument = core::InstrumentId(ins_id);
+        d.direction = is_long ? Direction::kBuy : Direction::kSell;
+        d.volume = core::Lots(s.his);
+        d.price = core::PriceTicks(price[ins_id]);
+        d.amount = core::Money(value);
+        out.push_back(d);
+        s = ModelSide{};
+      }
     }
   }
   std::erase_if(a.positions, [](const auto& kv) {
@@ -554,8 +569,24 @@ void Model::on(const core::Settle& e, std::vector<Effect>& out) {
       }
     }
   }
+  // 1b. Instruments whose last trading day this is (and not delisted): every other resting
+  // order is cancelled, bids then asks, in priority.
+  std::vector<bool> expiring(instruments_.size());
+  for (std::uint32_t i = 0; i < instruments_.size(); ++i) {
+    const Instrument& ins = instruments_[i];
+    expiring[i] = ins.params.last_trading_day == trading_day_ &&
+                  ins.status != core::InstrumentStatus::kDelisted;
+    if (!expiring[i]) continue;
+    for (Direction side : {Direction::kBuy, Direction::kSell}) {
+      while (auto k = best(i, side)) {
+        remove_resting(*k, core::CancelReason::kInstrumentExpired, out);
+      }
+    }
+  }
   // 2. Accounts, in id order.
-  for (std::uint32_t id = 0; id < accounts_.size(); ++id) settle_account(id, price, out);
+  for (std::uint32_t id = 0; id < accounts_.size(); ++id) {
+    settle_account(id, price, expiring, out);
+  }
   // 3. Close orders that stay (GTC) now hold history lots.
   for (ModelOrder& o : resting_) {
     o.frozen_his += o.frozen_today;
@@ -564,6 +595,12 @@ void Model::on(const core::Settle& e, std::vector<Effect>& out) {
   // 4. Instruments take the settlement price as the new reference; resting orders outside the
   // new band are cancelled, bids then asks, in priority.
   for (std::uint32_t i = 0; i < instruments_.size(); ++i) {
+    if (expiring[i]) {  // expired instruments are delisted
+      instruments_[i].status = core::InstrumentStatus::kDelisted;
+      Effect f = simple(EffectKind::kInstrumentStatusChanged);
+      f.instrument = core::InstrumentId(i);
+      out.push_back(f);
+    }
     instruments_[i].pre_settlement = price[i];
     instruments_[i].last_price.reset();
     for (Direction side : {Direction::kBuy, Direction::kSell}) {

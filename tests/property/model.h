@@ -141,7 +141,7 @@ class Model {
   void on(const core::SetCurrency& e, std::vector<core::Effect>& out);
 
   void settle_account(std::uint32_t id, const std::vector<std::int64_t>& price,
-                      std::vector<core::Effect>& out);
+                      const std::vector<bool>& expiring, std::vector<core::Effect>& out);
 
   // Order entry helpers.
   std::optional<core::RejectReason> check_request(const core::NewOrder& e) const;
