@@ -684,6 +684,45 @@ TEST(EngineCurrency, TheCurrencyIsSetBeforeAnyInstrumentOrAccountAndValidated) {
   EXPECT_EQ(admin_reject_of(listed.apply(SetCurrency{"USDT", 8})), RejectReason::kCurrencyFixed);
 }
 
+// The money bound on a day's running totals (core/limits.h). BIG: tick 1, multiplier 1e9, so a
+// tick of one lot is 1e13 minor units; position limit 1, so the price ceiling is 100. Alice buys
+// 1 lot at 1 from bob and sells it back at 100: +99 ticks = 9.9e14 of close_profit a round (bob
+// -9.9e14; no margin, no fees). A fill must leave room for the most one fill can add (2e15), so
+// after 1,009 rounds (9.9891e17 > 1e18 - 2e15) her next order is cancelled as MONEY_LIMIT before
+// it fills, and her total stays within 1e18.
+TEST(EngineBounds, AnAccountAtTheMoneyBoundTakesNoMoreFills) {
+  Driver d;
+  InstrumentParams p = testing::if_params();
+  p.price_tick_e8 = kDecimalScale;
+  p.multiplier_e8 = 1'000'000'000 * kDecimalScale;
+  p.margin_long_ppb = p.margin_short_ppb = 0;
+  p.fees = FeeSchedule{};
+  p.price_band_ppb.reset();
+  p.max_order_volume = Lots(1);
+  p.position_limit = Lots(1);
+  const InstrumentId big = d.instrument("BIG", p, PriceTicks(50));
+  const AccountId alice = d.account("alice", cny(1));
+  const AccountId bob = d.account("bob", Money(kMoneyMax));
+  constexpr std::int64_t kRound = 99 * 10'000'000'000'000;  // 9.9e14
+  int rounds = 0;
+  for (; rounds < 2'000; ++rounds) {
+    d.order(bob, big, Direction::kSell, kOpen, 1, 1);
+    const EffectBuffer& open = d.order(alice, big, kBuy, kOpen, 1, 1);
+    if (count(open, EffectKind::kTrade) == 0) {
+      const Effect& c = first(open, EffectKind::kOrderCancelled);
+      EXPECT_EQ(static_cast<CancelReason>(c.reason), CancelReason::kMoneyLimit);
+      EXPECT_EQ(c.account, alice);
+      break;
+    }
+    d.order(bob, big, kBuy, Offset::kClose, 100, 1);
+    d.order(alice, big, Direction::kSell, Offset::kClose, 100, 1);
+  }
+  EXPECT_EQ(rounds, 1'009);
+  EXPECT_EQ(d.engine().account(alice).close_profit, Money(1'009 * kRound));
+  EXPECT_EQ(d.engine().account(bob).close_profit, Money(-1'009 * kRound));
+  EXPECT_LE(d.engine().account(alice).close_profit.value, kMoneyMax);
+}
+
 // Position limit 5: two resting buys of 3 and 2 fill it; a third buy of 1 is refused although
 // nothing is held yet, and cancelling one frees its lots again.
 TEST(EngineBounds, RestingOpenOrdersCountAgainstThePositionLimit) {
