@@ -304,6 +304,8 @@ Status LobsterBook::begin(const LobsterMessage& first, const LobsterRow& row,
   p.position_limit =
       core::position_limit_max(p, core::PriceTicks(10 * reference), core::kMoneyScale);
   // Margin, fees and price band: none. The replay is the exchange's book, not anyone's risk.
+  // LOBSTER is NASDAQ: money in US dollars, 4 decimals (LOBSTER's own price unit, 1e-4 USD).
+  emit(core::SetCurrency{"USD", core::kMoneyDecimalsDefault}, out);
   emit(core::CreateInstrument{config_.instrument_code, config_.exchange, p,
                               core::PriceTicks(reference)},
        out);

@@ -307,13 +307,16 @@ TEST(LobsterBookEvents, MessagesMapToEngineEvents) {
     ASSERT_TRUE(book.step(parse_lobster_message(kDayMessages[i]).value(), row, out).ok());
     per_message.push_back(std::move(out));
   }
-  // Message 1: setup (instrument, user, 2 accounts, 2 deposits) and 4 seeded levels.
-  ASSERT_EQ(per_message[0].size(), 10u);
-  EXPECT_TRUE(std::holds_alternative<core::CreateInstrument>(per_message[0][0].body));
-  const auto& ins = std::get<core::CreateInstrument>(per_message[0][0].body);
+  // Message 1: setup (currency, instrument, user, 2 accounts, 2 deposits) and 4 seeded levels.
+  ASSERT_EQ(per_message[0].size(), 11u);
+  const auto& currency = std::get<core::SetCurrency>(per_message[0][0].body);
+  EXPECT_EQ(currency.code, "USD");
+  EXPECT_EQ(currency.decimals, 4u);
+  EXPECT_TRUE(std::holds_alternative<core::CreateInstrument>(per_message[0][1].body));
+  const auto& ins = std::get<core::CreateInstrument>(per_message[0][1].body);
   EXPECT_EQ(ins.params.price_tick_e8, 500'000);  // 0.005 USD
   EXPECT_EQ(ins.pre_settlement, core::PriceTicks(200));
-  for (std::size_t i = 6; i < 10; ++i) {
+  for (std::size_t i = 7; i < 11; ++i) {
     const auto& o = std::get<core::NewOrder>(per_message[0][i].body);
     EXPECT_GE(core::raw(o.client_order_id), LobsterBook::kAnonymousIdBase);
   }

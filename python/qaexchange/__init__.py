@@ -120,7 +120,7 @@ def _flatten(d: dict, prefix: str = "") -> dict:
 from . import stats as _stats  # noqa: E402
 from ._qaexchange import Backtest as _Backtest  # noqa: E402
 
-MONEY_SCALE = 10_000  # minor units per currency unit (core/types.h kMoneyScale)
+MONEY_SCALE = 10_000  # minor units per US dollar of LOBSTER journals (sim/lobster.cc: USD, 4 decimals)
 LOBSTER_TICK = 0.01   # USD per engine tick for LOBSTER data (sim/lobster.h tick_units = 100)
 
 

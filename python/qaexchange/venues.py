@@ -35,7 +35,7 @@ from . import stats as _stats
 from ._qaexchange import ExactBacktest as _Exact
 from ._qaexchange import TickBacktest as _Tick
 
-MONEY_SCALE = 10_000  # minor units per currency unit of LOBSTER backtests (the engine's default)
+MONEY_SCALE = 10_000  # minor units per US dollar of LOBSTER backtests (sim/lobster.cc: USD, 4 decimals)
 
 
 def _latency(x) -> tuple[int, int]:
