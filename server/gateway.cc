@@ -143,7 +143,8 @@ std::optional<GateError> check(const OrderRequest& r) {
   }
   const core::NewOrder& o = r.order;
   if (!known(o.direction, 2) || !known(o.offset, 4) || !known(o.price_type, 3) ||
-      !known(o.time_condition, 3) || !known(o.volume_condition, 2)) {
+      !known(o.time_condition, 3) || !known(o.volume_condition, 2) ||
+      (o.stp && (!known(o.stp->mode, 3) || !known(o.stp->scope, 2)))) {
     return bad("direction is required; enums must be known values");
   }
   if (o.volume.value < 1 || o.volume.value > kVolumeMax) {

@@ -50,6 +50,20 @@ TEST(GatewayCheck, OrdersFromEveryTransportMeetTheSameRules) {
               r.order.client_order_id = core::ClientOrderId(kIdMax + 1);
             })->code,
             GateCode::kBadRequest);
+  // Self-trade prevention: only the defined modes and scopes (a binary client can send any
+  // number; journaling an undefined one would stop the sequencer).
+  EXPECT_FALSE(with([](OrderRequest& r) {
+    r.order.stp = core::SelfTradePrevention{core::StpMode::kCancelBoth, core::StpScope::kUser};
+  }));
+  EXPECT_EQ(with([](OrderRequest& r) {
+              r.order.stp = core::SelfTradePrevention{static_cast<core::StpMode>(4)};
+            })->code,
+            GateCode::kBadRequest);
+  EXPECT_EQ(with([](OrderRequest& r) {
+              r.order.stp = core::SelfTradePrevention{core::StpMode::kCancelOldest,
+                                                      static_cast<core::StpScope>(200)};
+            })->code,
+            GateCode::kBadRequest);
   // A market order needs no price.
   EXPECT_FALSE(with([](OrderRequest& r) {
     r.order.price_type = core::PriceType::kMarket;
