@@ -52,14 +52,18 @@ bool within_bounds(const InstrumentParams& p, Money tick_value, PriceTicks price
 
 }  // namespace
 
-// Tick value in minor money units: tick * multiplier * money_scale / 1e16, required exact.
+// Tick value in minor money units: tick * multiplier * money_scale / 1e16, required exact. It is
+// computed as tick * multiplier / (1e16 / money_scale): the product of two positive int64 is
+// below 2^126, while multiplying it by the money scale too could pass 2^127.
 std::optional<Money> tick_value_of(const InstrumentParams& p, std::int64_t money_scale) {
-  if (p.price_tick_e8 <= 0 || p.multiplier_e8 <= 0) return std::nullopt;
-  // At most (2^63)^2 * 1e8 < 2^127: no overflow.
-  i128 num = static_cast<i128>(p.price_tick_e8) * p.multiplier_e8 * money_scale;
-  i128 den = static_cast<i128>(kDecimalScale) * kDecimalScale;
-  if (num % den != 0) return std::nullopt;
-  auto v = narrow(num / den);
+  const i128 one = static_cast<i128>(kDecimalScale) * kDecimalScale;  // 1e16
+  if (p.price_tick_e8 <= 0 || p.multiplier_e8 <= 0 || money_scale <= 0 || one % money_scale != 0) {
+    return std::nullopt;
+  }
+  const i128 product = static_cast<i128>(p.price_tick_e8) * p.multiplier_e8;
+  const i128 unit = one / money_scale;  // 1e16 / 10^decimals >= 1e8
+  if (product % unit != 0) return std::nullopt;
+  auto v = narrow(product / unit);
   if (!v || *v <= 0) return std::nullopt;
   return Money(*v);
 }

@@ -661,6 +661,26 @@ TEST(EngineCurrency, AnExchangeInUsdtWithEightDecimalsListsEthusdt) {
   EXPECT_EQ(back.money_decimals(), 8u);
 }
 
+// Tick and multiplier near 2^60 each: their product, times 1e8 minor units per USDT, is past
+// 2^127. The tick value must still be computed exactly (it is not a whole number of minor
+// units here), not wrapped into a plausible one.
+TEST(EngineCurrency, AHugeTickTimesMultiplierIsRefusedNotWrapped) {
+  Driver d;
+  d.apply(SetCurrency{"USDT", 8});
+  InstrumentParams p = testing::cu_params();
+  p.price_tick_e8 = 1'152'921'504'606'984'704;
+  p.multiplier_e8 = 1'152'921'504'606'709'444;
+  p.price_band_ppb.reset();
+  p.position_limit = Lots(1);
+  EXPECT_EQ(admin_reject_of(d.apply(CreateInstrument{"X", "TEST", p, PriceTicks(1)})),
+            RejectReason::kInvalidParameter);
+  // (1e8 x 2^30) x 2^40 x 1e8 / 1e16 = 2^70 minor units is whole, but past int64: refused too.
+  p.price_tick_e8 = std::int64_t{100'000'000} << 30;
+  p.multiplier_e8 = std::int64_t{1} << 40;
+  EXPECT_EQ(admin_reject_of(d.apply(CreateInstrument{"Y", "TEST", p, PriceTicks(1)})),
+            RejectReason::kInvalidParameter);
+}
+
 // The currency is chosen once, before anything is counted in it; codes are A-Z / 0-9, 1 to 7
 // bytes; at most 8 decimals. A refused request changes nothing.
 TEST(EngineCurrency, TheCurrencyIsSetBeforeAnyInstrumentOrAccountAndValidated) {

@@ -261,6 +261,7 @@ Engine Engine::restore(const Snapshot& s) {
   }
   for (const AccountState& as : s.accounts) {
     Account a;
+    QX_ASSERT(stp_ok(as.stp));
     a.s = as;
     for (const PositionState& p : as.positions)
       a.margin += p.long_side.margin + p.short_side.margin;
@@ -275,6 +276,7 @@ Engine Engine::restore(const Snapshot& s) {
     QX_ASSERT(raw(os.account) < e.accounts_.size());
     QX_ASSERT(raw(os.id) != 0);
     OrderHandle h = e.orders_.allocate();
+    QX_ASSERT(stp_ok(os.stp));
     e.orders_[h] = Order::from(os);
     by_id.push_back(h);
     Account& a = e.acc_at(os.account);

@@ -89,8 +89,13 @@ bool agree(const Effect& x, const Effect& m) {
              std::tie(m.trade, m.order, m.counter_order, m.account, m.counter_account, m.instrument,
                       m.direction, m.offset, m.counter_offset, m.price, m.volume, m.volume_left,
                       m.amount, m.amount2);
-    case EffectKind::kInstrumentCreated:
-    case EffectKind::kInstrumentStatusChanged: return x.instrument == m.instrument;
+    case EffectKind::kInstrumentCreated: return x.instrument == m.instrument;
+    case EffectKind::kInstrumentStatusChanged:
+      return x.instrument == m.instrument && x.reason == m.reason;
+    case EffectKind::kCurrencySet: return x.amount == m.amount;
+    case EffectKind::kPositionDelivered:
+      return std::tie(x.account, x.instrument, x.direction, x.volume, x.price, x.amount) ==
+             std::tie(m.account, m.instrument, m.direction, m.volume, m.price, m.amount);
     case EffectKind::kUserCreated: return x.user == m.user;
     case EffectKind::kAccountCreated:
     case EffectKind::kAccountRiskSet: return x.account == m.account;

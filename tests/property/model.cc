@@ -306,12 +306,15 @@ void Model::on(const core::CreateInstrument& e, std::vector<Effect>& out) {
       return;
     }
   }
-  Wide scaled = Wide{p.price_tick_e8} * p.multiplier_e8 * minor_per_unit_;
-  Wide unit = Wide{100'000'000} * 100'000'000;
+  // tick x multiplier is in units of 1e-16; a tick value must be a whole number of minor units
+  // (1e16 / minor_per_unit_ of those). Dividing, not multiplying, keeps within 128 bits.
+  Wide scaled = Wide{p.price_tick_e8} * p.multiplier_e8;
+  Wide unit = Wide{100'000'000} * 100'000'000 / minor_per_unit_;
   // A last trading day already settled (before today's) could never trade.
   const bool expired = p.last_trading_day != 0 && p.last_trading_day < trading_day_;
   if (!name_ok(e.code) || p.price_tick_e8 <= 0 || p.multiplier_e8 <= 0 || scaled % unit != 0 ||
-      e.pre_settlement.value <= 0 || expired) {
+      scaled / unit > std::numeric_limits<std::int64_t>::max() || e.pre_settlement.value <= 0 ||
+      expired) {
     out.push_back(admin_reject(RejectReason::kInvalidParameter));
     return;
   }
@@ -362,6 +365,7 @@ void Model::on(const core::SetInstrumentStatus& e, std::vector<Effect>& out) {
   ins.status = e.status;
   Effect f = simple(EffectKind::kInstrumentStatusChanged);
   f.instrument = e.instrument;
+  f.reason = static_cast<std::uint16_t>(e.status);
   out.push_back(f);
   if (e.status != core::InstrumentStatus::kDelisted) return;
   for (Direction side : {Direction::kBuy, Direction::kSell}) {
@@ -599,6 +603,7 @@ void Model::on(const core::Settle& e, std::vector<Effect>& out) {
       instruments_[i].status = core::InstrumentStatus::kDelisted;
       Effect f = simple(EffectKind::kInstrumentStatusChanged);
       f.instrument = core::InstrumentId(i);
+      f.reason = static_cast<std::uint16_t>(core::InstrumentStatus::kDelisted);
       out.push_back(f);
     }
     instruments_[i].pre_settlement = price[i];
