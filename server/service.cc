@@ -141,6 +141,38 @@ core::OrderRef order_ref_field(const json& body) {
   return ref;
 }
 
+// The plain decimal text of a JSON number. nlohmann prints the shortest text that reads back as
+// the same double, which for small or large ones has an exponent ("1e-05"); parse_decimal takes
+// digits only, so the exponent is expanded here ("0.00001"). Texts past parse_decimal's length
+// limit stay refused.
+std::string number_text(const json& v) {
+  std::string s = v.dump();
+  const auto e = s.find_first_of("eE");
+  if (e == std::string::npos) return s;
+  const std::string exp_text = s.substr(e + 1);
+  if (exp_text.empty() || exp_text.size() > 4) return s;  // a double's exponent has <= 3 digits
+  const int exp = std::stoi(exp_text);
+  std::string mantissa = s.substr(0, e);
+  const bool negative = !mantissa.empty() && mantissa[0] == '-';
+  if (negative) mantissa.erase(0, 1);
+  std::string digits = mantissa;
+  int point = static_cast<int>(mantissa.size());
+  if (const auto dot = mantissa.find('.'); dot != std::string::npos) {
+    digits = mantissa.substr(0, dot) + mantissa.substr(dot + 1);
+    point = static_cast<int>(dot);
+  }
+  point += exp;
+  const int size = static_cast<int>(digits.size());
+  if (point <= 0) {
+    digits = "0." + std::string(static_cast<std::size_t>(-point), '0') + digits;
+  } else if (point >= size) {
+    digits += std::string(static_cast<std::size_t>(point - size), '0');
+  } else {
+    digits.insert(static_cast<std::size_t>(point), ".");
+  }
+  return (negative ? "-" : "") + digits;
+}
+
 // A decimal given as a string or a JSON number, scaled by 10^places, within [lo, hi].
 std::int64_t decimal_field(const json& j, const char* key, int places, std::int64_t lo,
                            std::int64_t hi) {
@@ -149,7 +181,7 @@ std::int64_t decimal_field(const json& j, const char* key, int places, std::int6
   if (v.is_string()) {
     d = parse_decimal(v.get<std::string>(), places);
   } else if (v.is_number()) {
-    d = parse_decimal(v.dump(), places);  // shortest round-trip text of the number
+    d = parse_decimal(number_text(v), places);
   }
   if (!d || *d < lo || *d > hi) {
     throw BadRequest{std::string("'") + key + "' must be a decimal with at most " +
@@ -299,7 +331,7 @@ MoneyInput money_input(const json& j, const char* key) {
   if (v.is_string() && v.get_ref<const std::string&>().size() <= 64) {
     return {key, v.get<std::string>()};
   }
-  if (v.is_number()) return {key, v.dump()};  // shortest round-trip text of the number
+  if (v.is_number()) return {key, number_text(v)};
   throw BadRequest{std::string("'") + key + "' must be a decimal amount"};
 }
 

@@ -71,8 +71,13 @@ def test_a_usdt_exchange_lists_ethusdt_and_counts_money_in_1e_8(tmp_path, restor
         r = s.post("/api/admin/deposit", {"account": "trader-01", "amount": "1.123456789"},
                    "admin")
         assert r.status_code == 400 and "8 places (USDT)" in r.json()["message"], r.text
-        ok(s.post("/api/admin/deposit", {"account": "trader-01", "amount": "1000.12345678"},
+        ok(s.post("/api/admin/deposit", {"account": "trader-01", "amount": "1000.12345677"},
                   "admin"))
+        # A JSON number prints as 1e-08 in shortest form: its exponent is expanded, not refused.
+        ok(s.post("/api/admin/deposit", {"account": "trader-01", "amount": 0.00000001}, "admin"))
+        for tiny in (1e-09, 1e-300, 1e300):
+            r = s.post("/api/admin/deposit", {"account": "trader-01", "amount": tiny}, "admin")
+            assert r.status_code == 400, (tiny, r.text)
         # Accounts exist now: the currency is fixed.
         r = s.post("/api/admin/currency", {"code": "CNY", "decimals": 4}, "admin")
         assert r.status_code == 409 and r.json()["reason"] == "CURRENCY_FIXED", r.text
