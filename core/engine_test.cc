@@ -223,21 +223,29 @@ TEST_F(EngineTest, SelfTradePreventionCancelsIncomingRemainder) {
   EXPECT_EQ(d.engine().book(if_, 5).asks.size(), 1u);  // alice's own ask untouched
 }
 
-// The order's own mode (here per order, the account's below). Alice's ask of 2 at 19,000 rests
-// ahead of bob's ask of 1 at the same price; alice then bids 3 at 19,000.
-NewOrder alice_bids_3(AccountId alice, InstrumentId i, std::optional<SelfTradePrevention> stp) {
-  return NewOrder{alice,
+// A BUY OPEN LIMIT at 19,000 with the order's own self-trade prevention (none: the account's).
+NewOrder buy_at_19000(AccountId a, InstrumentId i, std::int64_t lots,
+                      std::optional<SelfTradePrevention> stp,
+                      TimeCondition tc = TimeCondition::kGfd,
+                      VolumeCondition vc = VolumeCondition::kAny) {
+  return NewOrder{a,
                   i,
                   ClientOrderId(0),
                   kBuy,
                   kOpen,
                   PriceType::kLimit,
                   PriceTicks(19'000),
-                  Lots(3),
-                  TimeCondition::kGfd,
-                  VolumeCondition::kAny,
+                  Lots(lots),
+                  tc,
+                  vc,
                   false,
                   stp};
+}
+
+// The order's own mode (here per order, the account's below). Alice's ask of 2 at 19,000 rests
+// ahead of bob's ask of 1 at the same price; alice then bids 3 at 19,000.
+NewOrder alice_bids_3(AccountId alice, InstrumentId i, std::optional<SelfTradePrevention> stp) {
+  return buy_at_19000(alice, i, 3, stp);
 }
 
 // CANCEL_OLDEST: her ask is cancelled (2 lots), matching goes on with bob's (1 lot), and the
@@ -294,9 +302,7 @@ TEST_F(EngineTest, SelfTradePreventionScopeUserSpansTheUsersAccounts) {
   EXPECT_EQ(static_cast<CancelReason>(first(fx, EffectKind::kOrderCancelled).reason),
             CancelReason::kSelfTradePrevention);
   // The order may choose scope ACCOUNT for itself: then the two accounts trade.
-  fx = d.apply(NewOrder{alice2, if_, ClientOrderId(0), kBuy, kOpen, PriceType::kLimit,
-                        PriceTicks(19'000), Lots(1), TimeCondition::kGfd, VolumeCondition::kAny,
-                        false, SelfTradePrevention{}});
+  fx = d.apply(buy_at_19000(alice2, if_, 1, SelfTradePrevention{}));
   EXPECT_EQ(count(fx, EffectKind::kTrade), 1u);
 }
 
@@ -306,18 +312,7 @@ TEST_F(EngineTest, SelfTradePreventionModeDecidesWhetherAFokCanFill) {
   d.order(alice, if_, kSell, kOpen, 19'000, 2, TimeCondition::kGtc);
   d.order(bob, if_, kSell, kOpen, 19'000, 3, TimeCondition::kGtc);
   auto fok = [&](SelfTradePrevention stp) {
-    return NewOrder{alice,
-                    if_,
-                    ClientOrderId(0),
-                    kBuy,
-                    kOpen,
-                    PriceType::kLimit,
-                    PriceTicks(19'000),
-                    Lots(3),
-                    TimeCondition::kIoc,
-                    VolumeCondition::kAll,
-                    false,
-                    stp};
+    return buy_at_19000(alice, if_, 3, stp, TimeCondition::kIoc, VolumeCondition::kAll);
   };
   EXPECT_EQ(reject_of(d.apply(fok(SelfTradePrevention{}))), RejectReason::kFokUnfillable);
   const auto& fx = d.apply(fok(SelfTradePrevention{StpMode::kCancelOldest}));

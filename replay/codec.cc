@@ -349,6 +349,14 @@ void write_body(const core::CancelOrder& v, BodyBuilder body, Context&) {
   write_order_ref(ref, b.initRef());
 }
 
+// A self-trade prevention setting from its two schema enums (the fields named in errors).
+core::SelfTradePrevention stp_to_core(schema::StpMode mode, schema::StpScope scope,
+                                      const char* mode_field, const char* scope_field,
+                                      Context& ctx) {
+  return core::SelfTradePrevention{enum_to_core<core::StpMode>(mode, mode_field, ctx),
+                                   enum_to_core<core::StpScope>(scope, scope_field, ctx)};
+}
+
 core::NewOrder read_new_order(schema::NewOrder::Reader r, Context& ctx) {
   core::NewOrder o;
   o.account = core::AccountId{r.getAccount()};
@@ -369,9 +377,8 @@ core::NewOrder read_new_order(schema::NewOrder::Reader r, Context& ctx) {
     case schema::NewOrder::Stp::ACCOUNT: break;
     case schema::NewOrder::Stp::OWN: {
       const auto own = stp.getOwn();
-      o.stp = core::SelfTradePrevention{
-          enum_to_core<core::StpMode>(own.getMode(), "NewOrder.stp.mode", ctx),
-          enum_to_core<core::StpScope>(own.getScope(), "NewOrder.stp.scope", ctx)};
+      o.stp = stp_to_core(own.getMode(), own.getScope(), "NewOrder.stp.mode", "NewOrder.stp.scope",
+                          ctx);
       break;
     }
     default: ctx.fail("NewOrder.stp", "unknown union member");
@@ -444,9 +451,8 @@ core::EventBody read_body(BodyReader body, Context& ctx) {
       const auto r = body.getSetAccountRisk();
       return core::SetAccountRisk{
           core::AccountId{r.getAccount()}, r.getMaxOpenOrders(), r.getEnabled(),
-          core::SelfTradePrevention{
-              enum_to_core<core::StpMode>(r.getStpMode(), "SetAccountRisk.stpMode", ctx),
-              enum_to_core<core::StpScope>(r.getStpScope(), "SetAccountRisk.stpScope", ctx)}};
+          stp_to_core(r.getStpMode(), r.getStpScope(), "SetAccountRisk.stpMode",
+                      "SetAccountRisk.stpScope", ctx)};
     }
     case Body::SET_RISK_PARAMS: {
       const auto r = body.getSetRiskParams();
@@ -580,9 +586,8 @@ core::AccountState read_account(schema::AccountState::Reader r, Context& ctx) {
   v.user = core::UserId{r.getUser()};
   v.enabled = r.getEnabled();
   v.max_open_orders = r.getMaxOpenOrders();
-  v.stp = core::SelfTradePrevention{
-      enum_to_core<core::StpMode>(r.getStpMode(), "AccountState.stpMode", ctx),
-      enum_to_core<core::StpScope>(r.getStpScope(), "AccountState.stpScope", ctx)};
+  v.stp = stp_to_core(r.getStpMode(), r.getStpScope(), "AccountState.stpMode",
+                      "AccountState.stpScope", ctx);
   v.pre_balance = core::Money{r.getPreBalance()};
   v.deposit = core::Money{r.getDeposit()};
   v.withdraw = core::Money{r.getWithdraw()};
@@ -636,9 +641,8 @@ core::OrderState read_order(schema::OrderState::Reader r, Context& ctx) {
       enum_to_core<core::TimeCondition>(r.getTimeCondition(), "OrderState.timeCondition", ctx);
   v.post_only = r.getPostOnly();
   v.forced = r.getForced();
-  v.stp = core::SelfTradePrevention{
-      enum_to_core<core::StpMode>(r.getStpMode(), "OrderState.stpMode", ctx),
-      enum_to_core<core::StpScope>(r.getStpScope(), "OrderState.stpScope", ctx)};
+  v.stp = stp_to_core(r.getStpMode(), r.getStpScope(), "OrderState.stpMode", "OrderState.stpScope",
+                      ctx);
   v.price = core::PriceTicks{r.getPrice()};
   v.volume_orig = core::Lots{r.getVolumeOrig()};
   v.volume_left = core::Lots{r.getVolumeLeft()};

@@ -4,19 +4,7 @@ cancels the bid, delivers both positions in cash at the final settlement price a
 
 Run by ctest with QX_BIN pointing at the executable (see tests/e2e/CMakeLists.txt).
 """
-import signal
-
-import pytest
-
-from test_server import Server
-
-
-@pytest.fixture()
-def server(tmp_path):
-    s = Server(tmp_path / "data")
-    yield s
-    if s.proc.poll() is None:
-        s.stop(signal.SIGKILL)
+from test_server import server  # noqa: F401  (the fixture: a demo server on free ports)
 
 
 def test_the_last_trading_days_settlement_delivers_and_delists(server):

@@ -4,25 +4,14 @@ the resting order, the incoming one or both, and bad settings are refused withou
 
 Run by ctest with QX_BIN pointing at the executable (see tests/e2e/CMakeLists.txt).
 """
-import signal
 import socket
 import struct
 
-import pytest
-
 from test_hostile import capnp_encode
-from test_server import Server
+from test_server import server  # noqa: F401  (the fixture: a demo server on free ports)
 from test_tcp import TcpClient, order
 
 STP = "SELF_TRADE_PREVENTION"
-
-
-@pytest.fixture()
-def server(tmp_path):
-    s = Server(tmp_path / "data")
-    yield s
-    if s.proc.poll() is None:
-        s.stop(signal.SIGKILL)
 
 
 def stp_cancels(reply):

@@ -1085,8 +1085,7 @@ void Model::on(const core::SetCurrency& e, std::vector<Effect>& out) {
     out.push_back(admin_reject(RejectReason::kInvalidParameter));
     return;
   }
-  minor_per_unit_ = 1;
-  for (std::uint32_t i = 0; i < e.decimals; ++i) minor_per_unit_ *= 10;
+  minor_per_unit_ = core::pow10(e.decimals);
   Effect f = simple(EffectKind::kCurrencySet);
   f.amount = core::Money(minor_per_unit_);
   out.push_back(f);
