@@ -41,6 +41,14 @@ enum class EffectKind : std::uint8_t {
   // volume = lots delivered, price = the final settlement price, amount = their value there
   // (cash delivery; the mark to that price is already in the account's settlement).
   kPositionDelivered = 22,
+  // A stop order placed and held out of the book: order = its id, account, instrument, client id,
+  // direction, offset, price = its limit price (0 for MARKET), volume, amount = the trigger price
+  // in ticks, reason = TriggerKind | TriggerSource << 8.
+  kStopAccepted = 23,
+  // A stop order's trigger price was reached: order = the stop's id, price = the reference price
+  // that reached it, amount = the trigger price, the rest as STOP_ACCEPTED. The order it enters
+  // follows at once as ORDER_ACCEPTED (a new order id, the same client id) or ORDER_REJECTED.
+  kStopTriggered = 24,
 };
 
 struct Effect {

@@ -82,7 +82,7 @@ void Engine::apply(const Event& event, EffectBuffer& out) {
   out_ = &out;
   header_ = &event.header;
   std::visit([this](const auto& body) { on(body); }, event.body);
-  if (!liquidation_queue_.empty()) run_liquidations();
+  settle_consequences();
   last_seq_ = event.header.seq;
   last_timestamp_ns_ = event.header.timestamp_ns;
   out_ = nullptr;
@@ -213,8 +213,8 @@ void Engine::on(const SetInstrumentStatus& e) {
   }
 }
 
-// Cancels every resting order of an instrument: bids then asks, best level first, in time
-// priority.
+// Cancels every resting order of an instrument (bids then asks, best level first, in time
+// priority), then its pending stops in id order.
 void Engine::cancel_all_resting(Instrument& ins, CancelReason why) {
   std::vector<OrderHandle> doomed;
   for (const BookSide* side : {&ins.book.bids, &ins.book.asks}) {
@@ -224,6 +224,13 @@ void Engine::cancel_all_resting(Instrument& ins, CancelReason why) {
     });
   }
   for (OrderHandle h : doomed) cancel_resting(h, why);
+  std::set<OrderId> stops;
+  for (const auto& by_source : ins.triggers) {
+    for (const auto& set : by_source) {
+      for (const auto& [price, id] : set) stops.insert(id);
+    }
+  }
+  for (OrderId id : stops) cancel_stop(id, why);
 }
 
 void Engine::on(const CreateUser& e) {

@@ -36,6 +36,7 @@
 #include <cstdint>
 #include <map>
 #include <optional>
+#include <set>
 #include <string>
 #include <string_view>
 #include <vector>
@@ -141,6 +142,8 @@ class Engine {
   [[nodiscard]] std::vector<PositionView> positions(AccountId id) const;
   [[nodiscard]] std::vector<OrderState> orders(AccountId id) const;  // resting, by order id
   [[nodiscard]] std::optional<OrderState> order(OrderId id) const;
+  [[nodiscard]] std::vector<StopState> stops(AccountId id) const;  // pending, by id
+  [[nodiscard]] const std::map<OrderId, StopState>& all_stops() const { return stops_; }
   [[nodiscard]] std::vector<TradeState> trades(AccountId id) const;  // today's
   [[nodiscard]] const std::vector<TradeState>& trades_today() const { return trades_; }
   [[nodiscard]] BookView book(InstrumentId id, std::size_t depth) const;
@@ -169,6 +172,10 @@ class Engine {
     Book book;
     // Accounts with a position entry in the instrument, by account id (MarkToMarket's index).
     std::vector<AccountId> holders;
+    // Pending stops by (trigger price, id), by [source - 1][fires rising]: the ones to fire when
+    // the reference price reaches a value are a prefix (rising) or a suffix (falling).
+    std::set<std::pair<PriceTicks, OrderId>> triggers[2][2];
+    bool moved = false;  // its last or mark price may have changed during this event
   };
   // Lots of the resting OPEN orders of one account in one instrument, by direction: they count
   // against the position limit as if filled.
@@ -182,6 +189,7 @@ class Engine {
     Money frozen_margin{};
     Money frozen_commission{};
     std::uint32_t open_orders{};
+    std::uint32_t stops{};  // pending stop orders; they count against max_open_orders too
     std::vector<PendingOpen> pending;  // sorted by instrument id; no entry when both are 0
     // The account's live orders in order id order (a list through Order::acc_prev/acc_next).
     OrderHandle first_order = kNoOrder;
@@ -238,6 +246,7 @@ class Engine {
   void on(const SetRiskParams& e);
   void on(const Settle& e);
   void on(const NewOrder& e);
+  void enter(const NewOrder& e);
   void on(const AmendOrder& e);
   void on(const CancelOrder& e);
   void on(const MarkToMarket& e);
@@ -279,6 +288,33 @@ class Engine {
   bool self_trade(const Order& t, const Order& m) const;
   bool expires_before_today(const InstrumentParams& p) const;
   void cancel_all_resting(Instrument& ins, CancelReason why);
+  // Checks a request shared by orders and stops (enums, account, instrument state, volume,
+  // combinations, client id, open order count); nullopt when it passes.
+  std::optional<RejectReason> check_request(const NewOrder& e) const;
+  void reject_order(const NewOrder& e, RejectReason r);
+  // An effect of kind k that echoes the request: account, instrument, client order id,
+  // direction, offset, price and volume.
+  static Effect request_effect(EffectKind k, const NewOrder& e);
+
+  // stops.cc: stop and take-profit orders.
+  void place_stop(const NewOrder& e);
+  static std::optional<PriceTicks> reference(const Instrument& ins, TriggerSource s);
+  void cancel_stop(OrderId id, CancelReason why);
+  static Effect stop_effect(EffectKind k, const StopState& s);
+  std::optional<OrderId> resolve_stop(AccountId a, const OrderRef& ref) const;
+  void index_stop(const StopState& s);
+  void unindex_stop(const StopState& s);
+  // Moves every pending stop of a moved instrument whose reference price has reached its trigger
+  // price to hits_, and clears the moved marks.
+  void collect_hits();
+  // After the event's own work: liquidations, then the hit stops one at a time, oldest first.
+  void settle_consequences();
+  void trigger_stop(const StopState& s, PriceTicks at);
+  void note_moved(Instrument& ins) {
+    if (ins.moved) return;
+    ins.moved = true;
+    moved_.push_back(static_cast<std::uint32_t>(&ins - instruments_.data()));
+  }
 
   // risk.cc: money, fees, margin, settlement, liquidation.
   Money fee(const Instrument& ins, Offset kind, PriceTicks p, Lots v) const;
@@ -322,6 +358,11 @@ class Engine {
   HandleIndex order_index_;   // OrderId -> handle
   HandleIndex client_index_;  // (account, client order id) -> handle
   std::vector<TradeState> trades_;
+  std::map<OrderId, StopState> stops_;  // pending stop orders
+  std::map<std::pair<AccountId, ClientOrderId>, OrderId> stop_clients_;
+  // Stops hit during this event, waiting their turn: the reference price that hit each.
+  std::map<OrderId, std::pair<StopState, PriceTicks>> hits_;
+  std::vector<std::uint32_t> moved_;          // instruments with `moved` set
   std::vector<AccountId> liquidation_queue_;  // accounts to check at the end of this event
   std::vector<bool> liquidation_queued_;      // by account: in liquidation_queue_ already
   std::vector<bool> stuck_;                   // by account: at risk after its last liquidation

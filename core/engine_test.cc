@@ -11,32 +11,16 @@
 namespace qx::core {
 namespace {
 
+using testing::admin_reject_of;
 using testing::cny;
+using testing::count;
 using testing::Driver;
+using testing::first;
+using testing::reject_of;
 
-constexpr auto kBuy = Direction::kBuy;
-constexpr auto kSell = Direction::kSell;
-constexpr auto kOpen = Offset::kOpen;
-
-std::size_t count(const EffectBuffer& fx, EffectKind k) {
-  return static_cast<std::size_t>(
-      std::count_if(fx.begin(), fx.end(), [k](const Effect& e) { return e.kind == k; }));
-}
-
-const Effect& first(const EffectBuffer& fx, EffectKind k) {
-  auto it = std::find_if(fx.begin(), fx.end(), [k](const Effect& e) { return e.kind == k; });
-  static const Effect kNone{};
-  EXPECT_NE(it, fx.end()) << "no effect of kind " << to_string(k);
-  return it == fx.end() ? kNone : *it;
-}
-
-RejectReason reject_of(const EffectBuffer& fx) {
-  return static_cast<RejectReason>(first(fx, EffectKind::kOrderRejected).reason);
-}
-
-RejectReason admin_reject_of(const EffectBuffer& fx) {
-  return static_cast<RejectReason>(first(fx, EffectKind::kAdminRejected).reason);
-}
+using testing::kBuy;
+using testing::kOpen;
+using testing::kSell;
 
 class EngineTest : public ::testing::Test {
  protected:

@@ -125,6 +125,10 @@ struct NewOrder {
   VolumeCondition volume_condition{};
   bool post_only{};
   std::optional<SelfTradePrevention> stp{};  // none: the account's (SetAccountRisk)
+  // A stop or take-profit order: held out of the book until the trigger fires, then entered as
+  // this order without the trigger (docs/semantics.md, "Stop orders"). LIMIT or MARKET only.
+  std::optional<StopTrigger> trigger{};
+  bool operator==(const NewOrder&) const = default;
 };
 
 // Identifies a live order either by the exchange's id or by the client's id within the account.

@@ -22,6 +22,7 @@ const char* to_string(RejectReason r) {
     case RejectReason::kPostOnlyWouldCross: return "POST_ONLY_WOULD_CROSS";
     case RejectReason::kFokUnfillable: return "FOK_UNFILLABLE";
     case RejectReason::kCurrencyFixed: return "CURRENCY_FIXED";
+    case RejectReason::kStopWouldTrigger: return "STOP_WOULD_TRIGGER";
     case RejectReason::kUnknownAccount: return "UNKNOWN_ACCOUNT";
     case RejectReason::kUnknownUser: return "UNKNOWN_USER";
     case RejectReason::kAccountDisabled: return "ACCOUNT_DISABLED";
@@ -35,6 +36,7 @@ const char* to_string(RejectReason r) {
     case RejectReason::kUnknownOrder: return "UNKNOWN_ORDER";
     case RejectReason::kOrderNotOwned: return "ORDER_NOT_OWNED";
     case RejectReason::kAmendNoChange: return "AMEND_NO_CHANGE";
+    case RejectReason::kStopNotAmendable: return "STOP_NOT_AMENDABLE";
   }
   return "UNKNOWN_REASON";
 }
@@ -111,6 +113,22 @@ const char* to_string(StpScope s) {
   return "INVALID";
 }
 
+const char* to_string(TriggerKind k) {
+  switch (k) {
+    case TriggerKind::kStop: return "STOP";
+    case TriggerKind::kTakeProfit: return "TAKE_PROFIT";
+  }
+  return "INVALID";
+}
+
+const char* to_string(TriggerSource s) {
+  switch (s) {
+    case TriggerSource::kLast: return "LAST";
+    case TriggerSource::kMark: return "MARK";
+  }
+  return "INVALID";
+}
+
 const char* to_string(InstrumentStatus s) {
   switch (s) {
     case InstrumentStatus::kTrading: return "TRADING";
@@ -141,6 +159,8 @@ const char* to_string(EffectKind k) {
     case EffectKind::kInsuranceCovered: return "INSURANCE_COVERED";
     case EffectKind::kCurrencySet: return "CURRENCY_SET";
     case EffectKind::kPositionDelivered: return "POSITION_DELIVERED";
+    case EffectKind::kStopAccepted: return "STOP_ACCEPTED";
+    case EffectKind::kStopTriggered: return "STOP_TRIGGERED";
     case EffectKind::kAccountSettled: return "ACCOUNT_SETTLED";
     case EffectKind::kSettlementDone: return "SETTLEMENT_DONE";
     case EffectKind::kLiquidationStarted: return "LIQUIDATION_STARTED";

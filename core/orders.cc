@@ -26,7 +26,8 @@ bool crosses(Direction taker, PriceTicks taker_price, PriceTicks maker_price) {
 bool enums_ok(const NewOrder& e) {
   auto in = [](auto v, int lo, int hi) { return raw(v) >= lo && raw(v) <= hi; };
   return in(e.direction, 1, 2) && in(e.offset, 1, 4) && in(e.price_type, 1, 3) &&
-         in(e.time_condition, 1, 3) && in(e.volume_condition, 1, 2) && (!e.stp || stp_ok(*e.stp));
+         in(e.time_condition, 1, 3) && in(e.volume_condition, 1, 2) && (!e.stp || stp_ok(*e.stp)) &&
+         (!e.trigger || trigger_ok(*e.trigger));
 }
 
 }  // namespace
@@ -128,47 +129,65 @@ bool Engine::fok_fillable(const Instrument& ins, const Order& o) const {
   return fillable;
 }
 
-void Engine::on(const NewOrder& e) {
-  auto reject = [&](RejectReason r) {
-    Effect f{};
-    f.kind = EffectKind::kOrderRejected;
-    f.reason = static_cast<std::uint16_t>(r);
-    f.account = e.account;
-    f.instrument = e.instrument;
-    f.client_order_id = e.client_order_id;
-    f.direction = e.direction;
-    f.offset = e.offset;
-    f.price = e.price;
-    f.volume = e.volume;
-    emit(f);
-  };
-  if (!enums_ok(e)) return reject(RejectReason::kInvalidParameter);
-  if (raw(e.account) >= accounts_.size()) return reject(RejectReason::kUnknownAccount);
-  if (raw(e.instrument) >= instruments_.size()) return reject(RejectReason::kUnknownInstrument);
-  Account& a = acc_at(e.account);
-  Instrument& ins = ins_at(e.instrument);
-  if (!a.s.enabled) return reject(RejectReason::kAccountDisabled);
-  if (ins.s.status == InstrumentStatus::kHalted) return reject(RejectReason::kInstrumentHalted);
-  if (ins.s.status == InstrumentStatus::kDelisted) {
-    return reject(RejectReason::kInstrumentDelisted);
-  }
-  if (e.volume.value <= 0) return reject(RejectReason::kInvalidVolume);
-  if (e.volume > ins.s.params.max_order_volume) {
-    return reject(RejectReason::kOrderVolumeLimitExceeded);
-  }
+Effect Engine::request_effect(EffectKind k, const NewOrder& e) {
+  Effect f{};
+  f.kind = k;
+  f.account = e.account;
+  f.instrument = e.instrument;
+  f.client_order_id = e.client_order_id;
+  f.direction = e.direction;
+  f.offset = e.offset;
+  f.price = e.price;
+  f.volume = e.volume;
+  return f;
+}
+
+void Engine::reject_order(const NewOrder& e, RejectReason r) {
+  Effect f = request_effect(EffectKind::kOrderRejected, e);
+  f.reason = static_cast<std::uint16_t>(r);
+  emit(f);
+}
+
+std::optional<RejectReason> Engine::check_request(const NewOrder& e) const {
+  if (!enums_ok(e)) return RejectReason::kInvalidParameter;
+  if (raw(e.account) >= accounts_.size()) return RejectReason::kUnknownAccount;
+  if (raw(e.instrument) >= instruments_.size()) return RejectReason::kUnknownInstrument;
+  const Account& a = accounts_[raw(e.account)];
+  const Instrument& ins = instruments_[raw(e.instrument)];
+  if (!a.s.enabled) return RejectReason::kAccountDisabled;
+  if (ins.s.status == InstrumentStatus::kHalted) return RejectReason::kInstrumentHalted;
+  if (ins.s.status == InstrumentStatus::kDelisted) return RejectReason::kInstrumentDelisted;
+  if (e.volume.value <= 0) return RejectReason::kInvalidVolume;
+  if (e.volume > ins.s.params.max_order_volume) return RejectReason::kOrderVolumeLimitExceeded;
   bool ioc = e.time_condition == TimeCondition::kIoc || e.price_type == PriceType::kMarket;
   if (e.volume_condition == VolumeCondition::kAll && !ioc) {
-    return reject(RejectReason::kInvalidCombination);
+    return RejectReason::kInvalidCombination;
   }
   if (e.post_only && (e.price_type != PriceType::kLimit || ioc)) {
-    return reject(RejectReason::kInvalidCombination);
+    return RejectReason::kInvalidCombination;
   }
-  if (raw(e.client_order_id) != 0 && find_by_client(e.account, e.client_order_id)) {
-    return reject(RejectReason::kDuplicateClientOrderId);
+  if (raw(e.client_order_id) != 0 && (find_by_client(e.account, e.client_order_id) ||
+                                      stop_clients_.contains({e.account, e.client_order_id}))) {
+    return RejectReason::kDuplicateClientOrderId;
   }
-  if (a.s.max_open_orders != 0 && a.open_orders >= a.s.max_open_orders) {
-    return reject(RejectReason::kTooManyOpenOrders);
+  if (a.s.max_open_orders != 0 && a.open_orders + a.stops >= a.s.max_open_orders) {
+    return RejectReason::kTooManyOpenOrders;
   }
+  return std::nullopt;
+}
+
+void Engine::on(const NewOrder& e) {
+  if (e.trigger) return place_stop(e);
+  enter(e);
+}
+
+// Enters an order (a new one, or a stop whose trigger fired): checks, prices, freezes, matches.
+void Engine::enter(const NewOrder& e) {
+  auto reject = [&](RejectReason r) { reject_order(e, r); };
+  if (auto why = check_request(e)) return reject(*why);
+  Account& a = acc_at(e.account);
+  Instrument& ins = ins_at(e.instrument);
+  const bool ioc = e.time_condition == TimeCondition::kIoc || e.price_type == PriceType::kMarket;
   PriceTicks price = e.price;
   if (e.price_type == PriceType::kMarket) {
     auto p = market_price(ins, e.direction, e.volume);
@@ -218,16 +237,9 @@ void Engine::on(const NewOrder& e) {
   link_account(h);
   a.open_orders += 1;
 
-  Effect f{};
-  f.kind = EffectKind::kOrderAccepted;
-  f.account = e.account;
-  f.instrument = e.instrument;
+  Effect f = request_effect(EffectKind::kOrderAccepted, e);
   f.order = o.id;
-  f.client_order_id = e.client_order_id;
-  f.direction = e.direction;
-  f.offset = e.offset;
   f.price = price;
-  f.volume = e.volume;
   f.volume_left = e.volume;
   emit(f);
   match(h, ins);
@@ -247,7 +259,12 @@ void Engine::on(const AmendOrder& e) {
   };
   if (raw(e.account) >= accounts_.size()) return reject(RejectReason::kUnknownAccount);
   auto found = resolve(e.account, e.ref);
-  if (!found) return reject(RejectReason::kUnknownOrder);
+  if (!found) {
+    auto stop = resolve_stop(e.account, e.ref);
+    if (!stop) return reject(RejectReason::kUnknownOrder);
+    if (stops_.at(*stop).order.account != e.account) return reject(RejectReason::kOrderNotOwned);
+    return reject(RejectReason::kStopNotAmendable);
+  }
   OrderHandle h = *found;
   Order& o = orders_[h];
   if (o.account != e.account) return reject(RejectReason::kOrderNotOwned);
@@ -319,7 +336,12 @@ void Engine::on(const CancelOrder& e) {
   };
   if (raw(e.account) >= accounts_.size()) return reject(RejectReason::kUnknownAccount);
   auto found = resolve(e.account, e.ref);
-  if (!found) return reject(RejectReason::kUnknownOrder);
+  if (!found) {
+    auto stop = resolve_stop(e.account, e.ref);
+    if (!stop) return reject(RejectReason::kUnknownOrder);
+    if (stops_.at(*stop).order.account != e.account) return reject(RejectReason::kOrderNotOwned);
+    return cancel_stop(*stop, CancelReason::kUserRequest);
+  }
   if (orders_[*found].account != e.account) return reject(RejectReason::kOrderNotOwned);
   cancel_resting(*found, CancelReason::kUserRequest);
 }
@@ -403,6 +425,7 @@ void Engine::trade(Order& t, Order& m, Instrument& ins, PriceTicks price, Lots v
   tr.time_ns = header_->timestamp_ns;
   trades_.push_back(tr);
   ins.s.last_price = price;
+  note_moved(ins);
   // Day statistics saturate rather than wrap (core/limits.h bounds money, not event counts).
   ins.s.volume_today = Lots(std::min(ins.s.volume_today.value, kInt64Max - v.value) + v.value);
   const std::int64_t value = *narrow(notional(price, v, ins.tick_value));

@@ -527,6 +527,14 @@ void Engine::on(const Settle& e) {
     }
     for (OrderHandle h : expired) cancel_resting(h, CancelReason::kExpired);
   }
+  //    Then day stops (GFD, or close-today), in id order.
+  std::vector<OrderId> day_stops;
+  for (const auto& [id, st] : stops_) {
+    if (st.order.time_condition == TimeCondition::kGfd || st.order.offset == Offset::kCloseToday) {
+      day_stops.push_back(id);
+    }
+  }
+  for (OrderId id : day_stops) cancel_stop(id, CancelReason::kExpired);
   // 1b. Instruments whose last trading day this is: every other resting order is cancelled.
   std::vector<bool> expiring(instruments_.size());
   for (std::size_t i = 0; i < instruments_.size(); ++i) {
@@ -605,6 +613,7 @@ void Engine::on(const Settle& e) {
     refresh_band(ins);
     // A new trading day marks at the settlement price until its first trade.
     s.last_price.reset();
+    note_moved(ins);
     s.volume_today = Lots{0};
     s.turnover_today = Money{0};
     cancel_outside_band(ins);

@@ -47,6 +47,28 @@ void put(Hasher& h, const PositionSide& s) {
   h.i64(s.margin.value);
 }
 
+void put(Hasher& h, const StopState& s) {
+  const NewOrder& o = s.order;
+  const SelfTradePrevention stp = o.stp.value_or(SelfTradePrevention{});
+  const StopTrigger t = o.trigger.value_or(StopTrigger{});
+  h.word(raw(s.id));
+  h.word(raw(o.client_order_id));
+  h.word(raw(o.account) | static_cast<std::uint64_t>(raw(o.instrument)) << 32);
+  h.word(static_cast<std::uint64_t>(o.direction) | static_cast<std::uint64_t>(o.offset) << 8 |
+         static_cast<std::uint64_t>(o.price_type) << 16 |
+         static_cast<std::uint64_t>(o.time_condition) << 24 |
+         static_cast<std::uint64_t>(o.volume_condition) << 32 |
+         static_cast<std::uint64_t>(o.post_only) << 40);
+  h.word(static_cast<std::uint64_t>(o.stp.has_value()) | static_cast<std::uint64_t>(stp.mode) << 8 |
+         static_cast<std::uint64_t>(stp.scope) << 16 |
+         static_cast<std::uint64_t>(o.trigger.has_value()) << 24 |
+         static_cast<std::uint64_t>(t.kind) << 32 | static_cast<std::uint64_t>(t.source) << 40);
+  h.i64(o.price.value);
+  h.i64(o.volume.value);
+  h.i64(t.price.value);
+  h.i64(s.insert_time_ns);
+}
+
 void put(Hasher& h, const OrderState& o) {
   h.word(raw(o.id));
   h.word(raw(o.client_order_id));
@@ -138,6 +160,8 @@ std::uint64_t hash_snapshot(const Snapshot& s) {
   }
   h.word(s.orders.size());
   for (const OrderState& o : s.orders) put(h, o);
+  h.word(s.stops.size());
+  for (const StopState& st : s.stops) put(h, st);
   h.word(s.trades.size());
   for (const TradeState& t : s.trades) put(h, t);
   return h.finish();
@@ -222,6 +246,8 @@ Snapshot Engine::snapshot() const {
       });
     }
   }
+  s.stops.reserve(stops_.size());
+  for (const auto& [id, st] : stops_) s.stops.push_back(st);
   s.trades = trades_;
   return s;
 }
@@ -294,6 +320,16 @@ Engine Engine::restore(const Snapshot& s) {
     return raw(e.orders_[x].id) < raw(e.orders_[y].id);
   });
   for (OrderHandle h : by_id) e.link_account(h);
+  for (const StopState& st : s.stops) {
+    const NewOrder& o = st.order;
+    QX_ASSERT(raw(o.instrument) < e.instruments_.size());
+    QX_ASSERT(raw(o.account) < e.accounts_.size());
+    QX_ASSERT(raw(st.id) != 0 && raw(st.id) < e.next_order_id_);
+    QX_ASSERT(o.trigger.has_value() && trigger_ok(*o.trigger));
+    QX_ASSERT(!o.stp || stp_ok(*o.stp));
+    e.index_stop(st);
+    QX_ASSERT(e.stops_.emplace(st.id, st).second);
+  }
   e.rebuild_holders();
   e.trades_ = s.trades;
   e.check_invariants();
@@ -361,11 +397,36 @@ void Engine::check_invariants() const {
   }
   QX_ASSERT_EQ(order_index_.size(), live);
   QX_ASSERT_EQ(orders_.live(), live);
+  // Pending stops: each in exactly its trigger set, its client id indexed, counted by its account.
+  std::vector<std::uint32_t> stops(accounts_.size());
+  std::size_t indexed = 0;
+  for (const Instrument& ins : instruments_) {
+    for (const auto& by_source : ins.triggers) {
+      for (const auto& set : by_source) indexed += set.size();
+    }
+    QX_ASSERT(!ins.moved);
+  }
+  QX_ASSERT_EQ(indexed, stops_.size());
+  for (const auto& [id, st] : stops_) {
+    const NewOrder& o = st.order;
+    QX_ASSERT(st.id == id && o.trigger.has_value());
+    const bool rising = fires_rising(o.direction, o.trigger->kind);
+    QX_ASSERT(instruments_[raw(o.instrument)]
+                  .triggers[raw(o.trigger->source) - 1][rising ? 1 : 0]
+                  .contains({o.trigger->price, id}));
+    if (raw(o.client_order_id) != 0) {
+      QX_ASSERT(resolve_stop(o.account, OrderRef{std::nullopt, o.client_order_id}) == id);
+      QX_ASSERT(!find_by_client(o.account, o.client_order_id));
+    }
+    stops[raw(o.account)] += 1;
+  }
+  QX_ASSERT(hits_.empty() && moved_.empty());
   for (std::size_t i = 0; i < accounts_.size(); ++i) {
     const Account& a = accounts_[i];
     QX_ASSERT_EQ(a.frozen_margin.value, frozen_margin[i].value);
     QX_ASSERT_EQ(a.frozen_commission.value, frozen_commission[i].value);
     QX_ASSERT_EQ(a.open_orders, open[i]);
+    QX_ASSERT_EQ(a.stops, stops[i]);
     // The pending OPEN lots by instrument, and the order list in order id order.
     std::sort(pending[i].begin(), pending[i].end(), [](const PendingOpen& x, const PendingOpen& y) {
       return raw(x.instrument) < raw(y.instrument);

@@ -20,7 +20,7 @@ namespace qx::core {
 
 // The semantics version: bumped whenever a change makes the engine produce different effects or
 // state for the same journal. Journals record it; an engine refuses journals of another version.
-inline constexpr std::uint32_t kSemanticsVersion = 5;
+inline constexpr std::uint32_t kSemanticsVersion = 6;
 
 struct InstrumentState {
   std::string code;
@@ -93,6 +93,14 @@ struct OrderState {
   bool operator==(const OrderState&) const = default;
 };
 
+// A pending stop order: the request as placed (its trigger set), its id and when it was placed.
+struct StopState {
+  OrderId id{};
+  NewOrder order;
+  std::int64_t insert_time_ns{};
+  bool operator==(const StopState&) const = default;
+};
+
 struct TradeState {
   TradeId id{};
   InstrumentId instrument{};
@@ -127,6 +135,7 @@ struct Snapshot {
   std::vector<std::string> users;                       // index = UserId
   std::vector<AccountState> accounts;                   // index = AccountId
   std::vector<OrderState> orders;                       // resting orders, canonical order
+  std::vector<StopState> stops;                         // pending stop orders, by id
   std::vector<TradeState> trades;                       // today's trades, in execution order
 };
 

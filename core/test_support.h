@@ -2,6 +2,9 @@
 // event's effects, and the parameters of the instruments used in the worked examples.
 #pragma once
 
+#include <gtest/gtest.h>
+
+#include <algorithm>
 #include <string>
 #include <utility>
 
@@ -40,6 +43,31 @@ inline InstrumentParams cu_params() {
   p.max_order_volume = Lots(500);
   p.position_limit = Lots(10'000);
   return p;
+}
+
+inline constexpr auto kBuy = Direction::kBuy;
+inline constexpr auto kSell = Direction::kSell;
+inline constexpr auto kOpen = Offset::kOpen;
+
+inline std::size_t count(const EffectBuffer& fx, EffectKind k) {
+  return static_cast<std::size_t>(
+      std::count_if(fx.begin(), fx.end(), [k](const Effect& e) { return e.kind == k; }));
+}
+
+// The first effect of kind k (a test failure, and a zeroed effect, when there is none).
+inline const Effect& first(const EffectBuffer& fx, EffectKind k) {
+  auto it = std::find_if(fx.begin(), fx.end(), [k](const Effect& e) { return e.kind == k; });
+  static const Effect kNone{};
+  EXPECT_NE(it, fx.end()) << "no effect of kind " << to_string(k);
+  return it == fx.end() ? kNone : *it;
+}
+
+inline RejectReason reject_of(const EffectBuffer& fx) {
+  return static_cast<RejectReason>(first(fx, EffectKind::kOrderRejected).reason);
+}
+
+inline RejectReason admin_reject_of(const EffectBuffer& fx) {
+  return static_cast<RejectReason>(first(fx, EffectKind::kAdminRejected).reason);
 }
 
 inline Money cny(std::int64_t units) {

@@ -108,6 +108,30 @@ struct SelfTradePrevention {
   StpScope scope = StpScope::kAccount;
   bool operator==(const SelfTradePrevention&) const = default;
 };
+// Stop and take-profit orders (docs/semantics.md, "Stop orders"): an order held out of the book
+// until a reference price reaches its trigger price, then entered as LIMIT or MARKET. A STOP buys
+// when the price rises to the trigger (sells when it falls to it); a TAKE_PROFIT buys when it
+// falls to it (sells when it rises to it).
+enum class TriggerKind : std::uint8_t { kStop = 1, kTakeProfit = 2 };
+// LAST: the instrument's last trade price (none before the day's first trade); MARK: the price
+// positions are marked at (the last trade price, else the previous settlement price).
+enum class TriggerSource : std::uint8_t { kLast = 1, kMark = 2 };
+struct StopTrigger {
+  TriggerKind kind = TriggerKind::kStop;
+  TriggerSource source = TriggerSource::kLast;
+  PriceTicks price{};
+  bool operator==(const StopTrigger&) const = default;
+};
+constexpr bool trigger_ok(const StopTrigger& t) {
+  const auto kind = static_cast<unsigned>(t.kind);
+  const auto source = static_cast<unsigned>(t.source);
+  return kind >= 1 && kind <= 2 && source >= 1 && source <= 2;
+}
+// Whether the trigger fires when the reference price is at or above its price (else at or below).
+constexpr bool fires_rising(Direction d, TriggerKind k) {
+  return (d == Direction::kBuy) == (k == TriggerKind::kStop);
+}
+
 constexpr bool stp_ok(SelfTradePrevention s) {
   const auto mode = static_cast<unsigned>(s.mode);
   const auto scope = static_cast<unsigned>(s.scope);
@@ -135,7 +159,8 @@ enum class RejectReason : std::uint16_t {
   kNoLiquidity = 206,  // MARKET or BEST with an empty opposite side
   kPostOnlyWouldCross = 207,
   kFokUnfillable = 208,
-  kCurrencyFixed = 209,  // SetCurrency after the first instrument or account exists
+  kCurrencyFixed = 209,     // SetCurrency after the first instrument or account exists
+  kStopWouldTrigger = 210,  // a stop whose trigger condition already holds at placement
   // 3xx: account and risk.
   kUnknownAccount = 301,
   kUnknownUser = 302,
@@ -151,6 +176,7 @@ enum class RejectReason : std::uint16_t {
   kUnknownOrder = 401,
   kOrderNotOwned = 402,
   kAmendNoChange = 403,
+  kStopNotAmendable = 404,  // a pending stop order can be cancelled, not amended
 };
 
 // Why an order left the book (or never rested).
@@ -178,5 +204,7 @@ const char* to_string(VolumeCondition v);
 const char* to_string(InstrumentStatus s);
 const char* to_string(StpMode m);
 const char* to_string(StpScope s);
+const char* to_string(TriggerKind k);
+const char* to_string(TriggerSource s);
 
 }  // namespace qx::core

@@ -89,6 +89,15 @@ std::vector<OrderState> Engine::orders(AccountId id) const {
   return out;
 }
 
+std::vector<StopState> Engine::stops(AccountId id) const {
+  std::vector<StopState> out;
+  if (raw(id) >= accounts_.size() || accounts_[raw(id)].stops == 0) return out;
+  for (const auto& [sid, st] : stops_) {
+    if (st.order.account == id) out.push_back(st);
+  }
+  return out;
+}
+
 std::optional<OrderState> Engine::order(OrderId id) const {
   auto h = resolve(AccountId{}, OrderRef{id, {}});
   if (!h) return std::nullopt;

@@ -309,10 +309,9 @@ void write_body(const core::Settle& v, BodyBuilder body, Context& ctx) {
   }
 }
 
-void write_body(const core::NewOrder& v, BodyBuilder body, Context& ctx) {
+void write_new_order(const core::NewOrder& v, schema::NewOrder::Builder b, Context& ctx) {
   const auto& [account, instrument, client_order_id, direction, offset, price_type, price, volume,
-               time_condition, volume_condition, post_only, stp] = v;
-  auto b = body.initNewOrder();
+               time_condition, volume_condition, post_only, stp, trigger] = v;
   b.setAccount(core::raw(account));
   b.setInstrument(core::raw(instrument));
   b.setClientOrderId(core::raw(client_order_id));
@@ -331,6 +330,18 @@ void write_body(const core::NewOrder& v, BodyBuilder body, Context& ctx) {
   } else {
     b.getStp().setAccount();
   }
+  if (trigger) {
+    auto t = b.getTrigger().initStop();
+    t.setKind(enum_to_schema(trigger->kind, "NewOrder.trigger.kind", ctx));
+    t.setSource(enum_to_schema(trigger->source, "NewOrder.trigger.source", ctx));
+    t.setPrice(trigger->price.value);
+  } else {
+    b.getTrigger().setNone();
+  }
+}
+
+void write_body(const core::NewOrder& v, BodyBuilder body, Context& ctx) {
+  write_new_order(v, body.initNewOrder(), ctx);
 }
 
 void write_body(const core::AmendOrder& v, BodyBuilder body, Context&) {
@@ -382,6 +393,19 @@ core::NewOrder read_new_order(schema::NewOrder::Reader r, Context& ctx) {
       break;
     }
     default: ctx.fail("NewOrder.stp", "unknown union member");
+  }
+  const auto trigger = r.getTrigger();
+  switch (trigger.which()) {
+    case schema::NewOrder::Trigger::NONE: break;
+    case schema::NewOrder::Trigger::STOP: {
+      const auto t = trigger.getStop();
+      o.trigger = core::StopTrigger{
+          enum_to_core<core::TriggerKind>(t.getKind(), "NewOrder.trigger.kind", ctx),
+          enum_to_core<core::TriggerSource>(t.getSource(), "NewOrder.trigger.source", ctx),
+          core::PriceTicks{t.getPrice()}};
+      break;
+    }
+    default: ctx.fail("NewOrder.trigger", "unknown union member");
   }
   return o;
 }
@@ -654,6 +678,22 @@ core::OrderState read_order(schema::OrderState::Reader r, Context& ctx) {
   return v;
 }
 
+void write_stop(const core::StopState& v, schema::StopState::Builder b, Context& ctx) {
+  const auto& [id, order, insert_time_ns] = v;
+  b.setId(core::raw(id));
+  write_new_order(order, b.initOrder(), ctx);
+  b.setInsertTimeNs(insert_time_ns);
+}
+
+core::StopState read_stop(schema::StopState::Reader r, Context& ctx) {
+  core::StopState v;
+  v.id = core::OrderId{r.getId()};
+  v.order = read_new_order(r.getOrder(), ctx);
+  if (!v.order.trigger) ctx.fail("StopState.order.trigger", "a pending stop has no trigger");
+  v.insert_time_ns = r.getInsertTimeNs();
+  return v;
+}
+
 void write_trade(const core::TradeState& v, schema::TradeState::Builder b, Context& ctx) {
   const auto& [id, instrument, price, volume, taker_order, taker_account, taker_direction,
                taker_offset, taker_fee, maker_order, maker_account, maker_offset, maker_fee,
@@ -854,7 +894,7 @@ Status write_snapshot(const core::Snapshot& s, schema::Snapshot::Builder out) {
   Context ctx("encode snapshot");
   const auto& [semantics_version, last_seq, last_timestamp_ns, trading_day, next_order_id,
                next_trade_id, effects_hash, liquidation_ratio_ppb, insurance_account, currency,
-               money_decimals, instruments, users, accounts, orders, trades] = s;
+               money_decimals, instruments, users, accounts, orders, stops, trades] = s;
   try {
     out.setSchemaVersion(kSchemaVersion);
     out.setSemanticsVersion(semantics_version);
@@ -887,6 +927,8 @@ Status write_snapshot(const core::Snapshot& s, schema::Snapshot::Builder out) {
                ctx, write_account);
     write_list(orders, out.initOrders(list_size(orders.size(), "Snapshot.orders", ctx)), ctx,
                write_order);
+    write_list(stops, out.initStops(list_size(stops.size(), "Snapshot.stops", ctx)), ctx,
+               write_stop);
     write_list(trades, out.initTrades(list_size(trades.size(), "Snapshot.trades", ctx)), ctx,
                write_trade);
   } catch (const kj::Exception& e) {
@@ -941,6 +983,7 @@ Result<core::Snapshot> read_snapshot(schema::Snapshot::Reader in) {
     });
     s.accounts = read_list<core::AccountState>(in.getAccounts(), ctx, read_account);
     s.orders = read_list<core::OrderState>(in.getOrders(), ctx, read_order);
+    s.stops = read_list<core::StopState>(in.getStops(), ctx, read_stop);
     s.trades = read_list<core::TradeState>(in.getTrades(), ctx, read_trade);
   } catch (const kj::Exception& e) {
     return ctx.kj_error(e);

@@ -100,6 +100,26 @@ static_assert(same_value(core::StpScope::kUser, schema::StpScope::USER));
 static_assert(EnumMap<core::StpScope>::kMax == core::raw(core::StpScope::kUser));
 
 template <>
+struct EnumMap<core::TriggerKind> {
+  using Schema = schema::TriggerKind;
+  static constexpr std::uint32_t kMax = 2;
+  static constexpr const char* kName = "TriggerKind";
+};
+static_assert(same_value(core::TriggerKind::kStop, schema::TriggerKind::STOP));
+static_assert(same_value(core::TriggerKind::kTakeProfit, schema::TriggerKind::TAKE_PROFIT));
+static_assert(EnumMap<core::TriggerKind>::kMax == core::raw(core::TriggerKind::kTakeProfit));
+
+template <>
+struct EnumMap<core::TriggerSource> {
+  using Schema = schema::TriggerSource;
+  static constexpr std::uint32_t kMax = 2;
+  static constexpr const char* kName = "TriggerSource";
+};
+static_assert(same_value(core::TriggerSource::kLast, schema::TriggerSource::LAST));
+static_assert(same_value(core::TriggerSource::kMark, schema::TriggerSource::MARK));
+static_assert(EnumMap<core::TriggerSource>::kMax == core::raw(core::TriggerSource::kMark));
+
+template <>
 struct EnumMap<core::InstrumentStatus> {
   using Schema = schema::InstrumentStatus;
   static constexpr std::uint32_t kMax = 3;
@@ -117,7 +137,7 @@ static_assert(same_value(core::OrderStatus::kFinished, schema::OrderStatus::FINI
 template <>
 struct EnumMap<core::EffectKind> {
   using Schema = schema::EffectKind;
-  static constexpr std::uint32_t kMax = 22;
+  static constexpr std::uint32_t kMax = 24;
   static constexpr const char* kName = "EffectKind";
 };
 static_assert(same_value(core::EffectKind::kOrderAccepted, schema::EffectKind::ORDER_ACCEPTED));
@@ -148,7 +168,9 @@ static_assert(same_value(core::EffectKind::kInsuranceCovered,
 static_assert(same_value(core::EffectKind::kCurrencySet, schema::EffectKind::CURRENCY_SET));
 static_assert(same_value(core::EffectKind::kPositionDelivered,
                          schema::EffectKind::POSITION_DELIVERED));
-static_assert(EnumMap<core::EffectKind>::kMax == core::raw(core::EffectKind::kPositionDelivered));
+static_assert(same_value(core::EffectKind::kStopAccepted, schema::EffectKind::STOP_ACCEPTED));
+static_assert(same_value(core::EffectKind::kStopTriggered, schema::EffectKind::STOP_TRIGGERED));
+static_assert(EnumMap<core::EffectKind>::kMax == core::raw(core::EffectKind::kStopTriggered));
 
 // The schema enumerant for a core value, or nullopt when the schema does not define it.
 template <class C>

@@ -72,6 +72,19 @@ std::vector<core::Event> sample_events() {
       core::PriceTicks{19'050}, core::Lots{3}, core::TimeCondition::kIoc,
       core::VolumeCondition::kAll, true,
       core::SelfTradePrevention{core::StpMode::kCancelOldest, core::StpScope::kAccount}}));
+  core::NewOrder stop;
+  stop.account = core::AccountId{4};
+  stop.instrument = core::InstrumentId{1};
+  stop.client_order_id = core::ClientOrderId{12};
+  stop.direction = core::Direction::kBuy;
+  stop.offset = core::Offset::kClose;
+  stop.price_type = core::PriceType::kMarket;
+  stop.volume = core::Lots{7};
+  stop.time_condition = core::TimeCondition::kGtc;
+  stop.volume_condition = core::VolumeCondition::kAny;
+  stop.trigger = core::StopTrigger{core::TriggerKind::kTakeProfit, core::TriggerSource::kMark,
+                                   core::PriceTicks{-3}};
+  events.push_back(make_event(stop));
   // A malformed request (invalid enums) must be journaled as it came.
   events.push_back(make_event(core::NewOrder{}));
   events.push_back(make_event(core::AmendOrder{
@@ -142,6 +155,23 @@ core::Snapshot sample_snapshot() {
                      core::Lots{1},
                      1'735'689'600'000'000'001};
   s.orders = {o, core::OrderState{}};
+  core::StopState stop;
+  stop.id = core::OrderId{498};
+  stop.order.account = core::AccountId{1};
+  stop.order.instrument = core::InstrumentId{1};
+  stop.order.client_order_id = core::ClientOrderId{31};
+  stop.order.direction = core::Direction::kSell;
+  stop.order.offset = core::Offset::kOpen;
+  stop.order.price_type = core::PriceType::kLimit;
+  stop.order.price = core::PriceTicks{6'990};
+  stop.order.volume = core::Lots{2};
+  stop.order.time_condition = core::TimeCondition::kGfd;
+  stop.order.volume_condition = core::VolumeCondition::kAny;
+  stop.order.stp = core::SelfTradePrevention{core::StpMode::kCancelOldest, core::StpScope::kUser};
+  stop.order.trigger = core::StopTrigger{core::TriggerKind::kStop, core::TriggerSource::kLast,
+                                         core::PriceTicks{6'995}};
+  stop.insert_time_ns = 1'735'689'600'000'000'003;
+  s.stops = {stop};
   core::TradeState t{core::TradeId{76},      core::InstrumentId{0},    core::PriceTicks{19'020},
                      core::Lots{2},          core::OrderId{499},       core::AccountId{1},
                      core::Direction::kSell, core::Offset::kOpen,      core::Money{13},
@@ -278,7 +308,7 @@ TEST(Codec, EncoderRefusesUndefinedEnumValues) {
             "encode event: NewOrder.direction: Direction value 3 is not defined by the schema");
 
   core::Effect effect;
-  effect.kind = static_cast<core::EffectKind>(23);
+  effect.kind = static_cast<core::EffectKind>(25);
   EXPECT_FALSE(encode_effect(effect).ok());
 
   core::Snapshot s;
@@ -316,8 +346,17 @@ TEST(Codec, UnknownEnumValueIsAnError) {
             "decode event: NewOrder.offset: unknown Offset value 5 (this reader knows 0..4)");
 
   capnp::MallocMessageBuilder effect_message;
-  effect_message.initRoot<schema::Effect>().setKind(static_cast<schema::EffectKind>(23));
+  effect_message.initRoot<schema::Effect>().setKind(static_cast<schema::EffectKind>(25));
   EXPECT_FALSE(decode_effect(serialise(effect_message)).ok());
+}
+
+TEST(Codec, PendingStopWithoutTriggerIsAnError) {
+  core::Snapshot s = sample_snapshot();
+  s.stops[0].order.trigger.reset();
+  const auto r = decode_snapshot(bytes_of(encode_snapshot(s)));
+  ASSERT_FALSE(r.ok());
+  EXPECT_NE(r.error().message.find("StopState.order.trigger"), std::string::npos)
+      << r.error().message;
 }
 
 TEST(Codec, EmptyOrUnknownBodyIsAnError) {
@@ -465,7 +504,7 @@ TEST(Codec, AmplifiedListIsAnError) {
   std::memcpy(&root, bytes.data() + 8, 8);
   const std::uint64_t data_words = (root >> 32) & 0xFFFF;
   const std::uint64_t pointer_count = (root >> 48) & 0xFFFF;
-  ASSERT_EQ(pointer_count, 6u);  // instruments, users, accounts, orders, trades, currency
+  ASSERT_EQ(pointer_count, 7u);  // instruments, users, accounts, orders, trades, currency, stops
   // List pointer: tag 1, offset 0, element size 0 (void), element count 2^29 - 1.
   const std::uint64_t list = 1 | (std::uint64_t{(1u << 29) - 1} << 35);
   const std::size_t orders_pointer = 8 * (2 + data_words + 3);

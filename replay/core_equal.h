@@ -57,6 +57,10 @@ std::string show(const T& v) {
   } else if constexpr (std::is_same_v<T, core::SelfTradePrevention>) {
     return "{mode " + std::to_string(static_cast<unsigned>(v.mode)) + ", scope " +
            std::to_string(static_cast<unsigned>(v.scope)) + "}";
+  } else if constexpr (std::is_same_v<T, core::StopTrigger>) {
+    return "{kind " + std::to_string(static_cast<unsigned>(v.kind)) + ", source " +
+           std::to_string(static_cast<unsigned>(v.source)) + ", price " +
+           std::to_string(v.price.value) + "}";
   } else {
     return std::to_string(v.value);  // core::Quantity
   }
@@ -208,8 +212,9 @@ inline void compare(Differ& d, const core::Settle& a, const core::Settle& b) {
 }
 
 inline void compare(Differ& d, const core::NewOrder& a, const core::NewOrder& b) {
-  static_assert(field_count<core::NewOrder>() == 12);
+  static_assert(field_count<core::NewOrder>() == 13);
   d.leaf("stp", a.stp, b.stp);
+  d.leaf("trigger", a.trigger, b.trigger);
   d.leaf("account", a.account, b.account);
   d.leaf("instrument", a.instrument, b.instrument);
   d.leaf("client_order_id", a.client_order_id, b.client_order_id);
@@ -358,6 +363,13 @@ inline void compare(Differ& d, const core::OrderState& a, const core::OrderState
   d.leaf("insert_time_ns", a.insert_time_ns, b.insert_time_ns);
 }
 
+inline void compare(Differ& d, const core::StopState& a, const core::StopState& b) {
+  static_assert(field_count<core::StopState>() == 3);
+  d.leaf("id", a.id, b.id);
+  d.nested("order", a.order, b.order);
+  d.leaf("insert_time_ns", a.insert_time_ns, b.insert_time_ns);
+}
+
 inline void compare(Differ& d, const core::TradeState& a, const core::TradeState& b) {
   static_assert(field_count<core::TradeState>() == 14);
   d.leaf("id", a.id, b.id);
@@ -377,7 +389,7 @@ inline void compare(Differ& d, const core::TradeState& a, const core::TradeState
 }
 
 inline void compare(Differ& d, const core::Snapshot& a, const core::Snapshot& b) {
-  static_assert(field_count<core::Snapshot>() == 16);
+  static_assert(field_count<core::Snapshot>() == 17);
   d.leaf("semantics_version", a.semantics_version, b.semantics_version);
   d.leaf("last_seq", a.last_seq, b.last_seq);
   d.leaf("last_timestamp_ns", a.last_timestamp_ns, b.last_timestamp_ns);
@@ -393,6 +405,7 @@ inline void compare(Differ& d, const core::Snapshot& a, const core::Snapshot& b)
   d.list("users", a.users, b.users);
   d.list("accounts", a.accounts, b.accounts);
   d.list("orders", a.orders, b.orders);
+  d.list("stops", a.stops, b.stops);
   d.list("trades", a.trades, b.trades);
 }
 

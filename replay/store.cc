@@ -157,6 +157,8 @@ void IndexBuilder::add(const core::Event& event, const core::EffectBuffer& effec
       case core::EffectKind::kOrderAccepted:
       case core::EffectKind::kOrderAmended:
       case core::EffectKind::kOrderCancelled:
+      case core::EffectKind::kStopAccepted:
+      case core::EffectKind::kStopTriggered:
         account(e.account);
         instrument(e.instrument);
         touch(IndexKind::kOrder, raw(e.order), seq);

@@ -57,6 +57,12 @@ json stp_json(core::SelfTradePrevention s) {
   return json{{"mode", core::to_string(s.mode)}, {"scope", core::to_string(s.scope)}};
 }
 
+json trigger_json(const core::Engine& engine, core::InstrumentId i, const core::StopTrigger& t) {
+  return json{{"kind", core::to_string(t.kind)},
+              {"source", core::to_string(t.source)},
+              {"price", price_text(engine, i, t.price)}};
+}
+
 json order_ref_json(const core::OrderRef& r) {
   json j{{"client_order_id", core::raw(r.client_order_id)}};
   if (r.order_id) j["order_id"] = core::raw(*r.order_id);
@@ -147,6 +153,7 @@ json event_json(const core::Engine& engine, const core::Event& e) {
           j["volume_condition"] = core::to_string(b.volume_condition);
           j["post_only"] = b.post_only;
           if (b.stp) j["stp"] = stp_json(*b.stp);
+          if (b.trigger) j["trigger"] = trigger_json(engine, b.instrument, *b.trigger);
         } else if constexpr (std::is_same_v<T, core::AmendOrder>) {
           j["ref"] = order_ref_json(b.ref);
           j["new_price_ticks"] = b.new_price.value;
@@ -173,7 +180,8 @@ json effect_json(const core::Engine& engine, const core::Effect& e) {
     default: break;
   }
   if (e.kind == K::kTrade || e.kind == K::kOrderAccepted || e.kind == K::kOrderAmended ||
-      e.kind == K::kOrderCancelled || e.kind == K::kOrderRejected) {
+      e.kind == K::kOrderCancelled || e.kind == K::kOrderRejected || e.kind == K::kStopAccepted ||
+      e.kind == K::kStopTriggered) {
     j["account"] = account_name(engine, e.account);
     j["order_id"] = core::raw(e.order);
     j["client_order_id"] = core::raw(e.client_order_id);
@@ -189,6 +197,13 @@ json effect_json(const core::Engine& engine, const core::Effect& e) {
     j["maker_account"] = account_name(engine, e.counter_account);
     j["taker_fee"] = money_text(engine, e.amount);
     j["maker_fee"] = money_text(engine, e.amount2);
+  }
+  if (e.kind == K::kStopAccepted || e.kind == K::kStopTriggered) {
+    j["instrument"] = instrument_code(engine, e.instrument);
+    j["direction"] = core::to_string(e.direction);
+    j["trigger_price"] = price_text(engine, e.instrument, core::PriceTicks{e.amount.value});
+    j["trigger_kind"] = core::to_string(static_cast<core::TriggerKind>(e.reason & 0xFF));
+    j["trigger_source"] = core::to_string(static_cast<core::TriggerSource>(e.reason >> 8));
   }
   if (e.kind == K::kDeposited || e.kind == K::kWithdrawn || e.kind == K::kAccountSettled ||
       e.kind == K::kLiquidationStarted) {
@@ -244,25 +259,52 @@ json positions_json(const core::Engine& engine, core::AccountId a) {
   return out;
 }
 
+namespace {
+
+json order_json(const core::Engine& engine, const core::OrderState& o, const char* status) {
+  return json{{"order_id", core::raw(o.id)},
+              {"client_order_id", core::raw(o.client_order_id)},
+              {"instrument_id", engine.instrument(o.instrument).code},
+              {"direction", core::to_string(o.direction)},
+              {"offset", core::to_string(o.offset)},
+              {"price_type", core::to_string(o.price_type)},
+              {"limit_price", price_text(engine, o.instrument, o.price)},
+              {"time_condition", core::to_string(o.time_condition)},
+              {"volume_orign", o.volume_orig.value},
+              {"volume_left", o.volume_left.value},
+              {"status", status},
+              {"frozen_margin", money_text(engine, o.frozen_margin)},
+              {"frozen_commission", money_text(engine, o.frozen_commission)},
+              {"stp", stp_json(o.stp)},
+              {"insert_date_time", o.insert_time_ns}};
+}
+
+}  // namespace
+
+// Resting orders (ALIVE), then pending stops (PENDING_TRIGGER, holding nothing, with their
+// trigger), by id.
 json orders_json(const core::Engine& engine, core::AccountId a) {
   json out = json::object();
   for (const core::OrderState& o : engine.orders(a)) {
-    out[std::to_string(core::raw(o.id))] =
-        json{{"order_id", core::raw(o.id)},
-             {"client_order_id", core::raw(o.client_order_id)},
-             {"instrument_id", engine.instrument(o.instrument).code},
-             {"direction", core::to_string(o.direction)},
-             {"offset", core::to_string(o.offset)},
-             {"price_type", core::to_string(o.price_type)},
-             {"limit_price", price_text(engine, o.instrument, o.price)},
-             {"time_condition", core::to_string(o.time_condition)},
-             {"volume_orign", o.volume_orig.value},
-             {"volume_left", o.volume_left.value},
-             {"status", "ALIVE"},
-             {"frozen_margin", money_text(engine, o.frozen_margin)},
-             {"frozen_commission", money_text(engine, o.frozen_commission)},
-             {"stp", stp_json(o.stp)},
-             {"insert_date_time", o.insert_time_ns}};
+    out[std::to_string(core::raw(o.id))] = order_json(engine, o, "ALIVE");
+  }
+  for (const core::StopState& st : engine.stops(a)) {
+    const core::NewOrder& n = st.order;
+    core::OrderState o;
+    o.id = st.id;
+    o.client_order_id = n.client_order_id;
+    o.instrument = n.instrument;
+    o.direction = n.direction;
+    o.offset = n.offset;
+    o.price_type = n.price_type;
+    o.time_condition = n.time_condition;
+    o.price = n.price;
+    o.volume_orig = o.volume_left = n.volume;
+    o.stp = n.stp.value_or(engine.account_state(a).stp);
+    o.insert_time_ns = st.insert_time_ns;
+    json j = order_json(engine, o, "PENDING_TRIGGER");
+    j["trigger"] = trigger_json(engine, n.instrument, *n.trigger);
+    out[std::to_string(core::raw(st.id))] = j;
   }
   return out;
 }

@@ -84,6 +84,20 @@ enum StpScope {
   user @2;           # orders of any account of the same user
 }
 
+# Mirrors core::TriggerKind: when a stop order fires (core/types.h).
+enum TriggerKind {
+  invalid @0;
+  stop @1;         # a buy when the price rises to the trigger, a sell when it falls to it
+  takeProfit @2;   # a buy when the price falls to the trigger, a sell when it rises to it
+}
+
+# Mirrors core::TriggerSource: the reference price a trigger watches.
+enum TriggerSource {
+  invalid @0;
+  last @1;         # the last trade price
+  mark @2;         # the mark: the last trade price, else the previous settlement price
+}
+
 # Mirrors core::InstrumentStatus.
 enum InstrumentStatus {
   invalid @0;
@@ -125,6 +139,10 @@ enum EffectKind {
   insuranceCovered @20;        # amount = paid by the fund (counter account), amount2 = unpaid
   currencySet @21;             # amount = minor units per currency unit (10^decimals)
   positionDelivered @22;       # expiry: direction (buy = long side), volume, price, amount = value
+  stopAccepted @23;            # order = stop id, price = limit price (0: market), volume,
+                               # amount = trigger price (ticks), reason = kind | source << 8
+  stopTriggered @24;           # order = stop id, price = the reference price that fired it,
+                               # amount = trigger price; its entry's effects follow
 }
 
 # ---------------------------------------------------------------------------------------------
@@ -279,6 +297,14 @@ struct NewOrder {
     own :group {                        # this order's own
       mode @12 :StpMode;
       scope @13 :StpScope;
+    }
+  }
+  trigger :union {                      # a stop or take-profit order (core::StopTrigger)
+    none @14 :Void;                     # an ordinary order
+    stop :group {                       # held until the reference price reaches `price`
+      kind @15 :TriggerKind;
+      source @16 :TriggerSource;
+      price @17 :Int64;                 # trigger price, ticks
     }
   }
 }

@@ -89,6 +89,13 @@ struct OrderState {
   stpScope @19 :Events.StpScope;
 }
 
+# A pending stop order. Mirrors core::StopState.
+struct StopState {
+  id @0 :UInt64;                        # exchange order id of the stop
+  order @1 :Events.NewOrder;            # the request as placed (its trigger set)
+  insertTimeNs @2 :Int64;               # placement time, ns since the Unix epoch
+}
+
 # A trade of the current trading day. Mirrors core::TradeState.
 struct TradeState {
   id @0 :UInt64;                        # trade id
@@ -132,4 +139,5 @@ struct Snapshot {
   accounts @12 :List(AccountState);         # index = account id
   orders @13 :List(OrderState);             # resting orders, canonical priority order
   trades @14 :List(TradeState);             # today's trades, in execution order
+  stops @19 :List(StopState);               # pending stop orders, by id
 }

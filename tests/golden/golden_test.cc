@@ -77,10 +77,11 @@ TEST(Golden, JournalsReplayToTheirRecordedHashesAndCoverEverything) {
               R::kTooManyOpenOrders,     R::kWithdrawExceedsAvailable,
               R::kUnknownOrder,          R::kOrderNotOwned,
               R::kAmendNoChange,         R::kTooManyInstruments,
-              R::kCurrencyFixed}) {
+              R::kCurrencyFixed,         R::kStopWouldTrigger,
+              R::kStopNotAmendable}) {
     EXPECT_TRUE(rejects.count(static_cast<std::uint16_t>(r))) << "not covered: " << to_string(r);
   }
-  for (std::uint8_t k = 1; k <= core::raw(core::EffectKind::kPositionDelivered); ++k) {
+  for (std::uint8_t k = 1; k <= core::raw(core::EffectKind::kStopTriggered); ++k) {
     const auto kind = static_cast<core::EffectKind>(k);
     EXPECT_TRUE(effect_kinds.count(kind)) << "effect not produced: " << to_string(kind);
   }

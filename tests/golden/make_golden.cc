@@ -23,6 +23,23 @@ class Script {
     time_ns_ += 250'000'000;
     events_.push_back(Event{EventHeader{Seq(seq_), time_ns_, 1}, std::move(body)});
   }
+  // A stop or take-profit order.
+  void stop(std::uint32_t account, std::uint32_t instrument, Direction d, Offset o, PriceType pt,
+            std::int64_t price, std::int64_t lots, TimeCondition tc, StopTrigger t,
+            std::uint64_t client = 0) {
+    NewOrder e{AccountId(account),
+               InstrumentId(instrument),
+               ClientOrderId(client),
+               d,
+               o,
+               pt,
+               PriceTicks(price),
+               Lots(lots),
+               tc,
+               VolumeCondition::kAny};
+    e.trigger = t;
+    add(e);
+  }
   void order(std::uint32_t account, std::uint32_t instrument, Direction d, Offset o, PriceType pt,
              std::int64_t price, std::int64_t lots, TimeCondition tc = TimeCondition::kGfd,
              VolumeCondition vc = VolumeCondition::kAny, bool post_only = false,
@@ -145,6 +162,15 @@ void basic(Script& s) {
   s.add(NewOrder{AccountId(1), InstrumentId(0), ClientOrderId(0), kBuy, kOpen, kLimit,
                  PriceTicks(18'300), Lots(1), TimeCondition::kGfd, VolumeCondition::kAny, false,
                  SelfTradePrevention{StpMode::kCancelOldest, StpScope::kAccount}});
+  // Stops: carol's buy stop (a limit at 3664.0 once the last price reaches 3662.0) and her day
+  // sell stop on the mark; alice and bob trade at 3662.0, which fires the first (it rests: no
+  // offer left); the second expires at the settlement below.
+  s.stop(2, 0, kBuy, kOpen, kLimit, 18'320, 1, TimeCondition::kGtc,
+         StopTrigger{TriggerKind::kStop, TriggerSource::kLast, PriceTicks(18'310)}, 7);
+  s.stop(2, 0, kSell, kOpen, PriceType::kMarket, 0, 1, TimeCondition::kGfd,
+         StopTrigger{TriggerKind::kStop, TriggerSource::kMark, PriceTicks(18'000)});
+  s.order(0, 0, kSell, kOpen, kLimit, 18'310, 1, TimeCondition::kGtc);
+  s.order(1, 0, kBuy, kOpen, kLimit, 18'310, 1);
   s.add(Settle{{}});
 }
 
@@ -222,6 +248,15 @@ void rejects(Script& s) {
             TimeCondition::kGtc);  // the last: TOO_MANY_INSTRUMENTS
   }
   s.add(Deposit{AccountId(2), Money(kMoneyMax)});  // NUMERIC_OVERFLOW: the day's deposits
+  // On T0 (no trade yet: its mark is its reference price, 19,000) a buy stop at 19,500 waits; a
+  // sell stop at 19,000 has been reached already; the waiting stop cannot be amended.
+  s.stop(2, 2, kBuy, kOpen, PriceType::kMarket, 0, 1, TimeCondition::kGtc,
+         StopTrigger{TriggerKind::kStop, TriggerSource::kMark, PriceTicks(19'500)}, 9);
+  s.stop(
+      2, 2, kSell, kOpen, PriceType::kMarket, 0, 1, TimeCondition::kGtc,
+      StopTrigger{TriggerKind::kStop, TriggerSource::kMark, PriceTicks(19'000)});  // WOULD_TRIGGER
+  s.add(AmendOrder{AccountId(2), OrderRef{std::nullopt, ClientOrderId(9)}, PriceTicks(1),
+                   Lots(1)});  // STOP_NOT_AMENDABLE
 }
 
 // The risk and lifecycle rules, each provoked once (docs/semantics.md): an account liquidated at

@@ -227,6 +227,23 @@ inline rc::Gen<core::EventBody> gen_new_order(const World& w) {
     o.post_only = *rc::gen::weightedElement<bool>({{14, false}, {1, true}});
     // Now and then the order's own self-trade prevention instead of the account's.
     if (*rc::gen::weightedElement<bool>({{5, false}, {1, true}})) o.stp = *gen_stp();
+    // Now and then a stop or take-profit, on the last price or the mark, its trigger near the
+    // reference price (so that trades and settlements reach it), rarely an undefined kind or
+    // source.
+    if (*rc::gen::weightedElement<bool>({{4, false}, {1, true}})) {
+      core::StopTrigger t;
+      t.kind = *rc::gen::weightedElement<core::TriggerKind>({{6, core::TriggerKind::kStop},
+                                                             {6, core::TriggerKind::kTakeProfit},
+                                                             {1, core::TriggerKind{3}}});
+      t.source = *rc::gen::weightedElement<core::TriggerSource>({{6, core::TriggerSource::kLast},
+                                                                 {6, core::TriggerSource::kMark},
+                                                                 {1, core::TriggerSource{0}}});
+      t.price = core::PriceTicks(*gen_price(shape.ref_ticks, shape.price_max));
+      o.trigger = t;
+      o.price_type = *rc::gen::weightedElement<core::PriceType>({{6, core::PriceType::kLimit},
+                                                                 {6, core::PriceType::kMarket},
+                                                                 {1, core::PriceType::kBest}});
+    }
     // Rarely an enum value that is not defined (INVALID_PARAMETER).
     switch (*rc::gen::weightedElement<int>({{100, 0}, {1, 1}, {1, 2}, {1, 3}})) {
       case 1: o.direction = core::Direction{0}; break;
@@ -412,6 +429,20 @@ inline void steer_close(const World& w, const Model& m, const Command& c, core::
 
 template <class Request>
 void steer_reference(const World& w, const Model& m, const Command& c, Request& r) {
+  // One in four aims at a pending stop when there is one (cancelled; amending is refused).
+  const std::vector<ModelStop> stops = m.all_stops();
+  if (!stops.empty() && c.pick % 4 == 0) {
+    const ModelStop& st = stops[(c.pick / 4) % stops.size()];
+    const std::uint32_t owner = core::raw(st.order.account);
+    r.account = core::AccountId(c.foreign ? (owner + 1) % w.accounts : owner);
+    const bool by_id = c.by_order_id || c.foreign || core::raw(st.order.client_order_id) == 0;
+    r.ref = core::OrderRef{by_id ? std::optional(core::OrderId(st.id)) : std::nullopt,
+                           by_id ? core::ClientOrderId(0) : st.order.client_order_id};
+    if constexpr (std::is_same_v<Request, core::AmendOrder>) {
+      r.new_price = core::PriceTicks(st.order.price.value + c.price_delta);
+    }
+    return;
+  }
   std::vector<ModelOrder> live = m.live_orders();
   if (live.empty()) return;
   const ModelOrder& o = live[c.pick % live.size()];
@@ -584,6 +615,10 @@ inline std::string describe(const core::EventBody& body) {
              << " " << core::to_string(e.volume_condition) << (e.post_only ? " post-only" : "");
           if (e.stp) {
             os << " stp=" << core::to_string(e.stp->mode) << "/" << core::to_string(e.stp->scope);
+          }
+          if (e.trigger) {
+            os << " trigger=" << core::to_string(e.trigger->kind) << "/"
+               << core::to_string(e.trigger->source) << "@" << e.trigger->price.value;
           }
         } else if constexpr (std::is_same_v<T, core::AmendOrder>) {
           os << "AmendOrder acct=" << core::raw(e.account);

@@ -89,6 +89,14 @@ bool agree(const Effect& x, const Effect& m) {
              std::tie(m.trade, m.order, m.counter_order, m.account, m.counter_account, m.instrument,
                       m.direction, m.offset, m.counter_offset, m.price, m.volume, m.volume_left,
                       m.amount, m.amount2);
+    case EffectKind::kStopAccepted:
+      return std::tie(x.order, x.account, x.instrument, x.client_order_id, x.direction, x.offset,
+                      x.price, x.volume, x.amount, x.reason) ==
+             std::tie(m.order, m.account, m.instrument, m.client_order_id, m.direction, m.offset,
+                      m.price, m.volume, m.amount, m.reason);
+    case EffectKind::kStopTriggered:
+      return std::tie(x.order, x.account, x.instrument, x.client_order_id, x.price, x.amount) ==
+             std::tie(m.order, m.account, m.instrument, m.client_order_id, m.price, m.amount);
     case EffectKind::kInstrumentCreated: return x.instrument == m.instrument;
     case EffectKind::kInstrumentStatusChanged:
       return x.instrument == m.instrument && x.reason == m.reason;
@@ -196,6 +204,21 @@ void compare_account(Diff& d, const core::Engine& engine, const Model& model, st
   }
 }
 
+void compare_stops(Diff& d, const core::Engine& engine, const Model& model, std::uint32_t id) {
+  const std::string a = "account " + std::to_string(id) + " ";
+  std::vector<core::StopState> xs = engine.stops(core::AccountId(id));
+  std::vector<ModelStop> ms = model.stops(id);
+  d.check(a + "pending stops", static_cast<std::int64_t>(xs.size()),
+          static_cast<std::int64_t>(ms.size()));
+  for (std::size_t i = 0; i < xs.size() && i < ms.size(); ++i) {
+    const std::string w = a + "stop #" + std::to_string(i) + " ";
+    d.check(w + "id", static_cast<std::int64_t>(core::raw(xs[i].id)),
+            static_cast<std::int64_t>(ms[i].id));
+    d.check(w + "price", xs[i].order.price.value, ms[i].order.price.value);
+    d.check(w + "trigger", xs[i].order.trigger->price.value, ms[i].order.trigger->price.value);
+  }
+}
+
 void compare_book(Diff& d, const core::Engine& engine, const Model& model, std::uint32_t id) {
   core::BookView book = engine.book(core::InstrumentId(id), 1'000);
   for (core::Direction side : {core::Direction::kBuy, core::Direction::kSell}) {
@@ -221,7 +244,10 @@ std::string compare_state(const core::Engine& engine, const Model& model) {
   d.check("instruments", static_cast<std::int64_t>(engine.instrument_count()),
           static_cast<std::int64_t>(model.instrument_count()));
   if (!d.text().empty()) return d.text();
-  for (std::uint32_t a = 0; a < model.account_count(); ++a) compare_account(d, engine, model, a);
+  for (std::uint32_t a = 0; a < model.account_count(); ++a) {
+    compare_account(d, engine, model, a);
+    compare_stops(d, engine, model, a);
+  }
   for (std::uint32_t i = 0; i < model.instrument_count(); ++i) compare_book(d, engine, model, i);
   return d.text().empty() ? "" : "state differs:" + d.text();
 }
@@ -233,7 +259,8 @@ std::string where(const core::Event& e) {
 // ---- a -------------------------------------------------------------------------------------
 
 // Applies the scenario to an engine and to the model; returns "" or the first disagreement.
-std::string agree_with_model(const Scenario& s) {
+// Counts the stops the engine triggered into `fired`.
+std::string agree_with_model(const Scenario& s, std::size_t* fired = nullptr) {
   core::Engine engine;
   Model model;
   core::EffectBuffer effects;
@@ -243,6 +270,7 @@ std::string agree_with_model(const Scenario& s) {
     expected.clear();
     engine.apply(e, effects);
     model.apply(e.body, expected);
+    if (fired != nullptr) *fired += core::testing::count(effects, EffectKind::kStopTriggered);
     if (model.liquidation_ratio_set()) return where(e) + "the model does not cover liquidation";
     std::string diff = compare_effects(effects, expected);
     if (diff.empty()) diff = compare_state(engine, model);
@@ -254,8 +282,10 @@ std::string agree_with_model(const Scenario& s) {
 RC_GTEST_PROP(engine_properties, AgreesWithModel, ()) {
   // No SetRiskParams: the model leaves forced liquidation out (model.h).
   const Scenario s = *gen_scenario(GenOptions{.risk_params = false});
-  const std::string diff = agree_with_model(s);
+  std::size_t fired = 0;
+  const std::string diff = agree_with_model(s, &fired);
   if (!diff.empty()) RC_FAIL(diff);
+  RC_TAG(fired == 0 ? "no stop fired" : fired == 1 ? "one stop fired" : "several stops fired");
 }
 
 // ---- b -------------------------------------------------------------------------------------

@@ -92,6 +92,14 @@ inline rc::Gen<core::SelfTradePrevention> stp() {
       rc::gen::set(&core::SelfTradePrevention::scope,
                    enum_value<core::StpScope>(core::raw(core::StpScope::kUser))));
 }
+inline rc::Gen<core::StopTrigger> stop_trigger() {
+  return rc::gen::build<core::StopTrigger>(
+      rc::gen::set(&core::StopTrigger::kind,
+                   enum_value<core::TriggerKind>(core::raw(core::TriggerKind::kTakeProfit))),
+      rc::gen::set(&core::StopTrigger::source,
+                   enum_value<core::TriggerSource>(core::raw(core::TriggerSource::kMark))),
+      rc::gen::set(&core::StopTrigger::price, quantity<core::PriceTicks>()));
+}
 inline rc::Gen<core::Direction> direction() {
   return enum_value<core::Direction>(core::raw(core::Direction::kSell));
 }
@@ -111,7 +119,7 @@ inline rc::Gen<core::InstrumentStatus> instrument_status() {
   return enum_value<core::InstrumentStatus>(core::raw(core::InstrumentStatus::kDelisted));
 }
 inline rc::Gen<core::EffectKind> effect_kind() {
-  return enum_value<core::EffectKind>(core::raw(core::EffectKind::kPositionDelivered));
+  return enum_value<core::EffectKind>(core::raw(core::EffectKind::kStopTriggered));
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -222,18 +230,18 @@ inline rc::Gen<core::Settle> settle() {
 
 inline rc::Gen<core::NewOrder> new_order() {
   using E = core::NewOrder;
-  return rc::gen::build<E>(rc::gen::set(&E::account, id<core::AccountId>()),
-                           rc::gen::set(&E::instrument, id<core::InstrumentId>()),
-                           rc::gen::set(&E::client_order_id, id<core::ClientOrderId>()),
-                           rc::gen::set(&E::direction, direction()),
-                           rc::gen::set(&E::offset, offset()),
-                           rc::gen::set(&E::price_type, price_type()),
-                           rc::gen::set(&E::price, quantity<core::PriceTicks>()),
-                           rc::gen::set(&E::volume, quantity<core::Lots>()),
-                           rc::gen::set(&E::time_condition, time_condition()),
-                           rc::gen::set(&E::volume_condition, volume_condition()),
-                           rc::gen::set(&E::post_only, rc::gen::arbitrary<bool>()),
-                           rc::gen::set(&E::stp, optional(stp())));
+  return rc::gen::build<E>(
+      rc::gen::set(&E::account, id<core::AccountId>()),
+      rc::gen::set(&E::instrument, id<core::InstrumentId>()),
+      rc::gen::set(&E::client_order_id, id<core::ClientOrderId>()),
+      rc::gen::set(&E::direction, direction()), rc::gen::set(&E::offset, offset()),
+      rc::gen::set(&E::price_type, price_type()),
+      rc::gen::set(&E::price, quantity<core::PriceTicks>()),
+      rc::gen::set(&E::volume, quantity<core::Lots>()),
+      rc::gen::set(&E::time_condition, time_condition()),
+      rc::gen::set(&E::volume_condition, volume_condition()),
+      rc::gen::set(&E::post_only, rc::gen::arbitrary<bool>()),
+      rc::gen::set(&E::stp, optional(stp())), rc::gen::set(&E::trigger, optional(stop_trigger())));
 }
 
 inline rc::Gen<core::OrderRef> order_ref() {
@@ -392,6 +400,20 @@ inline rc::Gen<core::TradeState> trade_state() {
 // A snapshot with lists of every kind. Snapshots nest lists (accounts hold positions), so the
 // lists are generated at a third of rapidcheck's size (and positions at a quarter of that) to
 // keep a case quick: at the largest size, about 33 accounts of up to 8 positions each.
+inline rc::Gen<core::StopState> stop_state() {
+  using S = core::StopState;
+  return rc::gen::build<S>(
+      rc::gen::set(&S::id, id<core::OrderId>()),
+      rc::gen::set(&S::order, rc::gen::map(new_order(),
+                                           [](core::NewOrder o) {
+                                             if (!o.trigger)
+                                               o.trigger =
+                                                   core::StopTrigger{};  // a stop has a trigger
+                                             return o;
+                                           })),
+      rc::gen::set(&S::insert_time_ns, integer<std::int64_t>()));
+}
+
 inline rc::Gen<core::Snapshot> snapshot() {
   using S = core::Snapshot;
   const auto list = [](auto element) {
@@ -413,7 +435,8 @@ inline rc::Gen<core::Snapshot> snapshot() {
                    rc::gen::inRange<std::uint32_t>(0, core::kMoneyDecimalsMax + 1)),
       rc::gen::set(&S::instruments, list(instrument_state())),
       rc::gen::set(&S::users, list(text())), rc::gen::set(&S::accounts, list(account_state())),
-      rc::gen::set(&S::orders, list(order_state())), rc::gen::set(&S::trades, list(trade_state())));
+      rc::gen::set(&S::orders, list(order_state())), rc::gen::set(&S::stops, list(stop_state())),
+      rc::gen::set(&S::trades, list(trade_state())));
 }
 
 }  // namespace qx::gen

@@ -172,7 +172,8 @@ RC_GTEST_PROP(JournalProperties, IndexQueryEqualsLinearScan, ()) {
                               e.kind == K::kOrderAmended || e.kind == K::kOrderCancelled ||
                               e.kind == K::kInstrumentCreated || e.kind == K::kInstrumentUpdated ||
                               e.kind == K::kInstrumentStatusChanged ||
-                              e.kind == K::kPositionDelivered;
+                              e.kind == K::kPositionDelivered || e.kind == K::kStopAccepted ||
+                              e.kind == K::kStopTriggered;
       acc = acc || (names_account && core::raw(e.account) == account) ||
             ((e.kind == K::kTrade || e.kind == K::kInsuranceCovered) &&
              core::raw(e.counter_account) == account);

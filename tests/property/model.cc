@@ -82,6 +82,20 @@ Effect order_reject(RejectReason r, core::AccountId account) {
   return f;
 }
 
+// An effect of `kind` carrying the request's account, instrument, client id, direction, offset
+// and volume.
+Effect echo(EffectKind kind, const core::NewOrder& e) {
+  Effect f;
+  f.kind = kind;
+  f.account = e.account;
+  f.instrument = e.instrument;
+  f.client_order_id = e.client_order_id;
+  f.direction = e.direction;
+  f.offset = e.offset;
+  f.volume = e.volume;
+  return f;
+}
+
 Effect simple(EffectKind kind) {
   Effect f;
   f.kind = kind;
@@ -101,6 +115,7 @@ bool ModelSide::empty() const {
 
 void Model::apply(const core::EventBody& body, std::vector<Effect>& out) {
   std::visit([&](const auto& e) { on(e, out); }, body);
+  fire_stops(out);
 }
 
 // ---- money ----------------------------------------------------------------------------------
@@ -372,6 +387,8 @@ void Model::on(const core::SetInstrumentStatus& e, std::vector<Effect>& out) {
     while (auto i = best(id, side))
       remove_resting(*i, core::CancelReason::kInstrumentDelisted, out);
   }
+  cancel_stops([id](const ModelStop& st) { return core::raw(st.order.instrument) == id; },
+               core::CancelReason::kInstrumentDelisted, out);
 }
 
 void Model::on(const core::CreateUser& e, std::vector<Effect>& out) {
@@ -573,6 +590,13 @@ void Model::on(const core::Settle& e, std::vector<Effect>& out) {
       }
     }
   }
+  // Then day stops (GFD or close-today), in id order.
+  cancel_stops(
+      [](const ModelStop& st) {
+        return st.order.time_condition == TimeCondition::kGfd ||
+               st.order.offset == Offset::kCloseToday;
+      },
+      core::CancelReason::kExpired, out);
   // 1b. Instruments whose last trading day this is (and not delisted): every other resting
   // order is cancelled, bids then asks, in priority.
   std::vector<bool> expiring(instruments_.size());
@@ -586,6 +610,8 @@ void Model::on(const core::Settle& e, std::vector<Effect>& out) {
         remove_resting(*k, core::CancelReason::kInstrumentExpired, out);
       }
     }
+    cancel_stops([i](const ModelStop& st) { return core::raw(st.order.instrument) == i; },
+                 core::CancelReason::kInstrumentExpired, out);
   }
   // 2. Accounts, in id order.
   for (std::uint32_t id = 0; id < accounts_.size(); ++id) {
@@ -638,7 +664,8 @@ std::optional<RejectReason> Model::check_request(const core::NewOrder& e) const 
   };
   if (!in(e.direction, 1, 2) || !in(e.offset, 1, 4) || !in(e.price_type, 1, 3) ||
       !in(e.time_condition, 1, 3) || !in(e.volume_condition, 1, 2) ||
-      (e.stp && (!in(e.stp->mode, 1, 3) || !in(e.stp->scope, 1, 2)))) {
+      (e.stp && (!in(e.stp->mode, 1, 3) || !in(e.stp->scope, 1, 2))) ||
+      (e.trigger && (!in(e.trigger->kind, 1, 2) || !in(e.trigger->source, 1, 2)))) {
     return RejectReason::kInvalidParameter;
   }
   std::uint32_t acc_id = core::raw(e.account);
@@ -663,6 +690,13 @@ std::optional<RejectReason> Model::check_request(const core::NewOrder& e) const 
   for (const ModelOrder& r : resting_) {
     if (r.account != acc_id) continue;
     if (client != 0 && r.client_id == client) return RejectReason::kDuplicateClientOrderId;
+    open_orders += 1;
+  }
+  for (const ModelStop& st : stops_) {
+    if (core::raw(st.order.account) != acc_id) continue;
+    if (client != 0 && core::raw(st.order.client_order_id) == client) {
+      return RejectReason::kDuplicateClientOrderId;
+    }
     open_orders += 1;
   }
   if (a.max_open_orders != 0 && open_orders >= a.max_open_orders) {
@@ -940,6 +974,11 @@ void Model::match(ModelOrder& o, std::vector<Effect>& out) {
 }
 
 void Model::on(const core::NewOrder& e, std::vector<Effect>& out) {
+  if (e.trigger) return place_stop(e, out);
+  enter(e, out);
+}
+
+void Model::enter(const core::NewOrder& e, std::vector<Effect>& out) {
   ModelOrder o;
   if (std::optional<RejectReason> r = check_new(e, o)) {
     out.push_back(order_reject(*r, e.account));
@@ -947,16 +986,9 @@ void Model::on(const core::NewOrder& e, std::vector<Effect>& out) {
   }
   o.id = next_order_id_++;
   hold(o);
-  Effect f;
-  f.kind = EffectKind::kOrderAccepted;
+  Effect f = echo(EffectKind::kOrderAccepted, e);
   f.order = core::OrderId(o.id);
-  f.account = e.account;
-  f.instrument = e.instrument;
-  f.client_order_id = e.client_order_id;
-  f.direction = e.direction;
-  f.offset = e.offset;
   f.price = core::PriceTicks(o.price);
-  f.volume = e.volume;
   out.push_back(f);
   match(o, out);
   if (o.volume_left == 0) return;  // filled, or cancelled by self-trade prevention
@@ -1013,6 +1045,12 @@ void Model::hold(const ModelOrder& o) {
 void Model::on(const core::AmendOrder& e, std::vector<Effect>& out) {
   std::size_t idx = 0;
   std::optional<RejectReason> bad = check_amend(e, idx);
+  if (bad == RejectReason::kUnknownOrder) {
+    // A pending stop is found like an order but cannot be amended.
+    RejectReason why{};
+    if (find_stop(core::raw(e.account), e.ref, why)) bad = RejectReason::kStopNotAmendable;
+    if (why == RejectReason::kOrderNotOwned) bad = why;
+  }
   if (bad) {
     out.push_back(order_reject(*bad, e.account));
     return;
@@ -1059,11 +1097,153 @@ void Model::on(const core::CancelOrder& e, std::vector<Effect>& out) {
   }
   RejectReason why{};
   std::optional<std::size_t> idx = find_live(acc_id, e.ref, why);
+  if (!idx && why == RejectReason::kUnknownOrder) {
+    if (std::optional<std::size_t> stop = find_stop(acc_id, e.ref, why)) {
+      const std::uint64_t id = stops_[*stop].id;
+      cancel_stops([id](const ModelStop& st) { return st.id == id; },
+                   core::CancelReason::kUserRequest, out);
+      return;
+    }
+  }
   if (!idx) {
     out.push_back(order_reject(why, e.account));
     return;
   }
   remove_resting(*idx, core::CancelReason::kUserRequest, out);
+}
+
+// ---- stops ----------------------------------------------------------------------------------
+
+std::vector<ModelStop> Model::stops(std::uint32_t account) const {
+  std::vector<ModelStop> out;
+  for (const ModelStop& st : stops_) {
+    if (core::raw(st.order.account) == account) out.push_back(st);
+  }
+  return out;
+}
+
+// Placement: the checks of any order, then LIMIT or MARKET only, a valid limit price (LIMIT) and
+// trigger price, and a trigger the reference price has not reached already. Nothing is frozen.
+void Model::place_stop(const core::NewOrder& e, std::vector<Effect>& out) {
+  if (std::optional<RejectReason> r = check_request(e)) {
+    out.push_back(order_reject(*r, e.account));
+    return;
+  }
+  if (e.price_type == PriceType::kBest) {
+    out.push_back(order_reject(RejectReason::kInvalidCombination, e.account));
+    return;
+  }
+  const Instrument& ins = instruments_[core::raw(e.instrument)];
+  auto valid = [&](std::int64_t p) { return p > 0 && p <= ins.price_max; };
+  if ((e.price_type == PriceType::kLimit && !valid(e.price.value)) ||
+      !valid(e.trigger->price.value)) {
+    out.push_back(order_reject(RejectReason::kInvalidPrice, e.account));
+    return;
+  }
+  ModelStop st{next_order_id_, e};
+  if (reached(st)) {
+    out.push_back(order_reject(RejectReason::kStopWouldTrigger, e.account));
+    return;
+  }
+  next_order_id_ += 1;
+  if (e.price_type != PriceType::kLimit) st.order.price = core::PriceTicks(0);
+  stops_.push_back(st);
+  Effect f = echo(EffectKind::kStopAccepted, e);
+  f.order = core::OrderId(st.id);
+  f.price = st.order.price;
+  f.amount = core::Money(e.trigger->price.value);
+  f.reason =
+      static_cast<std::uint16_t>(core::raw(e.trigger->kind) | core::raw(e.trigger->source) << 8);
+  out.push_back(f);
+}
+
+std::optional<std::int64_t> Model::reference(const Instrument& ins, core::TriggerSource s) const {
+  if (s == core::TriggerSource::kLast) return ins.last_price;
+  return mark_price(ins);
+}
+
+// A buy STOP or a sell TAKE_PROFIT fires when the reference is at or above the trigger; a sell
+// STOP or a buy TAKE_PROFIT when it is at or below.
+bool Model::reached(const ModelStop& s) const {
+  const core::StopTrigger& t = *s.order.trigger;
+  std::optional<std::int64_t> ref =
+      reference(instruments_[core::raw(s.order.instrument)], t.source);
+  if (!ref) return false;
+  const bool up = (s.order.direction == Direction::kBuy) == (t.kind == core::TriggerKind::kStop);
+  return up ? *ref >= t.price.value : *ref <= t.price.value;
+}
+
+void Model::fire_stops(std::vector<Effect>& out) {
+  std::vector<std::pair<ModelStop, std::int64_t>> hit;  // with the reference that reached it
+  for (;;) {
+    for (std::size_t k = 0; k < stops_.size();) {
+      if (!reached(stops_[k])) {
+        ++k;
+        continue;
+      }
+      const Instrument& ins = instruments_[core::raw(stops_[k].order.instrument)];
+      hit.emplace_back(stops_[k], *reference(ins, stops_[k].order.trigger->source));
+      stops_.erase(stops_.begin() + static_cast<std::ptrdiff_t>(k));
+    }
+    if (hit.empty()) return;
+    auto oldest = std::min_element(hit.begin(), hit.end(), [](const auto& x, const auto& y) {
+      return x.first.id < y.first.id;
+    });
+    const auto [st, at] = *oldest;
+    hit.erase(oldest);
+    Effect f;
+    f.kind = EffectKind::kStopTriggered;
+    f.order = core::OrderId(st.id);
+    f.account = st.order.account;
+    f.instrument = st.order.instrument;
+    f.client_order_id = st.order.client_order_id;
+    f.price = core::PriceTicks(at);
+    f.amount = core::Money(st.order.trigger->price.value);
+    out.push_back(f);
+    core::NewOrder e = st.order;
+    e.trigger.reset();
+    enter(e, out);
+  }
+}
+
+template <class Pred>
+void Model::cancel_stops(Pred doomed, core::CancelReason why, std::vector<Effect>& out) {
+  for (std::size_t k = 0; k < stops_.size();) {
+    if (!doomed(stops_[k])) {
+      ++k;
+      continue;
+    }
+    Effect f;
+    f.kind = EffectKind::kOrderCancelled;
+    f.reason = static_cast<std::uint16_t>(why);
+    f.order = core::OrderId(stops_[k].id);
+    f.account = stops_[k].order.account;
+    f.volume_left = stops_[k].order.volume;
+    out.push_back(f);
+    stops_.erase(stops_.begin() + static_cast<std::ptrdiff_t>(k));
+  }
+}
+
+// A stop by its id (any account: another's is ORDER_NOT_OWNED) or by client id in the account.
+std::optional<std::size_t> Model::find_stop(std::uint32_t account, const core::OrderRef& ref,
+                                            RejectReason& why) const {
+  why = RejectReason::kUnknownOrder;
+  for (std::size_t k = 0; k < stops_.size(); ++k) {
+    const core::NewOrder& o = stops_[k].order;
+    if (ref.order_id.has_value()) {
+      if (stops_[k].id != core::raw(*ref.order_id)) continue;
+      if (core::raw(o.account) != account) {
+        why = RejectReason::kOrderNotOwned;
+        return std::nullopt;
+      }
+      return k;
+    }
+    const std::uint64_t client = core::raw(ref.client_order_id);
+    if (client != 0 && core::raw(o.account) == account && core::raw(o.client_order_id) == client) {
+      return k;
+    }
+  }
+  return std::nullopt;
 }
 
 // Without a liquidation ratio nobody is checked (and with one the model stops comparing).

@@ -6,6 +6,10 @@
 // is computed in __int128 and narrowed at the end. It shares no code with core/: only the value
 // types of the journal (events, effects, enums) so that its output can be compared field by field.
 //
+// Stops (docs/semantics.md, "Stop orders") are modelled from the rule as written: after every
+// event, every pending stop whose reference price has reached its trigger is hit, and the hit
+// stops are entered one by one, oldest first, re-checking the pending ones after each.
+//
 // Not modelled: forced liquidation. The agreement property never generates SetRiskParams, so no
 // liquidation ratio is ever set and the engine never liquidates; the model acknowledges a
 // SetRiskParams and remembers it (`liquidation_ratio_set()`) so that the property can refuse to
@@ -72,6 +76,12 @@ struct ModelOrder {
   std::uint64_t arrival = 0;  // time priority within a price level: smaller is earlier
 };
 
+// A pending stop order: the request as placed and its id.
+struct ModelStop {
+  std::uint64_t id = 0;
+  core::NewOrder order;
+};
+
 // The account numbers the property compares with core::AccountView.
 struct ModelAccountView {
   std::int64_t pre_balance = 0, deposit = 0, withdraw = 0, close_profit = 0, commission = 0;
@@ -100,6 +110,9 @@ class Model {
   std::vector<ModelOrder> orders(std::uint32_t account) const;
   // Every resting order, by order id.
   std::vector<ModelOrder> live_orders() const;
+  // Pending stop orders of an account, and of all accounts, by id.
+  std::vector<ModelStop> stops(std::uint32_t account) const;
+  const std::vector<ModelStop>& all_stops() const { return stops_; }
   // Price levels, best first.
   std::vector<ModelLevel> levels(std::uint32_t instrument, core::Direction side) const;
   bool liquidation_ratio_set() const { return liquidation_ratio_set_; }
@@ -140,6 +153,18 @@ class Model {
   void on(const core::MarkToMarket& e, std::vector<core::Effect>& out);
   void on(const core::SetCurrency& e, std::vector<core::Effect>& out);
 
+  // Stops.
+  void enter(const core::NewOrder& e, std::vector<core::Effect>& out);
+  void place_stop(const core::NewOrder& e, std::vector<core::Effect>& out);
+  std::optional<std::int64_t> reference(const Instrument& ins, core::TriggerSource s) const;
+  bool reached(const ModelStop& s) const;
+  void fire_stops(std::vector<core::Effect>& out);
+  // Cancels the pending stops that `doomed` picks, in id order.
+  template <class Pred>
+  void cancel_stops(Pred doomed, core::CancelReason why, std::vector<core::Effect>& out);
+  std::optional<std::size_t> find_stop(std::uint32_t account, const core::OrderRef& ref,
+                                       core::RejectReason& why) const;
+
   void settle_account(std::uint32_t id, const std::vector<std::int64_t>& price,
                       const std::vector<bool>& expiring, std::vector<core::Effect>& out);
 
@@ -177,6 +202,7 @@ class Model {
   std::vector<std::string> users_;
   std::vector<Account> accounts_;
   std::vector<ModelOrder> resting_;  // every live order of every instrument, unordered
+  std::vector<ModelStop> stops_;     // pending stops, by id
   std::uint64_t next_order_id_ = 1;
   std::uint64_t next_trade_id_ = 1;
   std::uint64_t next_arrival_ = 1;
