@@ -90,6 +90,8 @@ OrderResult result_of(const core::Engine& e, const core::EffectBuffer& fx, Order
   OrderResult r;
   r.seq = core::raw(e.last_seq());
   r.status = ok;
+  // The request's own outcome is the event's first order effect; later ones belong to others
+  // (stops its trades fired, forced liquidations), whose rejects are not this request's.
   for (const core::Effect& x : fx) {
     if (x.kind == core::EffectKind::kOrderRejected) {
       r.status = OrderStatus::kRejected;
@@ -98,11 +100,11 @@ OrderResult result_of(const core::Engine& e, const core::EffectBuffer& fx, Order
       r.order_id = 0;
       break;
     }
-    if (r.order_id == 0 &&
-        (x.kind == core::EffectKind::kOrderAccepted || x.kind == core::EffectKind::kOrderAmended ||
-         x.kind == core::EffectKind::kOrderCancelled)) {
+    if (x.kind == core::EffectKind::kOrderAccepted || x.kind == core::EffectKind::kOrderAmended ||
+        x.kind == core::EffectKind::kOrderCancelled || x.kind == core::EffectKind::kStopAccepted) {
       r.order_id = core::raw(x.order);
       r.client_order_id = core::raw(x.client_order_id);
+      break;
     }
   }
   return r;
@@ -144,8 +146,15 @@ std::optional<GateError> check(const OrderRequest& r) {
   const core::NewOrder& o = r.order;
   if (!known(o.direction, 2) || !known(o.offset, 4) || !known(o.price_type, 3) ||
       !known(o.time_condition, 3) || !known(o.volume_condition, 2) ||
-      (o.stp && (!known(o.stp->mode, 3) || !known(o.stp->scope, 2)))) {
+      (o.stp && (!known(o.stp->mode, 3) || !known(o.stp->scope, 2))) ||
+      (o.trigger && (!known(o.trigger->kind, 2) || !known(o.trigger->source, 2)))) {
     return bad("direction is required; enums must be known values");
+  }
+  if (o.trigger) {
+    if (o.price_type == core::PriceType::kBest) {
+      return bad("a stop order enters as LIMIT or MARKET, not BEST");
+    }
+    if (check_price(r.trigger_price)) return bad("trigger_price must be positive and below 2^62");
   }
   if (o.volume.value < 1 || o.volume.value > kVolumeMax) {
     return bad("volume must be 1 to 1000000000");
@@ -234,6 +243,14 @@ void Gateway::submit(OrderRequest r, Done done, Render render) {
             return refused({GateCode::kBadPrice, "price is not a multiple of the price tick"});
           }
           o.price = *ticks;
+        }
+        if (o.trigger) {
+          auto ticks = to_ticks(e, o.instrument, r.trigger_price);
+          if (!ticks) {
+            return refused(
+                {GateCode::kBadPrice, "trigger_price is not a multiple of the price tick"});
+          }
+          o.trigger->price = *ticks;
         }
         return submitted(c, o, OrderStatus::kAccepted, render);
       },

@@ -66,8 +66,9 @@ struct OrderRequest {
   Principal who;
   AccountRef account;
   InstrumentRef instrument;
-  core::NewOrder order;  // every field but account, instrument and price
-  PriceRef price;        // LIMIT orders only
+  core::NewOrder order;    // every field but account, instrument, price and trigger price
+  PriceRef price;          // LIMIT orders only
+  PriceRef trigger_price;  // stops only (order.trigger set; its price is filled in from this)
 };
 
 struct AmendRequest {

@@ -780,6 +780,16 @@ struct Routes {
     if (o.price_type == core::PriceType::kLimit) {
       r.price = PriceRef{false, decimal_field(b, "price", 8, 1, kPriceE8Max)};
     }
+    // A stop or take-profit: held until the last price (or the mark) reaches trigger_price.
+    if (b.contains("trigger_price") || b.contains("trigger") || b.contains("trigger_by")) {
+      o.trigger = core::StopTrigger{
+          enum_field(b, "trigger", {core::TriggerKind::kStop, core::TriggerKind::kTakeProfit},
+                     core::TriggerKind::kStop, false),
+          enum_field(b, "trigger_by", {core::TriggerSource::kLast, core::TriggerSource::kMark},
+                     core::TriggerSource::kLast, false),
+          core::PriceTicks{}};
+      r.trigger_price = PriceRef{false, decimal_field(b, "trigger_price", 8, 1, kPriceE8Max)};
+    }
     s.gateway_.submit(std::move(r), order_reply(s, c, "ACCEPTED", true), render_effects);
   }
 

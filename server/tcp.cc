@@ -107,6 +107,7 @@ struct ExecRecord {
   std::int64_t price = 0, volume = 0, volume_left = 0, fee = 0;
   std::uint16_t reason = 0;
   bool maker = false;
+  std::int64_t trigger_price = 0;
 };
 
 struct TradeRecord {
@@ -224,6 +225,13 @@ class Feed {
         case core::EffectKind::kOrderCancelled:
           r.kind = wire::ExecKind::CANCELLED;
           open_.erase(r.order);
+          break;
+        case core::EffectKind::kStopAccepted:
+        case core::EffectKind::kStopTriggered:
+          r.kind = x.kind == core::EffectKind::kStopAccepted ? wire::ExecKind::STOP_ACCEPTED
+                                                             : wire::ExecKind::STOP_TRIGGERED;
+          r.trigger_price = x.amount.value;
+          r.reason = 0;
           break;
         case core::EffectKind::kTrade: {
           r.kind = wire::ExecKind::TRADE;
@@ -410,6 +418,7 @@ class Session : public SessionBase, public std::enable_shared_from_this<Session<
         x.setFee(r.fee);
         x.setReason(r.reason);
         x.setMaker(r.maker);
+        x.setTriggerPrice(r.trigger_price);
       });
     }
     for (const TradeRecord& t : batch.trades) {
@@ -770,6 +779,12 @@ class Session : public SessionBase, public std::enable_shared_from_this<Session<
     o.volume = core::Lots(r.getVolume());
     o.client_order_id = core::ClientOrderId(r.getClientOrderId());
     q.price = PriceRef{true, r.getPrice()};
+    if (r.getTriggerPrice() != 0) {
+      o.trigger = core::StopTrigger{pick(r.getTriggerKind(), core::TriggerKind::kStop),
+                                    pick(r.getTriggerSource(), core::TriggerSource::kLast),
+                                    {}};
+      q.trigger_price = PriceRef{true, r.getTriggerPrice()};
+    }
     s_.gateway.submit(std::move(q), order_done(rid));
   }
 

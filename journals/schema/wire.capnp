@@ -79,6 +79,9 @@ struct NewOrder {
   volume @10 :Int64;                    # lots, >= 1
   stpMode @11 :Ev.StpMode;              # self-trade prevention; both invalid (unset) = the
   stpScope @12 :Ev.StpScope;            # account's; one unset = cancelNewest / account
+  triggerPrice @13 :Int64;              # ticks; non-zero makes this a stop order, held until
+  triggerKind @14 :Ev.TriggerKind;      # the reference price reaches it (invalid reads as stop)
+  triggerSource @15 :Ev.TriggerSource;  # the last price or the mark (invalid reads as last)
 }
 
 struct Amend {
@@ -161,6 +164,9 @@ enum ExecKind {
   amended @3;      # price and volumeLeft are the new values
   cancelled @4;    # reason = CancelReason; volumeLeft = the volume cancelled
   trade @5;        # one fill of this order
+  stopAccepted @6;   # a stop order waits: price = limit price (0: market), triggerPrice
+  stopTriggered @7;  # its trigger fired (price = the reference price); its order follows as
+                     # accepted (a new orderId, the same clientOrderId) or rejected
 }
 
 struct Execution {
@@ -180,6 +186,7 @@ struct Execution {
   fee @13 :Int64;              # trades only: this side's commission, minor units
   reason @14 :UInt16;          # rejects and cancels
   maker @15 :Bool;             # trades only: this order was resting
+  triggerPrice @16 :Int64;     # stops only: the trigger price, ticks
 }
 
 struct Level {

@@ -229,6 +229,25 @@ def capnp_encode(text):
                           timeout=60).stdout
 
 
+def send_undefined_enum(server, user, text, defined, other, values):
+    """Sends, after a login, the wire message `text % defined` with its enum byte (the one byte
+    where it differs from `text % other`) replaced by each of `values`, on fresh connections;
+    each must get an answer (an error), not a dropped server."""
+    one, two = capnp_encode(text % defined), capnp_encode(text % other)
+    where = [i for i in range(len(one)) if one[i] != two[i]]
+    assert len(where) == 1, where
+    login = capnp_encode('(requestId = 1, body = (login = (token = "%s")))' % server.token(user))
+    host, port = server.tcp.split(":")
+    for value in values:
+        bad = bytearray(one)
+        bad[where[0]] = value
+        with socket.create_connection((host, int(port)), timeout=10) as s:
+            s.settimeout(10)
+            for body in (login, bytes(bad)):
+                s.sendall(struct.pack("<I", len(body)) + body)
+                assert len(s.recv(65536)) >= 8  # loginOk, then an error answer
+
+
 WIRE_MESSAGES = [
     '(requestId = 1, body = (login = (password = (username = "alice", password = "x"))))',
     '(requestId = 2, body = (login = (token = "abc")))',

@@ -4,10 +4,7 @@ the resting order, the incoming one or both, and bad settings are refused withou
 
 Run by ctest with QX_BIN pointing at the executable (see tests/e2e/CMakeLists.txt).
 """
-import socket
-import struct
-
-from test_hostile import capnp_encode
+from test_hostile import send_undefined_enum
 from test_server import server  # noqa: F401  (the fixture: a demo server on free ports)
 from test_tcp import TcpClient, order
 
@@ -93,20 +90,7 @@ def test_an_undefined_mode_over_tcp_is_refused_and_the_exchange_goes_on(server):
     before = server.get("/api/admin/status", "admin").json()
     text = ("(requestId = 2, body = (newOrder = (account = 0, instrument = 0, direction = buy, "
             "price = 19000, volume = 1, stpMode = %s, stpScope = account)))")
-    newest, both = capnp_encode(text % "cancelNewest"), capnp_encode(text % "cancelBoth")
-    where = [i for i in range(len(newest)) if newest[i] != both[i]]
-    assert len(where) == 1, where
-    login = capnp_encode('(requestId = 1, body = (login = (token = "%s")))'
-                         % server.token("alice"))
-    host, port = server.tcp.split(":")
-    for value in (4, 7, 255):
-        bad = bytearray(newest)
-        bad[where[0]] = value
-        with socket.create_connection((host, int(port)), timeout=10) as s:
-            s.settimeout(10)
-            for body in (login, bytes(bad)):
-                s.sendall(struct.pack("<I", len(body)) + body)
-                assert len(s.recv(65536)) >= 8  # loginOk, then an error answer
+    send_undefined_enum(server, "alice", text, "cancelNewest", "cancelBoth", (4, 7, 255))
     assert server.get("/healthz").status_code == 200
     after = server.get("/api/admin/status", "admin").json()
     assert (after["last_seq"], after["state_hash"]) == (before["last_seq"], before["state_hash"])
