@@ -49,6 +49,7 @@ enum class EffectKind : std::uint8_t {
   // that reached it, amount = the trigger price, the rest as STOP_ACCEPTED. The order it enters
   // follows at once as ORDER_ACCEPTED (a new order id, the same client id) or ORDER_REJECTED.
   kStopTriggered = 24,
+  kLimitsSet = 25,  // SetLimits accepted (no fields: the limits are in the event)
 };
 
 struct Effect {

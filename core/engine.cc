@@ -135,6 +135,9 @@ void Engine::on(const CreateInstrument& e) {
     return admin_reject(RejectReason::kNameTooLong);
   }
   if (find_instrument(e.code)) return admin_reject(RejectReason::kDuplicateName);
+  if (limits_.instruments != 0 && instruments_.size() >= limits_.instruments) {
+    return admin_reject(RejectReason::kInstrumentLimit);
+  }
   if (!params_ok(e.params, money_scale_) || e.pre_settlement.value <= 0 ||
       expires_before_today(e.params)) {
     return admin_reject(RejectReason::kInvalidParameter);
@@ -233,6 +236,35 @@ void Engine::cancel_all_resting(Instrument& ins, CancelReason why) {
   for (OrderId id : stops) cancel_stop(id, why);
 }
 
+// What the reservation for limits l takes, in bytes: instruments, accounts (with the per-account
+// bookkeeping of liquidation checks), and per order its pool record, two index slots at the
+// indexes' worst load (8 bytes each, at most 3/4 full after doubling: 2 x 8 x 8/3), its free
+// list entry and a day's trade record.
+
+void Engine::on(const SetLimits& e) {
+  const EngineLimits& l = e.limits;
+  if (!limits_ok(l)) return admin_reject(RejectReason::kInvalidParameter);
+  limits_ = l;
+  reserve(l);
+  Effect f{};
+  f.kind = EffectKind::kLimitsSet;
+  emit(f);
+}
+
+// Reservation changes no state a hash or a view sees: capacities only.
+void Engine::reserve(const EngineLimits& l) {
+  static_assert(sizeof(Instrument) <= kInstrumentBytes && sizeof(Account) <= kAccountBytes);
+  static_assert(sizeof(Order) + sizeof(TradeState) + 2 * 8 * 8 / 3 + 4 <= kOrderBytes);
+  instruments_.reserve(l.instruments);
+  accounts_.reserve(l.accounts);
+  liquidation_queued_.reserve(l.accounts);
+  stuck_.reserve(l.accounts);
+  orders_.preallocate(l.orders);
+  order_index_.reserve(l.orders);
+  client_index_.reserve(l.orders);
+  trades_.reserve(l.orders);
+}
+
 void Engine::on(const CreateUser& e) {
   if (e.name.empty() || e.name.size() > kNameBytesMax) {
     return admin_reject(RejectReason::kNameTooLong);
@@ -252,6 +284,9 @@ void Engine::on(const CreateAccount& e) {
     return admin_reject(RejectReason::kNameTooLong);
   }
   if (find_account(e.name)) return admin_reject(RejectReason::kDuplicateName);
+  if (limits_.accounts != 0 && accounts_.size() >= limits_.accounts) {
+    return admin_reject(RejectReason::kAccountLimit);
+  }
   Account a;
   a.s.name = e.name;
   a.s.user = e.user;

@@ -152,6 +152,7 @@ class Engine {
   [[nodiscard]] const std::string& currency() const { return currency_; }
   [[nodiscard]] std::uint32_t money_decimals() const { return money_decimals_; }
   [[nodiscard]] std::int64_t money_scale() const { return money_scale_; }
+  [[nodiscard]] const EngineLimits& limits() const { return limits_; }
   [[nodiscard]] std::optional<std::int64_t> liquidation_ratio_ppb() const {
     return liquidation_ratio_ppb_;
   }
@@ -251,6 +252,14 @@ class Engine {
   void on(const CancelOrder& e);
   void on(const MarkToMarket& e);
   void on(const SetCurrency& e);
+  void on(const SetLimits& e);
+  // Makes room for the limits' instruments, accounts and orders (SetLimits).
+  void reserve(const EngineLimits& l);
+  // Whether one more order (or stop) of account a fits the exchange's and the account's limits;
+  // the reject when not.
+  std::optional<RejectReason> order_room(const Account& a) const;
+  // Whether a resting order at `price` on side d of ins would exceed orders_per_level.
+  bool level_full(Instrument& ins, Direction d, PriceTicks price);
   // Appends e to the caller's buffer and chains it into the effects hash.
   void emit(const Effect& e) {
     QX_ASSERT(out_ != nullptr);
@@ -378,6 +387,7 @@ class Engine {
   std::uint64_t effects_hash_ = 0;
   std::optional<std::int64_t> liquidation_ratio_ppb_;
   std::optional<AccountId> insurance_account_;
+  EngineLimits limits_;
   std::string currency_ = "CNY";
   std::uint32_t money_decimals_ = kMoneyDecimalsDefault;
   std::int64_t money_scale_ = kMoneyScale;

@@ -15,6 +15,7 @@
 #include <variant>
 #include <vector>
 
+#include "core/limits.h"
 #include "core/types.h"
 
 namespace qx::core {
@@ -161,10 +162,18 @@ struct SetCurrency {
   std::uint32_t decimals{};  // 0 to kMoneyDecimalsMax
 };
 
+// The engine's capacity (docs/semantics.md, "Engine limits"): what it refuses past each limit,
+// and the memory it reserves up front so that order entry, matching and cancels do not allocate
+// until a limit is reached. Each may be set any time; a lower limit refuses new entries and keeps
+// what exists. 0 means no limit (and no reservation).
+struct SetLimits {
+  EngineLimits limits;
+};
+
 using EventBody =
     std::variant<CreateInstrument, UpdateInstrument, SetInstrumentStatus, CreateUser, CreateAccount,
                  Deposit, Withdraw, SetAccountRisk, SetRiskParams, Settle, NewOrder, AmendOrder,
-                 CancelOrder, MarkToMarket, SetCurrency>;
+                 CancelOrder, MarkToMarket, SetCurrency, SetLimits>;
 
 struct Event {
   EventHeader header;

@@ -33,6 +33,13 @@ class HandleIndex {
   [[nodiscard]] std::size_t size() const { return size_; }
   [[nodiscard]] std::size_t bytes() const { return slots_.capacity() * sizeof(Slot); }
 
+  // Grows the table so that n keys fit without a further resize (never shrinks it).
+  void reserve(std::size_t n) {
+    std::uint32_t bits = bits_;
+    while (bits < kMaxBits && n * 4 > (std::size_t{1} << bits) * 3) bits += 1;
+    if (bits != bits_) resize(bits);
+  }
+
   // The handle whose key has hash `key_hash` and satisfies `same`, if any.
   template <class Same>
   [[nodiscard]] std::optional<std::uint32_t> find(std::uint64_t key_hash, Same&& same) const {

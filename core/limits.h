@@ -35,4 +35,36 @@ inline constexpr std::size_t kInstrumentsPerAccountMax = 128;
 // so a running total within kMoneyMax - kFillMoneyMax stays within kMoneyMax after any fill.
 inline constexpr std::int64_t kFillMoneyMax = 2 * kSideValueMax;
 
+// The engine's configurable capacity (SetLimits); 0 = no limit. Orders count live orders and
+// pending stops alike.
+struct EngineLimits {
+  std::uint32_t instruments = 0;         // listed instruments, delisted ones included
+  std::uint32_t accounts = 0;            // accounts
+  std::uint32_t orders = 0;              // live orders and pending stops, exchange-wide
+  std::uint32_t orders_per_account = 0;  // for accounts whose own max_open_orders is 0
+  std::uint32_t orders_per_level = 0;    // resting orders at one price of one side of a book
+  bool operator==(const EngineLimits&) const = default;
+};
+// The largest limits SetLimits accepts: what the engine reserves for them stays within
+// kReserveBytesMax (docs/semantics.md, "Engine limits").
+inline constexpr std::uint32_t kInstrumentsLimitMax = 1'000'000;
+inline constexpr std::uint32_t kAccountsLimitMax = 100'000'000;
+inline constexpr std::uint32_t kOrdersLimitMax = 100'000'000;
+inline constexpr std::uint64_t kReserveBytesMax = std::uint64_t{32} << 30;  // 32 GiB
+// The budget per item the reservation is counted at (an upper bound of what the engine keeps).
+inline constexpr std::uint64_t kInstrumentBytes = 1024;
+inline constexpr std::uint64_t kAccountBytes = 256;
+inline constexpr std::uint64_t kOrderBytes = 256;
+
+// The memory limits l budget (docs/semantics.md, "Engine limits").
+constexpr std::uint64_t reserve_budget(const EngineLimits& l) {
+  return std::uint64_t{l.instruments} * kInstrumentBytes +
+         std::uint64_t{l.accounts} * kAccountBytes + std::uint64_t{l.orders} * kOrderBytes;
+}
+// Whether SetLimits accepts l: each within its maximum and the budget within kReserveBytesMax.
+constexpr bool limits_ok(const EngineLimits& l) {
+  return l.instruments <= kInstrumentsLimitMax && l.accounts <= kAccountsLimitMax &&
+         l.orders <= kOrdersLimitMax && reserve_budget(l) <= kReserveBytesMax;
+}
+
 }  // namespace qx::core

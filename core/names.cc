@@ -23,6 +23,8 @@ const char* to_string(RejectReason r) {
     case RejectReason::kFokUnfillable: return "FOK_UNFILLABLE";
     case RejectReason::kCurrencyFixed: return "CURRENCY_FIXED";
     case RejectReason::kStopWouldTrigger: return "STOP_WOULD_TRIGGER";
+    case RejectReason::kPriceLevelFull: return "PRICE_LEVEL_FULL";
+    case RejectReason::kInstrumentLimit: return "INSTRUMENT_LIMIT";
     case RejectReason::kUnknownAccount: return "UNKNOWN_ACCOUNT";
     case RejectReason::kUnknownUser: return "UNKNOWN_USER";
     case RejectReason::kAccountDisabled: return "ACCOUNT_DISABLED";
@@ -33,6 +35,8 @@ const char* to_string(RejectReason r) {
     case RejectReason::kTooManyOpenOrders: return "TOO_MANY_OPEN_ORDERS";
     case RejectReason::kWithdrawExceedsAvailable: return "WITHDRAW_EXCEEDS_AVAILABLE";
     case RejectReason::kTooManyInstruments: return "TOO_MANY_INSTRUMENTS";
+    case RejectReason::kAccountLimit: return "ACCOUNT_LIMIT";
+    case RejectReason::kOrderLimit: return "ORDER_LIMIT";
     case RejectReason::kUnknownOrder: return "UNKNOWN_ORDER";
     case RejectReason::kOrderNotOwned: return "ORDER_NOT_OWNED";
     case RejectReason::kAmendNoChange: return "AMEND_NO_CHANGE";
@@ -161,6 +165,7 @@ const char* to_string(EffectKind k) {
     case EffectKind::kPositionDelivered: return "POSITION_DELIVERED";
     case EffectKind::kStopAccepted: return "STOP_ACCEPTED";
     case EffectKind::kStopTriggered: return "STOP_TRIGGERED";
+    case EffectKind::kLimitsSet: return "LIMITS_SET";
     case EffectKind::kAccountSettled: return "ACCOUNT_SETTLED";
     case EffectKind::kSettlementDone: return "SETTLEMENT_DONE";
     case EffectKind::kLiquidationStarted: return "LIQUIDATION_STARTED";

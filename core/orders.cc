@@ -170,10 +170,28 @@ std::optional<RejectReason> Engine::check_request(const NewOrder& e) const {
                                       stop_clients_.contains({e.account, e.client_order_id}))) {
     return RejectReason::kDuplicateClientOrderId;
   }
-  if (a.s.max_open_orders != 0 && a.open_orders + a.stops >= a.s.max_open_orders) {
+  return order_room(a);
+}
+
+std::optional<RejectReason> Engine::order_room(const Account& a) const {
+  const std::uint32_t per_account =
+      a.s.max_open_orders != 0 ? a.s.max_open_orders : limits_.orders_per_account;
+  if (per_account != 0 && a.open_orders + a.stops >= per_account) {
     return RejectReason::kTooManyOpenOrders;
   }
+  if (limits_.orders != 0 && orders_.live() + stops_.size() >= limits_.orders) {
+    return RejectReason::kOrderLimit;
+  }
   return std::nullopt;
+}
+
+// An order at `price` rests at the level of that price on its own side only when it does not
+// trade at all (a level there means the opposite side does not reach that price), so a full
+// level there is exactly the case where it would rest past orders_per_level.
+bool Engine::level_full(Instrument& ins, Direction d, PriceTicks price) {
+  if (limits_.orders_per_level == 0) return false;
+  const Level* l = ins.book.side(d).find(price);
+  return l != nullptr && l->count >= limits_.orders_per_level;
 }
 
 void Engine::on(const NewOrder& e) {
@@ -206,6 +224,7 @@ void Engine::enter(const NewOrder& e) {
       return reject(RejectReason::kPostOnlyWouldCross);
     }
   }
+  if (!ioc && level_full(ins, e.direction, price)) return reject(RejectReason::kPriceLevelFull);
 
   OrderHandle h = orders_.allocate();
   Order& o = orders_[h];
@@ -288,6 +307,9 @@ void Engine::on(const AmendOrder& e) {
     if (!opp.empty() && crosses(o.direction, e.new_price, opp.best_price())) {
       return reject(RejectReason::kPostOnlyWouldCross);
     }
+  }
+  if (e.new_price != o.price && level_full(ins, o.direction, e.new_price)) {
+    return reject(RejectReason::kPriceLevelFull);
   }
   // Re-reserve for the new price and volume; on failure nothing has changed.
   Money grandfathered = o.frozen_margin() + o.frozen_commission;

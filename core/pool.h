@@ -45,7 +45,9 @@ class Pool {
       return h;
     }
     QX_ASSERT(extent_ < 0xFFFF'FFFFu);
-    if ((extent_ & (kChunkSize - 1)) == 0) chunks_.push_back(std::make_unique<T[]>(kChunkSize));
+    if ((extent_ >> kChunkBits) == chunks_.size()) {
+      chunks_.push_back(std::make_unique<T[]>(kChunkSize));
+    }
     return extent_++;
   }
 
@@ -59,6 +61,13 @@ class Pool {
   void reserve(std::size_t n) {
     chunks_.reserve((n + kChunkSize - 1) / kChunkSize);
     free_.reserve(n);
+  }
+
+  // Makes room for n live records and allocates their chunks now, so that allocate() and
+  // release() do not allocate until n records are live at once.
+  void preallocate(std::size_t n) {
+    reserve(n);
+    while (chunks_.size() * kChunkSize < n) chunks_.push_back(std::make_unique<T[]>(kChunkSize));
   }
 
   [[nodiscard]] std::size_t bytes() const {

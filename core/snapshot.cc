@@ -124,6 +124,9 @@ std::uint64_t hash_snapshot(const Snapshot& s) {
   h.word(raw(s.insurance_account.value_or(AccountId{})));
   h.str(s.currency);
   h.word(s.money_decimals);
+  h.word(s.limits.instruments | std::uint64_t{s.limits.accounts} << 32);
+  h.word(s.limits.orders | std::uint64_t{s.limits.orders_per_account} << 32);
+  h.word(s.limits.orders_per_level);
   h.word(s.instruments.size());
   for (const InstrumentState& i : s.instruments) {
     h.str(i.code);
@@ -230,6 +233,7 @@ Snapshot Engine::snapshot() const {
   s.insurance_account = insurance_account_;
   s.currency = currency_;
   s.money_decimals = money_decimals_;
+  s.limits = limits_;
   s.instruments.reserve(instruments_.size());
   for (const Instrument& i : instruments_) s.instruments.push_back(i.s);
   s.users = users_;
@@ -271,6 +275,9 @@ Engine Engine::restore(const Snapshot& s) {
   e.currency_ = s.currency;
   e.money_decimals_ = s.money_decimals;
   e.money_scale_ = pow10(s.money_decimals);
+  QX_ASSERT(limits_ok(s.limits));  // the decoder refuses others
+  e.limits_ = s.limits;
+  e.reserve(s.limits);
   for (const InstrumentState& is : s.instruments) {
     Instrument ins;
     ins.s = is;

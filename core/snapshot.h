@@ -20,7 +20,7 @@ namespace qx::core {
 
 // The semantics version: bumped whenever a change makes the engine produce different effects or
 // state for the same journal. Journals record it; an engine refuses journals of another version.
-inline constexpr std::uint32_t kSemanticsVersion = 6;
+inline constexpr std::uint32_t kSemanticsVersion = 7;
 
 struct InstrumentState {
   std::string code;
@@ -131,6 +131,7 @@ struct Snapshot {
   std::optional<AccountId> insurance_account;
   std::string currency{"CNY"};                          // SetCurrency
   std::uint32_t money_decimals{kMoneyDecimalsDefault};  // minor units: 10^-money_decimals
+  EngineLimits limits;                                  // SetLimits
   std::vector<InstrumentState> instruments;             // index = InstrumentId
   std::vector<std::string> users;                       // index = UserId
   std::vector<AccountState> accounts;                   // index = AccountId

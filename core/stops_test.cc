@@ -33,10 +33,9 @@ class StopTest : public ::testing::Test {
                            std::int64_t lots, TriggerKind kind, TriggerSource source,
                            std::int64_t trigger, TimeCondition tc = TimeCondition::kGtc,
                            std::uint64_t client_id = 0) {
-    NewOrder e{a,          if_, ClientOrderId(client_id), dir, off, pt, PriceTicks(price),
-               Lots(lots), tc,  VolumeCondition::kAny};
-    e.trigger = StopTrigger{kind, source, PriceTicks(trigger)};
-    return d.apply(e);
+    return d.apply(testing::stop_order(a, if_, dir, off, pt, price, lots,
+                                       StopTrigger{kind, source, PriceTicks(trigger)}, tc,
+                                       client_id));
   }
   std::vector<EffectKind> kinds(const EffectBuffer& fx) {
     std::vector<EffectKind> out;
@@ -182,17 +181,9 @@ TEST_F(StopTest, PlacementIsCheckedLikeAnOrderAndATriggerAlreadyReachedIsRefused
   EXPECT_EQ(reject_of(stop(alice, kBuy, kOpen, PriceType::kLimit, 0, 1, TriggerKind::kStop,
                            TriggerSource::kLast, 19'100)),
             RejectReason::kInvalidPrice);
-  NewOrder undefined{alice,
-                     if_,
-                     ClientOrderId(0),
-                     kBuy,
-                     kOpen,
-                     PriceType::kMarket,
-                     PriceTicks(0),
-                     Lots(1),
-                     TimeCondition::kGtc,
-                     VolumeCondition::kAny};
-  undefined.trigger = StopTrigger{static_cast<TriggerKind>(3), TriggerSource::kLast, PriceTicks(1)};
+  const NewOrder undefined = testing::stop_order(
+      alice, if_, kBuy, kOpen, PriceType::kMarket, 0, 1,
+      StopTrigger{static_cast<TriggerKind>(3), TriggerSource::kLast, PriceTicks(1)});
   EXPECT_EQ(reject_of(d.apply(undefined)), RejectReason::kInvalidParameter);
 
   // Accepted, it can be cancelled (by client id) but not amended; its client id is taken.

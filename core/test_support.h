@@ -70,6 +70,16 @@ inline RejectReason admin_reject_of(const EffectBuffer& fx) {
   return static_cast<RejectReason>(first(fx, EffectKind::kAdminRejected).reason);
 }
 
+// A stop order (NewOrder with a trigger), volume condition ANY.
+inline NewOrder stop_order(AccountId a, InstrumentId i, Direction d, Offset o, PriceType pt,
+                           std::int64_t price, std::int64_t lots, StopTrigger t,
+                           TimeCondition tc = TimeCondition::kGtc, std::uint64_t client = 0) {
+  NewOrder e{a,          i,  ClientOrderId(client), d, o, pt, PriceTicks(price),
+             Lots(lots), tc, VolumeCondition::kAny};
+  e.trigger = t;
+  return e;
+}
+
 inline Money cny(std::int64_t units) {
   return Money(units * kMoneyScale);
 }

@@ -161,6 +161,8 @@ enum class RejectReason : std::uint16_t {
   kFokUnfillable = 208,
   kCurrencyFixed = 209,     // SetCurrency after the first instrument or account exists
   kStopWouldTrigger = 210,  // a stop whose trigger condition already holds at placement
+  kPriceLevelFull = 211,    // the order would rest at a price holding orders_per_level orders
+  kInstrumentLimit = 212,   // the exchange lists its maximum number of instruments (SetLimits)
   // 3xx: account and risk.
   kUnknownAccount = 301,
   kUnknownUser = 302,
@@ -172,6 +174,8 @@ enum class RejectReason : std::uint16_t {
   kTooManyOpenOrders = 308,
   kWithdrawExceedsAvailable = 309,
   kTooManyInstruments = 310,  // an account may hold positions or OPEN orders in 128 at most
+  kAccountLimit = 311,        // the exchange has its maximum number of accounts (SetLimits)
+  kOrderLimit = 312,  // the exchange holds its maximum number of live orders and stops (SetLimits)
   // 4xx: order references.
   kUnknownOrder = 401,
   kOrderNotOwned = 402,

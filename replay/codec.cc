@@ -292,6 +292,24 @@ void write_body(const core::MarkToMarket&, BodyBuilder body, Context&) {
   body.initMarkToMarket();
 }
 
+void write_limits(const core::EngineLimits& v, schema::EngineLimits::Builder b) {
+  const auto& [instruments, accounts, orders, orders_per_account, orders_per_level] = v;
+  b.setInstruments(instruments);
+  b.setAccounts(accounts);
+  b.setOrders(orders);
+  b.setOrdersPerAccount(orders_per_account);
+  b.setOrdersPerLevel(orders_per_level);
+}
+
+core::EngineLimits read_limits(schema::EngineLimits::Reader r) {
+  return core::EngineLimits{r.getInstruments(), r.getAccounts(), r.getOrders(),
+                            r.getOrdersPerAccount(), r.getOrdersPerLevel()};
+}
+
+void write_body(const core::SetLimits& v, BodyBuilder body, Context&) {
+  write_limits(v.limits, body.initSetLimits().initLimits());
+}
+
 void write_body(const core::SetCurrency& v, BodyBuilder body, Context& ctx) {
   const auto& [code, decimals] = v;
   auto b = body.initSetCurrency();
@@ -503,6 +521,7 @@ core::EventBody read_body(BodyReader body, Context& ctx) {
       const auto r = body.getSetCurrency();
       return core::SetCurrency{text_to_core(r.getCode(), "SetCurrency.code", ctx), r.getDecimals()};
     }
+    case Body::SET_LIMITS: return core::SetLimits{read_limits(body.getSetLimits().getLimits())};
   }
   // A discriminant from a newer schema (or garbage): not representable in core.
   ctx.fail("Event.body",
@@ -894,7 +913,7 @@ Status write_snapshot(const core::Snapshot& s, schema::Snapshot::Builder out) {
   Context ctx("encode snapshot");
   const auto& [semantics_version, last_seq, last_timestamp_ns, trading_day, next_order_id,
                next_trade_id, effects_hash, liquidation_ratio_ppb, insurance_account, currency,
-               money_decimals, instruments, users, accounts, orders, stops, trades] = s;
+               money_decimals, limits, instruments, users, accounts, orders, stops, trades] = s;
   try {
     out.setSchemaVersion(kSchemaVersion);
     out.setSemanticsVersion(semantics_version);
@@ -916,6 +935,7 @@ Status write_snapshot(const core::Snapshot& s, schema::Snapshot::Builder out) {
     }
     out.setCurrency(text_to_schema(currency, "Snapshot.currency", ctx));
     out.setMoneyDecimals(money_decimals);
+    write_limits(limits, out.initLimits());
     write_list(instruments,
                out.initInstruments(list_size(instruments.size(), "Snapshot.instruments", ctx)), ctx,
                write_instrument);
@@ -976,6 +996,12 @@ Result<core::Snapshot> read_snapshot(schema::Snapshot::Reader in) {
     if (s.money_decimals > core::kMoneyDecimalsMax) {
       ctx.fail("Snapshot.moneyDecimals", std::to_string(s.money_decimals) + " is above " +
                                              std::to_string(core::kMoneyDecimalsMax));
+    }
+    s.limits = read_limits(in.getLimits());
+    if (!core::limits_ok(s.limits)) {
+      ctx.fail("Snapshot.limits",
+               "limits SetLimits refuses (core/limits.h): restoring would "
+               "reserve memory for them");
     }
     s.instruments = read_list<core::InstrumentState>(in.getInstruments(), ctx, read_instrument);
     s.users = read_list<std::string>(in.getUsers(), ctx, [](capnp::Text::Reader t, Context& c) {

@@ -137,7 +137,7 @@ static_assert(same_value(core::OrderStatus::kFinished, schema::OrderStatus::FINI
 template <>
 struct EnumMap<core::EffectKind> {
   using Schema = schema::EffectKind;
-  static constexpr std::uint32_t kMax = 24;
+  static constexpr std::uint32_t kMax = 25;
   static constexpr const char* kName = "EffectKind";
 };
 static_assert(same_value(core::EffectKind::kOrderAccepted, schema::EffectKind::ORDER_ACCEPTED));
@@ -170,7 +170,8 @@ static_assert(same_value(core::EffectKind::kPositionDelivered,
                          schema::EffectKind::POSITION_DELIVERED));
 static_assert(same_value(core::EffectKind::kStopAccepted, schema::EffectKind::STOP_ACCEPTED));
 static_assert(same_value(core::EffectKind::kStopTriggered, schema::EffectKind::STOP_TRIGGERED));
-static_assert(EnumMap<core::EffectKind>::kMax == core::raw(core::EffectKind::kStopTriggered));
+static_assert(same_value(core::EffectKind::kLimitsSet, schema::EffectKind::LIMITS_SET));
+static_assert(EnumMap<core::EffectKind>::kMax == core::raw(core::EffectKind::kLimitsSet));
 
 // The schema enumerant for a core value, or nullopt when the schema does not define it.
 template <class C>

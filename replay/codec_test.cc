@@ -97,6 +97,7 @@ std::vector<core::Event> sample_events() {
       core::CancelOrder{core::AccountId{6}, core::OrderRef{std::nullopt, core::ClientOrderId{8}}}));
   events.push_back(make_event(core::MarkToMarket{}));
   events.push_back(make_event(core::SetCurrency{"USDT", 8}));
+  events.push_back(make_event(core::SetLimits{core::EngineLimits{3, 0xFFFF'FFFFu, 7, 0, 2}}));
   return events;
 }
 
@@ -110,6 +111,7 @@ core::Snapshot sample_snapshot() {
   s.next_trade_id = 77;
   s.effects_hash = 0xDEAD'BEEF'0123'4567ull;
   s.liquidation_ratio_ppb = 0;  // present and zero: must not come back as nullopt
+  s.limits = core::EngineLimits{10, 1'000, 100'000, 50, 0};
   s.instruments.push_back(core::InstrumentState{
       "IF2501", "CFFEX", sample_params(50'000'000), core::InstrumentStatus::kTrading,
       core::PriceTicks{19'000}, core::PriceTicks{19'020}, core::Lots{12},
@@ -308,7 +310,7 @@ TEST(Codec, EncoderRefusesUndefinedEnumValues) {
             "encode event: NewOrder.direction: Direction value 3 is not defined by the schema");
 
   core::Effect effect;
-  effect.kind = static_cast<core::EffectKind>(25);
+  effect.kind = static_cast<core::EffectKind>(26);
   EXPECT_FALSE(encode_effect(effect).ok());
 
   core::Snapshot s;
@@ -346,7 +348,7 @@ TEST(Codec, UnknownEnumValueIsAnError) {
             "decode event: NewOrder.offset: unknown Offset value 5 (this reader knows 0..4)");
 
   capnp::MallocMessageBuilder effect_message;
-  effect_message.initRoot<schema::Effect>().setKind(static_cast<schema::EffectKind>(25));
+  effect_message.initRoot<schema::Effect>().setKind(static_cast<schema::EffectKind>(26));
   EXPECT_FALSE(decode_effect(serialise(effect_message)).ok());
 }
 
@@ -357,6 +359,14 @@ TEST(Codec, PendingStopWithoutTriggerIsAnError) {
   ASSERT_FALSE(r.ok());
   EXPECT_NE(r.error().message.find("StopState.order.trigger"), std::string::npos)
       << r.error().message;
+}
+
+TEST(Codec, SnapshotLimitsAboveTheirMaximaAreAnError) {
+  core::Snapshot s = sample_snapshot();
+  s.limits.orders = core::kOrdersLimitMax + 1;  // restoring would reserve for them
+  const auto r = decode_snapshot(bytes_of(encode_snapshot(s)));
+  ASSERT_FALSE(r.ok());
+  EXPECT_NE(r.error().message.find("Snapshot.limits"), std::string::npos) << r.error().message;
 }
 
 TEST(Codec, EmptyOrUnknownBodyIsAnError) {
@@ -504,7 +514,8 @@ TEST(Codec, AmplifiedListIsAnError) {
   std::memcpy(&root, bytes.data() + 8, 8);
   const std::uint64_t data_words = (root >> 32) & 0xFFFF;
   const std::uint64_t pointer_count = (root >> 48) & 0xFFFF;
-  ASSERT_EQ(pointer_count, 7u);  // instruments, users, accounts, orders, trades, currency, stops
+  ASSERT_EQ(pointer_count, 8u);  // instruments, users, accounts, orders, trades, currency, stops,
+                                 // limits
   // List pointer: tag 1, offset 0, element size 0 (void), element count 2^29 - 1.
   const std::uint64_t list = 1 | (std::uint64_t{(1u << 29) - 1} << 35);
   const std::size_t orders_pointer = 8 * (2 + data_words + 3);

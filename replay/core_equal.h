@@ -258,7 +258,7 @@ inline void compare(Differ& d, const core::SetCurrency& a, const core::SetCurren
 
 inline void compare(Differ& d, const core::Event& a, const core::Event& b) {
   static_assert(field_count<core::Event>() == 2);
-  static_assert(std::variant_size_v<core::EventBody> == 15);
+  static_assert(std::variant_size_v<core::EventBody> == 16);
   d.nested("header", a.header, b.header);
   d.leaf("body.index", a.body.index(), b.body.index());
   if (d.found()) return;
@@ -363,6 +363,20 @@ inline void compare(Differ& d, const core::OrderState& a, const core::OrderState
   d.leaf("insert_time_ns", a.insert_time_ns, b.insert_time_ns);
 }
 
+inline void compare(Differ& d, const core::EngineLimits& a, const core::EngineLimits& b) {
+  static_assert(field_count<core::EngineLimits>() == 5);
+  d.leaf("instruments", a.instruments, b.instruments);
+  d.leaf("accounts", a.accounts, b.accounts);
+  d.leaf("orders", a.orders, b.orders);
+  d.leaf("orders_per_account", a.orders_per_account, b.orders_per_account);
+  d.leaf("orders_per_level", a.orders_per_level, b.orders_per_level);
+}
+
+inline void compare(Differ& d, const core::SetLimits& a, const core::SetLimits& b) {
+  static_assert(field_count<core::SetLimits>() == 1);
+  d.nested("limits", a.limits, b.limits);
+}
+
 inline void compare(Differ& d, const core::StopState& a, const core::StopState& b) {
   static_assert(field_count<core::StopState>() == 3);
   d.leaf("id", a.id, b.id);
@@ -389,7 +403,7 @@ inline void compare(Differ& d, const core::TradeState& a, const core::TradeState
 }
 
 inline void compare(Differ& d, const core::Snapshot& a, const core::Snapshot& b) {
-  static_assert(field_count<core::Snapshot>() == 17);
+  static_assert(field_count<core::Snapshot>() == 18);
   d.leaf("semantics_version", a.semantics_version, b.semantics_version);
   d.leaf("last_seq", a.last_seq, b.last_seq);
   d.leaf("last_timestamp_ns", a.last_timestamp_ns, b.last_timestamp_ns);
@@ -401,6 +415,7 @@ inline void compare(Differ& d, const core::Snapshot& a, const core::Snapshot& b)
   d.leaf("insurance_account", a.insurance_account, b.insurance_account);
   d.leaf("currency", a.currency, b.currency);
   d.leaf("money_decimals", a.money_decimals, b.money_decimals);
+  d.nested("limits", a.limits, b.limits);
   d.list("instruments", a.instruments, b.instruments);
   d.list("users", a.users, b.users);
   d.list("accounts", a.accounts, b.accounts);

@@ -71,6 +71,14 @@ json order_ref_json(const core::OrderRef& r) {
 
 }  // namespace
 
+json limits_json(const core::EngineLimits& l) {
+  return json{{"instruments", l.instruments},
+              {"accounts", l.accounts},
+              {"orders", l.orders},
+              {"orders_per_account", l.orders_per_account},
+              {"orders_per_level", l.orders_per_level}};
+}
+
 std::string money_text(const core::Engine& engine, core::Money m) {
   return fixed(m.value, static_cast<int>(engine.money_decimals()));
 }
@@ -91,7 +99,8 @@ const char* event_kind(const core::Event& e) {
       "CreateUser",       "CreateAccount",    "Deposit",
       "Withdraw",         "SetAccountRisk",   "SetRiskParams",
       "Settle",           "NewOrder",         "AmendOrder",
-      "CancelOrder",      "MarkToMarket",     "SetCurrency"};
+      "CancelOrder",      "MarkToMarket",     "SetCurrency",
+      "SetLimits"};
   return kNames[e.body.index()];
 }
 
@@ -135,6 +144,8 @@ json event_json(const core::Engine& engine, const core::Event& e) {
         } else if constexpr (std::is_same_v<T, core::SetCurrency>) {
           j["currency"] = b.code;
           j["decimals"] = b.decimals;
+        } else if constexpr (std::is_same_v<T, core::SetLimits>) {
+          j["limits"] = limits_json(b.limits);
         } else if constexpr (std::is_same_v<T, core::Settle>) {
           json prices = json::array();
           for (const auto& p : b.prices) {

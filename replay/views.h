@@ -18,6 +18,7 @@ std::string money_text(const core::Engine& engine, core::Money m);
 std::string price_text(const core::Engine& engine, core::InstrumentId i, core::PriceTicks p);
 
 nlohmann::json event_json(const core::Engine& engine, const core::Event& e);
+nlohmann::json limits_json(const core::EngineLimits& l);
 nlohmann::json effect_json(const core::Engine& engine, const core::Effect& e);
 nlohmann::json account_json(const core::Engine& engine, core::AccountId a);
 nlohmann::json positions_json(const core::Engine& engine, core::AccountId a);

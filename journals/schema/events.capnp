@@ -143,6 +143,7 @@ enum EffectKind {
                                # amount = trigger price (ticks), reason = kind | source << 8
   stopTriggered @24;           # order = stop id, price = the reference price that fired it,
                                # amount = trigger price; its entry's effects follow
+  limitsSet @25;               # no fields (the limits are in the event)
 }
 
 # ---------------------------------------------------------------------------------------------
@@ -258,6 +259,20 @@ struct SetCurrency {
   decimals @1 :UInt32;   # money is in units of 10^-decimals of the currency (0..8)
 }
 
+# The engine's capacity; 0 = no limit. Mirrors core::EngineLimits (core/limits.h).
+struct EngineLimits {
+  instruments @0 :UInt32;        # listed instruments
+  accounts @1 :UInt32;           # accounts
+  orders @2 :UInt32;             # live orders and pending stops, exchange-wide
+  ordersPerAccount @3 :UInt32;   # for accounts whose own maxOpenOrders is 0
+  ordersPerLevel @4 :UInt32;     # resting orders at one price of one side of a book
+}
+
+# Mirrors core::SetLimits.
+struct SetLimits {
+  limits @0 :EngineLimits;
+}
+
 # Exchange-wide risk parameters. Mirrors core::SetRiskParams.
 struct SetRiskParams {
   liquidationRatioPpb @0 :Int64;  # liquidate when margin / balance >= this (1e9 = 100%)
@@ -343,6 +358,7 @@ struct Event {
     cancelOrder @14 :CancelOrder;               # trading: cancel an order
     markToMarket @15 :MarkToMarket;             # risk: check the holders of traded instruments
     setCurrency @16 :SetCurrency;               # admin: the exchange's currency and decimals
+    setLimits @17 :SetLimits;                   # admin: the engine's capacity
   }
 }
 

@@ -140,4 +140,5 @@ struct Snapshot {
   orders @13 :List(OrderState);             # resting orders, canonical priority order
   trades @14 :List(TradeState);             # today's trades, in execution order
   stops @19 :List(StopState);               # pending stop orders, by id
+  limits @20 :Events.EngineLimits;          # the engine's capacity (SetLimits)
 }

@@ -63,25 +63,44 @@ TEST(Golden, JournalsReplayToTheirRecordedHashesAndCoverEverything) {
   }
   EXPECT_EQ(event_kinds.size(), std::variant_size_v<core::EventBody>);
   using R = core::RejectReason;
-  for (R r : {R::kInvalidVolume,         R::kInvalidPrice,
-              R::kInvalidCombination,    R::kDuplicateClientOrderId,
-              R::kNumericOverflow,       R::kInvalidParameter,
-              R::kDuplicateName,         R::kNameTooLong,
-              R::kUnknownInstrument,     R::kInstrumentHalted,
-              R::kInstrumentDelisted,    R::kPriceOutsideBand,
-              R::kNoLiquidity,           R::kPostOnlyWouldCross,
-              R::kFokUnfillable,         R::kUnknownAccount,
-              R::kUnknownUser,           R::kAccountDisabled,
-              R::kInsufficientFunds,     R::kInsufficientPosition,
-              R::kPositionLimitExceeded, R::kOrderVolumeLimitExceeded,
-              R::kTooManyOpenOrders,     R::kWithdrawExceedsAvailable,
-              R::kUnknownOrder,          R::kOrderNotOwned,
-              R::kAmendNoChange,         R::kTooManyInstruments,
-              R::kCurrencyFixed,         R::kStopWouldTrigger,
-              R::kStopNotAmendable}) {
+  for (R r : {R::kInvalidVolume,
+              R::kInvalidPrice,
+              R::kInvalidCombination,
+              R::kDuplicateClientOrderId,
+              R::kNumericOverflow,
+              R::kInvalidParameter,
+              R::kDuplicateName,
+              R::kNameTooLong,
+              R::kUnknownInstrument,
+              R::kInstrumentHalted,
+              R::kInstrumentDelisted,
+              R::kPriceOutsideBand,
+              R::kNoLiquidity,
+              R::kPostOnlyWouldCross,
+              R::kFokUnfillable,
+              R::kUnknownAccount,
+              R::kUnknownUser,
+              R::kAccountDisabled,
+              R::kInsufficientFunds,
+              R::kInsufficientPosition,
+              R::kPositionLimitExceeded,
+              R::kOrderVolumeLimitExceeded,
+              R::kTooManyOpenOrders,
+              R::kWithdrawExceedsAvailable,
+              R::kUnknownOrder,
+              R::kOrderNotOwned,
+              R::kAmendNoChange,
+              R::kTooManyInstruments,
+              R::kCurrencyFixed,
+              R::kStopWouldTrigger,
+              R::kStopNotAmendable,
+              R::kPriceLevelFull,
+              R::kInstrumentLimit,
+              R::kAccountLimit,
+              R::kOrderLimit}) {
     EXPECT_TRUE(rejects.count(static_cast<std::uint16_t>(r))) << "not covered: " << to_string(r);
   }
-  for (std::uint8_t k = 1; k <= core::raw(core::EffectKind::kStopTriggered); ++k) {
+  for (std::uint8_t k = 1; k <= core::raw(core::EffectKind::kLimitsSet); ++k) {
     const auto kind = static_cast<core::EffectKind>(k);
     EXPECT_TRUE(effect_kinds.count(kind)) << "effect not produced: " << to_string(kind);
   }

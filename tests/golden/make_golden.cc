@@ -22,7 +22,11 @@ class Script {
     seq_ += 1;
     time_ns_ += 250'000'000;
     events_.push_back(Event{EventHeader{Seq(seq_), time_ns_, 1}, std::move(body)});
+    effects_.clear();
+    engine_.apply(events_.back(), effects_);
   }
+  // The state so far, for scenarios that size something by it.
+  const Engine& engine() const { return engine_; }
   // A stop or take-profit order.
   void stop(std::uint32_t account, std::uint32_t instrument, Direction d, Offset o, PriceType pt,
             std::int64_t price, std::int64_t lots, TimeCondition tc, StopTrigger t,
@@ -65,6 +69,8 @@ class Script {
   }
   std::filesystem::path dir_;
   std::vector<Event> events_;
+  Engine engine_;
+  EffectBuffer effects_;
   std::uint64_t seq_ = 0;
   std::int64_t time_ns_ = 1'735'781'400'000'000'000;  // 2025-01-02 01:30 UTC
 };
@@ -108,6 +114,8 @@ constexpr auto kLimit = PriceType::kLimit;
 // Every event type, all order types, settlement and expiry (liquidation: rules()).
 void basic(Script& s) {
   s.add(SetCurrency{"CNY", 4});  // the default, said out loud
+  // Room for what this journal holds (none is reached here; `rejects` reaches each).
+  s.add(SetLimits{EngineLimits{8, 8, 64, 0, 16}});
   s.add(CreateInstrument{"IF2501", "CFFEX", if_params(), PriceTicks(19'000)});
   s.add(CreateInstrument{"au2506", "SHFE", au_params(), PriceTicks(31'000)});
   s.add(UpdateInstrument{InstrumentId(1), au_params()});
@@ -257,6 +265,23 @@ void rejects(Script& s) {
       StopTrigger{TriggerKind::kStop, TriggerSource::kMark, PriceTicks(19'000)});  // WOULD_TRIGGER
   s.add(AmendOrder{AccountId(2), OrderRef{std::nullopt, ClientOrderId(9)}, PriceTicks(1),
                    Lots(1)});  // STOP_NOT_AMENDABLE
+  // Engine limits, each reached once: as many instruments as exist, one account more, two
+  // orders more than are live (orders and stops), one order per price level.
+  const Engine& e = s.engine();
+  const auto live = static_cast<std::uint32_t>(e.stats().orders_resting + e.all_stops().size());
+  s.add(SetLimits{EngineLimits{static_cast<std::uint32_t>(e.instrument_count()),
+                               static_cast<std::uint32_t>(e.account_count() + 1), live + 2, 0, 1}});
+  s.add(CreateInstrument{"T_LIMIT", "X", if_params(), PriceTicks(19'000)});  // INSTRUMENT_LIMIT
+  s.add(CreateUser{"u3"});
+  s.add(CreateAccount{UserId(3), "a3"});
+  s.add(Deposit{AccountId(3), cny(1'000'000)});
+  s.add(CreateUser{"u4"});
+  s.add(CreateAccount{UserId(4), "a4"});  // ACCOUNT_LIMIT
+  // T0 (instrument 2) holds a2's bid at 18,000.
+  s.order(3, 2, kBuy, kOpen, kLimit, 18'000, 1, TimeCondition::kGtc);  // PRICE_LEVEL_FULL
+  s.order(3, 2, kBuy, kOpen, kLimit, 17'990, 1, TimeCondition::kGtc);
+  s.order(3, 2, kBuy, kOpen, kLimit, 17'980, 1, TimeCondition::kGtc);
+  s.order(3, 2, kBuy, kOpen, kLimit, 17'970, 1, TimeCondition::kGtc);  // ORDER_LIMIT
 }
 
 // The risk and lifecycle rules, each provoked once (docs/semantics.md): an account liquidated at

@@ -142,6 +142,25 @@ inline rc::Gen<std::pair<core::CreateInstrument, InstrumentShape>> gen_instrumen
   });
 }
 
+// Engine limits: mostly small enough to be reached, rarely past a maximum or the memory budget
+// (INVALID_PARAMETER).
+inline rc::Gen<core::EngineLimits> gen_limits() {
+  return rc::gen::exec([] {
+    core::EngineLimits l;
+    l.instruments = *rc::gen::element<std::uint32_t>(0, 0, 2, 3);
+    l.accounts = *rc::gen::element<std::uint32_t>(0, 0, 3, 4);
+    l.orders = *rc::gen::element<std::uint32_t>(0, 0, 4, 12, 40);
+    l.orders_per_account = *rc::gen::element<std::uint32_t>(0, 0, 1, 3);
+    l.orders_per_level = *rc::gen::element<std::uint32_t>(0, 0, 1, 2);
+    switch (*rc::gen::weightedElement<int>({{30, 0}, {1, 1}, {1, 2}})) {
+      case 1: l.orders = 100'000'001; break;              // above the maximum
+      case 2: l.accounts = l.orders = 80'000'000; break;  // over the 32 GiB budget
+      default: break;
+    }
+    return l;
+  });
+}
+
 // Self-trade prevention: every mode and scope, rarely an undefined one (INVALID_PARAMETER).
 inline rc::Gen<core::SelfTradePrevention> gen_stp() {
   return rc::gen::exec([] {
@@ -367,6 +386,8 @@ inline rc::Gen<core::EventBody> gen_admin(const World& w, const GenOptions& opt)
     return core::EventBody(core::SetRiskParams{ratio, fund});
   });
   rc::Gen<core::EventBody> mark = rc::gen::just(core::EventBody(core::MarkToMarket{}));
+  rc::Gen<core::EventBody> limits = rc::gen::map(
+      gen_limits(), [](core::EngineLimits l) { return core::EventBody(core::SetLimits{l}); });
   // Too late once accounts exist: CURRENCY_FIXED.
   rc::Gen<core::EventBody> currency = rc::gen::just(core::EventBody(core::SetCurrency{"USDT", 8}));
   return rc::gen::weightedOneOf<core::EventBody>({{3, deposit},
@@ -376,6 +397,7 @@ inline rc::Gen<core::EventBody> gen_admin(const World& w, const GenOptions& opt)
                                                   {2, status},
                                                   {1, account_risk},
                                                   {1, currency},
+                                                  {1, limits},
                                                   {opt.risk_params ? 2u : 0u, risk_params}});
 }
 
@@ -523,6 +545,12 @@ inline rc::Gen<Scenario> gen_scenario(GenOptions opt) {
                          currency->code.size() <= 7 && currency->code != "usdt";
       if (valid) money_scale = core::pow10(currency->decimals);
     }
+    // Now and then the engine's capacity, small enough that a scenario reaches it: the last
+    // instrument or accounts may be refused (INSTRUMENT_LIMIT, ACCOUNT_LIMIT; the commands that
+    // name them meet UNKNOWN_*), orders meet ORDER_LIMIT, PRICE_LEVEL_FULL, TOO_MANY_OPEN_ORDERS.
+    if (*rc::gen::weightedElement<bool>({{3, false}, {1, true}})) {
+      s.events.emplace_back(core::SetLimits{*detail::gen_limits()});
+    }
     const int instruments = *rc::gen::inRange(1, 4);
     for (int i = 0; i < instruments; ++i) {
       auto [create, shape] = *detail::gen_instrument(i, money_scale);
@@ -599,6 +627,11 @@ inline std::string describe(const core::EventBody& body) {
           os << "SetRiskParams ratio_ppb=" << e.liquidation_ratio_ppb;
         } else if constexpr (std::is_same_v<T, core::SetCurrency>) {
           os << "SetCurrency " << e.code << " decimals=" << e.decimals;
+        } else if constexpr (std::is_same_v<T, core::SetLimits>) {
+          os << "SetLimits instruments=" << e.limits.instruments
+             << " accounts=" << e.limits.accounts << " orders=" << e.limits.orders
+             << " per_account=" << e.limits.orders_per_account
+             << " per_level=" << e.limits.orders_per_level;
         } else if constexpr (std::is_same_v<T, core::Settle>) {
           os << "Settle";
           for (const core::SettlementPrice& p : e.prices) {

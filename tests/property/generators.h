@@ -119,7 +119,7 @@ inline rc::Gen<core::InstrumentStatus> instrument_status() {
   return enum_value<core::InstrumentStatus>(core::raw(core::InstrumentStatus::kDelisted));
 }
 inline rc::Gen<core::EffectKind> effect_kind() {
-  return enum_value<core::EffectKind>(core::raw(core::EffectKind::kStopTriggered));
+  return enum_value<core::EffectKind>(core::raw(core::EffectKind::kLimitsSet));
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -216,6 +216,22 @@ inline rc::Gen<core::SetCurrency> set_currency() {
       rc::gen::set(&core::SetCurrency::decimals, integer<std::uint32_t>()));
 }
 
+// Limits: any value for events (the engine refuses those above the maxima); for snapshots only
+// values the decoder accepts.
+inline rc::Gen<core::EngineLimits> engine_limits(std::uint32_t max) {
+  using L = core::EngineLimits;
+  const auto value = [max] { return rc::gen::inRange<std::uint32_t>(0, max); };
+  return rc::gen::build<L>(rc::gen::set(&L::instruments, value()),
+                           rc::gen::set(&L::accounts, value()), rc::gen::set(&L::orders, value()),
+                           rc::gen::set(&L::orders_per_account, integer<std::uint32_t>()),
+                           rc::gen::set(&L::orders_per_level, integer<std::uint32_t>()));
+}
+
+inline rc::Gen<core::SetLimits> set_limits() {
+  return rc::gen::build<core::SetLimits>(
+      rc::gen::set(&core::SetLimits::limits, engine_limits(0xFFFF'FFFFu)));
+}
+
 inline rc::Gen<core::SettlementPrice> settlement_price() {
   using E = core::SettlementPrice;
   return rc::gen::build<E>(rc::gen::set(&E::instrument, id<core::InstrumentId>()),
@@ -269,13 +285,13 @@ inline rc::Gen<core::EventBody> event_body() {
   const auto as_body = [](auto gen) {
     return rc::gen::map(std::move(gen), [](auto v) { return core::EventBody(std::move(v)); });
   };
-  static_assert(std::variant_size_v<core::EventBody> == 15, "add a generator for the new kind");
-  return rc::gen::oneOf(as_body(create_instrument()), as_body(update_instrument()),
-                        as_body(set_instrument_status()), as_body(create_user()),
-                        as_body(create_account()), as_body(deposit()), as_body(withdraw()),
-                        as_body(set_account_risk()), as_body(set_risk_params()), as_body(settle()),
-                        as_body(new_order()), as_body(amend_order()), as_body(cancel_order()),
-                        as_body(rc::gen::just(core::MarkToMarket{})), as_body(set_currency()));
+  static_assert(std::variant_size_v<core::EventBody> == 16, "add a generator for the new kind");
+  return rc::gen::oneOf(
+      as_body(create_instrument()), as_body(update_instrument()), as_body(set_instrument_status()),
+      as_body(create_user()), as_body(create_account()), as_body(deposit()), as_body(withdraw()),
+      as_body(set_account_risk()), as_body(set_risk_params()), as_body(settle()),
+      as_body(new_order()), as_body(amend_order()), as_body(cancel_order()),
+      as_body(rc::gen::just(core::MarkToMarket{})), as_body(set_currency()), as_body(set_limits()));
 }
 
 inline rc::Gen<core::Event> event() {
@@ -433,6 +449,7 @@ inline rc::Gen<core::Snapshot> snapshot() {
       rc::gen::set(&S::currency, text()),
       rc::gen::set(&S::money_decimals,
                    rc::gen::inRange<std::uint32_t>(0, core::kMoneyDecimalsMax + 1)),
+      rc::gen::set(&S::limits, engine_limits(1'000)),
       rc::gen::set(&S::instruments, list(instrument_state())),
       rc::gen::set(&S::users, list(text())), rc::gen::set(&S::accounts, list(account_state())),
       rc::gen::set(&S::orders, list(order_state())), rc::gen::set(&S::stops, list(stop_state())),

@@ -167,7 +167,7 @@ RC_GTEST_PROP(JournalProperties, IndexQueryEqualsLinearScan, ()) {
                            e.kind != K::kInstrumentUpdated &&
                            e.kind != K::kInstrumentStatusChanged && e.kind != K::kRiskParamsSet &&
                            e.kind != K::kSettlementDone && e.kind != K::kMarkedToMarket &&
-                           e.kind != K::kCurrencySet;
+                           e.kind != K::kCurrencySet && e.kind != K::kLimitsSet;
       bool names_instrument = e.kind == K::kTrade || e.kind == K::kOrderAccepted ||
                               e.kind == K::kOrderAmended || e.kind == K::kOrderCancelled ||
                               e.kind == K::kInstrumentCreated || e.kind == K::kInstrumentUpdated ||

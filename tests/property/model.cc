@@ -321,6 +321,10 @@ void Model::on(const core::CreateInstrument& e, std::vector<Effect>& out) {
       return;
     }
   }
+  if (limits_.instruments != 0 && instruments_.size() >= limits_.instruments) {
+    out.push_back(admin_reject(RejectReason::kInstrumentLimit));
+    return;
+  }
   // tick x multiplier is in units of 1e-16; a tick value must be a whole number of minor units
   // (1e16 / minor_per_unit_ of those). Dividing, not multiplying, keeps within 128 bits.
   Wide scaled = Wide{p.price_tick_e8} * p.multiplier_e8;
@@ -412,6 +416,10 @@ void Model::on(const core::CreateAccount& e, std::vector<Effect>& out) {
       out.push_back(admin_reject(RejectReason::kDuplicateName));
       return;
     }
+  }
+  if (limits_.accounts != 0 && accounts_.size() >= limits_.accounts) {
+    out.push_back(admin_reject(RejectReason::kAccountLimit));
+    return;
   }
   Effect f = simple(EffectKind::kAccountCreated);
   f.account = core::AccountId(static_cast<std::uint32_t>(accounts_.size()));
@@ -699,8 +707,12 @@ std::optional<RejectReason> Model::check_request(const core::NewOrder& e) const 
     }
     open_orders += 1;
   }
-  if (a.max_open_orders != 0 && open_orders >= a.max_open_orders) {
-    return RejectReason::kTooManyOpenOrders;
+  // The account's own limit, else the exchange's default; then the exchange's total.
+  const std::uint32_t per_account =
+      a.max_open_orders != 0 ? a.max_open_orders : limits_.orders_per_account;
+  if (per_account != 0 && open_orders >= per_account) return RejectReason::kTooManyOpenOrders;
+  if (limits_.orders != 0 && resting_.size() + stops_.size() >= limits_.orders) {
+    return RejectReason::kOrderLimit;
   }
   return std::nullopt;
 }
@@ -741,6 +753,11 @@ std::optional<RejectReason> Model::check_new(const core::NewOrder& e, ModelOrder
   std::optional<std::size_t> top = best(ins_id, opp);
   if (e.post_only && top && crosses(e.direction, price, resting_[*top].price)) {
     return RejectReason::kPostOnlyWouldCross;
+  }
+  // An order that may rest, at a price whose level on its side is full.
+  if (!is_ioc(e) && limits_.orders_per_level != 0 &&
+      level_count(ins_id, e.direction, price) >= limits_.orders_per_level) {
+    return RejectReason::kPriceLevelFull;
   }
   const core::SelfTradePrevention stp = e.stp.value_or(accounts_[acc_id].stp);
   if (e.volume_condition == core::VolumeCondition::kAll) {
@@ -1031,6 +1048,10 @@ std::optional<RejectReason> Model::check_amend(const core::AmendOrder& e,
   if (old.post_only && top && crosses(old.direction, price, resting_[*top].price)) {
     return RejectReason::kPostOnlyWouldCross;
   }
+  if (price != old.price && limits_.orders_per_level != 0 &&
+      level_count(old.instrument, old.direction, price) >= limits_.orders_per_level) {
+    return RejectReason::kPriceLevelFull;
+  }
   return std::nullopt;
 }
 
@@ -1269,6 +1290,28 @@ void Model::on(const core::SetCurrency& e, std::vector<Effect>& out) {
   Effect f = simple(EffectKind::kCurrencySet);
   f.amount = core::Money(minor_per_unit_);
   out.push_back(f);
+}
+
+std::uint32_t Model::level_count(std::uint32_t instrument, Direction d, std::int64_t price) const {
+  std::uint32_t n = 0;
+  for (const ModelOrder& r : resting_) {
+    n += r.instrument == instrument && r.direction == d && r.price == price ? 1 : 0;
+  }
+  return n;
+}
+
+// Limits: each within its maximum, and their budget (1 KiB per instrument, 256 B per account and
+// per order) within 32 GiB; otherwise INVALID_PARAMETER.
+void Model::on(const core::SetLimits& e, std::vector<Effect>& out) {
+  const core::EngineLimits& l = e.limits;
+  const Wide bytes = Wide{l.instruments} * 1024 + Wide{l.accounts} * 256 + Wide{l.orders} * 256;
+  if (l.instruments > 1'000'000 || l.accounts > 100'000'000 || l.orders > 100'000'000 ||
+      bytes > Wide{32} * 1024 * 1024 * 1024) {
+    out.push_back(admin_reject(RejectReason::kInvalidParameter));
+    return;
+  }
+  limits_ = l;
+  out.push_back(simple(EffectKind::kLimitsSet));
 }
 
 void Model::on(const core::MarkToMarket&, std::vector<Effect>& out) {

@@ -152,6 +152,7 @@ class Model {
   void on(const core::CancelOrder& e, std::vector<core::Effect>& out);
   void on(const core::MarkToMarket& e, std::vector<core::Effect>& out);
   void on(const core::SetCurrency& e, std::vector<core::Effect>& out);
+  void on(const core::SetLimits& e, std::vector<core::Effect>& out);
 
   // Stops.
   void enter(const core::NewOrder& e, std::vector<core::Effect>& out);
@@ -209,6 +210,9 @@ class Model {
   std::uint32_t trading_day_ = 1;
   bool liquidation_ratio_set_ = false;
   std::int64_t minor_per_unit_ = 10'000;  // CNY with 4 decimals until SetCurrency
+  core::EngineLimits limits_;             // SetLimits; 0 = no limit
+  // Resting orders of `instrument` on side d at `price`.
+  std::uint32_t level_count(std::uint32_t instrument, core::Direction d, std::int64_t price) const;
 };
 
 }  // namespace qx::property
