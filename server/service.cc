@@ -1,5 +1,7 @@
 #include "server/service.h"
 
+#include <unistd.h>
+
 #include <algorithm>
 #include <charconv>
 #include <limits>
@@ -318,6 +320,14 @@ json instrument_json(const core::Engine& e, core::InstrumentId id) {
 
 constexpr std::int64_t kPriceE8Max = std::numeric_limits<std::int64_t>::max() / 2;
 
+// This machine's physical memory in bytes; 0 when unknown.
+std::uint64_t physical_memory_bytes() {
+  const long pages = sysconf(_SC_PHYS_PAGES);
+  const long page = sysconf(_SC_PAGE_SIZE);
+  if (pages <= 0 || page <= 0) return 0;
+  return static_cast<std::uint64_t>(pages) * static_cast<std::uint64_t>(page);
+}
+
 // A money amount as the client wrote it (a decimal string or a JSON number). Its scale is the
 // exchange's currency's (SetCurrency: 4 places for CNY by default, 8 for a USDT exchange), which
 // only the sequencer thread may read, so the text is checked for shape here and scaled there.
@@ -617,8 +627,10 @@ struct Routes {
                  {"currency", e.currency()},
                  {"money_decimals", e.money_decimals()},
                  {"orders_resting", st.orders_resting},
+                 {"stops_pending", e.all_stops().size()},
                  {"accounts", st.accounts},
-                 {"instruments", st.instruments}});
+                 {"instruments", st.instruments},
+                 {"limits", replay::limits_json(e.limits())}});
     });
   }
 
@@ -976,6 +988,48 @@ struct Routes {
     c.job(s.seq_, [sc](Sequencer::Ctx& x) { return admin_outcome(x.engine(), x.submit(sc)); });
   }
 
+  // {"instruments", "accounts", "orders", "orders_per_account", "orders_per_level"}: the engine's
+  // capacity (0 = no limit); absent fields keep their values. The engine reserves memory for the
+  // limits when it applies them, and on every replay, so limits whose budget passes half of this
+  // machine's memory are refused here, before they are journaled.
+  static void limits(Service& s, Call& c) {
+    const json& b = c.body;
+    struct Field {
+      const char* key;
+      std::uint32_t core::EngineLimits::*member;
+      std::int64_t max;
+    };
+    static constexpr Field kFields[] = {
+        {"instruments", &core::EngineLimits::instruments, core::kInstrumentsLimitMax},
+        {"accounts", &core::EngineLimits::accounts, core::kAccountsLimitMax},
+        {"orders", &core::EngineLimits::orders, core::kOrdersLimitMax},
+        {"orders_per_account", &core::EngineLimits::orders_per_account, 0xFFFF'FFFF},
+        {"orders_per_level", &core::EngineLimits::orders_per_level, 0xFFFF'FFFF}};
+    std::vector<std::pair<std::uint32_t core::EngineLimits::*, std::uint32_t>> given;
+    for (const Field& f : kFields) {
+      if (b.contains(f.key)) {
+        given.emplace_back(f.member, static_cast<std::uint32_t>(int_field(b, f.key, 0, f.max)));
+      }
+    }
+    if (given.empty())
+      throw BadRequest{
+          "give at least one of instruments, accounts, orders, "
+          "orders_per_account, orders_per_level"};
+    c.job(s.seq_, [given](Sequencer::Ctx& x) {
+      core::EngineLimits l = x.engine().limits();
+      for (const auto& [member, value] : given) l.*member = value;
+      const std::uint64_t budget = core::reserve_budget(l);
+      const std::uint64_t memory = physical_memory_bytes();
+      if (memory != 0 && budget > memory / 2) {
+        return error_reply(400, "bad_request",
+                           "these limits budget " + std::to_string(budget) +
+                               " bytes of engine memory, more than half of this machine's " +
+                               std::to_string(memory));
+      }
+      return admin_outcome(x.engine(), x.submit(core::SetLimits{l}));
+    });
+  }
+
   // {"liquidation_ratio": "0.9", "insurance_account": "fund-01"}: forced liquidation when margin /
   // balance reaches the ratio (up to 100); the optional fund pays what liquidated accounts owe.
   static void risk(Service& s, Call& c) {
@@ -1056,6 +1110,7 @@ struct Routes {
         {"POST", "api/admin/settle", kAdminOnly, settle},
         {"POST", "api/admin/risk", kAdminOnly, risk},
         {"POST", "api/admin/currency", kAdminOnly, currency},
+        {"POST", "api/admin/limits", kAdminOnly, limits},
     };
     return routes;
   }

@@ -91,8 +91,9 @@ DIFF_MESSAGES = {
 # Field types of the DIFF messages and REST bodies below; any other field is a string.
 INTEGERS = {"volume", "order_id", "duration", "view_width", "client_order_id", "volume_left",
             "max_order_volume", "position_limit", "decimals", "max_open_orders",
-            "last_trading_day"}
-DECIMALS = {"limit_price", "price", "amount", "price_tick", "multiplier", "margin_ratio",
+            "last_trading_day", "instruments", "accounts", "orders", "orders_per_account",
+            "orders_per_level"}
+DECIMALS = {"limit_price", "price", "trigger_price", "amount", "price_tick", "multiplier", "margin_ratio",
             "fee_ratio", "fee_per_lot", "price_band", "pre_settlement"}  # text or a number
 BOOLEANS = {"post_only", "enabled"}
 OBJECTS = {"prices"}
@@ -151,7 +152,8 @@ REST_BODIES = {
                                     "volume": 1, "price_type": "LIMIT", "time_condition": "GFD",
                                     "volume_condition": "ANY", "post_only": False,
                                     "client_order_id": 9, "stp_mode": "CANCEL_NEWEST",
-                                    "stp_scope": "ACCOUNT"}),
+                                    "stp_scope": "ACCOUNT", "trigger": "STOP",
+                                    "trigger_by": "MARK", "trigger_price": "2990.0"}),
     "/api/order/amend": ("alice", {"account": "alice-01", "order_id": 1, "price": "3000.0",
                                    "volume_left": 1}),
     "/api/order/cancel": ("alice", {"account": "alice-01", "client_order_id": 9}),
@@ -172,6 +174,8 @@ REST_BODIES = {
                                         "last_trading_day": 5}),
     "/api/admin/settle": ("admin", {"prices": {"IF2501": "3800.0"}}),
     "/api/admin/currency": ("admin", {"code": "USDT", "decimals": 8}),
+    "/api/admin/limits": ("admin", {"instruments": 10, "accounts": 10, "orders": 100,
+                                    "orders_per_account": 10, "orders_per_level": 10}),
 }
 
 

@@ -1,0 +1,63 @@
+"""End-to-end test of the engine's limits through a real `qx serve --demo`: an admin sets them,
+orders past them are refused with their reason, and bad or oversized limits are refused before
+they are journaled.
+
+Run by ctest with QX_BIN pointing at the executable (see tests/e2e/CMakeLists.txt).
+"""
+from test_server import server  # noqa: F401  (the fixture: a demo server on free ports)
+
+
+def status(server):
+    return server.get("/api/admin/status", "admin").json()
+
+
+def test_limits_are_set_shown_and_enforced(server):
+    r = server.post("/api/admin/limits", {"orders_per_level": 1}, "admin")
+    assert r.status_code == 200 and r.json()["status"] == "OK", r.text
+    assert [e["kind"] for e in r.json()["effects"]] == ["LIMITS_SET"]
+    assert status(server)["limits"] == {"instruments": 0, "accounts": 0, "orders": 0,
+                                        "orders_per_account": 0, "orders_per_level": 1}
+
+    assert server.order("alice", "alice-01", "BUY", "3800.0", 1,
+                        time_condition="GTC").json()["status"] == "ACCEPTED"
+    r = server.order("bob", "bob-01", "BUY", "3800.0", 1)
+    assert (r.json()["status"], r.json()["reason"]) == ("REJECTED", "PRICE_LEVEL_FULL"), r.text
+
+    # Room for one order more than are live; absent fields keep their values.
+    live = status(server)["orders_resting"] + status(server)["stops_pending"]
+    r = server.post("/api/admin/limits", {"orders": live + 1}, "admin")
+    assert r.json()["status"] == "OK", r.text
+    assert status(server)["limits"]["orders_per_level"] == 1
+    assert server.order("bob", "bob-01", "BUY", "3799.0", 1).json()["status"] == "ACCEPTED"
+    r = server.order("alice", "alice-01", "BUY", "3798.0", 1)
+    assert (r.json()["status"], r.json()["reason"]) == ("REJECTED", "ORDER_LIMIT"), r.text
+    # Cancelling makes room again.
+    orders = server.get("/api/orders/bob-01", "bob").json()
+    r = server.post("/api/order/cancel", {"account": "bob-01", "order_id": int(list(orders)[0])},
+                    "bob")
+    assert r.json()["status"] == "CANCELLED", r.text
+    assert server.order("alice", "alice-01", "BUY", "3798.0", 1).json()["status"] == "ACCEPTED"
+
+
+def test_bad_or_oversized_limits_are_refused_and_change_nothing(server):
+    before = status(server)
+    for body, status_code in [({}, 400),
+                              ({"orders": -1}, 400),
+                              ({"orders": "many"}, 400),
+                              ({"orders": 1.5}, 400),
+                              ({"orders": 100_000_001}, 400),
+                              ({"instruments": 1_000_001}, 400),
+                              ({"orders_per_level": 2 ** 32}, 400),
+                              ({"accounts": [1]}, 400),
+                              # 100M accounts and 100M orders budget 51.2e9 bytes: more than
+                              # half of any machine this runs on.
+                              ({"accounts": 100_000_000, "orders": 100_000_000}, 400)]:
+        r = server.post("/api/admin/limits", body, "admin")
+        assert r.status_code == status_code, (body, r.text)
+        assert "error" in r.json(), r.text
+    r = server.post("/api/admin/limits", {"orders": 10}, "alice")
+    assert r.status_code == 403, r.text
+    after = status(server)
+    assert (after["last_seq"], after["state_hash"], after["limits"]) == \
+        (before["last_seq"], before["state_hash"], before["limits"])
+    assert server.get("/healthz").status_code == 200
