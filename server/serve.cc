@@ -56,12 +56,13 @@ struct Config {
   std::uint64_t max_connections = 10'000;  // across every listener
   std::uint64_t rate_limit_per_s = 2000;   // per authenticated user
   std::uint64_t rate_limit_burst = 4000;
-  std::uint64_t snapshot_every_events = 100'000;  // 0: only at shutdown
-  LoginLimits login;                              // failed-login back-off, argon2id queue
-  std::uint64_t tcp_login_timeout_ms = 10'000;    // binary TCP: handshake and login deadline
-  std::uint64_t tcp_idle_timeout_ms = 60'000;     // binary TCP: logged in, nothing received
-  std::uint64_t mark_interval_ms = 1'000;         // MarkToMarket after trades; 0 = never
-  std::uint64_t tcp_out_bytes_max = 16 << 20;     // binary TCP: unsent output before a cut
+  std::uint64_t snapshot_every_events = 100'000;    // 0: only at shutdown
+  LoginLimits login;                                // failed-login back-off, argon2id queue
+  std::uint64_t tcp_login_timeout_ms = 10'000;      // binary TCP: handshake and login deadline
+  std::uint64_t tcp_idle_timeout_ms = 60'000;       // binary TCP: logged in, nothing received
+  std::uint64_t mark_interval_ms = 1'000;           // MarkToMarket after trades; 0 = never
+  std::uint64_t tcp_out_bytes_max = 16 << 20;       // binary TCP: unsent output before a cut
+  std::optional<core::EngineLimits> engine_limits;  // journaled at start when they differ
 };
 
 using nlohmann::json;
@@ -95,6 +96,35 @@ std::map<std::string, std::string> client_users(const json& v) {
     users.emplace(cn, user.get<std::string>());
   }
   return users;
+}
+
+// {"instruments", "accounts", "orders", "orders_per_account", "orders_per_level"}: absent ones 0.
+core::EngineLimits engine_limits(const json& v) {
+  constexpr const char* kKey = "engine_limits";
+  if (!v.is_object()) throw std::runtime_error(std::string(kKey) + " must be an object");
+  core::EngineLimits l;
+  const std::pair<const char*, std::uint32_t core::EngineLimits::*> fields[] = {
+      {"instruments", &core::EngineLimits::instruments},
+      {"accounts", &core::EngineLimits::accounts},
+      {"orders", &core::EngineLimits::orders},
+      {"orders_per_account", &core::EngineLimits::orders_per_account},
+      {"orders_per_level", &core::EngineLimits::orders_per_level}};
+  for (const auto& [key, value] : v.items()) {
+    const auto* f = std::find_if(std::begin(fields), std::end(fields),
+                                 [&key](const auto& x) { return key == x.first; });
+    if (f == std::end(fields)) {
+      throw std::runtime_error(std::string(kKey) + ": unknown key '" + key + "'");
+    }
+    const std::string name = std::string(kKey) + "." + key;
+    l.*(f->second) = static_cast<std::uint32_t>(whole(value, name.c_str(), 0, 0xFFFF'FFFFu));
+  }
+  if (!core::limits_ok(l)) {
+    throw std::runtime_error(std::string(kKey) +
+                             ": above the engine's maxima or its 32 GiB budget "
+                             "(docs/semantics.md, \"Engine limits\")");
+  }
+  if (auto why = limits_too_large(l)) throw std::runtime_error(std::string(kKey) + ": " + *why);
+  return l;
 }
 
 // Every key of the config file and how it is read: a key not in this table is an error, so a
@@ -175,6 +205,7 @@ constexpr ConfigKey kConfigKeys[] = {
      [](const json& v, Config& c) {
        c.mark_interval_ms = whole(v, "mark_interval_ms", 0, 3'600'000);
      }},
+    {"engine_limits", [](const json& v, Config& c) { c.engine_limits = engine_limits(v); }},
 };
 
 // Submits MarkToMarket every `interval` while a liquidation ratio is set and something traded
@@ -431,6 +462,23 @@ int serve(const ServeOptions& options, std::ostream& out) {
     } else {
       out << "qx serve: --demo: journal not empty; keeping its users\n";
     }
+  }
+
+  // The engine limits of the config file: journaled when they differ from the journal's, so a
+  // restart with the same file journals nothing.
+  if (config.engine_limits && *config.engine_limits != sequencer.engine().limits()) {
+    const core::EngineLimits l = *config.engine_limits;
+    sequencer.execute([&l](Sequencer::Ctx& c) {
+      for (const core::Effect& e : c.submit(core::SetLimits{l})) {
+        if (e.kind == core::EffectKind::kAdminRejected) {
+          throw std::runtime_error(
+              "engine_limits refused by the engine: " +
+              std::string(core::to_string(static_cast<core::RejectReason>(e.reason))));
+        }
+      }
+      return Reply{};
+    });
+    out << "qx serve: journaled the engine limits of the config file\n";
   }
 
   // The first administrator of a real deployment: QX_ADMIN_PASSWORD creates user "admin" once.

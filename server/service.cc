@@ -320,14 +320,6 @@ json instrument_json(const core::Engine& e, core::InstrumentId id) {
 
 constexpr std::int64_t kPriceE8Max = std::numeric_limits<std::int64_t>::max() / 2;
 
-// This machine's physical memory in bytes; 0 when unknown.
-std::uint64_t physical_memory_bytes() {
-  const long pages = sysconf(_SC_PHYS_PAGES);
-  const long page = sysconf(_SC_PAGE_SIZE);
-  if (pages <= 0 || page <= 0) return 0;
-  return static_cast<std::uint64_t>(pages) * static_cast<std::uint64_t>(page);
-}
-
 // A money amount as the client wrote it (a decimal string or a JSON number). Its scale is the
 // exchange's currency's (SetCurrency: 4 places for CNY by default, 8 for a USDT exchange), which
 // only the sequencer thread may read, so the text is checked for shape here and scaled there.
@@ -1018,14 +1010,7 @@ struct Routes {
     c.job(s.seq_, [given](Sequencer::Ctx& x) {
       core::EngineLimits l = x.engine().limits();
       for (const auto& [member, value] : given) l.*member = value;
-      const std::uint64_t budget = core::reserve_budget(l);
-      const std::uint64_t memory = physical_memory_bytes();
-      if (memory != 0 && budget > memory / 2) {
-        return error_reply(400, "bad_request",
-                           "these limits budget " + std::to_string(budget) +
-                               " bytes of engine memory, more than half of this machine's " +
-                               std::to_string(memory));
-      }
+      if (auto why = limits_too_large(l)) return error_reply(400, "bad_request", *why);
       return admin_outcome(x.engine(), x.submit(core::SetLimits{l}));
     });
   }
@@ -1262,6 +1247,21 @@ void expect_ok(const core::EffectBuffer& fx, const char* what) {
 }
 
 }  // namespace
+
+std::uint64_t physical_memory_bytes() {
+  const long pages = sysconf(_SC_PHYS_PAGES);
+  const long page = sysconf(_SC_PAGE_SIZE);
+  if (pages <= 0 || page <= 0) return 0;
+  return static_cast<std::uint64_t>(pages) * static_cast<std::uint64_t>(page);
+}
+
+std::optional<std::string> limits_too_large(const core::EngineLimits& l) {
+  const std::uint64_t budget = core::reserve_budget(l);
+  const std::uint64_t memory = physical_memory_bytes();
+  if (memory == 0 || budget <= memory / 2) return std::nullopt;
+  return "these limits budget " + std::to_string(budget) +
+         " bytes of engine memory, more than half of this machine's " + std::to_string(memory);
+}
 
 std::string setup_demo(Sequencer& sequencer, Auth& auth) {
   std::vector<std::string> hashes;

@@ -4,7 +4,9 @@ they are journaled.
 
 Run by ctest with QX_BIN pointing at the executable (see tests/e2e/CMakeLists.txt).
 """
-from test_server import server  # noqa: F401  (the fixture: a demo server on free ports)
+import subprocess
+
+from test_server import QX, Server, server, write_config  # noqa: F401  (server: the fixture)
 
 
 def status(server):
@@ -61,3 +63,46 @@ def test_bad_or_oversized_limits_are_refused_and_change_nothing(server):
     assert (after["last_seq"], after["state_hash"], after["limits"]) == \
         (before["last_seq"], before["state_hash"], before["limits"])
     assert server.get("/healthz").status_code == 200
+
+
+def test_limits_from_the_config_file_are_journaled_once(tmp_path):
+    limits = {"instruments": 50, "accounts": 1000, "orders": 5000, "orders_per_account": 100,
+              "orders_per_level": 2}
+    config = write_config(tmp_path, engine_limits=limits)
+    s = Server(tmp_path / "data", extra=("--config", config))
+    try:
+        assert "journaled the engine limits of the config file" in s.output()
+        first = status(s)
+        assert first["limits"] == limits
+        s.order("alice", "alice-01", "BUY", "3800.0", 1, time_condition="GTC")
+        s.order("bob", "bob-01", "BUY", "3800.0", 1, time_condition="GTC")
+        r = s.order("bob", "bob-01", "BUY", "3800.0", 1)
+        assert r.json()["reason"] == "PRICE_LEVEL_FULL", r.text
+        seq = status(s)["last_seq"]
+    finally:
+        assert s.stop() == 0
+    # The same file again: the journal already holds these limits, nothing is journaled.
+    s = Server(tmp_path / "data", extra=("--config", config))
+    try:
+        assert "journaled the engine limits" not in s.output()
+        again = status(s)
+        assert (again["last_seq"], again["limits"]) == (seq, limits)
+    finally:
+        assert s.stop() == 0
+
+
+def test_bad_engine_limits_in_the_config_file_stop_the_start_naming_them(tmp_path):
+    for limits, message in (({"orders": -1}, "engine_limits.orders must be a whole number"),
+                            ({"order": 5}, "engine_limits: unknown key 'order'"),
+                            ({"orders": "many"}, "engine_limits.orders must be a whole number"),
+                            ({"orders": 100_000_001}, "above the engine's maxima"),
+                            ({"accounts": 100_000_000, "orders": 90_000_000},
+                             "above the engine's maxima or its 32 GiB budget"),
+                            ([1, 2], "engine_limits must be an object")):
+        p = subprocess.run([QX, "serve", "--demo", "--data-dir", str(tmp_path / "d"), "--http",
+                            "127.0.0.1:0", "--tcp", "127.0.0.1:0",
+                            "--config", write_config(tmp_path, engine_limits=limits)],
+                           capture_output=True, text=True, timeout=60)
+        assert p.returncode != 0, limits
+        line = p.stderr.splitlines()[-1]
+        assert "engine_limits" in line and message in line, (limits, line)
