@@ -3,6 +3,7 @@
 #include "core/engine.h"
 
 #include <algorithm>
+#include <new>
 #include <utility>
 
 #include "core/assert.h"
@@ -255,14 +256,19 @@ void Engine::on(const SetLimits& e) {
 void Engine::reserve(const EngineLimits& l) {
   static_assert(sizeof(Instrument) <= kInstrumentBytes && sizeof(Account) <= kAccountBytes);
   static_assert(sizeof(Order) + sizeof(TradeState) + 2 * 8 * 8 / 3 + 4 <= kOrderBytes);
-  instruments_.reserve(l.instruments);
-  accounts_.reserve(l.accounts);
-  liquidation_queued_.reserve(l.accounts);
-  stuck_.reserve(l.accounts);
-  orders_.preallocate(l.orders);
-  order_index_.reserve(l.orders);
-  client_index_.reserve(l.orders);
-  trades_.reserve(l.orders);
+  // Capacity only: no state, hash or view depends on it, so a machine that cannot reserve it
+  // runs on and allocates as it goes (a replay must never stop here).
+  try {
+    instruments_.reserve(l.instruments);
+    accounts_.reserve(l.accounts);
+    liquidation_queued_.reserve(l.accounts);
+    stuck_.reserve(l.accounts);
+    orders_.preallocate(l.orders);
+    order_index_.reserve(l.orders);
+    client_index_.reserve(l.orders);
+    trades_.reserve(l.orders);
+  } catch (const std::bad_alloc&) {
+  }
 }
 
 void Engine::on(const CreateUser& e) {

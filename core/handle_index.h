@@ -108,19 +108,21 @@ class HandleIndex {
     return static_cast<std::size_t>(static_cast<std::uint64_t>(tag) >> (32 - bits_));
   }
 
+  // Allocates the new table before touching the old one, so a failed allocation (std::bad_alloc)
+  // leaves the index as it was.
   void resize(std::uint32_t bits) {
     QX_ASSERT(bits <= kMaxBits);
-    std::vector<Slot> old;
-    old.swap(slots_);
+    std::vector<Slot> fresh(std::size_t{1} << bits, Slot{});
     bits_ = bits;
-    slots_.assign(std::size_t{1} << bits, Slot{});
-    mask_ = slots_.size() - 1;
-    for (const Slot& s : old) {
+    const std::size_t mask = fresh.size() - 1;
+    for (const Slot& s : slots_) {
       if (s.handle == kEmpty) continue;
       std::size_t i = home(s.tag);
-      while (slots_[i].handle != kEmpty) i = (i + 1) & mask_;
-      slots_[i] = s;
+      while (fresh[i].handle != kEmpty) i = (i + 1) & mask;
+      fresh[i] = s;
     }
+    slots_.swap(fresh);
+    mask_ = mask;
   }
 
   std::vector<Slot> slots_;

@@ -15,6 +15,7 @@
 
 #include <cstdint>
 #include <cstring>
+#include <set>
 #include <string>
 #include <type_traits>
 #include <utility>
@@ -713,6 +714,37 @@ core::StopState read_stop(schema::StopState::Reader r, Context& ctx) {
   return v;
 }
 
+// What restoring pending stops relies on, checked so that a bad snapshot is an error, not an
+// abort: ids and references in range, defined enums, ids unique across orders and stops, client
+// order ids unique per account across both.
+void check_stops(const core::Snapshot& s, Context& ctx) {
+  std::set<std::uint64_t> ids;
+  std::set<std::pair<std::uint32_t, std::uint64_t>> clients;
+  for (const core::OrderState& o : s.orders) {
+    ids.insert(core::raw(o.id));
+    if (core::raw(o.client_order_id) != 0) {
+      clients.emplace(core::raw(o.account), core::raw(o.client_order_id));
+    }
+  }
+  for (const core::StopState& st : s.stops) {
+    const core::NewOrder& o = st.order;
+    const bool refs = core::raw(o.instrument) < s.instruments.size() &&
+                      core::raw(o.account) < s.accounts.size() && core::raw(st.id) != 0 &&
+                      core::raw(st.id) < s.next_order_id;
+    const bool enums =
+        o.trigger && core::trigger_ok(*o.trigger) && (!o.stp || core::stp_ok(*o.stp));
+    const bool unique =
+        ids.insert(core::raw(st.id)).second &&
+        (core::raw(o.client_order_id) == 0 ||
+         clients.emplace(core::raw(o.account), core::raw(o.client_order_id)).second);
+    if (!refs || !enums || !unique) {
+      ctx.fail("Snapshot.stops", "stop " + std::to_string(core::raw(st.id)) +
+                                     ": an id, reference or setting restore cannot accept");
+      return;
+    }
+  }
+}
+
 void write_trade(const core::TradeState& v, schema::TradeState::Builder b, Context& ctx) {
   const auto& [id, instrument, price, volume, taker_order, taker_account, taker_direction,
                taker_offset, taker_fee, maker_order, maker_account, maker_offset, maker_fee,
@@ -1011,6 +1043,7 @@ Result<core::Snapshot> read_snapshot(schema::Snapshot::Reader in) {
     s.orders = read_list<core::OrderState>(in.getOrders(), ctx, read_order);
     s.stops = read_list<core::StopState>(in.getStops(), ctx, read_stop);
     s.trades = read_list<core::TradeState>(in.getTrades(), ctx, read_trade);
+    check_stops(s, ctx);
   } catch (const kj::Exception& e) {
     return ctx.kj_error(e);
   }

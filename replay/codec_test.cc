@@ -12,6 +12,7 @@
 
 #include <cstdint>
 #include <cstring>
+#include <functional>
 #include <limits>
 #include <string>
 #include <vector>
@@ -359,6 +360,33 @@ TEST(Codec, PendingStopWithoutTriggerIsAnError) {
   ASSERT_FALSE(r.ok());
   EXPECT_NE(r.error().message.find("StopState.order.trigger"), std::string::npos)
       << r.error().message;
+}
+
+// A pending stop that restore could not accept is an error, not an abort at restore.
+TEST(Codec, SnapshotStopsRestoreCannotAcceptAreAnError) {
+  const std::vector<std::function<void(core::StopState&)>> breaks = {
+      [](core::StopState& st) { st.order.trigger->kind = core::TriggerKind{0}; },
+      [](core::StopState& st) { st.order.trigger->source = core::TriggerSource{0}; },
+      [](core::StopState& st) {
+        st.order.stp = core::SelfTradePrevention{core::StpMode{0}, {}};
+      },
+      [](core::StopState& st) { st.order.instrument = core::InstrumentId{999}; },
+      [](core::StopState& st) { st.order.account = core::AccountId{999}; },
+      [](core::StopState& st) { st.id = core::OrderId{0}; },
+      [](core::StopState& st) { st.id = core::OrderId{501}; },  // not below next_order_id
+      [](core::StopState& st) { st.id = core::OrderId{500}; },  // a resting order's id
+      [](core::StopState& st) {  // a resting order's client id in the same account
+        st.order.account = core::AccountId{0};
+        st.order.client_order_id = core::ClientOrderId{9};
+      }};
+  ASSERT_TRUE(decode_snapshot(bytes_of(encode_snapshot(sample_snapshot()))).ok());
+  for (std::size_t i = 0; i < breaks.size(); ++i) {
+    core::Snapshot s = sample_snapshot();
+    breaks[i](s.stops[0]);
+    const auto r = decode_snapshot(bytes_of(encode_snapshot(s)));
+    ASSERT_FALSE(r.ok()) << i;
+    EXPECT_NE(r.error().message.find("Snapshot.stops"), std::string::npos) << r.error().message;
+  }
 }
 
 TEST(Codec, SnapshotLimitsAboveTheirMaximaAreAnError) {

@@ -109,7 +109,9 @@ core::EngineLimits engine_limits(const json& v) {
       {"orders", &core::EngineLimits::orders},
       {"orders_per_account", &core::EngineLimits::orders_per_account},
       {"orders_per_level", &core::EngineLimits::orders_per_level}};
-  for (const auto& [key, value] : v.items()) {
+  for (const auto& item : v.items()) {
+    const std::string& key = item.key();
+    const json& value = item.value();
     const auto* f = std::find_if(std::begin(fields), std::end(fields),
                                  [&key](const auto& x) { return key == x.first; });
     if (f == std::end(fields)) {
@@ -123,7 +125,9 @@ core::EngineLimits engine_limits(const json& v) {
                              ": above the engine's maxima or its 32 GiB budget "
                              "(docs/semantics.md, \"Engine limits\")");
   }
-  if (auto why = limits_too_large(l)) throw std::runtime_error(std::string(kKey) + ": " + *why);
+  if (auto why = limits_too_large(core::EngineLimits{}, l)) {
+    throw std::runtime_error(std::string(kKey) + ": " + *why);
+  }
   return l;
 }
 
@@ -468,6 +472,9 @@ int serve(const ServeOptions& options, std::ostream& out) {
   // restart with the same file journals nothing.
   if (config.engine_limits && *config.engine_limits != sequencer.engine().limits()) {
     const core::EngineLimits l = *config.engine_limits;
+    if (auto why = limits_too_large(sequencer.engine().limits(), l)) {
+      throw std::runtime_error("engine_limits: " + *why);
+    }
     sequencer.execute([&l](Sequencer::Ctx& c) {
       for (const core::Effect& e : c.submit(core::SetLimits{l})) {
         if (e.kind == core::EffectKind::kAdminRejected) {

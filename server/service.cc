@@ -4,6 +4,7 @@
 
 #include <algorithm>
 #include <charconv>
+#include <fstream>
 #include <limits>
 #include <nlohmann/json.hpp>
 #include <optional>
@@ -1010,7 +1011,9 @@ struct Routes {
     c.job(s.seq_, [given](Sequencer::Ctx& x) {
       core::EngineLimits l = x.engine().limits();
       for (const auto& [member, value] : given) l.*member = value;
-      if (auto why = limits_too_large(l)) return error_reply(400, "bad_request", *why);
+      if (auto why = limits_too_large(x.engine().limits(), l)) {
+        return error_reply(400, "bad_request", *why);
+      }
       return admin_outcome(x.engine(), x.submit(core::SetLimits{l}));
     });
   }
@@ -1252,10 +1255,20 @@ std::uint64_t physical_memory_bytes() {
   const long pages = sysconf(_SC_PHYS_PAGES);
   const long page = sysconf(_SC_PAGE_SIZE);
   if (pages <= 0 || page <= 0) return 0;
-  return static_cast<std::uint64_t>(pages) * static_cast<std::uint64_t>(page);
+  std::uint64_t bytes = static_cast<std::uint64_t>(pages) * static_cast<std::uint64_t>(page);
+  // A container's memory limit (cgroup v2), when it is lower.
+  std::ifstream cgroup("/sys/fs/cgroup/memory.max");
+  std::uint64_t limit = 0;
+  if (cgroup >> limit && limit > 0) bytes = std::min(bytes, limit);
+  return bytes;
 }
 
-std::optional<std::string> limits_too_large(const core::EngineLimits& l) {
+std::optional<std::string> limits_too_large(const core::EngineLimits& now,
+                                            const core::EngineLimits& next) {
+  // Reservations never shrink: what the engine holds after `next` is the larger of the two.
+  const core::EngineLimits l{std::max(now.instruments, next.instruments),
+                             std::max(now.accounts, next.accounts),
+                             std::max(now.orders, next.orders), 0, 0};
   const std::uint64_t budget = core::reserve_budget(l);
   const std::uint64_t memory = physical_memory_bytes();
   if (memory == 0 || budget <= memory / 2) return std::nullopt;

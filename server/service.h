@@ -116,11 +116,13 @@ nlohmann::json merge_diff(const nlohmann::json& from, const nlohmann::json& to);
 // an empty journal before the sequencer thread starts. Returns the credentials as text lines.
 std::string setup_demo(Sequencer& sequencer, Auth& auth);
 
-// This machine's physical memory in bytes; 0 when unknown.
+// This machine's physical memory in bytes (its container's limit when lower); 0 when unknown.
 std::uint64_t physical_memory_bytes();
-// Why limits `l` may not be journaled on this machine (their memory budget passes half of it, and
-// every replay of the journal reserves it again), or nullopt.
-std::optional<std::string> limits_too_large(const core::EngineLimits& l);
+// Why limits `next` may not be journaled over `now` on this machine (what the engine reserves for
+// both, since reservations never shrink, passes half of its memory, and every replay of the
+// journal reserves it again), or nullopt.
+std::optional<std::string> limits_too_large(const core::EngineLimits& now,
+                                            const core::EngineLimits& next);
 
 // Journals user "admin" (unless the engine has it) and stores (or replaces) its credentials with
 // the admin role; run before the sequencer thread starts.

@@ -430,30 +430,66 @@ inline rc::Gen<core::StopState> stop_state() {
       rc::gen::set(&S::insert_time_ns, integer<std::int64_t>()));
 }
 
+// Makes the pending stops of a generated snapshot ones the decoder accepts (it refuses what restore
+// could not: replay/codec.cc check_stops): references in range, defined enums, ids above every
+// order's and below next_order_id, client ids no order uses. Their other fields stay arbitrary.
+inline core::Snapshot with_valid_stops(core::Snapshot s) {
+  if (s.instruments.empty() || s.accounts.empty()) {
+    s.stops.clear();
+    return s;
+  }
+  std::uint64_t top = 0;
+  for (const core::OrderState& o : s.orders) top = std::max(top, core::raw(o.id));
+  if (top > (std::uint64_t{1} << 62)) {  // no room above the orders' ids: no stops
+    s.stops.clear();
+    return s;
+  }
+  std::uint64_t id = top + 1;
+  for (std::size_t k = 0; k < s.stops.size(); ++k) {
+    core::NewOrder& o = s.stops[k].order;
+    o.instrument = core::InstrumentId(
+        static_cast<std::uint32_t>(core::raw(o.instrument) % s.instruments.size()));
+    o.account =
+        core::AccountId(static_cast<std::uint32_t>(core::raw(o.account) % s.accounts.size()));
+    o.trigger->kind = core::TriggerKind(1 + core::raw(o.trigger->kind) % 2);
+    o.trigger->source = core::TriggerSource(1 + core::raw(o.trigger->source) % 2);
+    if (o.stp) o.stp = core::SelfTradePrevention{};
+    if (core::raw(o.client_order_id) != 0) {
+      o.client_order_id = core::ClientOrderId(0xC0DE'0000'0000'0000ull + k);
+    }
+    s.stops[k].id = core::OrderId(id++);
+  }
+  s.next_order_id = std::max(s.next_order_id, id);
+  return s;
+}
+
 inline rc::Gen<core::Snapshot> snapshot() {
   using S = core::Snapshot;
   const auto list = [](auto element) {
     using T = typename decltype(element)::ValueType;
     return rc::gen::scale(0.34, rc::gen::container<std::vector<T>>(std::move(element)));
   };
-  return rc::gen::build<S>(
-      rc::gen::set(&S::semantics_version, integer<std::uint32_t>()),
-      rc::gen::set(&S::last_seq, id<core::Seq>()),
-      rc::gen::set(&S::last_timestamp_ns, integer<std::int64_t>()),
-      rc::gen::set(&S::trading_day, integer<std::uint32_t>()),
-      rc::gen::set(&S::next_order_id, integer<std::uint64_t>()),
-      rc::gen::set(&S::next_trade_id, integer<std::uint64_t>()),
-      rc::gen::set(&S::effects_hash, integer<std::uint64_t>()),
-      rc::gen::set(&S::liquidation_ratio_ppb, optional(integer<std::int64_t>())),
-      rc::gen::set(&S::insurance_account, optional(id<core::AccountId>())),
-      rc::gen::set(&S::currency, text()),
-      rc::gen::set(&S::money_decimals,
-                   rc::gen::inRange<std::uint32_t>(0, core::kMoneyDecimalsMax + 1)),
-      rc::gen::set(&S::limits, engine_limits(1'000)),
-      rc::gen::set(&S::instruments, list(instrument_state())),
-      rc::gen::set(&S::users, list(text())), rc::gen::set(&S::accounts, list(account_state())),
-      rc::gen::set(&S::orders, list(order_state())), rc::gen::set(&S::stops, list(stop_state())),
-      rc::gen::set(&S::trades, list(trade_state())));
+  return rc::gen::map(
+      rc::gen::build<S>(
+          rc::gen::set(&S::semantics_version, integer<std::uint32_t>()),
+          rc::gen::set(&S::last_seq, id<core::Seq>()),
+          rc::gen::set(&S::last_timestamp_ns, integer<std::int64_t>()),
+          rc::gen::set(&S::trading_day, integer<std::uint32_t>()),
+          rc::gen::set(&S::next_order_id, integer<std::uint64_t>()),
+          rc::gen::set(&S::next_trade_id, integer<std::uint64_t>()),
+          rc::gen::set(&S::effects_hash, integer<std::uint64_t>()),
+          rc::gen::set(&S::liquidation_ratio_ppb, optional(integer<std::int64_t>())),
+          rc::gen::set(&S::insurance_account, optional(id<core::AccountId>())),
+          rc::gen::set(&S::currency, text()),
+          rc::gen::set(&S::money_decimals,
+                       rc::gen::inRange<std::uint32_t>(0, core::kMoneyDecimalsMax + 1)),
+          rc::gen::set(&S::limits, engine_limits(1'000)),
+          rc::gen::set(&S::instruments, list(instrument_state())),
+          rc::gen::set(&S::users, list(text())), rc::gen::set(&S::accounts, list(account_state())),
+          rc::gen::set(&S::orders, list(order_state())),
+          rc::gen::set(&S::stops, list(stop_state())),
+          rc::gen::set(&S::trades, list(trade_state()))),
+      with_valid_stops);
 }
 
 }  // namespace qx::gen
