@@ -49,7 +49,13 @@ enum class EffectKind : std::uint8_t {
   // that reached it, amount = the trigger price, the rest as STOP_ACCEPTED. The order it enters
   // follows at once as ORDER_ACCEPTED (a new order id, the same client id) or ORDER_REJECTED.
   kStopTriggered = 24,
-  kLimitsSet = 25,  // SetLimits accepted (no fields: the limits are in the event)
+  kLimitsSet = 25,   // SetLimits accepted (no fields: the limits are in the event)
+  kSessionSet = 26,  // SetSession accepted: instrument (the schedule is in the event)
+  // A call auction's uncrossing round: instrument, price = the auction price, volume = the lots
+  // matchable there by the rule (docs/semantics.md); its TRADEs follow at that price.
+  kAuctionUncrossed = 27,
+  // instrument, reason = the new TradingPhase, amount = the previous one
+  kPhaseChanged = 28,
 };
 
 struct Effect {

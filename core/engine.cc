@@ -82,6 +82,7 @@ void Engine::apply(const Event& event, EffectBuffer& out) {
   QX_ASSERT_EQ(raw(event.header.seq), raw(last_seq_) + 1);
   out_ = &out;
   header_ = &event.header;
+  advance_sessions(event.header.timestamp_ns);
   std::visit([this](const auto& body) { on(body); }, event.body);
   settle_consequences();
   last_seq_ = event.header.seq;
@@ -215,6 +216,8 @@ void Engine::on(const SetInstrumentStatus& e) {
   if (e.status == InstrumentStatus::kDelisted) {
     cancel_all_resting(ins, CancelReason::kInstrumentDelisted);
   }
+  // A call auction that ended while the instrument was halted uncrosses when it trades again.
+  if (e.status == InstrumentStatus::kTrading) uncross(ins);
 }
 
 // Cancels every resting order of an instrument (bids then asks, best level first, in time

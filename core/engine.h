@@ -49,6 +49,7 @@
 #include "core/limits.h"
 #include "core/numeric.h"
 #include "core/pool.h"
+#include "core/sessions.h"
 #include "core/snapshot.h"
 #include "core/types.h"
 
@@ -161,6 +162,13 @@ class Engine {
   // 0 after restore until the next check.
   [[nodiscard]] std::size_t stuck_liquidations() const { return stuck_count_; }
 
+  // The earliest time at which some instrument's trading phase changes; an event stamped then
+  // or later applies the change first (the live server journals a MarkToMarket at that time).
+  [[nodiscard]] std::optional<std::int64_t> next_phase_change_ns() const {
+    if (phase_changes_.empty()) return std::nullopt;
+    return phase_changes_.begin()->first;
+  }
+
   // Full O(n) invariant check (tests and simulation only): totals, books, frozen sums, indexes.
   void check_invariants() const;
 
@@ -253,6 +261,7 @@ class Engine {
   void on(const MarkToMarket& e);
   void on(const SetCurrency& e);
   void on(const SetLimits& e);
+  void on(const SetSession& e);
   // Makes room for the limits' instruments, accounts and orders (SetLimits).
   void reserve(const EngineLimits& l);
   // Whether one more order (or stop) of account a fits the exchange's and the account's limits;
@@ -304,6 +313,20 @@ class Engine {
   // An effect of kind k that echoes the request: account, instrument, client order id,
   // direction, offset, price and volume.
   static Effect request_effect(EffectKind k, const NewOrder& e);
+
+  // sessions.cc: trading phases and call auctions.
+  // Applies every phase change due at `now` (boundary time, then instrument id), before the event.
+  void advance_sessions(std::int64_t now);
+  // Moves ins to the phase its schedule gives at `now` and books its next change.
+  void enter_phase(Instrument& ins, std::int64_t now);
+  void book_phase_change(Instrument& ins);
+  // Outside AUCTION a trading instrument's book must not cross: uncross it at one price per round
+  // until it does not (docs/semantics.md, "Call auction").
+  void uncross(Instrument& ins);
+  // The auction price and the lots matchable there, when the book crosses.
+  std::optional<std::pair<PriceTicks, Lots>> auction_price(const Instrument& ins) const;
+  // Whether the instrument's phase takes a new order (nullopt) or why not.
+  static std::optional<RejectReason> phase_refuses(const Instrument& ins, const NewOrder& e);
 
   // stops.cc: stop and take-profit orders.
   void place_stop(const NewOrder& e);
@@ -371,7 +394,9 @@ class Engine {
   std::map<std::pair<AccountId, ClientOrderId>, OrderId> stop_clients_;
   // Stops hit during this event, waiting their turn: the reference price that hit each.
   std::map<OrderId, std::pair<StopState, PriceTicks>> hits_;
-  std::vector<std::uint32_t> moved_;          // instruments with `moved` set
+  std::vector<std::uint32_t> moved_;  // instruments with `moved` set
+  // Instruments with a schedule, by (next phase change, instrument id).
+  std::set<std::pair<std::int64_t, std::uint32_t>> phase_changes_;
   std::vector<AccountId> liquidation_queue_;  // accounts to check at the end of this event
   std::vector<bool> liquidation_queued_;      // by account: in liquidation_queue_ already
   std::vector<bool> stuck_;                   // by account: at risk after its last liquidation

@@ -170,10 +170,18 @@ struct SetLimits {
   EngineLimits limits;
 };
 
+// An instrument's trading sessions (docs/semantics.md, "Sessions and call auctions"): the daily
+// schedule of its phases, in force from this event on. Phase changes happen at the first event
+// whose timestamp reaches a boundary (the live server journals a MarkToMarket there).
+struct SetSession {
+  InstrumentId instrument{};
+  SessionSchedule schedule;
+};
+
 using EventBody =
     std::variant<CreateInstrument, UpdateInstrument, SetInstrumentStatus, CreateUser, CreateAccount,
                  Deposit, Withdraw, SetAccountRisk, SetRiskParams, Settle, NewOrder, AmendOrder,
-                 CancelOrder, MarkToMarket, SetCurrency, SetLimits>;
+                 CancelOrder, MarkToMarket, SetCurrency, SetLimits, SetSession>;
 
 struct Event {
   EventHeader header;

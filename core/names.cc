@@ -25,6 +25,8 @@ const char* to_string(RejectReason r) {
     case RejectReason::kStopWouldTrigger: return "STOP_WOULD_TRIGGER";
     case RejectReason::kPriceLevelFull: return "PRICE_LEVEL_FULL";
     case RejectReason::kInstrumentLimit: return "INSTRUMENT_LIMIT";
+    case RejectReason::kMarketClosed: return "MARKET_CLOSED";
+    case RejectReason::kAuctionOrderType: return "AUCTION_ORDER_TYPE";
     case RejectReason::kUnknownAccount: return "UNKNOWN_ACCOUNT";
     case RejectReason::kUnknownUser: return "UNKNOWN_USER";
     case RejectReason::kAccountDisabled: return "ACCOUNT_DISABLED";
@@ -133,6 +135,17 @@ const char* to_string(TriggerSource s) {
   return "INVALID";
 }
 
+const char* to_string(TradingPhase p) {
+  switch (p) {
+    case TradingPhase::kContinuous: return "CONTINUOUS";
+    case TradingPhase::kAuction: return "AUCTION";
+    case TradingPhase::kPreOpen: return "PRE_OPEN";
+    case TradingPhase::kBreak: return "BREAK";
+    case TradingPhase::kClosed: return "CLOSED";
+  }
+  return "INVALID";
+}
+
 const char* to_string(InstrumentStatus s) {
   switch (s) {
     case InstrumentStatus::kTrading: return "TRADING";
@@ -166,6 +179,9 @@ const char* to_string(EffectKind k) {
     case EffectKind::kStopAccepted: return "STOP_ACCEPTED";
     case EffectKind::kStopTriggered: return "STOP_TRIGGERED";
     case EffectKind::kLimitsSet: return "LIMITS_SET";
+    case EffectKind::kSessionSet: return "SESSION_SET";
+    case EffectKind::kAuctionUncrossed: return "AUCTION_UNCROSSED";
+    case EffectKind::kPhaseChanged: return "PHASE_CHANGED";
     case EffectKind::kAccountSettled: return "ACCOUNT_SETTLED";
     case EffectKind::kSettlementDone: return "SETTLEMENT_DONE";
     case EffectKind::kLiquidationStarted: return "LIQUIDATION_STARTED";

@@ -157,6 +157,7 @@ std::optional<RejectReason> Engine::check_request(const NewOrder& e) const {
   if (!a.s.enabled) return RejectReason::kAccountDisabled;
   if (ins.s.status == InstrumentStatus::kHalted) return RejectReason::kInstrumentHalted;
   if (ins.s.status == InstrumentStatus::kDelisted) return RejectReason::kInstrumentDelisted;
+  if (auto why = phase_refuses(ins, e)) return why;
   if (e.volume.value <= 0) return RejectReason::kInvalidVolume;
   if (e.volume > ins.s.params.max_order_volume) return RejectReason::kOrderVolumeLimitExceeded;
   bool ioc = e.time_condition == TimeCondition::kIoc || e.price_type == PriceType::kMarket;
@@ -261,6 +262,8 @@ void Engine::enter(const NewOrder& e) {
   f.price = price;
   f.volume_left = e.volume;
   emit(f);
+  // A call auction collects orders; its book uncrosses when the phase ends.
+  if (ins.s.phase == TradingPhase::kAuction) return rest(h, ins);
   match(h, ins);
 }
 
@@ -291,6 +294,9 @@ void Engine::on(const AmendOrder& e) {
   Instrument& ins = ins_at(o.instrument);
   if (!a.s.enabled) return reject(RejectReason::kAccountDisabled);
   if (ins.s.status == InstrumentStatus::kHalted) return reject(RejectReason::kInstrumentHalted);
+  if (ins.s.phase != TradingPhase::kContinuous && ins.s.phase != TradingPhase::kAuction) {
+    return reject(RejectReason::kMarketClosed);
+  }
   if (e.new_volume_left.value <= 0) return reject(RejectReason::kInvalidVolume);
   if (e.new_volume_left > ins.s.params.max_order_volume) {
     return reject(RejectReason::kOrderVolumeLimitExceeded);
@@ -343,7 +349,9 @@ void Engine::on(const AmendOrder& e) {
   f.volume = o.volume_orig;
   f.volume_left = o.volume_left;
   emit(f);
-  if (!keeps_priority) match(h, ins);
+  if (keeps_priority) return;
+  if (ins.s.phase == TradingPhase::kAuction) return rest(h, ins);
+  match(h, ins);
 }
 
 void Engine::on(const CancelOrder& e) {
@@ -365,6 +373,10 @@ void Engine::on(const CancelOrder& e) {
     return cancel_stop(*stop, CancelReason::kUserRequest);
   }
   if (orders_[*found].account != e.account) return reject(RejectReason::kOrderNotOwned);
+  // PRE_OPEN freezes the book (e.g. between an opening call's uncross and the open).
+  if (ins_at(orders_[*found].instrument).s.phase == TradingPhase::kPreOpen) {
+    return reject(RejectReason::kMarketClosed);
+  }
   cancel_resting(*found, CancelReason::kUserRequest);
 }
 

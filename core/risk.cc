@@ -417,7 +417,10 @@ void Engine::liquidate(AccountId id) {
   for (const PositionState& p : acc_at(id).s.positions) held.push_back(p.instrument);
   for (InstrumentId ins_id : held) {
     Instrument& ins = ins_at(ins_id);
-    if (ins.s.status != InstrumentStatus::kTrading) continue;
+    // A halted instrument, or one outside continuous trading, cannot take a forced order now.
+    if (ins.s.status != InstrumentStatus::kTrading || ins.s.phase != TradingPhase::kContinuous) {
+      continue;
+    }
     for (Direction d : {Direction::kSell, Direction::kBuy}) {
       for (;;) {
         const Account& a = acc_at(id);

@@ -139,6 +139,13 @@ std::uint64_t hash_snapshot(const Snapshot& s) {
     h.i64(i.volume_today.value);
     h.i64(i.turnover_today.value);
     h.i64(i.price_max.value);
+    h.i64(i.session.utc_offset_s);
+    h.word(i.session.entries.size());
+    for (const SessionEntry& x : i.session.entries) {
+      h.word(x.start_s | static_cast<std::uint64_t>(raw(x.phase)) << 32);
+    }
+    h.word(raw(i.phase));
+    h.i64(i.next_phase_ns);
   }
   h.word(s.users.size());
   for (const std::string& u : s.users) h.str(u);
@@ -285,8 +292,10 @@ Engine Engine::restore(const Snapshot& s) {
     QX_ASSERT(tv.has_value());
     ins.tick_value = *tv;
     e.refresh_band(ins);
+    QX_ASSERT(session_ok(is.session) && phase_ok(is.phase));  // the decoder refuses others
     e.instrument_names_.emplace(is.code, static_cast<std::uint32_t>(e.instruments_.size()));
     e.instruments_.push_back(std::move(ins));
+    e.book_phase_change(e.instruments_.back());
   }
   for (const std::string& u : s.users) {
     e.user_names_.emplace(u, static_cast<std::uint32_t>(e.users_.size()));
@@ -349,7 +358,9 @@ void Engine::check_invariants() const {
   std::vector<std::vector<PendingOpen>> pending(accounts_.size());
   std::size_t live = 0;
   for (const Instrument& ins : instruments_) {
-    if (!ins.book.bids.empty() && !ins.book.asks.empty()) {
+    // Only a call auction (or a halt that began before its book uncrossed) holds a crossed book.
+    if (!ins.book.bids.empty() && !ins.book.asks.empty() && ins.s.phase != TradingPhase::kAuction &&
+        ins.s.status == InstrumentStatus::kTrading) {
       QX_ASSERT(ins.book.bids.best_price() < ins.book.asks.best_price());
     }
     for (const BookSide* side : {&ins.book.bids, &ins.book.asks}) {
@@ -402,6 +413,14 @@ void Engine::check_invariants() const {
   for (std::size_t i = 0; i < instruments_.size(); ++i) {
     QX_ASSERT(instruments_[i].holders == holders[i]);
   }
+  std::size_t scheduled = 0;
+  for (std::size_t i = 0; i < instruments_.size(); ++i) {
+    const InstrumentState& s = instruments_[i].s;
+    if (s.next_phase_ns == kNoPhaseChange) continue;
+    scheduled += 1;
+    QX_ASSERT(phase_changes_.contains({s.next_phase_ns, static_cast<std::uint32_t>(i)}));
+  }
+  QX_ASSERT_EQ(scheduled, phase_changes_.size());
   QX_ASSERT_EQ(order_index_.size(), live);
   QX_ASSERT_EQ(orders_.live(), live);
   // Pending stops: each in exactly its trigger set, its client id indexed, counted by its account.

@@ -20,7 +20,7 @@ namespace qx::core {
 
 // The semantics version: bumped whenever a change makes the engine produce different effects or
 // state for the same journal. Journals record it; an engine refuses journals of another version.
-inline constexpr std::uint32_t kSemanticsVersion = 7;
+inline constexpr std::uint32_t kSemanticsVersion = 8;
 
 struct InstrumentState {
   std::string code;
@@ -34,6 +34,11 @@ struct InstrumentState {
   // The highest price the instrument can trade or settle at, fixed at creation so that a position
   // side of position_limit lots is worth at most kSideValueMax (core/limits.h).
   PriceTicks price_max{};
+  // Trading sessions: the schedule (SetSession), the phase now, and the time of the next
+  // boundary to look at (kNoPhaseChange without a schedule).
+  SessionSchedule session;
+  TradingPhase phase = TradingPhase::kContinuous;
+  std::int64_t next_phase_ns = kNoPhaseChange;
 };
 
 struct PositionSide {

@@ -122,6 +122,8 @@ void Engine::collect_hits() {
   for (std::uint32_t i : moved_) {
     Instrument& ins = instruments_[i];
     ins.moved = false;
+    // Stops wait outside continuous trading (entering it marks the instrument moved again).
+    if (ins.s.phase != TradingPhase::kContinuous) continue;
     for (TriggerSource source : {TriggerSource::kLast, TriggerSource::kMark}) {
       auto ref = reference(ins, source);
       if (!ref) continue;

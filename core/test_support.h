@@ -95,6 +95,8 @@ class Driver {
     engine_.check_invariants();
     return effects_;
   }
+  // Stamps the next event at `time_ns` (later ones 1 ms apart again).
+  void at(std::int64_t time_ns) { time_ns_ = time_ns - 1'000'000; }
   Engine& engine() { return engine_; }
   const EffectBuffer& effects() const { return effects_; }
 

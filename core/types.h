@@ -17,8 +17,10 @@
 #pragma once
 
 #include <compare>
+#include <cstddef>
 #include <cstdint>
 #include <type_traits>
+#include <vector>
 
 namespace qx::core {
 
@@ -127,6 +129,39 @@ constexpr bool trigger_ok(const StopTrigger& t) {
   const auto source = static_cast<unsigned>(t.source);
   return kind >= 1 && kind <= 2 && source >= 1 && source <= 2;
 }
+// Trading sessions (docs/semantics.md, "Sessions and call auctions"). What an instrument takes in
+// each phase: CONTINUOUS everything; AUCTION (a call auction's order entry) LIMIT GFD/GTC orders,
+// which rest without matching, amendments and cancels, and the book uncrosses at one price when the
+// phase ends; PRE_OPEN nothing (the book is frozen, e.g. between an opening call and the open);
+// BREAK and CLOSED cancels only.
+enum class TradingPhase : std::uint8_t {
+  kContinuous = 1,
+  kAuction = 2,
+  kPreOpen = 3,
+  kBreak = 4,
+  kClosed = 5,
+};
+constexpr bool phase_ok(TradingPhase p) {
+  const auto v = static_cast<unsigned>(p);
+  return v >= 1 && v <= 5;
+}
+// From `start_s` seconds after the exchange's local midnight, until the next entry's start (the
+// last entry runs past midnight until the first one's start the next day).
+struct SessionEntry {
+  std::uint32_t start_s{};
+  TradingPhase phase{};
+  bool operator==(const SessionEntry&) const = default;
+};
+inline constexpr std::size_t kSessionEntriesMax = 16;
+inline constexpr std::int64_t kNoPhaseChange = INT64_MAX;  // a schedule without entries
+inline constexpr std::int32_t kUtcOffsetMax = 18 * 3600;
+// An instrument's daily schedule; local time = UTC + utc_offset_s. No entries: always CONTINUOUS.
+struct SessionSchedule {
+  std::int32_t utc_offset_s{};
+  std::vector<SessionEntry> entries;  // strictly increasing start_s, each below 86,400
+  bool operator==(const SessionSchedule&) const = default;
+};
+
 // Whether the trigger fires when the reference price is at or above its price (else at or below).
 constexpr bool fires_rising(Direction d, TriggerKind k) {
   return (d == Direction::kBuy) == (k == TriggerKind::kStop);
@@ -163,6 +198,8 @@ enum class RejectReason : std::uint16_t {
   kStopWouldTrigger = 210,  // a stop whose trigger condition already holds at placement
   kPriceLevelFull = 211,    // the order would rest at a price holding orders_per_level orders
   kInstrumentLimit = 212,   // the exchange lists its maximum number of instruments (SetLimits)
+  kMarketClosed = 213,      // the instrument's trading phase takes no such request now
+  kAuctionOrderType = 214,  // in a call auction only LIMIT GFD / GTC orders, never post-only
   // 3xx: account and risk.
   kUnknownAccount = 301,
   kUnknownUser = 302,
@@ -210,5 +247,6 @@ const char* to_string(StpMode m);
 const char* to_string(StpScope s);
 const char* to_string(TriggerKind k);
 const char* to_string(TriggerSource s);
+const char* to_string(TradingPhase p);
 
 }  // namespace qx::core

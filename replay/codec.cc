@@ -21,6 +21,7 @@
 #include <utility>
 #include <variant>
 
+#include "core/sessions.h"
 #include "replay/codec_capnp.h"
 #include "replay/codec_enums.h"
 
@@ -311,6 +312,33 @@ void write_body(const core::SetLimits& v, BodyBuilder body, Context&) {
   write_limits(v.limits, body.initSetLimits().initLimits());
 }
 
+void write_session(const core::SessionSchedule& v, schema::SessionSchedule::Builder b,
+                   Context& ctx) {
+  b.setUtcOffsetS(v.utc_offset_s);
+  auto list = b.initEntries(list_size(v.entries.size(), "SessionSchedule.entries", ctx));
+  for (unsigned i = 0; i < list.size(); ++i) {
+    list[i].setStartS(v.entries[i].start_s);
+    list[i].setPhase(enum_to_schema(v.entries[i].phase, "SessionEntry.phase", ctx));
+  }
+}
+
+core::SessionSchedule read_session(schema::SessionSchedule::Reader r, Context& ctx) {
+  core::SessionSchedule v;
+  v.utc_offset_s = r.getUtcOffsetS();
+  // Any schedule decodes (SetSession refuses a bad one as data); snapshots check theirs.
+  for (const auto e : r.getEntries()) {
+    v.entries.push_back(
+        {e.getStartS(), enum_to_core<core::TradingPhase>(e.getPhase(), "SessionEntry.phase", ctx)});
+  }
+  return v;
+}
+
+void write_body(const core::SetSession& v, BodyBuilder body, Context& ctx) {
+  auto b = body.initSetSession();
+  b.setInstrument(core::raw(v.instrument));
+  write_session(v.schedule, b.initSchedule(), ctx);
+}
+
 void write_body(const core::SetCurrency& v, BodyBuilder body, Context& ctx) {
   const auto& [code, decimals] = v;
   auto b = body.initSetCurrency();
@@ -523,6 +551,11 @@ core::EventBody read_body(BodyReader body, Context& ctx) {
       return core::SetCurrency{text_to_core(r.getCode(), "SetCurrency.code", ctx), r.getDecimals()};
     }
     case Body::SET_LIMITS: return core::SetLimits{read_limits(body.getSetLimits().getLimits())};
+    case Body::SET_SESSION: {
+      const auto r = body.getSetSession();
+      return core::SetSession{core::InstrumentId{r.getInstrument()},
+                              read_session(r.getSchedule(), ctx)};
+    }
   }
   // A discriminant from a newer schema (or garbage): not representable in core.
   ctx.fail("Event.body",
@@ -536,7 +569,7 @@ core::EventBody read_body(BodyReader body, Context& ctx) {
 void write_instrument(const core::InstrumentState& v, schema::InstrumentState::Builder b,
                       Context& ctx) {
   const auto& [code, exchange, params, status, pre_settlement, last_price, volume_today,
-               turnover_today, price_max] = v;
+               turnover_today, price_max, session, phase, next_phase_ns] = v;
   b.setCode(text_to_schema(code, "InstrumentState.code", ctx));
   b.setExchange(text_to_schema(exchange, "InstrumentState.exchange", ctx));
   write_params(params, b.initParams());
@@ -550,6 +583,9 @@ void write_instrument(const core::InstrumentState& v, schema::InstrumentState::B
   b.setVolumeToday(volume_today.value);
   b.setTurnoverToday(turnover_today.value);
   b.setPriceMax(price_max.value);
+  write_session(session, b.initSession(), ctx);
+  b.setPhase(enum_to_schema(phase, "InstrumentState.phase", ctx));
+  b.setNextPhaseNs(next_phase_ns);
 }
 
 core::InstrumentState read_instrument(schema::InstrumentState::Reader r, Context& ctx) {
@@ -572,6 +608,15 @@ core::InstrumentState read_instrument(schema::InstrumentState::Reader r, Context
   v.volume_today = core::Lots{r.getVolumeToday()};
   v.turnover_today = core::Money{r.getTurnoverToday()};
   v.price_max = core::PriceTicks{r.getPriceMax()};
+  v.session = read_session(r.getSession(), ctx);
+  v.phase = enum_to_core<core::TradingPhase>(r.getPhase(), "InstrumentState.phase", ctx);
+  v.next_phase_ns = r.getNextPhaseNs();
+  // Restore refuses what SetSession would: check here so that a bad snapshot is an error.
+  if (!core::session_ok(v.session)) {
+    ctx.fail("InstrumentState.session", "a schedule SetSession refuses (docs/semantics.md)");
+  } else if (v.session.entries.empty() != (v.next_phase_ns == core::kNoPhaseChange)) {
+    ctx.fail("InstrumentState.nextPhaseNs", "does not match the schedule (none without entries)");
+  }
   return v;
 }
 

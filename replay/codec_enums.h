@@ -131,13 +131,26 @@ static_assert(same_value(core::InstrumentStatus::kDelisted, schema::InstrumentSt
 static_assert(EnumMap<core::InstrumentStatus>::kMax ==
               core::raw(core::InstrumentStatus::kDelisted));
 
+template <>
+struct EnumMap<core::TradingPhase> {
+  using Schema = schema::TradingPhase;
+  static constexpr std::uint32_t kMax = 5;
+  static constexpr const char* kName = "TradingPhase";
+};
+static_assert(same_value(core::TradingPhase::kContinuous, schema::TradingPhase::CONTINUOUS));
+static_assert(same_value(core::TradingPhase::kAuction, schema::TradingPhase::AUCTION));
+static_assert(same_value(core::TradingPhase::kPreOpen, schema::TradingPhase::PRE_OPEN));
+static_assert(same_value(core::TradingPhase::kBreak, schema::TradingPhase::BREAK));
+static_assert(same_value(core::TradingPhase::kClosed, schema::TradingPhase::CLOSED));
+static_assert(EnumMap<core::TradingPhase>::kMax == core::raw(core::TradingPhase::kClosed));
+
 static_assert(same_value(core::OrderStatus::kAlive, schema::OrderStatus::ALIVE));
 static_assert(same_value(core::OrderStatus::kFinished, schema::OrderStatus::FINISHED));
 
 template <>
 struct EnumMap<core::EffectKind> {
   using Schema = schema::EffectKind;
-  static constexpr std::uint32_t kMax = 25;
+  static constexpr std::uint32_t kMax = 28;
   static constexpr const char* kName = "EffectKind";
 };
 static_assert(same_value(core::EffectKind::kOrderAccepted, schema::EffectKind::ORDER_ACCEPTED));
@@ -171,7 +184,11 @@ static_assert(same_value(core::EffectKind::kPositionDelivered,
 static_assert(same_value(core::EffectKind::kStopAccepted, schema::EffectKind::STOP_ACCEPTED));
 static_assert(same_value(core::EffectKind::kStopTriggered, schema::EffectKind::STOP_TRIGGERED));
 static_assert(same_value(core::EffectKind::kLimitsSet, schema::EffectKind::LIMITS_SET));
-static_assert(EnumMap<core::EffectKind>::kMax == core::raw(core::EffectKind::kLimitsSet));
+static_assert(same_value(core::EffectKind::kSessionSet, schema::EffectKind::SESSION_SET));
+static_assert(same_value(core::EffectKind::kAuctionUncrossed,
+                         schema::EffectKind::AUCTION_UNCROSSED));
+static_assert(same_value(core::EffectKind::kPhaseChanged, schema::EffectKind::PHASE_CHANGED));
+static_assert(EnumMap<core::EffectKind>::kMax == core::raw(core::EffectKind::kPhaseChanged));
 
 // The schema enumerant for a core value, or nullopt when the schema does not define it.
 template <class C>

@@ -99,6 +99,11 @@ std::vector<core::Event> sample_events() {
   events.push_back(make_event(core::MarkToMarket{}));
   events.push_back(make_event(core::SetCurrency{"USDT", 8}));
   events.push_back(make_event(core::SetLimits{core::EngineLimits{3, 0xFFFF'FFFFu, 7, 0, 2}}));
+  events.push_back(make_event(core::SetSession{
+      core::InstrumentId{2}, core::SessionSchedule{-18'000,
+                                                   {{0, core::TradingPhase::kClosed},
+                                                    {34'200, core::TradingPhase::kPreOpen},
+                                                    {36'000, core::TradingPhase::kBreak}}}}));
   return events;
 }
 
@@ -116,11 +121,17 @@ core::Snapshot sample_snapshot() {
   s.instruments.push_back(core::InstrumentState{
       "IF2501", "CFFEX", sample_params(50'000'000), core::InstrumentStatus::kTrading,
       core::PriceTicks{19'000}, core::PriceTicks{19'020}, core::Lots{12},
-      core::Money{136'800'000'000}, core::PriceTicks{55'555}});
-  s.instruments.push_back(
-      core::InstrumentState{"cu2501", "SHFE", sample_params(std::nullopt),
-                            core::InstrumentStatus::kHalted, core::PriceTicks{7'000}, std::nullopt,
-                            core::Lots{0}, core::Money{0}, core::PriceTicks{1'000'000}});
+      core::Money{136'800'000'000}, core::PriceTicks{55'555},
+      core::SessionSchedule{28'800,
+                            {{31'500, core::TradingPhase::kAuction},
+                             {32'400, core::TradingPhase::kContinuous},
+                             {54'000, core::TradingPhase::kClosed}}},
+      core::TradingPhase::kAuction, 1'735'694'400'000'000'000});
+  s.instruments.push_back(core::InstrumentState{
+      "cu2501", "SHFE", sample_params(std::nullopt), core::InstrumentStatus::kHalted,
+      core::PriceTicks{7'000}, std::nullopt, core::Lots{0}, core::Money{0},
+      core::PriceTicks{1'000'000}, core::SessionSchedule{}, core::TradingPhase::kContinuous,
+      core::kNoPhaseChange});
   s.users = {"alice", "bob", ""};
   core::PositionSide side{core::Lots{1},  core::Lots{2},  core::Lots{1},  core::Lots{0},
                           core::Money{5}, core::Money{6}, core::Money{7}, core::Money{8}};
@@ -311,7 +322,7 @@ TEST(Codec, EncoderRefusesUndefinedEnumValues) {
             "encode event: NewOrder.direction: Direction value 3 is not defined by the schema");
 
   core::Effect effect;
-  effect.kind = static_cast<core::EffectKind>(26);
+  effect.kind = static_cast<core::EffectKind>(29);
   EXPECT_FALSE(encode_effect(effect).ok());
 
   core::Snapshot s;
@@ -349,7 +360,7 @@ TEST(Codec, UnknownEnumValueIsAnError) {
             "decode event: NewOrder.offset: unknown Offset value 5 (this reader knows 0..4)");
 
   capnp::MallocMessageBuilder effect_message;
-  effect_message.initRoot<schema::Effect>().setKind(static_cast<schema::EffectKind>(26));
+  effect_message.initRoot<schema::Effect>().setKind(static_cast<schema::EffectKind>(29));
   EXPECT_FALSE(decode_effect(serialise(effect_message)).ok());
 }
 

@@ -256,9 +256,27 @@ inline void compare(Differ& d, const core::SetCurrency& a, const core::SetCurren
   d.leaf("decimals", a.decimals, b.decimals);
 }
 
+inline void compare(Differ& d, const core::SessionEntry& a, const core::SessionEntry& b) {
+  static_assert(field_count<core::SessionEntry>() == 2);
+  d.leaf("start_s", a.start_s, b.start_s);
+  d.leaf("phase", a.phase, b.phase);
+}
+
+inline void compare(Differ& d, const core::SessionSchedule& a, const core::SessionSchedule& b) {
+  static_assert(field_count<core::SessionSchedule>() == 2);
+  d.leaf("utc_offset_s", a.utc_offset_s, b.utc_offset_s);
+  d.list("entries", a.entries, b.entries);
+}
+
+inline void compare(Differ& d, const core::SetSession& a, const core::SetSession& b) {
+  static_assert(field_count<core::SetSession>() == 2);
+  d.leaf("instrument", a.instrument, b.instrument);
+  d.nested("schedule", a.schedule, b.schedule);
+}
+
 inline void compare(Differ& d, const core::Event& a, const core::Event& b) {
   static_assert(field_count<core::Event>() == 2);
-  static_assert(std::variant_size_v<core::EventBody> == 16);
+  static_assert(std::variant_size_v<core::EventBody> == 17);
   d.nested("header", a.header, b.header);
   d.leaf("body.index", a.body.index(), b.body.index());
   if (d.found()) return;
@@ -294,7 +312,7 @@ inline void compare(Differ& d, const core::Effect& a, const core::Effect& b) {
 }
 
 inline void compare(Differ& d, const core::InstrumentState& a, const core::InstrumentState& b) {
-  static_assert(field_count<core::InstrumentState>() == 9);
+  static_assert(field_count<core::InstrumentState>() == 12);
   d.leaf("code", a.code, b.code);
   d.leaf("exchange", a.exchange, b.exchange);
   d.nested("params", a.params, b.params);
@@ -304,6 +322,9 @@ inline void compare(Differ& d, const core::InstrumentState& a, const core::Instr
   d.leaf("volume_today", a.volume_today, b.volume_today);
   d.leaf("turnover_today", a.turnover_today, b.turnover_today);
   d.leaf("price_max", a.price_max, b.price_max);
+  d.nested("session", a.session, b.session);
+  d.leaf("phase", a.phase, b.phase);
+  d.leaf("next_phase_ns", a.next_phase_ns, b.next_phase_ns);
 }
 
 inline void compare(Differ& d, const core::PositionSide& a, const core::PositionSide& b) {

@@ -179,7 +179,10 @@ void IndexBuilder::add(const core::Event& event, const core::EffectBuffer& effec
         break;
       case core::EffectKind::kInstrumentCreated:
       case core::EffectKind::kInstrumentUpdated:
-      case core::EffectKind::kInstrumentStatusChanged: instrument(e.instrument); break;
+      case core::EffectKind::kInstrumentStatusChanged:
+      case core::EffectKind::kSessionSet:
+      case core::EffectKind::kAuctionUncrossed:
+      case core::EffectKind::kPhaseChanged: instrument(e.instrument); break;
       case core::EffectKind::kUserCreated:
       case core::EffectKind::kRiskParamsSet:
       case core::EffectKind::kMarkedToMarket:

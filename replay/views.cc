@@ -71,6 +71,22 @@ json order_ref_json(const core::OrderRef& r) {
 
 }  // namespace
 
+std::string time_of_day_text(std::uint32_t seconds) {
+  char text[16];
+  std::snprintf(text, sizeof text, "%02u:%02u:%02u", seconds / 3600 % 100, seconds / 60 % 60,
+                seconds % 60);
+  return text;
+}
+
+json session_json(const core::SessionSchedule& s) {
+  json entries = json::array();
+  for (const core::SessionEntry& e : s.entries) {
+    entries.push_back(
+        {{"start", time_of_day_text(e.start_s)}, {"phase", core::to_string(e.phase)}});
+  }
+  return {{"utc_offset_s", s.utc_offset_s}, {"entries", entries}};
+}
+
 json limits_json(const core::EngineLimits& l) {
   return json{{"instruments", l.instruments},
               {"accounts", l.accounts},
@@ -100,7 +116,7 @@ const char* event_kind(const core::Event& e) {
       "Withdraw",         "SetAccountRisk",   "SetRiskParams",
       "Settle",           "NewOrder",         "AmendOrder",
       "CancelOrder",      "MarkToMarket",     "SetCurrency",
-      "SetLimits"};
+      "SetLimits",        "SetSession"};
   return kNames[e.body.index()];
 }
 
@@ -146,6 +162,8 @@ json event_json(const core::Engine& engine, const core::Event& e) {
           j["decimals"] = b.decimals;
         } else if constexpr (std::is_same_v<T, core::SetLimits>) {
           j["limits"] = limits_json(b.limits);
+        } else if constexpr (std::is_same_v<T, core::SetSession>) {
+          j["session"] = session_json(b.schedule);
         } else if constexpr (std::is_same_v<T, core::Settle>) {
           json prices = json::array();
           for (const auto& p : b.prices) {
@@ -220,6 +238,17 @@ json effect_json(const core::Engine& engine, const core::Effect& e) {
       e.kind == K::kLiquidationStarted) {
     j["account"] = account_name(engine, e.account);
     j["amount"] = money_text(engine, e.amount);
+  }
+  if (e.kind == K::kSessionSet || e.kind == K::kPhaseChanged || e.kind == K::kAuctionUncrossed) {
+    j["instrument"] = instrument_code(engine, e.instrument);
+  }
+  if (e.kind == K::kPhaseChanged) {
+    j["phase"] = core::to_string(static_cast<core::TradingPhase>(e.reason));
+    j["previous_phase"] = core::to_string(static_cast<core::TradingPhase>(e.amount.value));
+  }
+  if (e.kind == K::kAuctionUncrossed) {
+    j["price"] = price_text(engine, e.instrument, e.price);
+    j["volume"] = e.volume.value;
   }
   if (e.kind == K::kPositionDelivered) {
     j["account"] = account_name(engine, e.account);

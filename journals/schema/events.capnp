@@ -98,6 +98,16 @@ enum TriggerSource {
   mark @2;         # the mark: the last trade price, else the previous settlement price
 }
 
+# Mirrors core::TradingPhase: what an instrument takes in a session phase (core/types.h).
+enum TradingPhase {
+  invalid @0;
+  continuous @1;   # everything; orders match as they arrive
+  auction @2;      # call auction: limit GFD/GTC orders rest unmatched; uncross when it ends
+  preOpen @3;      # frozen book: no orders, amendments or cancels
+  break @4;        # cancels only
+  closed @5;       # cancels only
+}
+
 # Mirrors core::InstrumentStatus.
 enum InstrumentStatus {
   invalid @0;
@@ -144,6 +154,9 @@ enum EffectKind {
   stopTriggered @24;           # order = stop id, price = the reference price that fired it,
                                # amount = trigger price; its entry's effects follow
   limitsSet @25;               # no fields (the limits are in the event)
+  sessionSet @26;              # instrument (the schedule is in the event)
+  auctionUncrossed @27;        # instrument, price = auction price, volume = matchable lots
+  phaseChanged @28;            # instrument, reason = new TradingPhase, amount = previous one
 }
 
 # ---------------------------------------------------------------------------------------------
@@ -273,6 +286,24 @@ struct SetLimits {
   limits @0 :EngineLimits;
 }
 
+# One phase of a daily session schedule. Mirrors core::SessionEntry.
+struct SessionEntry {
+  startS @0 :UInt32;             # seconds after local midnight (below 86,400)
+  phase @1 :TradingPhase;        # from then until the next entry's start
+}
+
+# An instrument's daily schedule. Mirrors core::SessionSchedule.
+struct SessionSchedule {
+  utcOffsetS @0 :Int32;                 # local time = UTC + this, seconds (within +-18 h)
+  entries @1 :List(SessionEntry);       # strictly increasing starts; none: always continuous
+}
+
+# Mirrors core::SetSession.
+struct SetSession {
+  instrument @0 :UInt32;                # instrument id
+  schedule @1 :SessionSchedule;
+}
+
 # Exchange-wide risk parameters. Mirrors core::SetRiskParams.
 struct SetRiskParams {
   liquidationRatioPpb @0 :Int64;  # liquidate when margin / balance >= this (1e9 = 100%)
@@ -359,6 +390,7 @@ struct Event {
     markToMarket @15 :MarkToMarket;             # risk: check the holders of traded instruments
     setCurrency @16 :SetCurrency;               # admin: the exchange's currency and decimals
     setLimits @17 :SetLimits;                   # admin: the engine's capacity
+    setSession @18 :SetSession;                 # admin: an instrument's trading sessions
   }
 }
 

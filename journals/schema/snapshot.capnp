@@ -28,6 +28,9 @@ struct InstrumentState {
   volumeToday @7 :Int64;                # lots traded today
   turnoverToday @8 :Int64;              # money traded today, minor units (saturates at 1e18)
   priceMax @9 :Int64;                   # price ceiling fixed at creation, ticks
+  session @10 :Events.SessionSchedule;  # trading sessions (SetSession)
+  phase @11 :Events.TradingPhase;       # the phase now
+  nextPhaseNs @12 :Int64;               # next boundary to look at; INT64_MAX: none
 }
 
 # One side (long or short) of a position. Mirrors core::PositionSide.

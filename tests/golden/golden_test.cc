@@ -97,10 +97,12 @@ TEST(Golden, JournalsReplayToTheirRecordedHashesAndCoverEverything) {
               R::kPriceLevelFull,
               R::kInstrumentLimit,
               R::kAccountLimit,
-              R::kOrderLimit}) {
+              R::kOrderLimit,
+              R::kMarketClosed,
+              R::kAuctionOrderType}) {
     EXPECT_TRUE(rejects.count(static_cast<std::uint16_t>(r))) << "not covered: " << to_string(r);
   }
-  for (std::uint8_t k = 1; k <= core::raw(core::EffectKind::kLimitsSet); ++k) {
+  for (std::uint8_t k = 1; k <= core::raw(core::EffectKind::kPhaseChanged); ++k) {
     const auto kind = static_cast<core::EffectKind>(k);
     EXPECT_TRUE(effect_kinds.count(kind)) << "effect not produced: " << to_string(kind);
   }

@@ -25,6 +25,8 @@ class Script {
     effects_.clear();
     engine_.apply(events_.back(), effects_);
   }
+  // Stamps the next event at `time_ns` (later than the last), and later ones 250 ms apart again.
+  void at(std::int64_t time_ns) { time_ns_ = time_ns - 250'000'000; }
   // The state so far, for scenarios that size something by it.
   const Engine& engine() const { return engine_; }
   // A stop or take-profit order.
@@ -106,6 +108,14 @@ Money cny(std::int64_t v) {
   return Money(v * kMoneyScale);
 }
 
+// 2025-01-02 at h:m local time in UTC+8, as UTC nanoseconds; and h:m as seconds after midnight.
+constexpr std::int64_t local(int h, int m) {
+  return (1'735'747'200 + std::int64_t{h} * 3600 + m * 60) * 1'000'000'000;
+}
+constexpr std::uint32_t hm(int h, int m) {
+  return static_cast<std::uint32_t>(h * 3600 + m * 60);
+}
+
 constexpr auto kBuy = Direction::kBuy;
 constexpr auto kSell = Direction::kSell;
 constexpr auto kOpen = Offset::kOpen;
@@ -179,6 +189,19 @@ void basic(Script& s) {
          StopTrigger{TriggerKind::kStop, TriggerSource::kMark, PriceTicks(18'000)});
   s.order(0, 0, kSell, kOpen, kLimit, 18'310, 1, TimeCondition::kGtc);
   s.order(1, 0, kBuy, kOpen, kLimit, 18'310, 1);
+  // Sessions (UTC+8): IF2501's day has a call from 09:40 and continuous trading from 09:45. Set
+  // at 09:41, in the call: alice's bid at 3666.0 and bob's offer at 3664.0 rest though they
+  // cross (carol's bid at 3664.0 rests too); the next event at 09:45 ends the call first, and
+  // the book uncrosses at one price.
+  s.at(local(9, 41));
+  s.add(SetSession{InstrumentId(0), SessionSchedule{8 * 3600,
+                                                    {{hm(9, 40), TradingPhase::kAuction},
+                                                     {hm(9, 45), TradingPhase::kContinuous},
+                                                     {hm(15, 0), TradingPhase::kClosed}}}});
+  s.order(0, 0, kBuy, kOpen, kLimit, 18'330, 1);
+  s.order(1, 0, kSell, kOpen, kLimit, 18'320, 1);
+  s.at(local(9, 45));
+  s.add(MarkToMarket{});
   s.add(Settle{{}});
 }
 
@@ -282,6 +305,11 @@ void rejects(Script& s) {
   s.order(3, 2, kBuy, kOpen, kLimit, 17'990, 1, TimeCondition::kGtc);
   s.order(3, 2, kBuy, kOpen, kLimit, 17'980, 1, TimeCondition::kGtc);
   s.order(3, 2, kBuy, kOpen, kLimit, 17'970, 1, TimeCondition::kGtc);  // ORDER_LIMIT
+  // Sessions: T1 (instrument 3) in a call all day refuses a MARKET order; closed, a limit one.
+  s.add(SetSession{InstrumentId(3), SessionSchedule{0, {{0, TradingPhase::kAuction}}}});
+  s.order(2, 3, kBuy, kOpen, PriceType::kMarket, 0, 1, TimeCondition::kIoc);  // AUCTION_ORDER_TYPE
+  s.add(SetSession{InstrumentId(3), SessionSchedule{0, {{0, TradingPhase::kClosed}}}});
+  s.order(2, 3, kBuy, kOpen, kLimit, 18'000, 1);  // MARKET_CLOSED
 }
 
 // The risk and lifecycle rules, each provoked once (docs/semantics.md): an account liquidated at

@@ -42,6 +42,7 @@ namespace qx::property {
 
 struct GenOptions {
   bool risk_params = false;  // include SetRiskParams (forced liquidation) among the commands
+  bool sessions = false;     // every instrument alternates call auctions and continuous trading
 };
 
 struct Scenario {
@@ -60,13 +61,21 @@ struct World {
   std::uint32_t accounts = 0;
 };
 
+// Event i (from 0) is stamped one second after event i - 1; the first at 2025-01-02 01:30:01 UTC
+// (09:30:01 in UTC+8), so a scenario spans a few minutes and session schedules built around
+// kScenarioStartS change phase while it runs.
+inline constexpr std::int64_t kScenarioStartNs = 1'735'781'400'000'000'000;
+inline constexpr std::uint32_t kScenarioStartS = 5'400;  // its UTC time of day, seconds
+inline std::int64_t event_time_ns(std::size_t index) {
+  return kScenarioStartNs + static_cast<std::int64_t>(index + 1) * 1'000'000'000;
+}
+
 inline std::vector<core::Event> to_events(const Scenario& s) {
   std::vector<core::Event> out;
   out.reserve(s.events.size());
-  std::int64_t time_ns = 1'735'781'400'000'000'000;
   for (std::size_t i = 0; i < s.events.size(); ++i) {
-    time_ns += 1'000'000;
-    out.push_back(core::Event{core::EventHeader{core::Seq(i + 1), time_ns, 0}, s.events[i]});
+    out.push_back(
+        core::Event{core::EventHeader{core::Seq(i + 1), event_time_ns(i), 0}, s.events[i]});
   }
   return out;
 }
@@ -139,6 +148,51 @@ inline rc::Gen<std::pair<core::CreateInstrument, InstrumentShape>> gen_instrumen
     const std::int64_t price_max =
         tick_value == 0 ? 0 : 1'000'000'000'000'000 / (p.position_limit.value * tick_value);
     return std::make_pair(c, InstrumentShape{kind.ref_ticks, p.max_order_volume.value, price_max});
+  });
+}
+
+// A session schedule whose boundaries fall within a scenario: entries from about `from_s` seconds
+// after its start (local time, for one of three UTC offsets) a few seconds apart, phases biased
+// towards call auctions and continuous trading; now and then one SetSession refuses (unsorted,
+// past midnight, an undefined phase, an offset past 18 h), or none at all (back to continuous).
+inline rc::Gen<core::SessionSchedule> gen_session(std::uint32_t from_s, bool calls_only = false) {
+  return rc::gen::exec([from_s, calls_only] {
+    core::SessionSchedule s;
+    s.utc_offset_s = *rc::gen::element<std::int32_t>(0, 8 * 3600, -5 * 3600);
+    const std::uint32_t start =
+        (kScenarioStartS + 86'400 + static_cast<std::uint32_t>(s.utc_offset_s)) % 86'400;
+    // Mostly calls and continuous trading in turn from a call already under way, else any
+    // phases from a few seconds in.
+    const bool calls = calls_only || *rc::gen::weightedElement<bool>({{3, true}, {2, false}});
+    const int n = *rc::gen::inRange(calls ? 2 : 0, calls_only ? 17 : 7);
+    std::uint32_t at =
+        start + from_s + 86'400 - 5 + *rc::gen::inRange<std::uint32_t>(calls ? 0 : 5, 10);
+    for (int i = 0; i < n; ++i) {
+      const auto phase =
+          calls
+              ? (i % 2 == 0 ? core::TradingPhase::kAuction : core::TradingPhase::kContinuous)
+              : *rc::gen::weightedElement<core::TradingPhase>({{5, core::TradingPhase::kAuction},
+                                                               {5, core::TradingPhase::kContinuous},
+                                                               {1, core::TradingPhase::kPreOpen},
+                                                               {1, core::TradingPhase::kBreak},
+                                                               {1, core::TradingPhase::kClosed}});
+      s.entries.push_back({at % 86'400, phase});
+      at += *rc::gen::inRange<std::uint32_t>(calls ? 3 : 5, calls ? 15 : 40);
+    }
+    // Entries must be increasing: one that wrapped past midnight moves to the front.
+    std::sort(s.entries.begin(), s.entries.end(),
+              [](const auto& x, const auto& y) { return x.start_s < y.start_s; });
+    if (calls_only) return s;
+    switch (*rc::gen::weightedElement<int>({{12, 0}, {1, 1}, {1, 2}, {1, 3}, {1, 4}})) {
+      case 1:
+        if (s.entries.size() >= 2) std::swap(s.entries[0], s.entries[1]);
+        break;
+      case 2: s.entries.push_back({86'400, core::TradingPhase::kContinuous}); break;
+      case 3: s.entries.push_back({86'399, static_cast<core::TradingPhase>(6)}); break;
+      case 4: s.utc_offset_s = 18 * 3600 + 1; break;
+      default: break;
+    }
+    return s;
   });
 }
 
@@ -388,6 +442,10 @@ inline rc::Gen<core::EventBody> gen_admin(const World& w, const GenOptions& opt)
   rc::Gen<core::EventBody> mark = rc::gen::just(core::EventBody(core::MarkToMarket{}));
   rc::Gen<core::EventBody> limits = rc::gen::map(
       gen_limits(), [](core::EngineLimits l) { return core::EventBody(core::SetLimits{l}); });
+  rc::Gen<core::EventBody> session = rc::gen::exec([=] {
+    return core::EventBody(core::SetSession{core::InstrumentId(*instruments),
+                                            *gen_session(*rc::gen::inRange(0u, 150u))});
+  });
   // Too late once accounts exist: CURRENCY_FIXED.
   rc::Gen<core::EventBody> currency = rc::gen::just(core::EventBody(core::SetCurrency{"USDT", 8}));
   return rc::gen::weightedOneOf<core::EventBody>({{3, deposit},
@@ -398,6 +456,7 @@ inline rc::Gen<core::EventBody> gen_admin(const World& w, const GenOptions& opt)
                                                   {1, account_risk},
                                                   {1, currency},
                                                   {1, limits},
+                                                  {2, session},
                                                   {opt.risk_params ? 2u : 0u, risk_params}});
 }
 
@@ -502,7 +561,8 @@ inline std::vector<core::EventBody> steer(const World& w, const std::vector<core
                                           std::vector<Command> commands) {
   Model m;
   std::vector<core::Effect> ignored;
-  for (const core::EventBody& b : setup) m.apply(b, ignored);
+  std::size_t index = 0;
+  for (const core::EventBody& b : setup) m.apply(event_time_ns(index++), b, ignored);
   std::vector<core::EventBody> out;
   out.reserve(commands.size());
   for (Command& c : commands) {
@@ -513,7 +573,7 @@ inline std::vector<core::EventBody> steer(const World& w, const std::vector<core
       if (auto* x = std::get_if<core::Withdraw>(&c.body)) steer_withdraw(m, c, *x);
     }
     ignored.clear();
-    m.apply(c.body, ignored);
+    m.apply(event_time_ns(index++), c.body, ignored);
     out.push_back(std::move(c.body));
   }
   return out;
@@ -571,6 +631,14 @@ inline rc::Gen<Scenario> gen_scenario(GenOptions opt) {
            {3, rc::gen::inRange<std::int64_t>(1'000'000, 20'000'000)}});
       s.events.emplace_back(core::Deposit{core::AccountId(a), core::Money(cny * detail::kCny)});
     }
+    // Some instruments trade in sessions from the start (an opening call auction, breaks).
+    for (int i = 0; i < instruments; ++i) {
+      if (opt.sessions || *rc::gen::element(false, true)) {
+        const auto now_s = static_cast<std::uint32_t>(s.events.size());
+        s.events.emplace_back(core::SetSession{core::InstrumentId(static_cast<std::uint32_t>(i)),
+                                               *detail::gen_session(now_s, opt.sessions)});
+      }
+    }
     s.setup_events = s.events.size();
     // Length grows with rapidcheck's size (0-100) up to 200; shrinking removes commands.
     auto commands = *rc::gen::map(
@@ -627,6 +695,12 @@ inline std::string describe(const core::EventBody& body) {
           os << "SetRiskParams ratio_ppb=" << e.liquidation_ratio_ppb;
         } else if constexpr (std::is_same_v<T, core::SetCurrency>) {
           os << "SetCurrency " << e.code << " decimals=" << e.decimals;
+        } else if constexpr (std::is_same_v<T, core::SetSession>) {
+          os << "SetSession instrument=" << core::raw(e.instrument)
+             << " utc_offset_s=" << e.schedule.utc_offset_s;
+          for (const core::SessionEntry& x : e.schedule.entries) {
+            os << " " << x.start_s << ":" << core::to_string(x.phase);
+          }
         } else if constexpr (std::is_same_v<T, core::SetLimits>) {
           os << "SetLimits instruments=" << e.limits.instruments
              << " accounts=" << e.limits.accounts << " orders=" << e.limits.orders

@@ -3,7 +3,8 @@
 //   a. AgreesWithModel      effects and state match the naive model (model.h) after every event;
 //   b. ConservesMoney       sum of balances == deposits - withdrawals - fees, after every event;
 //   c. LongEqualsShort      per instrument, open long lots == open short lots, after every event;
-//   d. BookNeverCrossed     best bid < best ask and check_invariants() holds, after every event;
+//   d. BookNeverCrossed     best bid < best ask outside call auctions and halts, and
+//                           check_invariants() holds, after every event;
 //   e. Deterministic        two fresh engines give identical effects and hashes;
 //   f. RestoreSameFuture    snapshot at a random point, restore, apply the rest to both: identical
 //                           effects and hashes.
@@ -101,6 +102,12 @@ bool agree(const Effect& x, const Effect& m) {
     case EffectKind::kInstrumentStatusChanged:
       return x.instrument == m.instrument && x.reason == m.reason;
     case EffectKind::kCurrencySet: return x.amount == m.amount;
+    case EffectKind::kSessionSet: return x.instrument == m.instrument;
+    case EffectKind::kPhaseChanged:
+      return std::tie(x.instrument, x.reason, x.amount) ==
+             std::tie(m.instrument, m.reason, m.amount);
+    case EffectKind::kAuctionUncrossed:
+      return std::tie(x.instrument, x.price, x.volume) == std::tie(m.instrument, m.price, m.volume);
     case EffectKind::kPositionDelivered:
       return std::tie(x.account, x.instrument, x.direction, x.volume, x.price, x.amount) ==
              std::tie(m.account, m.instrument, m.direction, m.volume, m.price, m.amount);
@@ -260,7 +267,8 @@ std::string where(const core::Event& e) {
 
 // Applies the scenario to an engine and to the model; returns "" or the first disagreement.
 // Counts the stops the engine triggered into `fired`.
-std::string agree_with_model(const Scenario& s, std::size_t* fired = nullptr) {
+std::string agree_with_model(const Scenario& s, std::size_t* fired = nullptr,
+                             std::size_t* auctions = nullptr) {
   core::Engine engine;
   Model model;
   core::EffectBuffer effects;
@@ -269,8 +277,11 @@ std::string agree_with_model(const Scenario& s, std::size_t* fired = nullptr) {
     effects.clear();
     expected.clear();
     engine.apply(e, effects);
-    model.apply(e.body, expected);
+    model.apply(e.header.timestamp_ns, e.body, expected);
     if (fired != nullptr) *fired += core::testing::count(effects, EffectKind::kStopTriggered);
+    if (auctions != nullptr) {
+      *auctions += core::testing::count(effects, EffectKind::kAuctionUncrossed);
+    }
     if (model.liquidation_ratio_set()) return where(e) + "the model does not cover liquidation";
     std::string diff = compare_effects(effects, expected);
     if (diff.empty()) diff = compare_state(engine, model);
@@ -283,9 +294,25 @@ RC_GTEST_PROP(engine_properties, AgreesWithModel, ()) {
   // No SetRiskParams: the model leaves forced liquidation out (model.h).
   const Scenario s = *gen_scenario(GenOptions{.risk_params = false});
   std::size_t fired = 0;
-  const std::string diff = agree_with_model(s, &fired);
+  std::size_t auctions = 0;
+  const std::string diff = agree_with_model(s, &fired, &auctions);
   if (!diff.empty()) RC_FAIL(diff);
-  RC_TAG(fired == 0 ? "no stop fired" : fired == 1 ? "one stop fired" : "several stops fired");
+  RC_TAG(fired == 0   ? "no stop fired"
+         : fired == 1 ? "one stop fired"
+                      : "several stops fired",
+         auctions == 0 ? "no auction uncrossed" : "an auction uncrossed");
+}
+
+// The same, where every instrument alternates call auctions and continuous trading every few
+// seconds (docs/semantics.md, "Sessions and call auctions").
+RC_GTEST_PROP(engine_properties, AgreesWithModelInSessions, ()) {
+  const Scenario s = *gen_scenario(GenOptions{.risk_params = false, .sessions = true});
+  std::size_t auctions = 0;
+  const std::string diff = agree_with_model(s, nullptr, &auctions);
+  if (!diff.empty()) RC_FAIL(diff);
+  RC_TAG(auctions == 0   ? "no auction uncrossed"
+         : auctions == 1 ? "one auction uncrossed"
+                         : "several auctions uncrossed");
 }
 
 // ---- b -------------------------------------------------------------------------------------
@@ -354,6 +381,13 @@ RC_GTEST_PROP(engine_properties, BookNeverCrossed, ()) {
     engine.apply(e, effects);
     engine.check_invariants();  // stops the process with the values on failure
     for (std::uint32_t i = 0; i < engine.instrument_count(); ++i) {
+      // A call auction collects crossing orders (and a halt keeps them until trading resumes);
+      // every other book uncrosses when the auction ends.
+      const core::InstrumentState& is = engine.instrument(core::InstrumentId(i));
+      if (is.phase == core::TradingPhase::kAuction ||
+          is.status != core::InstrumentStatus::kTrading) {
+        continue;
+      }
       core::BookView book = engine.book(core::InstrumentId(i), 1);
       if (!book.bids.empty() && !book.asks.empty() && book.bids[0].price >= book.asks[0].price) {
         RC_FAIL(where(e) + "instrument " + std::to_string(i) + " crossed: bid " +

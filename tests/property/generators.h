@@ -21,6 +21,7 @@
 #include <cstdint>
 #include <limits>
 #include <optional>
+#include <set>
 #include <string>
 #include <type_traits>
 #include <utility>
@@ -119,7 +120,10 @@ inline rc::Gen<core::InstrumentStatus> instrument_status() {
   return enum_value<core::InstrumentStatus>(core::raw(core::InstrumentStatus::kDelisted));
 }
 inline rc::Gen<core::EffectKind> effect_kind() {
-  return enum_value<core::EffectKind>(core::raw(core::EffectKind::kLimitsSet));
+  return enum_value<core::EffectKind>(core::raw(core::EffectKind::kPhaseChanged));
+}
+inline rc::Gen<core::TradingPhase> trading_phase() {
+  return enum_value<core::TradingPhase>(core::raw(core::TradingPhase::kClosed));
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -232,6 +236,43 @@ inline rc::Gen<core::SetLimits> set_limits() {
       rc::gen::set(&core::SetLimits::limits, engine_limits(0xFFFF'FFFFu)));
 }
 
+// Any schedule: what a journal may hold (SetSession refuses the invalid ones as data).
+inline rc::Gen<core::SessionSchedule> session_schedule() {
+  using S = core::SessionSchedule;
+  return rc::gen::build<S>(
+      rc::gen::set(&S::utc_offset_s, integer<std::int32_t>()),
+      rc::gen::set(
+          &S::entries,
+          rc::gen::container<std::vector<core::SessionEntry>>(rc::gen::build<core::SessionEntry>(
+              rc::gen::set(&core::SessionEntry::start_s, integer<std::uint32_t>()),
+              rc::gen::set(&core::SessionEntry::phase, trading_phase())))));
+}
+
+// A schedule SetSession accepts: what a snapshot may hold.
+inline rc::Gen<core::SessionSchedule> valid_session_schedule() {
+  return rc::gen::apply(
+      [](std::int32_t offset, std::set<std::uint32_t> starts, std::vector<int> phases) {
+        core::SessionSchedule s;
+        s.utc_offset_s = offset;
+        std::size_t i = 0;
+        for (std::uint32_t start : starts) {
+          if (s.entries.size() == core::kSessionEntriesMax) break;
+          const int p = phases.empty() ? 1 : phases[i++ % phases.size()];
+          s.entries.push_back({start, static_cast<core::TradingPhase>(p)});
+        }
+        return s;
+      },
+      rc::gen::inRange(-core::kUtcOffsetMax, core::kUtcOffsetMax + 1),
+      rc::gen::container<std::set<std::uint32_t>>(rc::gen::inRange(0u, 86'400u)),
+      rc::gen::container<std::vector<int>>(rc::gen::inRange(1, 6)));
+}
+
+inline rc::Gen<core::SetSession> set_session() {
+  return rc::gen::build<core::SetSession>(
+      rc::gen::set(&core::SetSession::instrument, id<core::InstrumentId>()),
+      rc::gen::set(&core::SetSession::schedule, session_schedule()));
+}
+
 inline rc::Gen<core::SettlementPrice> settlement_price() {
   using E = core::SettlementPrice;
   return rc::gen::build<E>(rc::gen::set(&E::instrument, id<core::InstrumentId>()),
@@ -285,13 +326,14 @@ inline rc::Gen<core::EventBody> event_body() {
   const auto as_body = [](auto gen) {
     return rc::gen::map(std::move(gen), [](auto v) { return core::EventBody(std::move(v)); });
   };
-  static_assert(std::variant_size_v<core::EventBody> == 16, "add a generator for the new kind");
-  return rc::gen::oneOf(
-      as_body(create_instrument()), as_body(update_instrument()), as_body(set_instrument_status()),
-      as_body(create_user()), as_body(create_account()), as_body(deposit()), as_body(withdraw()),
-      as_body(set_account_risk()), as_body(set_risk_params()), as_body(settle()),
-      as_body(new_order()), as_body(amend_order()), as_body(cancel_order()),
-      as_body(rc::gen::just(core::MarkToMarket{})), as_body(set_currency()), as_body(set_limits()));
+  static_assert(std::variant_size_v<core::EventBody> == 17, "add a generator for the new kind");
+  return rc::gen::oneOf(as_body(create_instrument()), as_body(update_instrument()),
+                        as_body(set_instrument_status()), as_body(create_user()),
+                        as_body(create_account()), as_body(deposit()), as_body(withdraw()),
+                        as_body(set_account_risk()), as_body(set_risk_params()), as_body(settle()),
+                        as_body(new_order()), as_body(amend_order()), as_body(cancel_order()),
+                        as_body(rc::gen::just(core::MarkToMarket{})), as_body(set_currency()),
+                        as_body(set_limits()), as_body(set_session()));
 }
 
 inline rc::Gen<core::Event> event() {
@@ -328,14 +370,23 @@ inline rc::Gen<core::Effect> effect() {
 
 inline rc::Gen<core::InstrumentState> instrument_state() {
   using S = core::InstrumentState;
-  return rc::gen::build<S>(rc::gen::set(&S::code, text()), rc::gen::set(&S::exchange, text()),
-                           rc::gen::set(&S::params, instrument_params()),
-                           rc::gen::set(&S::status, instrument_status()),
-                           rc::gen::set(&S::pre_settlement, quantity<core::PriceTicks>()),
-                           rc::gen::set(&S::last_price, optional(quantity<core::PriceTicks>())),
-                           rc::gen::set(&S::volume_today, quantity<core::Lots>()),
-                           rc::gen::set(&S::turnover_today, quantity<core::Money>()),
-                           rc::gen::set(&S::price_max, quantity<core::PriceTicks>()));
+  auto base = rc::gen::build<S>(
+      rc::gen::set(&S::code, text()), rc::gen::set(&S::exchange, text()),
+      rc::gen::set(&S::params, instrument_params()), rc::gen::set(&S::status, instrument_status()),
+      rc::gen::set(&S::pre_settlement, quantity<core::PriceTicks>()),
+      rc::gen::set(&S::last_price, optional(quantity<core::PriceTicks>())),
+      rc::gen::set(&S::volume_today, quantity<core::Lots>()),
+      rc::gen::set(&S::turnover_today, quantity<core::Money>()),
+      rc::gen::set(&S::price_max, quantity<core::PriceTicks>()),
+      rc::gen::set(&S::session, valid_session_schedule()),
+      rc::gen::set(&S::phase, trading_phase()));
+  // The next boundary is none exactly when the schedule has no entries (the decoder checks it).
+  return rc::gen::map(rc::gen::pair(std::move(base), integer<std::int64_t>()), [](auto p) {
+    S s = std::move(p.first);
+    s.next_phase_ns = s.session.entries.empty() ? core::kNoPhaseChange
+                                                : std::min(p.second, core::kNoPhaseChange - 1);
+    return s;
+  });
 }
 
 inline rc::Gen<core::PositionSide> position_side() {

@@ -113,7 +113,9 @@ bool ModelSide::empty() const {
          cost_today == 0 && cost_his == 0 && margin == 0;
 }
 
-void Model::apply(const core::EventBody& body, std::vector<Effect>& out) {
+void Model::apply(std::int64_t time_ns, const core::EventBody& body, std::vector<Effect>& out) {
+  now_ = time_ns;
+  advance_sessions(time_ns, out);
   std::visit([&](const auto& e) { on(e, out); }, body);
   fire_stops(out);
 }
@@ -386,6 +388,8 @@ void Model::on(const core::SetInstrumentStatus& e, std::vector<Effect>& out) {
   f.instrument = e.instrument;
   f.reason = static_cast<std::uint16_t>(e.status);
   out.push_back(f);
+  // A call auction that ended during the halt uncrosses when trading resumes.
+  if (e.status == core::InstrumentStatus::kTrading) uncross(id, out);
   if (e.status != core::InstrumentStatus::kDelisted) return;
   for (Direction side : {Direction::kBuy, Direction::kSell}) {
     while (auto i = best(id, side))
@@ -685,6 +689,7 @@ std::optional<RejectReason> Model::check_request(const core::NewOrder& e) const 
   if (!a.enabled) return RejectReason::kAccountDisabled;
   if (ins.status == core::InstrumentStatus::kHalted) return RejectReason::kInstrumentHalted;
   if (ins.status == core::InstrumentStatus::kDelisted) return RejectReason::kInstrumentDelisted;
+  if (auto why = phase_refuses(ins, e)) return why;
   if (e.volume.value <= 0) return RejectReason::kInvalidVolume;
   if (e.volume > ins.params.max_order_volume) return RejectReason::kOrderVolumeLimitExceeded;
   if (e.volume_condition == core::VolumeCondition::kAll && !is_ioc(e)) {
@@ -923,6 +928,40 @@ bool Model::same_owner(core::SelfTradePrevention stp, std::uint32_t taker,
          (stp.scope == core::StpScope::kUser && accounts_[taker].user == accounts_[maker].user);
 }
 
+// A fill may add up to 2e15 to close_profit or commission: an account within that of the money
+// bound takes no more fills (MONEY_LIMIT).
+bool Model::money_full(std::uint32_t account) const {
+  const Account& x = accounts_[account];
+  const std::int64_t room = kMoneyBound - 2 * kSideBound;
+  return x.close_profit > room || x.close_profit < -room || x.commission > room;
+}
+
+// One fill of `lots` at `price` between taker t and maker m: both sides, then the TRADE effect.
+void Model::record_trade(ModelOrder& t, ModelOrder& m, std::int64_t price, std::int64_t lots,
+                         std::vector<Effect>& out) {
+  std::int64_t taker_fee = 0;
+  std::int64_t maker_fee = 0;
+  fill(t, price, lots, taker_fee);
+  fill(m, price, lots, maker_fee);
+  Effect f;
+  f.kind = EffectKind::kTrade;
+  f.trade = core::TradeId(next_trade_id_++);
+  f.order = core::OrderId(t.id);
+  f.counter_order = core::OrderId(m.id);
+  f.account = core::AccountId(t.account);
+  f.counter_account = core::AccountId(m.account);
+  f.instrument = core::InstrumentId(t.instrument);
+  f.direction = t.direction;
+  f.offset = t.offset;
+  f.counter_offset = m.offset;
+  f.price = core::PriceTicks(price);
+  f.volume = core::Lots(lots);
+  f.volume_left = core::Lots(t.volume_left);
+  f.amount = core::Money(taker_fee);
+  f.amount2 = core::Money(maker_fee);
+  out.push_back(f);
+}
+
 void Model::match(ModelOrder& o, std::vector<Effect>& out) {
   Direction opp = opposite(o.direction);
   while (o.volume_left > 0) {
@@ -950,42 +989,14 @@ void Model::match(ModelOrder& o, std::vector<Effect>& out) {
       }
       continue;
     }
-    // A fill may add up to 2e15 to close_profit or commission: an account within that of the
-    // money bound takes no more fills (MONEY_LIMIT), the incoming order first.
-    auto full = [&](std::uint32_t account) {
-      const Account& x = accounts_[account];
-      const std::int64_t room = kMoneyBound - 2 * kSideBound;
-      return x.close_profit > room || x.close_profit < -room || x.commission > room;
-    };
-    if (full(o.account)) return cancel_incoming(core::CancelReason::kMoneyLimit);
-    if (full(resting_[*top].account)) {
+    // MONEY_LIMIT: the incoming order first.
+    if (money_full(o.account)) return cancel_incoming(core::CancelReason::kMoneyLimit);
+    if (money_full(resting_[*top].account)) {
       remove_resting(*top, core::CancelReason::kMoneyLimit, out);
       continue;
     }
     ModelOrder& m = resting_[*top];
-    std::int64_t lots = std::min(o.volume_left, m.volume_left);
-    std::int64_t price = m.price;
-    std::int64_t taker_fee = 0;
-    std::int64_t maker_fee = 0;
-    fill(o, price, lots, taker_fee);
-    fill(m, price, lots, maker_fee);
-    Effect f;
-    f.kind = EffectKind::kTrade;
-    f.trade = core::TradeId(next_trade_id_++);
-    f.order = core::OrderId(o.id);
-    f.counter_order = core::OrderId(m.id);
-    f.account = core::AccountId(o.account);
-    f.counter_account = core::AccountId(m.account);
-    f.instrument = core::InstrumentId(o.instrument);
-    f.direction = o.direction;
-    f.offset = o.offset;
-    f.counter_offset = m.offset;
-    f.price = core::PriceTicks(price);
-    f.volume = core::Lots(lots);
-    f.volume_left = core::Lots(o.volume_left);
-    f.amount = core::Money(taker_fee);
-    f.amount2 = core::Money(maker_fee);
-    out.push_back(f);
+    record_trade(o, m, m.price, std::min(o.volume_left, m.volume_left), out);
     if (m.volume_left == 0) resting_.erase(resting_.begin() + static_cast<std::ptrdiff_t>(*top));
   }
 }
@@ -1007,7 +1018,8 @@ void Model::enter(const core::NewOrder& e, std::vector<Effect>& out) {
   f.order = core::OrderId(o.id);
   f.price = core::PriceTicks(o.price);
   out.push_back(f);
-  match(o, out);
+  // A call auction collects orders without matching them.
+  if (instruments_[o.instrument].phase != core::TradingPhase::kAuction) match(o, out);
   if (o.volume_left == 0) return;  // filled, or cancelled by self-trade prevention
   if (o.time_condition == TimeCondition::kIoc) {
     Effect c;
@@ -1039,6 +1051,9 @@ std::optional<RejectReason> Model::check_amend(const core::AmendOrder& e,
   std::int64_t volume = e.new_volume_left.value;
   if (!accounts_[acc_id].enabled) return RejectReason::kAccountDisabled;
   if (ins.status == core::InstrumentStatus::kHalted) return RejectReason::kInstrumentHalted;
+  if (ins.phase != core::TradingPhase::kContinuous && ins.phase != core::TradingPhase::kAuction) {
+    return RejectReason::kMarketClosed;
+  }
   if (volume <= 0) return RejectReason::kInvalidVolume;
   if (volume > ins.params.max_order_volume.value) return RejectReason::kOrderVolumeLimitExceeded;
   if (price <= 0 || price > ins.price_max) return RejectReason::kInvalidPrice;
@@ -1104,7 +1119,7 @@ void Model::on(const core::AmendOrder& e, std::vector<Effect>& out) {
   }
   // Anything else matches as an incoming order, then goes to the back of its (new) level.
   resting_.erase(resting_.begin() + static_cast<std::ptrdiff_t>(idx));
-  match(o, out);
+  if (ins_phase(o.instrument) != core::TradingPhase::kAuction) match(o, out);
   if (o.volume_left == 0) return;
   o.arrival = next_arrival_++;
   resting_.push_back(o);
@@ -1128,6 +1143,10 @@ void Model::on(const core::CancelOrder& e, std::vector<Effect>& out) {
   }
   if (!idx) {
     out.push_back(order_reject(why, e.account));
+    return;
+  }
+  if (ins_phase(resting_[*idx].instrument) == core::TradingPhase::kPreOpen) {
+    out.push_back(order_reject(RejectReason::kMarketClosed, e.account));
     return;
   }
   remove_resting(*idx, core::CancelReason::kUserRequest, out);
@@ -1198,7 +1217,9 @@ void Model::fire_stops(std::vector<Effect>& out) {
   std::vector<std::pair<ModelStop, std::int64_t>> hit;  // with the reference that reached it
   for (;;) {
     for (std::size_t k = 0; k < stops_.size();) {
-      if (!reached(stops_[k])) {
+      // Outside continuous trading a stop waits, reached or not.
+      if (!reached(stops_[k]) ||
+          ins_phase(core::raw(stops_[k].order.instrument)) != core::TradingPhase::kContinuous) {
         ++k;
         continue;
       }

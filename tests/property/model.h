@@ -99,7 +99,8 @@ class Model {
  public:
   // Applies one event body and appends the effects the engine must produce. Only the fields the
   // property compares (see effects_agree in the test) are filled in.
-  void apply(const core::EventBody& body, std::vector<core::Effect>& out);
+  // `time_ns` is the event's timestamp (trading sessions change phase by it).
+  void apply(std::int64_t time_ns, const core::EventBody& body, std::vector<core::Effect>& out);
 
   std::size_t instrument_count() const { return instruments_.size(); }
   std::size_t account_count() const { return accounts_.size(); }
@@ -126,6 +127,9 @@ class Model {
     std::int64_t pre_settlement = 0;
     std::int64_t price_max = 0;  // fixed at creation: 1e15 / (position_limit * tick_value)
     std::optional<std::int64_t> last_price;
+    core::SessionSchedule session;  // no entries: always CONTINUOUS
+    core::TradingPhase phase = core::TradingPhase::kContinuous;
+    std::optional<std::int64_t> next_change;  // the next boundary of its schedule
   };
   struct Account {
     std::string name;
@@ -153,6 +157,17 @@ class Model {
   void on(const core::MarkToMarket& e, std::vector<core::Effect>& out);
   void on(const core::SetCurrency& e, std::vector<core::Effect>& out);
   void on(const core::SetLimits& e, std::vector<core::Effect>& out);
+  void on(const core::SetSession& e, std::vector<core::Effect>& out);
+
+  // Sessions and call auctions (model_sessions.cc).
+  void advance_sessions(std::int64_t now, std::vector<core::Effect>& out);
+  void enter_phase(std::uint32_t instrument, std::int64_t now, std::vector<core::Effect>& out);
+  void uncross(std::uint32_t instrument, std::vector<core::Effect>& out);
+  static std::optional<core::RejectReason> phase_refuses(const Instrument& ins,
+                                                         const core::NewOrder& e);
+  core::TradingPhase ins_phase(std::uint32_t instrument) const {
+    return instruments_[instrument].phase;
+  }
 
   // Stops.
   void enter(const core::NewOrder& e, std::vector<core::Effect>& out);
@@ -177,6 +192,9 @@ class Model {
   void match(ModelOrder& o, std::vector<core::Effect>& out);
   bool same_owner(core::SelfTradePrevention stp, std::uint32_t taker, std::uint32_t maker) const;
   void fill(ModelOrder& o, std::int64_t price, std::int64_t lots, std::int64_t& fee);
+  bool money_full(std::uint32_t account) const;
+  void record_trade(ModelOrder& t, ModelOrder& m, std::int64_t price, std::int64_t lots,
+                    std::vector<core::Effect>& out);
   void remove_resting(std::size_t index, core::CancelReason why, std::vector<core::Effect>& out);
   std::optional<core::RejectReason> check_amend(const core::AmendOrder& e,
                                                 std::size_t& index) const;
@@ -211,6 +229,7 @@ class Model {
   bool liquidation_ratio_set_ = false;
   std::int64_t minor_per_unit_ = 10'000;  // CNY with 4 decimals until SetCurrency
   core::EngineLimits limits_;             // SetLimits; 0 = no limit
+  std::int64_t now_ = 0;                  // the timestamp of the event being applied
   // Resting orders of `instrument` on side d at `price`.
   std::uint32_t level_count(std::uint32_t instrument, core::Direction d, std::int64_t price) const;
 };
