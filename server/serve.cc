@@ -212,15 +212,19 @@ constexpr ConfigKey kConfigKeys[] = {
     {"engine_limits", [](const json& v, Config& c) { c.engine_limits = engine_limits(v); }},
 };
 
-// Submits MarkToMarket every `interval` while a liquidation ratio is set and something traded
+// Submits MarkToMarket (a) every `interval` while a liquidation ratio is set and something traded
 // (or settled) since the last one, or a liquidation could not finish (the book could not take
-// it), so holders who do not trade are still called; an idle market journals nothing. Runs its own
-// thread; the job itself runs on the sequencer thread.
+// it), so holders who do not trade are still called; and (b) as soon as an instrument's trading
+// phase is due to change (Engine::next_phase_change_ns, looked at every 100 ms), so that a call
+// auction ends and uncrosses on time when nobody trades. An idle market journals nothing. Runs its
+// own thread; the job itself runs on the sequencer thread.
 class Marker {
  public:
+  static constexpr std::chrono::milliseconds kTick{100};
+
   Marker(Sequencer& sequencer, std::chrono::milliseconds interval)
       : sequencer_(sequencer), interval_(interval) {
-    if (interval.count() > 0) thread_ = std::thread([this] { loop(); });
+    thread_ = std::thread([this] { loop(); });
   }
   ~Marker() { stop(); }
   Marker(const Marker&) = delete;
@@ -237,22 +241,37 @@ class Marker {
 
  private:
   void loop() {
+    using Clock = std::chrono::steady_clock;
+    auto next_mark = Clock::now() + interval_;
     std::unique_lock lock(mu_);
-    while (!cv_.wait_for(lock, interval_, [this] { return stopping_; })) {
+    while (!cv_.wait_for(lock, std::min(kTick, interval_.count() > 0 ? interval_ : kTick),
+                         [this] { return stopping_; })) {
+      const bool mark_round = interval_.count() > 0 && Clock::now() >= next_mark;
+      if (mark_round) next_mark = Clock::now() + interval_;
       // A full queue skips this round; the next one tries again.
       (void)sequencer_.post(
-          [this](Sequencer::Ctx& c) {
+          [this, mark_round](Sequencer::Ctx& c) {
             const core::Engine& e = c.engine();
-            const auto mark = std::make_pair(e.trading_day(), e.trades_today().size());
-            const bool traded = mark != last_ && !e.trades_today().empty();
-            if (e.liquidation_ratio_ppb() && (traded || e.stuck_liquidations() > 0)) {
-              c.submit(core::MarkToMarket{});
+            bool mark = false;
+            if (mark_round) {
+              const auto day = std::make_pair(e.trading_day(), e.trades_today().size());
+              const bool traded = day != last_ && !e.trades_today().empty();
+              mark = e.liquidation_ratio_ppb() && (traded || e.stuck_liquidations() > 0);
+              last_ = day;  // only the sequencer thread reads or writes it
             }
-            last_ = mark;  // only the sequencer thread reads or writes it
+            const auto phase = e.next_phase_change_ns();
+            if (phase && *phase <= wall_clock_ns()) mark = true;
+            if (mark) c.submit(core::MarkToMarket{});
             return Reply{};
           },
           [](Reply) {});
     }
+  }
+
+  static std::int64_t wall_clock_ns() {
+    return std::chrono::duration_cast<std::chrono::nanoseconds>(
+               std::chrono::system_clock::now().time_since_epoch())
+        .count();
   }
 
   Sequencer& sequencer_;

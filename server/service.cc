@@ -3,6 +3,7 @@
 #include <unistd.h>
 
 #include <algorithm>
+#include <cctype>
 #include <charconv>
 #include <fstream>
 #include <limits>
@@ -128,6 +129,34 @@ std::int64_t int_field(const json& j, const char* key, std::int64_t lo, std::int
                      std::to_string(hi)};
   }
   return out;
+}
+
+// "HH:MM" or "HH:MM:SS" (00:00 to 23:59:59) as seconds after midnight.
+std::optional<std::uint32_t> parse_time_of_day(const std::string& t) {
+  auto two = [&](std::size_t at) -> int {
+    if (at + 2 > t.size() || !std::isdigit(static_cast<unsigned char>(t[at])) ||
+        !std::isdigit(static_cast<unsigned char>(t[at + 1]))) {
+      return -1;
+    }
+    return (t[at] - '0') * 10 + (t[at + 1] - '0');
+  };
+  if ((t.size() != 5 && t.size() != 8) || t[2] != ':' || (t.size() == 8 && t[5] != ':')) {
+    return std::nullopt;
+  }
+  const int h = two(0);
+  const int m = two(3);
+  const int sec = t.size() == 8 ? two(6) : 0;
+  if (h < 0 || h > 23 || m < 0 || m > 59 || sec < 0 || sec > 59) return std::nullopt;
+  return static_cast<std::uint32_t>(h * 3600 + m * 60 + sec);
+}
+
+// "+HH:MM" / "-HH:MM" (at most 18 hours) as seconds east of UTC.
+std::optional<std::int32_t> parse_utc_offset(const std::string& t) {
+  if (t.size() != 6 || (t[0] != '+' && t[0] != '-')) return std::nullopt;
+  auto hm = parse_time_of_day(t.substr(1));
+  if (!hm || *hm > static_cast<std::uint32_t>(core::kUtcOffsetMax)) return std::nullopt;
+  const auto s = static_cast<std::int32_t>(*hm);
+  return t[0] == '-' ? -s : s;
 }
 
 // {"order_id": N} or {"client_order_id": N}: the order a cancel or amend refers to.
@@ -314,7 +343,9 @@ json instrument_json(const core::Engine& e, core::InstrumentId id) {
          {"last_trading_day", p.last_trading_day},  // 0: never expires
          {"pre_settlement", replay::price_text(e, id, s.pre_settlement)},
          {"price_max", replay::price_text(e, id, s.price_max)},  // the engine's price ceiling
-         {"volume_today", s.volume_today.value}};
+         {"volume_today", s.volume_today.value},
+         {"phase", core::to_string(s.phase)},  // the trading phase now (CONTINUOUS by default)
+         {"session", replay::session_json(s.session)}};
   if (s.last_price) j["last_price"] = replay::price_text(e, id, *s.last_price);
   return j;
 }
@@ -971,6 +1002,44 @@ struct Routes {
     });
   }
 
+  // {"utc_offset": "+08:00", "entries": [{"start": "08:55", "phase": "AUCTION"}, ...]}: the
+  // instrument's daily trading sessions (docs/semantics.md, "Sessions and call auctions"); up
+  // to 16 entries in increasing order of start (HH:MM or HH:MM:SS, local time); no entries:
+  // continuous trading all day. The offset defaults to +00:00.
+  static void session(Service& s, Call& c) {
+    const json& b = c.body;
+    core::SessionSchedule sch;
+    if (b.contains("utc_offset")) {
+      const std::string text = text_field(b, "utc_offset", 6);
+      auto offset = parse_utc_offset(text);
+      if (!offset) throw BadRequest{"'utc_offset' must be +HH:MM or -HH:MM, at most 18 hours"};
+      sch.utc_offset_s = *offset;
+    }
+    const json& entries = field(b, "entries");
+    if (!entries.is_array() || entries.size() > core::kSessionEntriesMax) {
+      throw BadRequest{"'entries' must be an array of at most " +
+                       std::to_string(core::kSessionEntriesMax) + " entries"};
+    }
+    static constexpr std::initializer_list<core::TradingPhase> kPhases = {
+        core::TradingPhase::kContinuous, core::TradingPhase::kAuction, core::TradingPhase::kPreOpen,
+        core::TradingPhase::kBreak, core::TradingPhase::kClosed};
+    for (const json& e : entries) {
+      if (!e.is_object()) throw BadRequest{"each of 'entries' must be an object"};
+      auto start = parse_time_of_day(text_field(e, "start", 8));
+      if (!start) throw BadRequest{"'start' must be HH:MM or HH:MM:SS, from 00:00 to 23:59:59"};
+      const auto phase = enum_field(e, "phase", kPhases, core::TradingPhase::kContinuous, true);
+      if (!sch.entries.empty() && *start <= sch.entries.back().start_s) {
+        throw BadRequest{"'entries' must be in increasing order of 'start'"};
+      }
+      sch.entries.push_back({*start, phase});
+    }
+    c.job(s.seq_, [code = c.params[0], sch](Sequencer::Ctx& x) {
+      auto id = x.engine().find_instrument(code);
+      if (!id) return error_reply(404, "unknown_instrument", "no instrument '" + code + "'");
+      return admin_outcome(x.engine(), x.submit(core::SetSession{*id, sch}));
+    });
+  }
+
   // {"code": "USDT", "decimals": 8}: the exchange's one currency; money is then counted in
   // 10^-decimals of it. Only before the first instrument or account (409 CURRENCY_FIXED after).
   static void currency(Service& s, Call& c) {
@@ -1095,6 +1164,7 @@ struct Routes {
          instrument_status<core::InstrumentStatus::kHalted>},
         {"POST", "api/admin/instrument/{}/resume", kAdminOnly,
          instrument_status<core::InstrumentStatus::kTrading>},
+        {"POST", "api/admin/instrument/{}/session", kAdminOnly, session},
         {"POST", "api/admin/settle", kAdminOnly, settle},
         {"POST", "api/admin/risk", kAdminOnly, risk},
         {"POST", "api/admin/currency", kAdminOnly, currency},

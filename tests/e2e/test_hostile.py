@@ -97,6 +97,7 @@ DECIMALS = {"limit_price", "price", "trigger_price", "amount", "price_tick", "mu
             "fee_ratio", "fee_per_lot", "price_band", "pre_settlement"}  # text or a number
 BOOLEANS = {"post_only", "enabled"}
 OBJECTS = {"prices"}
+ARRAYS = {"entries"}
 
 
 def wrong_for(key, value):
@@ -110,6 +111,8 @@ def wrong_for(key, value):
         return not isinstance(value, bool)
     if key in OBJECTS:
         return not isinstance(value, dict)
+    if key in ARRAYS:
+        return not isinstance(value, list)
     return not isinstance(value, str)
 
 
@@ -174,6 +177,8 @@ REST_BODIES = {
                                         "last_trading_day": 5}),
     "/api/admin/settle": ("admin", {"prices": {"IF2501": "3800.0"}}),
     "/api/admin/currency": ("admin", {"code": "USDT", "decimals": 8}),
+    "/api/admin/instrument/IF2501/session": ("admin", {
+        "utc_offset": "+08:00", "entries": [{"start": "09:00", "phase": "CONTINUOUS"}]}),
     "/api/admin/limits": ("admin", {"instruments": 10, "accounts": 10, "orders": 100,
                                     "orders_per_account": 10, "orders_per_level": 10}),
 }
