@@ -103,22 +103,18 @@ core::EngineLimits engine_limits(const json& v) {
   constexpr const char* kKey = "engine_limits";
   if (!v.is_object()) throw std::runtime_error(std::string(kKey) + " must be an object");
   core::EngineLimits l;
-  const std::pair<const char*, std::uint32_t core::EngineLimits::*> fields[] = {
-      {"instruments", &core::EngineLimits::instruments},
-      {"accounts", &core::EngineLimits::accounts},
-      {"orders", &core::EngineLimits::orders},
-      {"orders_per_account", &core::EngineLimits::orders_per_account},
-      {"orders_per_level", &core::EngineLimits::orders_per_level}};
+  const auto& fields = kEngineLimitFields;
   for (const auto& item : v.items()) {
     const std::string& key = item.key();
     const json& value = item.value();
     const auto* f = std::find_if(std::begin(fields), std::end(fields),
-                                 [&key](const auto& x) { return key == x.first; });
+                                 [&key](const EngineLimitField& x) { return key == x.key; });
     if (f == std::end(fields)) {
       throw std::runtime_error(std::string(kKey) + ": unknown key '" + key + "'");
     }
     const std::string name = std::string(kKey) + "." + key;
-    l.*(f->second) = static_cast<std::uint32_t>(whole(value, name.c_str(), 0, 0xFFFF'FFFFu));
+    l.*(f->member) = static_cast<std::uint32_t>(
+        whole(value, name.c_str(), 0, static_cast<std::uint64_t>(f->max)));
   }
   if (!core::limits_ok(l)) {
     throw std::runtime_error(std::string(kKey) +

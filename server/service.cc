@@ -1056,19 +1056,8 @@ struct Routes {
   // machine's memory are refused here, before they are journaled.
   static void limits(Service& s, Call& c) {
     const json& b = c.body;
-    struct Field {
-      const char* key;
-      std::uint32_t core::EngineLimits::*member;
-      std::int64_t max;
-    };
-    static constexpr Field kFields[] = {
-        {"instruments", &core::EngineLimits::instruments, core::kInstrumentsLimitMax},
-        {"accounts", &core::EngineLimits::accounts, core::kAccountsLimitMax},
-        {"orders", &core::EngineLimits::orders, core::kOrdersLimitMax},
-        {"orders_per_account", &core::EngineLimits::orders_per_account, 0xFFFF'FFFF},
-        {"orders_per_level", &core::EngineLimits::orders_per_level, 0xFFFF'FFFF}};
     std::vector<std::pair<std::uint32_t core::EngineLimits::*, std::uint32_t>> given;
-    for (const Field& f : kFields) {
+    for (const EngineLimitField& f : kEngineLimitFields) {
       if (b.contains(f.key)) {
         given.emplace_back(f.member, static_cast<std::uint32_t>(int_field(b, f.key, 0, f.max)));
       }
@@ -1332,6 +1321,13 @@ std::uint64_t physical_memory_bytes() {
   if (cgroup >> limit && limit > 0) bytes = std::min(bytes, limit);
   return bytes;
 }
+
+const EngineLimitField kEngineLimitFields[5] = {
+    {"instruments", &core::EngineLimits::instruments, core::kInstrumentsLimitMax},
+    {"accounts", &core::EngineLimits::accounts, core::kAccountsLimitMax},
+    {"orders", &core::EngineLimits::orders, core::kOrdersLimitMax},
+    {"orders_per_account", &core::EngineLimits::orders_per_account, 0xFFFF'FFFF},
+    {"orders_per_level", &core::EngineLimits::orders_per_level, 0xFFFF'FFFF}};
 
 std::optional<std::string> limits_too_large(const core::EngineLimits& now,
                                             const core::EngineLimits& next) {

@@ -116,6 +116,15 @@ nlohmann::json merge_diff(const nlohmann::json& from, const nlohmann::json& to);
 // an empty journal before the sequencer thread starts. Returns the credentials as text lines.
 std::string setup_demo(Sequencer& sequencer, Auth& auth);
 
+// The fields of core::EngineLimits as the API and the config file name them, each with the
+// largest value the engine takes (POST /api/admin/limits and the `engine_limits` config key).
+struct EngineLimitField {
+  const char* key;
+  std::uint32_t core::EngineLimits::*member;
+  std::int64_t max;
+};
+extern const EngineLimitField kEngineLimitFields[5];
+
 // This machine's physical memory in bytes (its container's limit when lower); 0 when unknown.
 std::uint64_t physical_memory_bytes();
 // Why limits `next` may not be journaled over `now` on this machine (what the engine reserves for

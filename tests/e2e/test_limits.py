@@ -95,7 +95,8 @@ def test_bad_engine_limits_in_the_config_file_stop_the_start_naming_them(tmp_pat
     for limits, message in (({"orders": -1}, "engine_limits.orders must be a whole number"),
                             ({"order": 5}, "engine_limits: unknown key 'order'"),
                             ({"orders": "many"}, "engine_limits.orders must be a whole number"),
-                            ({"orders": 100_000_001}, "above the engine's maxima"),
+                            ({"orders": 100_000_001},
+                             "engine_limits.orders must be a whole number from 0 to 100000000"),
                             ({"accounts": 100_000_000, "orders": 90_000_000},
                              "above the engine's maxima or its 32 GiB budget"),
                             ([1, 2], "engine_limits must be an object")):
