@@ -7,18 +7,20 @@
 // and by notional, margins, bands and limits; 2-5 accounts, some thin so that
 // INSUFFICIENT_FUNDS happens) followed by 1-200 commands: orders of every price type, time and
 // volume condition and offset, post-only; amends, cancels, deposits, withdrawals, settlements
-// with and without prices, halts and resumes (rarely a delisting), account risk settings and,
-// when asked, SetRiskParams. The commands are biased towards collisions: prices in a narrow
-// tick range around the reference so that orders cross, client order ids from a pool of six
-// so that duplicates occur, now and then an unknown account or instrument, a zero volume, a
-// far or overflowing price.
+// with and without prices, halts and resumes (rarely a delisting), account risk settings,
+// MarkToMarket and, when asked, SetRiskParams for forced liquidation (most often at the end of the
+// setup; ratios from next to nothing to 100x, mostly with an insurance fund; a punitive
+// close-today fee drives liquidated accounts below zero). The commands are biased towards
+// collisions: prices in a narrow tick range around the reference so that orders cross, client
+// order ids from a pool of six so that duplicates occur, now and then an unknown account or
+// instrument, a zero volume, a far or overflowing price.
 //
 // Design: commands are generated without state (so rapidcheck can drop any of them when
 // shrinking) and then "steered" in order with the reference model's view of the state so far:
 // most closes pick a position somebody holds, most amends and cancels a live order (by client
 // id or order id, sometimes from the wrong account). The model is only a source of plausible
-// targets here; where it is wrong (it does not model forced liquidation) a command merely
-// misses. The command count grows with rapidcheck's size, so early cases are short.
+// targets here; were it wrong, a command would merely miss. The command count grows with
+// rapidcheck's size, so early cases are short.
 #pragma once
 
 #include <rapidcheck.h>
@@ -96,15 +98,18 @@ inline rc::Gen<core::FeeSchedule> gen_fees() {
     f.close_today_ppb = today_ppb;
     return f;
   };
-  return rc::gen::element(
-      schedule(0, 23'010, 0, 23'010, 0, 345'000),            // IF: by notional, dear close-today
-      schedule(0, 50'000, 0, 50'000, 0, 50'000),             // cu: by notional
-      schedule(3 * kCny, 0, 3 * kCny, 0, 6 * kCny, 0),       // per lot
-      schedule(kCny, 10'000, kCny, 10'000, 0, 0),            // mixed, free close-today
-      schedule(0, 0, 0, 0, 0, 0),                            // free
-      schedule(12'345, 33'333, 5'432, 77'777, 1, 999'999),   // odd numbers that round
-      schedule(0, 50'000'000, 0, 50'000'000, 0, 50'000'000)  // 5% of notional
-  );
+  // A punitive close-today fee (weighted up): closing needs no funds, so liquidating a position
+  // opened the same day can leave a leveraged account below zero (the insurance fund pays).
+  return rc::gen::weightedElement<core::FeeSchedule>({
+      {1, schedule(0, 23'010, 0, 23'010, 0, 345'000)},             // IF: dear close-today
+      {1, schedule(0, 50'000, 0, 50'000, 0, 50'000)},              // cu: by notional
+      {1, schedule(3 * kCny, 0, 3 * kCny, 0, 6 * kCny, 0)},        // per lot
+      {1, schedule(kCny, 10'000, kCny, 10'000, 0, 0)},             // mixed, free close-today
+      {1, schedule(0, 0, 0, 0, 0, 0)},                             // free
+      {1, schedule(12'345, 33'333, 5'432, 77'777, 1, 999'999)},    // odd numbers that round
+      {1, schedule(0, 50'000'000, 0, 50'000'000, 0, 50'000'000)},  // 5% of notional
+      {3, schedule(0, 10'000, 0, 10'000, 0, 1'000'000'000)},       // 100% to close today
+  });
 }
 
 // One instrument: IF-like, cu-like or rebar-like, with varied fees, margins, band and limits.
@@ -393,6 +398,28 @@ inline rc::Gen<core::Money> gen_money() {
   });
 }
 
+// Forced liquidation: ratios spread over the orders of magnitude that margin / balance takes in
+// these scenarios (a lot or two in a rich account is 0.1%-5%, in a thin one 5%-100%), from next
+// to nothing (every account with a position is at risk) to 100x (only an account at or below
+// zero is); rarely an invalid ratio. Three in four name an insurance fund, rarely an unknown
+// account.
+inline rc::Gen<core::SetRiskParams> gen_risk_params(const World& w) {
+  return rc::gen::exec([w] {
+    const std::int64_t ratio = *rc::gen::weightedOneOf<std::int64_t>(
+        {{1, rc::gen::inRange<std::int64_t>(1, 1'000'000)},
+         {3, rc::gen::inRange<std::int64_t>(1'000'000, 10'000'000)},
+         {3, rc::gen::inRange<std::int64_t>(10'000'000, 100'000'000)},
+         {3, rc::gen::inRange<std::int64_t>(100'000'000, 1'200'000'001)},
+         {1, rc::gen::inRange<std::int64_t>(1'200'000'001, 100'000'000'001)},
+         {1, rc::gen::element<std::int64_t>(100'000'000'000, 100'000'000'001, 0, -1)}});
+    std::optional<core::AccountId> fund;
+    if (*rc::gen::weightedElement<bool>({{1, false}, {3, true}})) {
+      fund = core::AccountId(*gen_index(w.accounts));
+    }
+    return core::SetRiskParams{ratio, fund};
+  });
+}
+
 inline rc::Gen<core::EventBody> gen_admin(const World& w, const GenOptions& opt) {
   auto accounts = rc::gen::inRange<std::uint32_t>(0, w.accounts);
   auto instruments =
@@ -432,13 +459,8 @@ inline rc::Gen<core::EventBody> gen_admin(const World& w, const GenOptions& opt)
     r.stp = *gen_stp();
     return core::EventBody(r);
   });
-  rc::Gen<core::EventBody> risk_params = rc::gen::exec([] {
-    std::int64_t ratio = *rc::gen::inRange<std::int64_t>(300'000'000, 1'200'000'001);
-    // Now and then account 0 is the insurance fund.
-    std::optional<core::AccountId> fund;
-    if (*rc::gen::element(false, true)) fund = core::AccountId(0);
-    return core::EventBody(core::SetRiskParams{ratio, fund});
-  });
+  rc::Gen<core::EventBody> risk_params =
+      rc::gen::map(gen_risk_params(w), [](core::SetRiskParams r) { return core::EventBody(r); });
   rc::Gen<core::EventBody> mark = rc::gen::just(core::EventBody(core::MarkToMarket{}));
   rc::Gen<core::EventBody> limits = rc::gen::map(
       gen_limits(), [](core::EngineLimits l) { return core::EventBody(core::SetLimits{l}); });
@@ -554,8 +576,8 @@ inline void steer_withdraw(const Model& m, const Command& c, core::Withdraw& w) 
 // Turns commands into event bodies, steering those that ask for it with the reference model's
 // view of the state so far: closes mostly close something held, amends and cancels mostly meet
 // a live order, withdrawals test the edge of the available funds. The model is only a source of
-// plausible targets here: whatever it gets wrong (it does not model forced liquidation) just makes
-// a command less useful, never invalid. Steering after generation keeps shrinking free to drop any
+// plausible targets here: whatever it got wrong would just make a command less useful, never
+// invalid. Steering after generation keeps shrinking free to drop any
 // command; the commands after it are then re-steered against the new state.
 inline std::vector<core::EventBody> steer(const World& w, const std::vector<core::EventBody>& setup,
                                           std::vector<Command> commands) {
@@ -631,6 +653,10 @@ inline rc::Gen<Scenario> gen_scenario(GenOptions opt) {
            {3, rc::gen::inRange<std::int64_t>(1'000'000, 20'000'000)}});
       s.events.emplace_back(core::Deposit{core::AccountId(a), core::Money(cny * detail::kCny)});
     }
+    // Most scenarios with forced liquidation set a ratio at once, so that every trade counts.
+    if (opt.risk_params && *rc::gen::weightedElement<bool>({{1, false}, {2, true}})) {
+      s.events.emplace_back(*detail::gen_risk_params(w));
+    }
     // Some instruments trade in sessions from the start (an opening call auction, breaks).
     for (int i = 0; i < instruments; ++i) {
       if (opt.sessions || *rc::gen::element(false, true)) {
@@ -692,7 +718,8 @@ inline std::string describe(const core::EventBody& body) {
              << " enabled=" << e.enabled << " stp=" << core::to_string(e.stp.mode) << "/"
              << core::to_string(e.stp.scope);
         } else if constexpr (std::is_same_v<T, core::SetRiskParams>) {
-          os << "SetRiskParams ratio_ppb=" << e.liquidation_ratio_ppb;
+          os << "SetRiskParams ratio_ppb=" << e.liquidation_ratio_ppb << " fund="
+             << (e.insurance_account ? std::to_string(core::raw(*e.insurance_account)) : "none");
         } else if constexpr (std::is_same_v<T, core::SetCurrency>) {
           os << "SetCurrency " << e.code << " decimals=" << e.decimals;
         } else if constexpr (std::is_same_v<T, core::SetSession>) {
@@ -706,6 +733,8 @@ inline std::string describe(const core::EventBody& body) {
              << " accounts=" << e.limits.accounts << " orders=" << e.limits.orders
              << " per_account=" << e.limits.orders_per_account
              << " per_level=" << e.limits.orders_per_level;
+        } else if constexpr (std::is_same_v<T, core::MarkToMarket>) {
+          os << "MarkToMarket";
         } else if constexpr (std::is_same_v<T, core::Settle>) {
           os << "Settle";
           for (const core::SettlementPrice& p : e.prices) {

@@ -115,8 +115,12 @@ bool ModelSide::empty() const {
 
 void Model::apply(std::int64_t time_ns, const core::EventBody& body, std::vector<Effect>& out) {
   now_ = time_ns;
+  // Each account is checked for forced liquidation at most once per round.
+  check_queue_.clear();
+  queued_.assign(accounts_.size(), false);
   advance_sessions(time_ns, out);
   std::visit([&](const auto& e) { on(e, out); }, body);
+  run_checks(out);
   fire_stops(out);
 }
 
@@ -501,11 +505,21 @@ void Model::on(const core::SetAccountRisk& e, std::vector<Effect>& out) {
   out.push_back(f);
 }
 
+// The ratio in (0, 100e9] ppb and a fund that is an account; then every account is checked.
 void Model::on(const core::SetRiskParams& e, std::vector<Effect>& out) {
-  // Liquidation is not modelled (model.h): remember that the model is now out of its depth.
-  liquidation_ratio_set_ = true;
-  (void)e;
+  if (e.liquidation_ratio_ppb <= 0 || e.liquidation_ratio_ppb > 100 * kBillion) {
+    out.push_back(admin_reject(RejectReason::kInvalidParameter));
+    return;
+  }
+  if (e.insurance_account && core::raw(*e.insurance_account) >= accounts_.size()) {
+    out.push_back(admin_reject(RejectReason::kUnknownAccount));
+    return;
+  }
+  ratio_ = e.liquidation_ratio_ppb;
+  fund_.reset();
+  if (e.insurance_account) fund_ = core::raw(*e.insurance_account);
   out.push_back(simple(EffectKind::kRiskParamsSet));
+  for (std::uint32_t id = 0; id < accounts_.size(); ++id) queue_check(id);
 }
 
 // Settlement step 2 for one account: mark every side to the settlement price, roll today into
@@ -664,6 +678,8 @@ void Model::on(const core::Settle& e, std::vector<Effect>& out) {
   Effect f = simple(EffectKind::kSettlementDone);
   f.amount = core::Money(trading_day_);
   out.push_back(f);
+  // 5. Every account is checked for forced liquidation.
+  for (std::uint32_t id = 0; id < accounts_.size(); ++id) queue_check(id);
 }
 
 // ---- orders ---------------------------------------------------------------------------------
@@ -960,6 +976,9 @@ void Model::record_trade(ModelOrder& t, ModelOrder& m, std::int64_t price, std::
   f.amount = core::Money(taker_fee);
   f.amount2 = core::Money(maker_fee);
   out.push_back(f);
+  // Both accounts of a trade are checked after the event, the taker's first.
+  queue_check(t.account);
+  queue_check(m.account);
 }
 
 void Model::match(ModelOrder& o, std::vector<Effect>& out) {
@@ -1021,19 +1040,21 @@ void Model::enter(const core::NewOrder& e, std::vector<Effect>& out) {
   // A call auction collects orders without matching them.
   if (instruments_[o.instrument].phase != core::TradingPhase::kAuction) match(o, out);
   if (o.volume_left == 0) return;  // filled, or cancelled by self-trade prevention
-  if (o.time_condition == TimeCondition::kIoc) {
-    Effect c;
-    c.kind = EffectKind::kOrderCancelled;
-    c.reason = static_cast<std::uint16_t>(core::CancelReason::kIocRemainder);
-    c.order = core::OrderId(o.id);
-    c.account = e.account;
-    c.volume_left = core::Lots(o.volume_left);
-    out.push_back(c);
-    release(o);
-    return;
-  }
+  if (o.time_condition == TimeCondition::kIoc) return cancel_ioc_remainder(o, out);
   o.arrival = next_arrival_++;
   resting_.push_back(o);
+}
+
+void Model::cancel_ioc_remainder(ModelOrder& o, std::vector<Effect>& out) {
+  Effect c;
+  c.kind = EffectKind::kOrderCancelled;
+  c.reason = static_cast<std::uint16_t>(core::CancelReason::kIocRemainder);
+  c.order = core::OrderId(o.id);
+  c.account = core::AccountId(o.account);
+  c.volume_left = core::Lots(o.volume_left);
+  out.push_back(c);
+  release(o);
+  o.volume_left = 0;
 }
 
 // The checks of an amend before the reservation step, in the documented order.
@@ -1245,6 +1266,7 @@ void Model::fire_stops(std::vector<Effect>& out) {
     core::NewOrder e = st.order;
     e.trigger.reset();
     enter(e, out);
+    run_checks(out);  // the liquidations its trades cause: a round of their own
   }
 }
 
@@ -1288,7 +1310,6 @@ std::optional<std::size_t> Model::find_stop(std::uint32_t account, const core::O
   return std::nullopt;
 }
 
-// Without a liquidation ratio nobody is checked (and with one the model stops comparing).
 // The currency: only while no instrument and no account exists; a code of 1 to 7 characters
 // A-Z / 0-9; at most 8 decimals. Money is then counted in 10^-decimals of it.
 void Model::on(const core::SetCurrency& e, std::vector<Effect>& out) {
@@ -1335,8 +1356,178 @@ void Model::on(const core::SetLimits& e, std::vector<Effect>& out) {
   out.push_back(simple(EffectKind::kLimitsSet));
 }
 
+// With a ratio set: every account holding a position entry in an instrument that traded since
+// the last settlement, instruments in id order, holders in id order, each once.
 void Model::on(const core::MarkToMarket&, std::vector<Effect>& out) {
-  out.push_back(simple(EffectKind::kMarkedToMarket));
+  std::int64_t checked = 0;
+  for (std::uint32_t i = 0; ratio_ && i < instruments_.size(); ++i) {
+    if (!instruments_[i].last_price) continue;
+    for (std::uint32_t id = 0; id < accounts_.size(); ++id) {
+      if (!accounts_[id].positions.contains(i) || queued_[id]) continue;
+      queue_check(id);
+      checked += 1;
+    }
+  }
+  Effect f = simple(EffectKind::kMarkedToMarket);
+  f.volume = core::Lots(checked);
+  out.push_back(f);
+}
+
+// ---- forced liquidation ---------------------------------------------------------------------
+
+void Model::queue_check(std::uint32_t account) {
+  if (!ratio_) return;  // without a ratio nobody is checked
+  if (queued_.size() < accounts_.size()) queued_.resize(accounts_.size(), false);
+  if (!queued_.at(account)) {
+    queued_[account] = true;
+    check_queue_.push_back(account);
+  }
+}
+
+// Runs the queued checks in queue order; the checks may queue more (counterparties, the fund).
+// That ends the round: a triggered stop's order starts a new one.
+void Model::run_checks(std::vector<Effect>& out) {
+  for (std::size_t k = 0; k < check_queue_.size(); ++k) liquidate(check_queue_[k], out);
+  check_queue_.clear();
+  queued_.assign(accounts_.size(), false);
+}
+
+// margin > 0 and (balance <= 0 or margin / balance >= ratio).
+bool Model::at_risk(std::uint32_t account_id) const {
+  const ModelAccountView v = account(account_id);
+  if (v.margin <= 0) return false;
+  return v.balance <= 0 || Wide{v.margin} * kBillion >= Wide{*ratio_} * v.balance;
+}
+
+void Model::liquidate(std::uint32_t account_id, std::vector<Effect>& out) {
+  if (!at_risk(account_id)) return;
+  const ModelAccountView v = account(account_id);
+  Effect f = simple(EffectKind::kLiquidationStarted);
+  f.account = core::AccountId(account_id);
+  f.amount = core::Money(v.balance);
+  f.amount2 = core::Money(v.margin);
+  out.push_back(f);
+  for (const ModelOrder& o : orders(account_id)) {  // by order id
+    for (std::size_t k = 0; k < resting_.size(); ++k) {
+      if (resting_[k].id != o.id) continue;
+      remove_resting(k, core::CancelReason::kForcedLiquidation, out);
+      break;
+    }
+  }
+  close_positions(account_id, out);
+  cover_deficit(account_id, out);
+}
+
+// Positions in instrument id order (one halted or outside continuous trading skipped), long side
+// then short side, while the account is at risk: k lots at a time by the documented formula. A
+// side whose forced order fills nothing (or finds no opposite order to be entered against) is
+// left, and the next side is tried.
+void Model::close_positions(std::uint32_t account_id, std::vector<Effect>& out) {
+  std::vector<std::uint32_t> held;
+  for (const auto& kv : accounts_[account_id].positions) held.push_back(kv.first);
+  for (std::uint32_t ins_id : held) {
+    const Instrument& ins = instruments_[ins_id];
+    if (ins.status != core::InstrumentStatus::kTrading ||
+        ins.phase != core::TradingPhase::kContinuous) {
+      continue;
+    }
+    for (bool is_long : {true, false}) {
+      for (;;) {
+        if (!at_risk(account_id)) return;
+        const ModelPosition& pos = accounts_[account_id].positions.at(ins_id);
+        const ModelSide& s = is_long ? pos.long_side : pos.short_side;
+        const std::int64_t lots = s.lots();
+        if (lots == 0) break;
+        const ModelAccountView v = account(account_id);
+        std::int64_t k = lots;
+        if (v.balance > 0 && s.margin > 0) {
+          const Wide excess = Wide{v.margin} * kBillion - Wide{*ratio_} * v.balance;
+          k = std::min(lots, to_i64(Wide{lots} * excess / (Wide{s.margin} * kBillion)) + 1);
+        }
+        const Direction d = is_long ? Direction::kSell : Direction::kBuy;
+        const std::optional<std::int64_t> filled = force_close(account_id, ins_id, d, k, out);
+        if (filled.value_or(0) == 0) break;
+      }
+    }
+  }
+}
+
+// A MARKET IOC CLOSE order of `lots`, entered without funds checks; returns the lots it filled,
+// or nothing when the opposite side is empty and no order is entered.
+std::optional<std::int64_t> Model::force_close(std::uint32_t account_id, std::uint32_t ins_id,
+                                               Direction d, std::int64_t lots,
+                                               std::vector<Effect>& out) {
+  core::NewOrder e;
+  e.account = core::AccountId(account_id);
+  e.instrument = core::InstrumentId(ins_id);
+  e.direction = d;
+  e.offset = Offset::kClose;
+  e.price_type = PriceType::kMarket;
+  e.time_condition = TimeCondition::kIoc;
+  e.volume_condition = core::VolumeCondition::kAny;
+  e.volume = core::Lots(lots);
+  // An empty opposite side leaves nothing to enter: no order, no effect.
+  std::int64_t price = 0;
+  if (order_price(e, price)) return std::nullopt;
+  ModelOrder o;
+  o.account = account_id;
+  o.instrument = ins_id;
+  o.direction = d;
+  o.offset = Offset::kClose;
+  o.price_type = PriceType::kMarket;
+  o.time_condition = TimeCondition::kIoc;
+  o.stp = core::SelfTradePrevention{core::StpMode::kCancelNewest, core::StpScope::kAccount};
+  o.price = price;
+  o.volume_orig = lots;
+  o.volume_left = lots;
+  if (reserve(o)) {
+    std::fprintf(stderr, "model: a forced close of more than the account holds\n");
+    std::abort();
+  }
+  o.id = next_order_id_++;
+  hold(o);
+  Effect f = echo(EffectKind::kOrderAccepted, e);
+  f.order = core::OrderId(o.id);
+  f.price = core::PriceTicks(o.price);
+  f.reason = 1;  // forced
+  out.push_back(f);
+  const std::size_t first = out.size();
+  match(o, out);
+  std::int64_t filled = 0;
+  for (std::size_t k = first; k < out.size(); ++k) {
+    if (out[k].kind == EffectKind::kTrade && core::raw(out[k].order) == o.id) {
+      filled += out[k].volume.value;
+    }
+  }
+  if (o.volume_left > 0) cancel_ioc_remainder(o, out);
+  return filled;
+}
+
+// After an attempt: an account with no lots left and a negative balance is paid what the fund
+// can (its available funds, the room under both close_profit bounds); the fund is then checked.
+void Model::cover_deficit(std::uint32_t account_id, std::vector<Effect>& out) {
+  if (!fund_ || *fund_ == account_id) return;
+  for (const auto& kv : accounts_[account_id].positions) {
+    if (kv.second.long_side.lots() != 0 || kv.second.short_side.lots() != 0) return;
+  }
+  const ModelAccountView v = account(account_id);
+  if (v.balance >= 0) return;
+  const Wide deficit = -Wide{v.balance};
+  Account& a = accounts_[account_id];
+  Account& fund = accounts_[*fund_];
+  const Wide room =
+      std::min(Wide{kMoneyBound} - a.close_profit, Wide{kMoneyBound} + fund.close_profit);
+  const Wide can = std::max(Wide{0}, std::min(Wide{account(*fund_).available}, room));
+  const std::int64_t paid = to_i64(std::min(deficit, can));
+  a.close_profit += paid;
+  fund.close_profit -= paid;
+  Effect f = simple(EffectKind::kInsuranceCovered);
+  f.account = core::AccountId(account_id);
+  f.counter_account = core::AccountId(*fund_);
+  f.amount = core::Money(paid);
+  f.amount2 = core::Money(to_i64(deficit) - paid);
+  out.push_back(f);
+  queue_check(*fund_);
 }
 
 }  // namespace qx::property

@@ -10,10 +10,19 @@
 // event, every pending stop whose reference price has reached its trigger is hit, and the hit
 // stops are entered one by one, oldest first, re-checking the pending ones after each.
 //
-// Not modelled: forced liquidation. The agreement property never generates SetRiskParams, so no
-// liquidation ratio is ever set and the engine never liquidates; the model acknowledges a
-// SetRiskParams and remembers it (`liquidation_ratio_set()`) so that the property can refuse to
-// compare past it. UpdateInstrument is not generated either and is answered with a reject.
+// Forced liquidation (docs/semantics.md, "Forced liquidation" and "MarkToMarket") is modelled
+// the same way: a queue of account ids and a flag per account for the current round (filled
+// after trades, settlement, SetRiskParams, MarkToMarket and insurance payments), drained after
+// the event's own work and after each triggered stop's order (each a round of its own); each
+// check recomputes the account's balance and margin from scratch and closes with the documented
+// k formula, a side whose forced order fills nothing (or cannot be entered) left for the next.
+//
+// Sessions and call auctions (docs/semantics.md, "Sessions and call auctions") are in
+// model_sessions.cc: phases by the event's timestamp, the uncross by evaluating every candidate
+// price against every resting order.
+//
+// UpdateInstrument is not generated and is answered with a reject.
+//
 // Admin validation (names, parameter ranges) is only as deep as the generator needs. The money
 // bounds of docs/semantics.md ("Bounds") are modelled from that table: the price ceiling, the
 // instruments-per-account limit, deposits, withdrawals and settlement past 1e18, the MONEY_LIMIT
@@ -116,7 +125,9 @@ class Model {
   const std::vector<ModelStop>& all_stops() const { return stops_; }
   // Price levels, best first.
   std::vector<ModelLevel> levels(std::uint32_t instrument, core::Direction side) const;
-  bool liquidation_ratio_set() const { return liquidation_ratio_set_; }
+  // "" until the model meets one of the two points where the engine was seen to part from
+  // docs/semantics.md (see the top of this file); then what happened there. The model goes on
+  // with the docs' answer, which the engine does not give, so comparing ends there.
 
  private:
   struct Instrument {
@@ -181,6 +192,17 @@ class Model {
   std::optional<std::size_t> find_stop(std::uint32_t account, const core::OrderRef& ref,
                                        core::RejectReason& why) const;
 
+  // Forced liquidation.
+  void queue_check(std::uint32_t account);
+  void run_checks(std::vector<core::Effect>& out);
+  bool at_risk(std::uint32_t account) const;
+  void liquidate(std::uint32_t account, std::vector<core::Effect>& out);
+  void close_positions(std::uint32_t account, std::vector<core::Effect>& out);
+  std::optional<std::int64_t> force_close(std::uint32_t account, std::uint32_t instrument,
+                                          core::Direction d, std::int64_t lots,
+                                          std::vector<core::Effect>& out);
+  void cover_deficit(std::uint32_t account, std::vector<core::Effect>& out);
+
   void settle_account(std::uint32_t id, const std::vector<std::int64_t>& price,
                       const std::vector<bool>& expiring, std::vector<core::Effect>& out);
 
@@ -190,6 +212,7 @@ class Model {
   std::optional<core::RejectReason> check_new(const core::NewOrder& e, ModelOrder& o) const;
   std::optional<core::RejectReason> reserve(ModelOrder& o) const;
   void match(ModelOrder& o, std::vector<core::Effect>& out);
+  void cancel_ioc_remainder(ModelOrder& o, std::vector<core::Effect>& out);
   bool same_owner(core::SelfTradePrevention stp, std::uint32_t taker, std::uint32_t maker) const;
   void fill(ModelOrder& o, std::int64_t price, std::int64_t lots, std::int64_t& fee);
   bool money_full(std::uint32_t account) const;
@@ -226,7 +249,10 @@ class Model {
   std::uint64_t next_trade_id_ = 1;
   std::uint64_t next_arrival_ = 1;
   std::uint32_t trading_day_ = 1;
-  bool liquidation_ratio_set_ = false;
+  std::optional<std::int64_t> ratio_;  // SetRiskParams: the liquidation ratio, ppb
+  std::optional<std::uint32_t> fund_;  // SetRiskParams: the insurance fund's account
+  std::vector<std::uint32_t> check_queue_;  // accounts to check after this round, in order
+  std::vector<bool> queued_;                // per account: queued during this round already
   std::int64_t minor_per_unit_ = 10'000;  // CNY with 4 decimals until SetCurrency
   core::EngineLimits limits_;             // SetLimits; 0 = no limit
   std::int64_t now_ = 0;                  // the timestamp of the event being applied
