@@ -215,6 +215,7 @@ void Engine::on(const SetInstrumentStatus& e) {
   emit(f);
   if (e.status == InstrumentStatus::kDelisted) {
     cancel_all_resting(ins, CancelReason::kInstrumentDelisted);
+    end_session(ins);
   }
   // A call auction that ended while the instrument was halted uncrosses when it trades again.
   if (e.status == InstrumentStatus::kTrading) uncross(ins);

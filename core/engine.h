@@ -320,6 +320,8 @@ class Engine {
   // Moves ins to the phase its schedule gives at `now` and books its next change.
   void enter_phase(Instrument& ins, std::int64_t now);
   void book_phase_change(Instrument& ins);
+  // A delisted instrument's schedule ends: no more phase changes.
+  void end_session(Instrument& ins);
   // Outside AUCTION a trading instrument's book must not cross: uncross it at one price per round
   // until it does not (docs/semantics.md, "Call auction").
   void uncross(Instrument& ins);
@@ -345,7 +347,10 @@ class Engine {
   void note_moved(Instrument& ins) {
     if (ins.moved) return;
     ins.moved = true;
-    moved_.push_back(static_cast<std::uint32_t>(&ins - instruments_.data()));
+    moved_.push_back(index_of(ins));
+  }
+  std::uint32_t index_of(const Instrument& ins) const {
+    return static_cast<std::uint32_t>(&ins - instruments_.data());
   }
 
   // risk.cc: money, fees, margin, settlement, liquidation.

@@ -307,9 +307,10 @@ void Engine::fill(Order& o, Account& a, Instrument& ins, PriceTicks price, Lots 
   o.volume_left -= v;
 }
 
-// An account is queued at most once per event (its first time, in the order the event touched
-// accounts), so checking every account at a settlement is linear in the accounts, and an account
-// that a liquidation trade touches again is not checked twice in one event.
+// An account is queued at most once per round (its first time, in the order the event touched
+// accounts; each triggered stop's order starts a new round), so checking every account at a
+// settlement is linear in the accounts, and an account that a liquidation trade touches again is
+// not checked twice in one round.
 void Engine::check_liquidation(AccountId a) {
   if (!liquidation_ratio_ppb_) return;
   const auto i = static_cast<std::size_t>(raw(a));
@@ -606,6 +607,7 @@ void Engine::on(const Settle& e) {
     const auto index = static_cast<std::size_t>(&ins - instruments_.data());
     if (expiring[index]) {
       s.status = InstrumentStatus::kDelisted;
+      end_session(ins);
       Effect f{};
       f.kind = EffectKind::kInstrumentStatusChanged;
       f.instrument = InstrumentId(static_cast<std::uint32_t>(index));

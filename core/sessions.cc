@@ -28,17 +28,16 @@ namespace {
 constexpr std::int64_t kSecondNs = 1'000'000'000;
 constexpr std::int64_t kDayNs = 86'400 * kSecondNs;
 
-// Nanoseconds since local midnight of local time `local` (floor, also before 1970).
-std::int64_t time_of_day(std::int64_t local) {
-  const std::int64_t r = local % kDayNs;
-  return r < 0 ? r + kDayNs : r;
+// Timestamps are journaled values, not trusted: local time and boundaries are computed in 128
+// bits, where any int64 timestamp, offset and day fit.
+i128 local_time(const SessionSchedule& s, std::int64_t t_ns) {
+  return static_cast<i128>(t_ns) + static_cast<i128>(s.utc_offset_s) * kSecondNs;
 }
 
-// Local time, saturating at the int64 range (timestamps are journaled values, not trusted).
-std::int64_t local_time(const SessionSchedule& s, std::int64_t t_ns) {
-  const i128 local = static_cast<i128>(t_ns) + static_cast<i128>(s.utc_offset_s) * kSecondNs;
-  return static_cast<std::int64_t>(
-      std::clamp<i128>(local, INT64_MIN + kDayNs, INT64_MAX - 2 * kDayNs));
+// Nanoseconds since local midnight of local time `local` (floor, also before 1970).
+i128 time_of_day(i128 local) {
+  const i128 r = local % kDayNs;
+  return r < 0 ? r + kDayNs : r;
 }
 
 }  // namespace
@@ -56,10 +55,10 @@ bool session_ok(const SessionSchedule& s) {
 
 TradingPhase phase_at(const SessionSchedule& s, std::int64_t t_ns) {
   if (s.entries.empty()) return TradingPhase::kContinuous;
-  const std::int64_t tod = time_of_day(local_time(s, t_ns));
+  const i128 tod = time_of_day(local_time(s, t_ns));
   TradingPhase phase = s.entries.back().phase;  // before the first start: yesterday's last
   for (const SessionEntry& e : s.entries) {
-    if (static_cast<std::int64_t>(e.start_s) * kSecondNs > tod) break;
+    if (static_cast<i128>(e.start_s) * kSecondNs > tod) break;
     phase = e.phase;
   }
   return phase;
@@ -67,20 +66,21 @@ TradingPhase phase_at(const SessionSchedule& s, std::int64_t t_ns) {
 
 std::int64_t next_phase_change(const SessionSchedule& s, std::int64_t t_ns) {
   if (s.entries.empty()) return kNoPhaseChange;
-  const std::int64_t local = local_time(s, t_ns);
-  const std::int64_t tod = time_of_day(local);
-  const std::int64_t midnight = local - tod;
-  std::int64_t next =
-      midnight + kDayNs + static_cast<std::int64_t>(s.entries[0].start_s) * kSecondNs;
+  const i128 local = local_time(s, t_ns);
+  const i128 tod = time_of_day(local);
+  const i128 midnight = local - tod;
+  i128 next = midnight + kDayNs + static_cast<i128>(s.entries[0].start_s) * kSecondNs;
   for (const SessionEntry& e : s.entries) {
-    const std::int64_t start = static_cast<std::int64_t>(e.start_s) * kSecondNs;
+    const i128 start = static_cast<i128>(e.start_s) * kSecondNs;
     if (start > tod) {
       next = midnight + start;
       break;
     }
   }
-  // Back to UTC; the clamp in local_time keeps this in range.
-  return next - static_cast<std::int64_t>(s.utc_offset_s) * kSecondNs;
+  // Back to UTC. A boundary past the int64 range (the year 2262) never comes.
+  const i128 utc = next - static_cast<i128>(s.utc_offset_s) * kSecondNs;
+  QX_ASSERT(utc > t_ns);
+  return utc >= kNoPhaseChange ? kNoPhaseChange : static_cast<std::int64_t>(utc);
 }
 
 void Engine::on(const SetSession& e) {
@@ -92,8 +92,7 @@ void Engine::on(const SetSession& e) {
     return admin_reject(RejectReason::kInstrumentDelisted);
   }
   if (!session_ok(e.schedule)) return admin_reject(RejectReason::kInvalidParameter);
-  const auto id = static_cast<std::uint32_t>(&ins - instruments_.data());
-  phase_changes_.erase({ins.s.next_phase_ns, id});
+  phase_changes_.erase({ins.s.next_phase_ns, index_of(ins)});
   ins.s.session = e.schedule;
   Effect f{};
   f.kind = EffectKind::kSessionSet;
@@ -119,7 +118,7 @@ void Engine::enter_phase(Instrument& ins, std::int64_t now) {
   ins.s.phase = to;
   Effect f{};
   f.kind = EffectKind::kPhaseChanged;
-  f.instrument = InstrumentId(static_cast<std::uint32_t>(&ins - instruments_.data()));
+  f.instrument = InstrumentId(index_of(ins));
   f.reason = raw(to);
   f.amount = Money(raw(from));
   emit(f);
@@ -130,8 +129,12 @@ void Engine::enter_phase(Instrument& ins, std::int64_t now) {
 
 void Engine::book_phase_change(Instrument& ins) {
   if (ins.s.next_phase_ns == kNoPhaseChange) return;
-  const auto id = static_cast<std::uint32_t>(&ins - instruments_.data());
-  phase_changes_.emplace(ins.s.next_phase_ns, id);
+  phase_changes_.emplace(ins.s.next_phase_ns, index_of(ins));
+}
+
+void Engine::end_session(Instrument& ins) {
+  phase_changes_.erase({ins.s.next_phase_ns, index_of(ins)});
+  ins.s.next_phase_ns = kNoPhaseChange;
 }
 
 std::optional<RejectReason> Engine::phase_refuses(const Instrument& ins, const NewOrder& e) {
@@ -226,7 +229,7 @@ void Engine::uncross(Instrument& ins) {
     const auto [price, volume] = *found;
     Effect f{};
     f.kind = EffectKind::kAuctionUncrossed;
-    f.instrument = InstrumentId(static_cast<std::uint32_t>(&ins - instruments_.data()));
+    f.instrument = InstrumentId(index_of(ins));
     f.price = price;
     f.volume = volume;
     emit(f);

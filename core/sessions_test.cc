@@ -61,6 +61,24 @@ TEST(SessionSchedule, PhaseAndNextChangeFollowTheLocalClockAcrossMidnight) {
   EXPECT_EQ(phase_at(SessionSchedule{}, local(3, 0)), TradingPhase::kContinuous);
 }
 
+// Timestamps are journal data: at the ends of the int64 range, with the largest offsets, the phase
+// is still read and the next boundary is after the time (or never, past the year 2262).
+TEST(SessionSchedule, ExtremeTimestampsNeitherOverflowNorStall) {
+  for (std::int32_t offset : {-kUtcOffsetMax, 0, kUtcOffsetMax}) {
+    SessionSchedule s = china_day();
+    s.utc_offset_s = offset;
+    for (std::int64_t t : {INT64_MIN, INT64_MIN + 1, std::int64_t{-1}, std::int64_t{0},
+                           INT64_MAX - 86'400 * kSecond, INT64_MAX - 1, INT64_MAX}) {
+      EXPECT_TRUE(phase_ok(phase_at(s, t))) << offset << " " << t;
+      const std::int64_t next = next_phase_change(s, t);
+      EXPECT_TRUE(next > t || next == kNoPhaseChange) << offset << " " << t;
+      if (next != kNoPhaseChange) {
+        EXPECT_LE(next - t, 86'400 * kSecond) << offset << " " << t;
+      }
+    }
+  }
+}
+
 TEST(SessionSchedule, ValidationRefusesWhatCannotBeAScheduleOfOneDay) {
   EXPECT_TRUE(session_ok(china_day()));
   EXPECT_TRUE(session_ok(SessionSchedule{}));
@@ -313,6 +331,18 @@ TEST_F(SessionTest, StopsWaitOutsideContinuousTrading) {
   d.at(local(9, 0) + 86'400 * kSecond);
   const EffectBuffer& next_day = d.apply(MarkToMarket{});
   EXPECT_EQ(count(next_day, EffectKind::kStopTriggered), 1u);
+}
+
+// Delisting ends the schedule: no more phase changes, nothing for the server to wake up for.
+TEST_F(SessionTest, DelistingEndsTheSchedule) {
+  schedule(local(8, 56));
+  EXPECT_EQ(d.engine().next_phase_change_ns(), local(8, 59));
+  d.apply(SetInstrumentStatus{cu, InstrumentStatus::kDelisted});
+  EXPECT_EQ(d.engine().next_phase_change_ns(), std::nullopt);
+  d.at(local(9, 30));
+  EXPECT_EQ(count(d.apply(MarkToMarket{}), EffectKind::kPhaseChanged), 0u);
+  EXPECT_EQ(admin_reject_of(d.apply(SetSession{cu, china_day()})),
+            RejectReason::kInstrumentDelisted);
 }
 
 TEST_F(SessionTest, SetSessionRefusesBadSchedulesAndUnknownInstruments) {

@@ -614,8 +614,12 @@ core::InstrumentState read_instrument(schema::InstrumentState::Reader r, Context
   // Restore refuses what SetSession would: check here so that a bad snapshot is an error.
   if (!core::session_ok(v.session)) {
     ctx.fail("InstrumentState.session", "a schedule SetSession refuses (docs/semantics.md)");
-  } else if (v.session.entries.empty() != (v.next_phase_ns == core::kNoPhaseChange)) {
-    ctx.fail("InstrumentState.nextPhaseNs", "does not match the schedule (none without entries)");
+  } else if (!core::phase_ok(v.phase)) {
+    ctx.fail("InstrumentState.phase", "not a trading phase");
+  } else if (v.session.entries.empty() && (v.next_phase_ns != core::kNoPhaseChange ||
+                                           v.phase != core::TradingPhase::kContinuous)) {
+    ctx.fail("InstrumentState.session",
+             "an instrument without a schedule is CONTINUOUS with no next phase change");
   }
   return v;
 }

@@ -408,6 +408,28 @@ TEST(Codec, SnapshotLimitsAboveTheirMaximaAreAnError) {
   EXPECT_NE(r.error().message.find("Snapshot.limits"), std::string::npos) << r.error().message;
 }
 
+TEST(Codec, SnapshotSessionsRestoreCannotAcceptAreAnError) {
+  const std::vector<std::function<void(core::InstrumentState&)>> breaks = {
+      [](core::InstrumentState& i) { i.phase = core::TradingPhase{0}; },
+      [](core::InstrumentState& i) { std::swap(i.session.entries[0], i.session.entries[1]); },
+      [](core::InstrumentState& i) { i.session.utc_offset_s = core::kUtcOffsetMax + 1; },
+      [](core::InstrumentState& i) {  // no schedule, yet in a call
+        i.session.entries.clear();
+        i.next_phase_ns = core::kNoPhaseChange;
+      },
+      [](core::InstrumentState& i) {  // no schedule, yet a next boundary
+        i.session.entries.clear();
+        i.phase = core::TradingPhase::kContinuous;
+      }};
+  for (std::size_t k = 0; k < breaks.size(); ++k) {
+    core::Snapshot s = sample_snapshot();
+    breaks[k](s.instruments[0]);
+    const auto r = decode_snapshot(bytes_of(encode_snapshot(s)));
+    ASSERT_FALSE(r.ok()) << k;
+    EXPECT_NE(r.error().message.find("InstrumentState."), std::string::npos) << r.error().message;
+  }
+}
+
 TEST(Codec, EmptyOrUnknownBodyIsAnError) {
   capnp::MallocMessageBuilder message;
   message.initRoot<schema::Event>().initHeader().setSeq(1);

@@ -84,7 +84,12 @@ json session_json(const core::SessionSchedule& s) {
     entries.push_back(
         {{"start", time_of_day_text(e.start_s)}, {"phase", core::to_string(e.phase)}});
   }
-  return {{"utc_offset_s", s.utc_offset_s}, {"entries", entries}};
+  // "+08:00", as POST /api/admin/instrument/{code}/session takes it, and in seconds.
+  const std::int32_t minutes = (s.utc_offset_s < 0 ? -s.utc_offset_s : s.utc_offset_s) / 60;
+  char offset[16];
+  std::snprintf(offset, sizeof offset, "%c%02d:%02d", s.utc_offset_s < 0 ? '-' : '+',
+                minutes / 60 % 100, minutes % 60);
+  return {{"utc_offset", offset}, {"utc_offset_s", s.utc_offset_s}, {"entries", entries}};
 }
 
 json limits_json(const core::EngineLimits& l) {

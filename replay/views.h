@@ -19,7 +19,8 @@ std::string price_text(const core::Engine& engine, core::InstrumentId i, core::P
 
 nlohmann::json event_json(const core::Engine& engine, const core::Event& e);
 nlohmann::json limits_json(const core::EngineLimits& l);
-// An instrument's session schedule: {"utc_offset_s", "entries": [{"start": "HH:MM:SS", "phase"}]}.
+// An instrument's session schedule: {"utc_offset": "+HH:MM", "utc_offset_s", "entries":
+// [{"start": "HH:MM:SS", "phase"}]}.
 nlohmann::json session_json(const core::SessionSchedule& s);
 // Seconds after midnight as HH:MM:SS.
 std::string time_of_day_text(std::uint32_t seconds);

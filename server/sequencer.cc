@@ -4,6 +4,7 @@
 #include <cstdlib>
 #include <exception>
 #include <utility>
+#include <variant>
 #include <vector>
 
 #include "server/log.h"
@@ -45,6 +46,15 @@ std::int64_t Sequencer::stamp_ns() {
 
 const core::EffectBuffer& Sequencer::Ctx::submit(core::EventBody body) {
   Sequencer& s = s_;
+  // Trading-phase changes due now (and a call's uncross) are applied before the next event. They
+  // get an event of their own, so that a request's effects are only its own (the gateway reads
+  // its outcome from them).
+  if (!std::holds_alternative<core::MarkToMarket>(body)) {
+    for (auto due = s.engine_.next_phase_change_ns(); due && *due <= s.stamp_ns();
+         due = s.engine_.next_phase_change_ns()) {
+      submit(core::MarkToMarket{});
+    }
+  }
   const auto seq = static_cast<core::Seq>(core::raw(s.engine_.last_seq()) + 1);
   // A client that names no order id gets the sequence number, unique and never reused.
   if (auto* order = std::get_if<core::NewOrder>(&body);

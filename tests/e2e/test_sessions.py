@@ -91,7 +91,7 @@ def test_the_schedule_and_phase_survive_a_restart(tmp_path):
         s = Server(data)
         shown = instrument(s, "cu2501")
         assert shown["phase"] in ("CLOSED", "BREAK")
-        assert shown["session"] == {"utc_offset_s": 28_800,
+        assert shown["session"] == {"utc_offset": "+08:00", "utc_offset_s": 28_800,
                                     "entries": [{"start": "00:00:00", "phase": "CLOSED"},
                                                 {"start": "23:59:59", "phase": "BREAK"}]}
         # An empty schedule: continuous trading again, at once.

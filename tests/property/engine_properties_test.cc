@@ -8,9 +8,9 @@
 //   e. Deterministic        two fresh engines give identical effects and hashes;
 //   f. RestoreSameFuture    snapshot at a random point, restore, apply the rest to both: identical
 //                           effects and hashes.
-// Every property includes SetRiskParams, so forced liquidation runs; the model covers it too,
-// except that (a) stops comparing where the model meets one of the two points at which the engine
-// was seen to part from docs/semantics.md (model.h, "Contested"), and tags those cases.
+// Every property includes SetRiskParams, so forced liquidation runs; the model covers it too.
+// (a) runs twice: on the general scenarios, and with every instrument alternating call auctions
+// and continuous trading (AgreesWithModelInSessions).
 // A failure names the event (1-based sequence number) and what differs; rapidcheck prints the
 // shrunk scenario and the seed (replay with RC_PARAMS="seed=N"). The regression tests at the
 // end replay minimal journals that these properties found.

@@ -379,12 +379,18 @@ inline rc::Gen<core::InstrumentState> instrument_state() {
       rc::gen::set(&S::turnover_today, quantity<core::Money>()),
       rc::gen::set(&S::price_max, quantity<core::PriceTicks>()),
       rc::gen::set(&S::session, valid_session_schedule()),
-      rc::gen::set(&S::phase, trading_phase()));
-  // The next boundary is none exactly when the schedule has no entries (the decoder checks it).
+      rc::gen::set(&S::phase, rc::gen::map(rc::gen::inRange(1, 6), [](int v) {
+        return static_cast<core::TradingPhase>(v);
+      })));
+  // Without a schedule: CONTINUOUS and no next boundary (the decoder checks it); with one, any
+  // phase and boundary (none: past the year 2262).
   return rc::gen::map(rc::gen::pair(std::move(base), integer<std::int64_t>()), [](auto p) {
     S s = std::move(p.first);
-    s.next_phase_ns = s.session.entries.empty() ? core::kNoPhaseChange
-                                                : std::min(p.second, core::kNoPhaseChange - 1);
+    s.next_phase_ns = p.second;
+    if (s.session.entries.empty()) {
+      s.next_phase_ns = core::kNoPhaseChange;
+      s.phase = core::TradingPhase::kContinuous;
+    }
     return s;
   });
 }

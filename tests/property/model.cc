@@ -395,6 +395,7 @@ void Model::on(const core::SetInstrumentStatus& e, std::vector<Effect>& out) {
   // A call auction that ended during the halt uncrosses when trading resumes.
   if (e.status == core::InstrumentStatus::kTrading) uncross(id, out);
   if (e.status != core::InstrumentStatus::kDelisted) return;
+  ins.next_change.reset();  // delisting ends the schedule
   for (Direction side : {Direction::kBuy, Direction::kSell}) {
     while (auto i = best(id, side))
       remove_resting(*i, core::CancelReason::kInstrumentDelisted, out);
@@ -653,6 +654,7 @@ void Model::on(const core::Settle& e, std::vector<Effect>& out) {
   for (std::uint32_t i = 0; i < instruments_.size(); ++i) {
     if (expiring[i]) {  // expired instruments are delisted
       instruments_[i].status = core::InstrumentStatus::kDelisted;
+      instruments_[i].next_change.reset();  // delisting ends the schedule
       Effect f = simple(EffectKind::kInstrumentStatusChanged);
       f.instrument = core::InstrumentId(i);
       f.reason = static_cast<std::uint16_t>(core::InstrumentStatus::kDelisted);

@@ -125,9 +125,6 @@ class Model {
   const std::vector<ModelStop>& all_stops() const { return stops_; }
   // Price levels, best first.
   std::vector<ModelLevel> levels(std::uint32_t instrument, core::Direction side) const;
-  // "" until the model meets one of the two points where the engine was seen to part from
-  // docs/semantics.md (see the top of this file); then what happened there. The model goes on
-  // with the docs' answer, which the engine does not give, so comparing ends there.
 
  private:
   struct Instrument {
@@ -249,13 +246,13 @@ class Model {
   std::uint64_t next_trade_id_ = 1;
   std::uint64_t next_arrival_ = 1;
   std::uint32_t trading_day_ = 1;
-  std::optional<std::int64_t> ratio_;  // SetRiskParams: the liquidation ratio, ppb
-  std::optional<std::uint32_t> fund_;  // SetRiskParams: the insurance fund's account
+  std::optional<std::int64_t> ratio_;       // SetRiskParams: the liquidation ratio, ppb
+  std::optional<std::uint32_t> fund_;       // SetRiskParams: the insurance fund's account
   std::vector<std::uint32_t> check_queue_;  // accounts to check after this round, in order
   std::vector<bool> queued_;                // per account: queued during this round already
-  std::int64_t minor_per_unit_ = 10'000;  // CNY with 4 decimals until SetCurrency
-  core::EngineLimits limits_;             // SetLimits; 0 = no limit
-  std::int64_t now_ = 0;                  // the timestamp of the event being applied
+  std::int64_t minor_per_unit_ = 10'000;    // CNY with 4 decimals until SetCurrency
+  core::EngineLimits limits_;               // SetLimits; 0 = no limit
+  std::int64_t now_ = 0;                    // the timestamp of the event being applied
   // Resting orders of `instrument` on side d at `price`.
   std::uint32_t level_count(std::uint32_t instrument, core::Direction d, std::int64_t price) const;
 };

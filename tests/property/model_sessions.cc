@@ -156,10 +156,19 @@ void Model::uncross(std::uint32_t id, std::vector<Effect>& out) {
     }
     if (!hi || !lo || *hi < *lo) return;
     const std::int64_t ref = mark_price(ins);
-    std::vector<std::int64_t> candidates{ref};
-    for (const ModelOrder& o : resting_) {
-      if (o.instrument != id) continue;
-      for (std::int64_t p : {o.price - 1, o.price, o.price + 1}) candidates.push_back(p);
+    // Every price from the best ask to the best bid, as the rule reads. A range too wide to walk
+    // (a price near the ceiling) takes the prices of the orders, the ticks next to them and the
+    // reference: equally good prices come in runs between order prices, so the one nearest the
+    // reference is the reference or the end of such a run.
+    std::vector<std::int64_t> candidates;
+    if (*hi - *lo <= 100'000) {
+      for (std::int64_t p = *lo; p <= *hi; ++p) candidates.push_back(p);
+    } else {
+      candidates.push_back(ref);
+      for (const ModelOrder& o : resting_) {
+        if (o.instrument != id) continue;
+        for (std::int64_t p : {o.price - 1, o.price, o.price + 1}) candidates.push_back(p);
+      }
     }
     std::optional<std::int64_t> price;
     Wide best_volume = 0, best_surplus = 0, best_distance = 0;
