@@ -45,11 +45,15 @@ namespace qx::property {
 struct GenOptions {
   bool risk_params = false;  // include SetRiskParams (forced liquidation) among the commands
   bool sessions = false;     // every instrument alternates call auctions and continuous trading
+  bool time_jumps = false;   // the clock jumps now and then (set per scenario by gen_scenario)
 };
 
 struct Scenario {
   std::vector<core::EventBody> events;  // setup then commands, applied with seq 1, 2, ...
   std::size_t setup_events = 0;
+  // Each event's timestamp; empty: event_time_ns(index). With sessions the clock sometimes
+  // jumps hours or days ahead, or steps back.
+  std::vector<std::int64_t> times_ns;
 };
 
 // What the command generators need to know of the setup.
@@ -76,8 +80,8 @@ inline std::vector<core::Event> to_events(const Scenario& s) {
   std::vector<core::Event> out;
   out.reserve(s.events.size());
   for (std::size_t i = 0; i < s.events.size(); ++i) {
-    out.push_back(
-        core::Event{core::EventHeader{core::Seq(i + 1), event_time_ns(i), 0}, s.events[i]});
+    const std::int64_t t = s.times_ns.size() == s.events.size() ? s.times_ns[i] : event_time_ns(i);
+    out.push_back(core::Event{core::EventHeader{core::Seq(i + 1), t, 0}, s.events[i]});
   }
   return out;
 }
@@ -347,6 +351,8 @@ struct Command {
   bool relative_volume = false;  // amends: new volume = the order's volume left + delta
   std::int64_t volume_delta = 0;
   bool cross = false;  // amends: new price = the best opposite price (so the order trades)
+  // Time since the previous event: one second, or (with sessions) a jump.
+  std::int64_t gap_ns = 1'000'000'000;
 };
 
 inline rc::Gen<Command> gen_reference(core::EventBody body) {
@@ -493,8 +499,24 @@ inline rc::Gen<Command> gen_command(const World& w, const GenOptions& opt) {
     if (!std::holds_alternative<core::Withdraw>(b)) return Command{b};
     return *gen_reference(b);
   });
-  return rc::gen::weightedOneOf<Command>(
+  auto command = rc::gen::weightedOneOf<Command>(
       {{70, new_order}, {8, gen_amend(w)}, {6, gen_cancel(w)}, {10, admin}});
+  if (!opt.time_jumps) return command;
+  // The clock jumps now and then: past whole days (many boundaries with no event between them:
+  // one phase change), a few hours, or back a few seconds (no phase changes).
+  static constexpr std::int64_t kS = 1'000'000'000;
+  return rc::gen::exec([command] {
+    Command c = *command;
+    c.gap_ns = *rc::gen::weightedOneOf<std::int64_t>(
+        {{40, rc::gen::just(kS)},
+         {1, rc::gen::map(rc::gen::inRange<std::int64_t>(86'400, 3 * 86'400),
+                          [](std::int64_t s) { return s * kS; })},
+         {1, rc::gen::map(rc::gen::inRange<std::int64_t>(600, 6 * 3'600),
+                          [](std::int64_t s) { return s * kS; })},
+         {1, rc::gen::map(rc::gen::inRange<std::int64_t>(1, 30),
+                          [](std::int64_t s) { return -s * kS; })}});
+    return c;
+  });
 }
 
 inline void steer_close(const World& w, const Model& m, const Command& c, core::NewOrder& o) {
@@ -579,14 +601,14 @@ inline void steer_withdraw(const Model& m, const Command& c, core::Withdraw& w) 
 // plausible targets here: whatever it got wrong would just make a command less useful, never
 // invalid. Steering after generation keeps shrinking free to drop any
 // command; the commands after it are then re-steered against the new state.
-inline std::vector<core::EventBody> steer(const World& w, const std::vector<core::EventBody>& setup,
-                                          std::vector<Command> commands) {
+// Appends the commands' bodies to `events` and their timestamps to `times` (which holds the
+// setup's).
+inline void steer(const World& w, std::vector<core::EventBody>& events,
+                  std::vector<std::int64_t>& times, std::vector<Command> commands) {
   Model m;
   std::vector<core::Effect> ignored;
-  std::size_t index = 0;
-  for (const core::EventBody& b : setup) m.apply(event_time_ns(index++), b, ignored);
-  std::vector<core::EventBody> out;
-  out.reserve(commands.size());
+  for (std::size_t i = 0; i < events.size(); ++i) m.apply(times[i], events[i], ignored);
+  std::int64_t now = times.empty() ? kScenarioStartNs : times.back();
   for (Command& c : commands) {
     if (c.steered) {
       if (auto* o = std::get_if<core::NewOrder>(&c.body)) steer_close(w, m, c, *o);
@@ -595,10 +617,11 @@ inline std::vector<core::EventBody> steer(const World& w, const std::vector<core
       if (auto* x = std::get_if<core::Withdraw>(&c.body)) steer_withdraw(m, c, *x);
     }
     ignored.clear();
-    m.apply(event_time_ns(index++), c.body, ignored);
-    out.push_back(std::move(c.body));
+    now += c.gap_ns;
+    m.apply(now, c.body, ignored);
+    times.push_back(now);
+    events.push_back(std::move(c.body));
   }
-  return out;
 }
 
 }  // namespace detail
@@ -667,15 +690,19 @@ inline rc::Gen<Scenario> gen_scenario(GenOptions opt) {
     }
     s.setup_events = s.events.size();
     // Length grows with rapidcheck's size (0-100) up to 200; shrinking removes commands.
-    auto commands = *rc::gen::map(
+    for (std::size_t i = 0; i < s.events.size(); ++i) s.times_ns.push_back(event_time_ns(i));
+    // With sessions, one scenario in three has a clock that jumps.
+    GenOptions o = opt;
+    o.time_jumps = opt.sessions && *rc::gen::weightedElement<bool>({{2, false}, {1, true}});
+    return *rc::gen::map(
         rc::gen::nonEmpty(rc::gen::scale(
-            2.0, rc::gen::container<std::vector<detail::Command>>(detail::gen_command(w, opt)))),
-        [w, setup = s.events](std::vector<detail::Command> v) {
+            2.0, rc::gen::container<std::vector<detail::Command>>(detail::gen_command(w, o)))),
+        [w, s](std::vector<detail::Command> v) {
           if (v.size() > 200) v.resize(200);
-          return detail::steer(w, setup, std::move(v));
+          Scenario out = s;
+          detail::steer(w, out.events, out.times_ns, std::move(v));
+          return out;
         });
-    s.events.insert(s.events.end(), commands.begin(), commands.end());
-    return s;
   });
 }
 
@@ -772,7 +799,11 @@ inline std::string describe(const core::EventBody& body) {
 inline void showValue(const Scenario& s, std::ostream& os) {
   os << "Scenario (" << s.events.size() << " events, " << s.setup_events << " setup):\n";
   for (std::size_t i = 0; i < s.events.size(); ++i) {
-    os << "  #" << (i + 1) << " " << describe(s.events[i]) << "\n";
+    os << "  #" << (i + 1);
+    if (s.times_ns.size() == s.events.size()) {
+      os << " @" << (s.times_ns[i] - kScenarioStartNs) / 1'000'000'000 << "s";
+    }
+    os << " " << describe(s.events[i]) << "\n";
   }
 }
 

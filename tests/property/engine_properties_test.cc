@@ -339,6 +339,14 @@ RC_GTEST_PROP(engine_properties, AgreesWithModelInSessions, ()) {
          : seen.auctions == 1 ? "one auction uncrossed"
                               : "several auctions uncrossed");
   RC_CLASSIFY(seen.liquidations > 0, "liquidations");
+  bool back = false;
+  bool days = false;
+  for (std::size_t i = 1; i < s.times_ns.size(); ++i) {
+    back = back || s.times_ns[i] < s.times_ns[i - 1];
+    days = days || s.times_ns[i] - s.times_ns[i - 1] >= 86'400'000'000'000;
+  }
+  RC_CLASSIFY(back, "the clock stepped back");
+  RC_CLASSIFY(days, "the clock skipped a day");
 }
 
 // ---- b -------------------------------------------------------------------------------------
