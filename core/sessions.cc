@@ -92,7 +92,7 @@ void Engine::on(const SetSession& e) {
     return admin_reject(RejectReason::kInstrumentDelisted);
   }
   if (!session_ok(e.schedule)) return admin_reject(RejectReason::kInvalidParameter);
-  phase_changes_.erase({ins.s.next_phase_ns, index_of(ins)});
+  end_session(ins);  // the new schedule books its own next change
   ins.s.session = e.schedule;
   Effect f{};
   f.kind = EffectKind::kSessionSet;

@@ -989,17 +989,7 @@ void Model::match(ModelOrder& o, std::vector<Effect>& out) {
     std::optional<std::size_t> top = best(o.instrument, opp);
     if (!top || !crosses(o.direction, o.price, resting_[*top].price)) return;
     // The incoming order's remainder is cancelled (it never rested, so nothing is in resting_).
-    auto cancel_incoming = [&](core::CancelReason why) {
-      Effect f;
-      f.kind = EffectKind::kOrderCancelled;
-      f.reason = static_cast<std::uint16_t>(why);
-      f.order = core::OrderId(o.id);
-      f.account = core::AccountId(o.account);
-      f.volume_left = core::Lots(o.volume_left);
-      out.push_back(f);
-      release(o);
-      o.volume_left = 0;
-    };
+    auto cancel_incoming = [&](core::CancelReason why) { cancel_unrested(o, why, out); };
     // Self-trade prevention, by the incoming order's mode: cancel it, the resting order, or both.
     if (same_owner(o.stp, o.account, resting_[*top].account)) {
       if (o.stp.mode != core::StpMode::kCancelNewest) {
@@ -1042,15 +1032,17 @@ void Model::enter(const core::NewOrder& e, std::vector<Effect>& out) {
   // A call auction collects orders without matching them.
   if (instruments_[o.instrument].phase != core::TradingPhase::kAuction) match(o, out);
   if (o.volume_left == 0) return;  // filled, or cancelled by self-trade prevention
-  if (o.time_condition == TimeCondition::kIoc) return cancel_ioc_remainder(o, out);
+  if (o.time_condition == TimeCondition::kIoc) {
+    return cancel_unrested(o, core::CancelReason::kIocRemainder, out);
+  }
   o.arrival = next_arrival_++;
   resting_.push_back(o);
 }
 
-void Model::cancel_ioc_remainder(ModelOrder& o, std::vector<Effect>& out) {
+void Model::cancel_unrested(ModelOrder& o, core::CancelReason why, std::vector<Effect>& out) {
   Effect c;
   c.kind = EffectKind::kOrderCancelled;
-  c.reason = static_cast<std::uint16_t>(core::CancelReason::kIocRemainder);
+  c.reason = static_cast<std::uint16_t>(why);
   c.order = core::OrderId(o.id);
   c.account = core::AccountId(o.account);
   c.volume_left = core::Lots(o.volume_left);
@@ -1501,7 +1493,7 @@ std::optional<std::int64_t> Model::force_close(std::uint32_t account_id, std::ui
       filled += out[k].volume.value;
     }
   }
-  if (o.volume_left > 0) cancel_ioc_remainder(o, out);
+  if (o.volume_left > 0) cancel_unrested(o, core::CancelReason::kIocRemainder, out);
   return filled;
 }
 

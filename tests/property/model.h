@@ -209,7 +209,7 @@ class Model {
   std::optional<core::RejectReason> check_new(const core::NewOrder& e, ModelOrder& o) const;
   std::optional<core::RejectReason> reserve(ModelOrder& o) const;
   void match(ModelOrder& o, std::vector<core::Effect>& out);
-  void cancel_ioc_remainder(ModelOrder& o, std::vector<core::Effect>& out);
+  void cancel_unrested(ModelOrder& o, core::CancelReason why, std::vector<core::Effect>& out);
   bool same_owner(core::SelfTradePrevention stp, std::uint32_t taker, std::uint32_t maker) const;
   void fill(ModelOrder& o, std::int64_t price, std::int64_t lots, std::int64_t& fee);
   bool money_full(std::uint32_t account) const;

@@ -72,20 +72,14 @@ bool schedule_ok(const core::SessionSchedule& s) {
 }  // namespace
 
 void Model::on(const core::SetSession& e, std::vector<Effect>& out) {
-  const std::uint32_t id = core::raw(e.instrument);
-  if (id >= instruments_.size()) {
-    Effect f;
-    f.kind = EffectKind::kAdminRejected;
-    f.reason = static_cast<std::uint16_t>(RejectReason::kUnknownInstrument);
-    out.push_back(f);
-    return;
-  }
   auto reject = [&](RejectReason r) {
     Effect f;
     f.kind = EffectKind::kAdminRejected;
     f.reason = static_cast<std::uint16_t>(r);
     out.push_back(f);
   };
+  const std::uint32_t id = core::raw(e.instrument);
+  if (id >= instruments_.size()) return reject(RejectReason::kUnknownInstrument);
   if (instruments_[id].status == core::InstrumentStatus::kDelisted) {
     return reject(RejectReason::kInstrumentDelisted);
   }
