@@ -56,6 +56,8 @@ enum class EffectKind : std::uint8_t {
   kAuctionUncrossed = 27,
   // instrument, reason = the new TradingPhase, amount = the previous one
   kPhaseChanged = 28,
+  // LeaderTerm accepted: amount = the epoch, volume = the leader's node id
+  kTermStarted = 29,
 };
 
 struct Effect {

@@ -256,6 +256,21 @@ void Engine::on(const SetLimits& e) {
   emit(f);
 }
 
+void Engine::on(const LeaderTerm& e) {
+  if (e.node == 0) return admin_reject(RejectReason::kInvalidParameter);
+  if (e.epoch > static_cast<std::uint64_t>(INT64_MAX)) {
+    return admin_reject(RejectReason::kInvalidParameter);
+  }
+  if (e.epoch <= epoch_) return admin_reject(RejectReason::kStaleEpoch);
+  epoch_ = e.epoch;
+  leader_ = e.node;
+  Effect f{};
+  f.kind = EffectKind::kTermStarted;
+  f.amount = Money(static_cast<std::int64_t>(e.epoch));
+  f.volume = Lots(static_cast<std::int64_t>(e.node));
+  emit(f);
+}
+
 // Reservation changes no state a hash or a view sees: capacities only.
 void Engine::reserve(const EngineLimits& l) {
   static_assert(sizeof(Instrument) <= kInstrumentBytes && sizeof(Account) <= kAccountBytes);

@@ -154,6 +154,9 @@ class Engine {
   [[nodiscard]] std::uint32_t money_decimals() const { return money_decimals_; }
   [[nodiscard]] std::int64_t money_scale() const { return money_scale_; }
   [[nodiscard]] const EngineLimits& limits() const { return limits_; }
+  // The current leadership term (LeaderTerm): its epoch (0 before the first) and leader's node.
+  [[nodiscard]] std::uint64_t epoch() const { return epoch_; }
+  [[nodiscard]] std::uint32_t leader() const { return leader_; }
   [[nodiscard]] std::optional<std::int64_t> liquidation_ratio_ppb() const {
     return liquidation_ratio_ppb_;
   }
@@ -262,6 +265,7 @@ class Engine {
   void on(const SetCurrency& e);
   void on(const SetLimits& e);
   void on(const SetSession& e);
+  void on(const LeaderTerm& e);
   // Makes room for the limits' instruments, accounts and orders (SetLimits).
   void reserve(const EngineLimits& l);
   // Whether one more order (or stop) of account a fits the exchange's and the account's limits;
@@ -418,6 +422,8 @@ class Engine {
   std::optional<std::int64_t> liquidation_ratio_ppb_;
   std::optional<AccountId> insurance_account_;
   EngineLimits limits_;
+  std::uint64_t epoch_ = 0;
+  std::uint32_t leader_ = 0;
   std::string currency_ = "CNY";
   std::uint32_t money_decimals_ = kMoneyDecimalsDefault;
   std::int64_t money_scale_ = kMoneyScale;

@@ -929,5 +929,36 @@ TEST(EngineRisk, WhatTheFundCannotPayStaysOwed) {
   insurance_case(100'000, 1'000'000'000, 203'367'314);
 }
 
+// A leadership term (cluster mode): recorded with its epoch and leader, in the state hash and the
+// snapshot; a term not above the current epoch, or without a leader, changes nothing.
+TEST(LeaderTerm, EpochsOnlyGrowAndTheTermIsInTheState) {
+  Driver d;
+  const std::uint64_t before = d.engine().state_hash();
+  const EffectBuffer& first_term = d.apply(LeaderTerm{5, 2});
+  ASSERT_EQ(first_term.size(), 1u);
+  EXPECT_EQ(first_term[0].kind, EffectKind::kTermStarted);
+  EXPECT_EQ(first_term[0].amount.value, 5);
+  EXPECT_EQ(first_term[0].volume.value, 2);
+  EXPECT_EQ(d.engine().epoch(), 5u);
+  EXPECT_EQ(d.engine().leader(), 2u);
+  const std::uint64_t after = d.engine().state_hash();
+  EXPECT_NE(before, after);
+
+  EXPECT_EQ(admin_reject_of(d.apply(LeaderTerm{5, 3})), RejectReason::kStaleEpoch);
+  EXPECT_EQ(admin_reject_of(d.apply(LeaderTerm{4, 1})), RejectReason::kStaleEpoch);
+  EXPECT_EQ(admin_reject_of(d.apply(LeaderTerm{6, 0})), RejectReason::kInvalidParameter);
+  EXPECT_EQ(admin_reject_of(d.apply(LeaderTerm{std::uint64_t{1} << 63, 1})),
+            RejectReason::kInvalidParameter);
+  EXPECT_EQ(d.engine().epoch(), 5u);
+  EXPECT_EQ(d.engine().leader(), 2u);
+
+  const Engine restored = Engine::restore(d.engine().snapshot());
+  EXPECT_EQ(restored.epoch(), 5u);
+  EXPECT_EQ(restored.leader(), 2u);
+  EXPECT_EQ(restored.state_hash(), d.engine().state_hash());
+  EXPECT_EQ(d.apply(LeaderTerm{6, 1})[0].kind, EffectKind::kTermStarted);
+  EXPECT_EQ(d.engine().leader(), 1u);
+}
+
 }  // namespace
 }  // namespace qx::core

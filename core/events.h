@@ -178,10 +178,20 @@ struct SetSession {
   SessionSchedule schedule;
 };
 
+// The start of a leadership term of a replicated exchange (docs/cluster.md): the first event a
+// leader journals in its term, so the journal itself shows who led when. The epoch grows with every
+// term (the leader takes the etcd revision at which it won the leadership key); a term whose epoch
+// is not above the current one is refused (STALE_EPOCH) and changes nothing. It changes no
+// trading state: only the engine's record of the current term (epoch() and leader()).
+struct LeaderTerm {
+  std::uint64_t epoch{};  // 1 or more
+  std::uint32_t node{};   // the leader's node id (docs/cluster.md), 1 or more
+};
+
 using EventBody =
     std::variant<CreateInstrument, UpdateInstrument, SetInstrumentStatus, CreateUser, CreateAccount,
                  Deposit, Withdraw, SetAccountRisk, SetRiskParams, Settle, NewOrder, AmendOrder,
-                 CancelOrder, MarkToMarket, SetCurrency, SetLimits, SetSession>;
+                 CancelOrder, MarkToMarket, SetCurrency, SetLimits, SetSession, LeaderTerm>;
 
 struct Event {
   EventHeader header;

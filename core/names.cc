@@ -27,6 +27,7 @@ const char* to_string(RejectReason r) {
     case RejectReason::kInstrumentLimit: return "INSTRUMENT_LIMIT";
     case RejectReason::kMarketClosed: return "MARKET_CLOSED";
     case RejectReason::kAuctionOrderType: return "AUCTION_ORDER_TYPE";
+    case RejectReason::kStaleEpoch: return "STALE_EPOCH";
     case RejectReason::kUnknownAccount: return "UNKNOWN_ACCOUNT";
     case RejectReason::kUnknownUser: return "UNKNOWN_USER";
     case RejectReason::kAccountDisabled: return "ACCOUNT_DISABLED";
@@ -182,6 +183,7 @@ const char* to_string(EffectKind k) {
     case EffectKind::kSessionSet: return "SESSION_SET";
     case EffectKind::kAuctionUncrossed: return "AUCTION_UNCROSSED";
     case EffectKind::kPhaseChanged: return "PHASE_CHANGED";
+    case EffectKind::kTermStarted: return "TERM_STARTED";
     case EffectKind::kAccountSettled: return "ACCOUNT_SETTLED";
     case EffectKind::kSettlementDone: return "SETTLEMENT_DONE";
     case EffectKind::kLiquidationStarted: return "LIQUIDATION_STARTED";

@@ -127,6 +127,8 @@ std::uint64_t hash_snapshot(const Snapshot& s) {
   h.word(s.limits.instruments | std::uint64_t{s.limits.accounts} << 32);
   h.word(s.limits.orders | std::uint64_t{s.limits.orders_per_account} << 32);
   h.word(s.limits.orders_per_level);
+  h.word(s.epoch);
+  h.word(s.leader);
   h.word(s.instruments.size());
   for (const InstrumentState& i : s.instruments) {
     h.str(i.code);
@@ -241,6 +243,8 @@ Snapshot Engine::snapshot() const {
   s.currency = currency_;
   s.money_decimals = money_decimals_;
   s.limits = limits_;
+  s.epoch = epoch_;
+  s.leader = leader_;
   s.instruments.reserve(instruments_.size());
   for (const Instrument& i : instruments_) s.instruments.push_back(i.s);
   s.users = users_;
@@ -285,6 +289,8 @@ Engine Engine::restore(const Snapshot& s) {
   QX_ASSERT(limits_ok(s.limits));  // the decoder refuses others
   e.limits_ = s.limits;
   e.reserve(s.limits);
+  e.epoch_ = s.epoch;
+  e.leader_ = s.leader;
   for (const InstrumentState& is : s.instruments) {
     Instrument ins;
     ins.s = is;

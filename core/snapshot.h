@@ -20,7 +20,7 @@ namespace qx::core {
 
 // The semantics version: bumped whenever a change makes the engine produce different effects or
 // state for the same journal. Journals record it; an engine refuses journals of another version.
-inline constexpr std::uint32_t kSemanticsVersion = 8;
+inline constexpr std::uint32_t kSemanticsVersion = 9;
 
 struct InstrumentState {
   std::string code;
@@ -137,6 +137,8 @@ struct Snapshot {
   std::string currency{"CNY"};                          // SetCurrency
   std::uint32_t money_decimals{kMoneyDecimalsDefault};  // minor units: 10^-money_decimals
   EngineLimits limits;                                  // SetLimits
+  std::uint64_t epoch{};                                // LeaderTerm: the current term; 0 = none
+  std::uint32_t leader{};                               // its leader's node id
   std::vector<InstrumentState> instruments;             // index = InstrumentId
   std::vector<std::string> users;                       // index = UserId
   std::vector<AccountState> accounts;                   // index = AccountId

@@ -200,6 +200,7 @@ enum class RejectReason : std::uint16_t {
   kInstrumentLimit = 212,   // the exchange lists its maximum number of instruments (SetLimits)
   kMarketClosed = 213,      // the instrument's trading phase takes no such request now
   kAuctionOrderType = 214,  // in a call auction only LIMIT GFD / GTC orders, never post-only
+  kStaleEpoch = 215,        // a LeaderTerm whose epoch is not above the current term's
   // 3xx: account and risk.
   kUnknownAccount = 301,
   kUnknownUser = 302,

@@ -312,6 +312,12 @@ void write_body(const core::SetLimits& v, BodyBuilder body, Context&) {
   write_limits(v.limits, body.initSetLimits().initLimits());
 }
 
+void write_body(const core::LeaderTerm& v, BodyBuilder body, Context&) {
+  auto b = body.initLeaderTerm();
+  b.setEpoch(v.epoch);
+  b.setNode(v.node);
+}
+
 void write_session(const core::SessionSchedule& v, schema::SessionSchedule::Builder b,
                    Context& ctx) {
   b.setUtcOffsetS(v.utc_offset_s);
@@ -555,6 +561,10 @@ core::EventBody read_body(BodyReader body, Context& ctx) {
       const auto r = body.getSetSession();
       return core::SetSession{core::InstrumentId{r.getInstrument()},
                               read_session(r.getSchedule(), ctx)};
+    }
+    case Body::LEADER_TERM: {
+      const auto r = body.getLeaderTerm();
+      return core::LeaderTerm{r.getEpoch(), r.getNode()};
     }
   }
   // A discriminant from a newer schema (or garbage): not representable in core.
@@ -994,7 +1004,8 @@ Status write_snapshot(const core::Snapshot& s, schema::Snapshot::Builder out) {
   Context ctx("encode snapshot");
   const auto& [semantics_version, last_seq, last_timestamp_ns, trading_day, next_order_id,
                next_trade_id, effects_hash, liquidation_ratio_ppb, insurance_account, currency,
-               money_decimals, limits, instruments, users, accounts, orders, stops, trades] = s;
+               money_decimals, limits, epoch, leader, instruments, users, accounts, orders, stops,
+               trades] = s;
   try {
     out.setSchemaVersion(kSchemaVersion);
     out.setSemanticsVersion(semantics_version);
@@ -1017,6 +1028,8 @@ Status write_snapshot(const core::Snapshot& s, schema::Snapshot::Builder out) {
     out.setCurrency(text_to_schema(currency, "Snapshot.currency", ctx));
     out.setMoneyDecimals(money_decimals);
     write_limits(limits, out.initLimits());
+    out.setEpoch(epoch);
+    out.setLeader(leader);
     write_list(instruments,
                out.initInstruments(list_size(instruments.size(), "Snapshot.instruments", ctx)), ctx,
                write_instrument);
@@ -1083,6 +1096,13 @@ Result<core::Snapshot> read_snapshot(schema::Snapshot::Reader in) {
       ctx.fail("Snapshot.limits",
                "limits SetLimits refuses (core/limits.h): restoring would "
                "reserve memory for them");
+    }
+    s.epoch = in.getEpoch();
+    s.leader = in.getLeader();
+    if ((s.epoch == 0) != (s.leader == 0)) {
+      ctx.fail("Snapshot.leader", "a term needs both an epoch and a leader (epoch " +
+                                      std::to_string(s.epoch) + ", leader " +
+                                      std::to_string(s.leader) + ")");
     }
     s.instruments = read_list<core::InstrumentState>(in.getInstruments(), ctx, read_instrument);
     s.users = read_list<std::string>(in.getUsers(), ctx, [](capnp::Text::Reader t, Context& c) {

@@ -150,7 +150,7 @@ static_assert(same_value(core::OrderStatus::kFinished, schema::OrderStatus::FINI
 template <>
 struct EnumMap<core::EffectKind> {
   using Schema = schema::EffectKind;
-  static constexpr std::uint32_t kMax = 28;
+  static constexpr std::uint32_t kMax = 29;
   static constexpr const char* kName = "EffectKind";
 };
 static_assert(same_value(core::EffectKind::kOrderAccepted, schema::EffectKind::ORDER_ACCEPTED));
@@ -188,7 +188,8 @@ static_assert(same_value(core::EffectKind::kSessionSet, schema::EffectKind::SESS
 static_assert(same_value(core::EffectKind::kAuctionUncrossed,
                          schema::EffectKind::AUCTION_UNCROSSED));
 static_assert(same_value(core::EffectKind::kPhaseChanged, schema::EffectKind::PHASE_CHANGED));
-static_assert(EnumMap<core::EffectKind>::kMax == core::raw(core::EffectKind::kPhaseChanged));
+static_assert(same_value(core::EffectKind::kTermStarted, schema::EffectKind::TERM_STARTED));
+static_assert(EnumMap<core::EffectKind>::kMax == core::raw(core::EffectKind::kTermStarted));
 
 // The schema enumerant for a core value, or nullopt when the schema does not define it.
 template <class C>

@@ -104,6 +104,7 @@ std::vector<core::Event> sample_events() {
                                                    {{0, core::TradingPhase::kClosed},
                                                     {34'200, core::TradingPhase::kPreOpen},
                                                     {36'000, core::TradingPhase::kBreak}}}}));
+  events.push_back(make_event(core::LeaderTerm{0xFFFF'FFFF'FFFF'FFF0ull, 3}));
   return events;
 }
 
@@ -322,7 +323,7 @@ TEST(Codec, EncoderRefusesUndefinedEnumValues) {
             "encode event: NewOrder.direction: Direction value 3 is not defined by the schema");
 
   core::Effect effect;
-  effect.kind = static_cast<core::EffectKind>(29);
+  effect.kind = static_cast<core::EffectKind>(30);
   EXPECT_FALSE(encode_effect(effect).ok());
 
   core::Snapshot s;
@@ -360,7 +361,7 @@ TEST(Codec, UnknownEnumValueIsAnError) {
             "decode event: NewOrder.offset: unknown Offset value 5 (this reader knows 0..4)");
 
   capnp::MallocMessageBuilder effect_message;
-  effect_message.initRoot<schema::Effect>().setKind(static_cast<schema::EffectKind>(29));
+  effect_message.initRoot<schema::Effect>().setKind(static_cast<schema::EffectKind>(30));
   EXPECT_FALSE(decode_effect(serialise(effect_message)).ok());
 }
 

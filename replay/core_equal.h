@@ -274,9 +274,15 @@ inline void compare(Differ& d, const core::SetSession& a, const core::SetSession
   d.nested("schedule", a.schedule, b.schedule);
 }
 
+inline void compare(Differ& d, const core::LeaderTerm& a, const core::LeaderTerm& b) {
+  static_assert(field_count<core::LeaderTerm>() == 2);
+  d.leaf("epoch", a.epoch, b.epoch);
+  d.leaf("node", a.node, b.node);
+}
+
 inline void compare(Differ& d, const core::Event& a, const core::Event& b) {
   static_assert(field_count<core::Event>() == 2);
-  static_assert(std::variant_size_v<core::EventBody> == 17);
+  static_assert(std::variant_size_v<core::EventBody> == 18);
   d.nested("header", a.header, b.header);
   d.leaf("body.index", a.body.index(), b.body.index());
   if (d.found()) return;
@@ -424,7 +430,7 @@ inline void compare(Differ& d, const core::TradeState& a, const core::TradeState
 }
 
 inline void compare(Differ& d, const core::Snapshot& a, const core::Snapshot& b) {
-  static_assert(field_count<core::Snapshot>() == 18);
+  static_assert(field_count<core::Snapshot>() == 20);
   d.leaf("semantics_version", a.semantics_version, b.semantics_version);
   d.leaf("last_seq", a.last_seq, b.last_seq);
   d.leaf("last_timestamp_ns", a.last_timestamp_ns, b.last_timestamp_ns);
@@ -437,6 +443,8 @@ inline void compare(Differ& d, const core::Snapshot& a, const core::Snapshot& b)
   d.leaf("currency", a.currency, b.currency);
   d.leaf("money_decimals", a.money_decimals, b.money_decimals);
   d.nested("limits", a.limits, b.limits);
+  d.leaf("epoch", a.epoch, b.epoch);
+  d.leaf("leader", a.leader, b.leader);
   d.list("instruments", a.instruments, b.instruments);
   d.list("users", a.users, b.users);
   d.list("accounts", a.accounts, b.accounts);

@@ -188,6 +188,7 @@ void IndexBuilder::add(const core::Event& event, const core::EffectBuffer& effec
       case core::EffectKind::kMarkedToMarket:
       case core::EffectKind::kCurrencySet:
       case core::EffectKind::kLimitsSet:
+      case core::EffectKind::kTermStarted:
       case core::EffectKind::kSettlementDone: break;
     }
   }

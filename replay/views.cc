@@ -121,7 +121,8 @@ const char* event_kind(const core::Event& e) {
       "Withdraw",         "SetAccountRisk",   "SetRiskParams",
       "Settle",           "NewOrder",         "AmendOrder",
       "CancelOrder",      "MarkToMarket",     "SetCurrency",
-      "SetLimits",        "SetSession"};
+      "SetLimits",        "SetSession",       "LeaderTerm"};
+  static_assert(std::size(kNames) == std::variant_size_v<core::EventBody>);
   return kNames[e.body.index()];
 }
 
@@ -169,6 +170,9 @@ json event_json(const core::Engine& engine, const core::Event& e) {
           j["limits"] = limits_json(b.limits);
         } else if constexpr (std::is_same_v<T, core::SetSession>) {
           j["session"] = session_json(b.schedule);
+        } else if constexpr (std::is_same_v<T, core::LeaderTerm>) {
+          j["epoch"] = b.epoch;
+          j["leader"] = b.node;
         } else if constexpr (std::is_same_v<T, core::Settle>) {
           json prices = json::array();
           for (const auto& p : b.prices) {

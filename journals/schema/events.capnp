@@ -157,6 +157,7 @@ enum EffectKind {
   sessionSet @26;              # instrument (the schedule is in the event)
   auctionUncrossed @27;        # instrument, price = auction price, volume = matchable lots
   phaseChanged @28;            # instrument, reason = new TradingPhase, amount = previous one
+  termStarted @29;             # amount = epoch, volume = the leader's node id
 }
 
 # ---------------------------------------------------------------------------------------------
@@ -304,6 +305,12 @@ struct SetSession {
   schedule @1 :SessionSchedule;
 }
 
+# The first event of a leadership term of a replicated exchange. Mirrors core::LeaderTerm.
+struct LeaderTerm {
+  epoch @0 :UInt64;                     # grows with every term (1 or more)
+  node @1 :UInt32;                      # the leader's node id (1 or more)
+}
+
 # Exchange-wide risk parameters. Mirrors core::SetRiskParams.
 struct SetRiskParams {
   liquidationRatioPpb @0 :Int64;  # liquidate when margin / balance >= this (1e9 = 100%)
@@ -391,6 +398,7 @@ struct Event {
     setCurrency @16 :SetCurrency;               # admin: the exchange's currency and decimals
     setLimits @17 :SetLimits;                   # admin: the engine's capacity
     setSession @18 :SetSession;                 # admin: an instrument's trading sessions
+    leaderTerm @19 :LeaderTerm;                 # cluster: a leader's term begins
   }
 }
 

@@ -144,4 +144,6 @@ struct Snapshot {
   trades @14 :List(TradeState);             # today's trades, in execution order
   stops @19 :List(StopState);               # pending stop orders, by id
   limits @20 :Events.EngineLimits;          # the engine's capacity (SetLimits)
+  epoch @21 :UInt64;                        # the current leadership term (LeaderTerm); 0 = none
+  leader @22 :UInt32;                       # its leader's node id
 }

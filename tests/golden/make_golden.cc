@@ -123,6 +123,7 @@ constexpr auto kLimit = PriceType::kLimit;
 
 // Every event type, all order types, settlement and expiry (liquidation: rules()).
 void basic(Script& s) {
+  s.add(LeaderTerm{3, 1});       // a cluster's leader journals its term first
   s.add(SetCurrency{"CNY", 4});  // the default, said out loud
   // Room for what this journal holds (none is reached here; `rejects` reaches each).
   s.add(SetLimits{EngineLimits{8, 8, 64, 0, 16}});
@@ -211,8 +212,11 @@ void rejects(Script& s) {
   bad.margin_long_ppb = -1;
   s.add(CreateInstrument{"IF2501", "CFFEX", if_params(), PriceTicks(19'000)});
   s.add(CreateInstrument{"au2506", "SHFE", au_params(), PriceTicks(31'000)});
-  s.add(CreateInstrument{"BAD", "X", bad, PriceTicks(1)});                 // INVALID_PARAMETER
-  s.add(CreateInstrument{"IF2501", "CFFEX", if_params(), PriceTicks(1)});  // DUPLICATE_NAME
+  s.add(CreateInstrument{"BAD", "X", bad, PriceTicks(1)});  // INVALID_PARAMETER
+  s.add(LeaderTerm{7, 2});
+  s.add(LeaderTerm{7, 3});  // STALE_EPOCH
+  s.add(LeaderTerm{8, 0});  // INVALID_PARAMETER: no leader
+  s.add(CreateInstrument{"IF2501", "CFFEX", if_params(), PriceTicks(1)});          // DUPLICATE_NAME
   s.add(CreateInstrument{std::string(40, 'x'), "X", if_params(), PriceTicks(1)});  // INVALID_NAME
   s.add(CreateUser{"u0"});
   s.add(CreateUser{"u1"});

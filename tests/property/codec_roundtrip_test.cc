@@ -25,11 +25,11 @@ using qx::replay::testkit::diff;
 namespace core = qx::core;
 namespace replay = qx::replay;
 
-constexpr std::array<const char*, 17> kEventKindNames = {
+constexpr std::array<const char*, 18> kEventKindNames = {
     "CreateInstrument", "UpdateInstrument", "SetInstrumentStatus", "CreateUser",    "CreateAccount",
     "Deposit",          "Withdraw",         "SetAccountRisk",      "SetRiskParams", "Settle",
     "NewOrder",         "AmendOrder",       "CancelOrder",         "MarkToMarket",  "SetCurrency",
-    "SetLimits",        "SetSession"};
+    "SetLimits",        "SetSession",       "LeaderTerm"};
 static_assert(kEventKindNames.size() == std::variant_size_v<core::EventBody>);
 
 // Encodes `value`, failing the property with the codec's message if it cannot.

@@ -474,6 +474,12 @@ inline rc::Gen<core::EventBody> gen_admin(const World& w, const GenOptions& opt)
     return core::EventBody(core::SetSession{core::InstrumentId(*instruments),
                                             *gen_session(*rc::gen::inRange(0u, 150u))});
   });
+  // Small epochs, so that some terms are stale; now and then no leader.
+  rc::Gen<core::EventBody> term = rc::gen::exec([] {
+    return core::EventBody(core::LeaderTerm{
+        *rc::gen::inRange<std::uint64_t>(0, 6),
+        *rc::gen::weightedElement<std::uint32_t>({{1, 0}, {6, 1}, {3, 2}, {1, 0xFFFF'FFFFu}})});
+  });
   // Too late once accounts exist: CURRENCY_FIXED.
   rc::Gen<core::EventBody> currency = rc::gen::just(core::EventBody(core::SetCurrency{"USDT", 8}));
   return rc::gen::weightedOneOf<core::EventBody>({{3, deposit},
@@ -485,6 +491,7 @@ inline rc::Gen<core::EventBody> gen_admin(const World& w, const GenOptions& opt)
                                                   {1, currency},
                                                   {1, limits},
                                                   {2, session},
+                                                  {1, term},
                                                   {opt.risk_params ? 2u : 0u, risk_params}});
 }
 
@@ -762,6 +769,8 @@ inline std::string describe(const core::EventBody& body) {
              << " per_level=" << e.limits.orders_per_level;
         } else if constexpr (std::is_same_v<T, core::MarkToMarket>) {
           os << "MarkToMarket";
+        } else if constexpr (std::is_same_v<T, core::LeaderTerm>) {
+          os << "LeaderTerm epoch=" << e.epoch << " node=" << e.node;
         } else if constexpr (std::is_same_v<T, core::Settle>) {
           os << "Settle";
           for (const core::SettlementPrice& p : e.prices) {

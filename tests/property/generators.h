@@ -267,6 +267,12 @@ inline rc::Gen<core::SessionSchedule> valid_session_schedule() {
       rc::gen::container<std::vector<int>>(rc::gen::inRange(1, 6)));
 }
 
+inline rc::Gen<core::LeaderTerm> leader_term() {
+  return rc::gen::build<core::LeaderTerm>(
+      rc::gen::set(&core::LeaderTerm::epoch, integer<std::uint64_t>()),
+      rc::gen::set(&core::LeaderTerm::node, integer<std::uint32_t>()));
+}
+
 inline rc::Gen<core::SetSession> set_session() {
   return rc::gen::build<core::SetSession>(
       rc::gen::set(&core::SetSession::instrument, id<core::InstrumentId>()),
@@ -326,14 +332,14 @@ inline rc::Gen<core::EventBody> event_body() {
   const auto as_body = [](auto gen) {
     return rc::gen::map(std::move(gen), [](auto v) { return core::EventBody(std::move(v)); });
   };
-  static_assert(std::variant_size_v<core::EventBody> == 17, "add a generator for the new kind");
+  static_assert(std::variant_size_v<core::EventBody> == 18, "add a generator for the new kind");
   return rc::gen::oneOf(as_body(create_instrument()), as_body(update_instrument()),
                         as_body(set_instrument_status()), as_body(create_user()),
                         as_body(create_account()), as_body(deposit()), as_body(withdraw()),
                         as_body(set_account_risk()), as_body(set_risk_params()), as_body(settle()),
                         as_body(new_order()), as_body(amend_order()), as_body(cancel_order()),
                         as_body(rc::gen::just(core::MarkToMarket{})), as_body(set_currency()),
-                        as_body(set_limits()), as_body(set_session()));
+                        as_body(set_limits()), as_body(set_session()), as_body(leader_term()));
 }
 
 inline rc::Gen<core::Event> event() {
@@ -541,12 +547,18 @@ inline rc::Gen<core::Snapshot> snapshot() {
           rc::gen::set(&S::money_decimals,
                        rc::gen::inRange<std::uint32_t>(0, core::kMoneyDecimalsMax + 1)),
           rc::gen::set(&S::limits, engine_limits(1'000)),
+          rc::gen::set(&S::epoch, integer<std::uint64_t>()),
+          rc::gen::set(&S::leader, rc::gen::inRange<std::uint32_t>(1, 0xFFFF'FFFFu)),
           rc::gen::set(&S::instruments, list(instrument_state())),
           rc::gen::set(&S::users, list(text())), rc::gen::set(&S::accounts, list(account_state())),
           rc::gen::set(&S::orders, list(order_state())),
           rc::gen::set(&S::stops, list(stop_state())),
           rc::gen::set(&S::trades, list(trade_state()))),
-      with_valid_stops);
+      [](core::Snapshot s) {
+        // The decoder refuses a term with only one of epoch and leader: no term when epoch is 0.
+        if (s.epoch == 0) s.leader = 0;
+        return with_valid_stops(std::move(s));
+      });
 }
 
 }  // namespace qx::gen

@@ -163,12 +163,13 @@ RC_GTEST_PROP(JournalProperties, IndexQueryEqualsLinearScan, ()) {
     for (const core::Effect& e : fx) {
       using K = core::EffectKind;
       if (e.kind == K::kOrderRejected || e.kind == K::kAdminRejected) continue;
-      bool names_account =
-          e.kind != K::kUserCreated && e.kind != K::kInstrumentCreated &&
-          e.kind != K::kInstrumentUpdated && e.kind != K::kInstrumentStatusChanged &&
-          e.kind != K::kRiskParamsSet && e.kind != K::kSettlementDone &&
-          e.kind != K::kMarkedToMarket && e.kind != K::kCurrencySet && e.kind != K::kLimitsSet &&
-          e.kind != K::kSessionSet && e.kind != K::kAuctionUncrossed && e.kind != K::kPhaseChanged;
+      bool names_account = e.kind != K::kUserCreated && e.kind != K::kInstrumentCreated &&
+                           e.kind != K::kInstrumentUpdated &&
+                           e.kind != K::kInstrumentStatusChanged && e.kind != K::kRiskParamsSet &&
+                           e.kind != K::kSettlementDone && e.kind != K::kMarkedToMarket &&
+                           e.kind != K::kCurrencySet && e.kind != K::kLimitsSet &&
+                           e.kind != K::kSessionSet && e.kind != K::kAuctionUncrossed &&
+                           e.kind != K::kPhaseChanged && e.kind != K::kTermStarted;
       bool names_instrument = e.kind == K::kTrade || e.kind == K::kOrderAccepted ||
                               e.kind == K::kOrderAmended || e.kind == K::kOrderCancelled ||
                               e.kind == K::kInstrumentCreated || e.kind == K::kInstrumentUpdated ||

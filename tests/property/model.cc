@@ -1350,6 +1350,24 @@ void Model::on(const core::SetLimits& e, std::vector<Effect>& out) {
   out.push_back(simple(EffectKind::kLimitsSet));
 }
 
+// A term needs a leader, an epoch an Effect's amount can carry, and an epoch above the current
+// one; it changes nothing a trader sees.
+void Model::on(const core::LeaderTerm& e, std::vector<Effect>& out) {
+  if (e.node == 0 || e.epoch > static_cast<std::uint64_t>(INT64_MAX)) {
+    out.push_back(admin_reject(RejectReason::kInvalidParameter));
+    return;
+  }
+  if (e.epoch <= epoch_) {
+    out.push_back(admin_reject(RejectReason::kStaleEpoch));
+    return;
+  }
+  epoch_ = e.epoch;
+  Effect f = simple(EffectKind::kTermStarted);
+  f.amount = core::Money(static_cast<std::int64_t>(e.epoch));
+  f.volume = core::Lots(static_cast<std::int64_t>(e.node));
+  out.push_back(f);
+}
+
 // With a ratio set: every account holding a position entry in an instrument that traded since
 // the last settlement, instruments in id order, holders in id order, each once.
 void Model::on(const core::MarkToMarket&, std::vector<Effect>& out) {

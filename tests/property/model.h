@@ -166,6 +166,7 @@ class Model {
   void on(const core::SetCurrency& e, std::vector<core::Effect>& out);
   void on(const core::SetLimits& e, std::vector<core::Effect>& out);
   void on(const core::SetSession& e, std::vector<core::Effect>& out);
+  void on(const core::LeaderTerm& e, std::vector<core::Effect>& out);
 
   // Sessions and call auctions (model_sessions.cc).
   void advance_sessions(std::int64_t now, std::vector<core::Effect>& out);
@@ -252,6 +253,7 @@ class Model {
   std::vector<bool> queued_;                // per account: queued during this round already
   std::int64_t minor_per_unit_ = 10'000;    // CNY with 4 decimals until SetCurrency
   core::EngineLimits limits_;               // SetLimits; 0 = no limit
+  std::uint64_t epoch_ = 0;                 // LeaderTerm: the current term's epoch
   std::int64_t now_ = 0;                    // the timestamp of the event being applied
   // Resting orders of `instrument` on side d at `price`.
   std::uint32_t level_count(std::uint32_t instrument, core::Direction d, std::int64_t price) const;
