@@ -1,5 +1,6 @@
-// Journal segments: writing with group commit, reading with full validation, torn-tail repair.
-// The format is documented in journal.h.
+// Journal segments: writing with group commit, reading with full validation, torn-tail repair,
+// and for replication appending raw records verbatim and cutting a suffix. The format is
+// documented in journal.h.
 #include "replay/journal.h"
 
 #include <fcntl.h>
@@ -106,6 +107,43 @@ std::vector<fs::path> list_segments(const fs::path& dir) {
   }
   std::sort(out.begin(), out.end());
   return out;
+}
+
+// Checks a whole record from another journal against the journal it is to extend (last seq and
+// chain), in the order its fields can be trusted: framing, CRC, then meaning. Returns the
+// record's chain hash, which equals the one it carries.
+Result<ChainHash> check_record(std::span<const std::uint8_t> raw, core::Seq last_seq,
+                               const ChainHash& chain) {
+  const std::uint8_t* rec = raw.data();
+  std::string seq_text = raw.size() >= 16 ? std::to_string(get64(rec + 8)) : "unknown";
+  auto refuse = [&](const std::string& what) {
+    return Error{"append_record seq " + seq_text + ": " + what + " (record refused)"};
+  };
+  if (raw.size() < kRecordHeaderBytes) {
+    return refuse("truncated: " + std::to_string(raw.size()) + " bytes, shorter than a header");
+  }
+  std::uint32_t len = get32(rec);
+  if (len > kRecordPayloadBytesMax) {
+    return refuse("payload length " + std::to_string(len) + " exceeds the maximum");
+  }
+  std::size_t total = kRecordHeaderBytes + padded(len);
+  if (raw.size() != total) {
+    return refuse("length field " + std::to_string(len) + " needs a " + std::to_string(total) +
+                  "-byte record but " + std::to_string(raw.size()) + " bytes were given");
+  }
+  std::size_t end = kRecordHeaderBytes + len;
+  if (!all_zero(rec + end, total - end)) return refuse("nonzero padding");
+  if (record_crc(rec, len) != get32(rec + 4)) return refuse("record CRC mismatch");
+  std::uint64_t expected = static_cast<std::uint64_t>(last_seq) + 1;
+  if (get64(rec + 8) != expected) {
+    return refuse("out of sequence: the journal expects seq " + std::to_string(expected));
+  }
+  ChainHash next = chain_of(chain, rec + 8, raw.subspan(kRecordHeaderBytes, len));
+  if (std::memcmp(next.data(), rec + 24, 32) != 0) {
+    return refuse("chain hash mismatch: the record does not link onto this journal's seq " +
+                  std::to_string(static_cast<std::uint64_t>(last_seq)));
+  }
+  return next;
 }
 
 Status sync_dir(const fs::path& dir) {
@@ -276,6 +314,7 @@ Result<bool> JournalReader::next(Record& out) {
     out.timestamp_ns = static_cast<std::int64_t>(get64(rec + 16));
     out.chain = chain;
     out.payload = payload;
+    out.raw = std::span<const std::uint8_t>(rec, total);
     out.segment = name;
     out.offset = pos_;
     chain_ = chain;
@@ -301,6 +340,26 @@ Result<OpenReport> verify_journal(const fs::path& dir) {
   rep.last_chain = reader.chain();
   rep.torn_tail = reader.torn_tail();
   return rep;
+}
+
+Result<ChainHash> chain_hash_at(const fs::path& dir, core::Seq seq) {
+  if (seq == core::Seq{}) return ChainHash{};
+  auto r = JournalReader::open_at(dir, seq);
+  if (!r) return r.error();
+  JournalReader& reader = r.value();
+  Record rec;
+  while (true) {
+    auto more = reader.next(rec);
+    if (!more) {
+      return Error{"chain hash at seq " + std::to_string(static_cast<std::uint64_t>(seq)) + ": " +
+                   more.error().message};
+    }
+    if (!more.value()) break;
+    if (rec.seq == seq) return rec.chain;
+  }
+  return Error{"chain hash at seq " + std::to_string(static_cast<std::uint64_t>(seq)) +
+               ": beyond the end of the journal in " + dir.string() + " (last seq " +
+               std::to_string(static_cast<std::uint64_t>(reader.last_seq())) + ")"};
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -411,18 +470,9 @@ Status JournalWriter::append_encoded(core::Seq seq, std::int64_t timestamp_ns,
                  " but the journal expects " + std::to_string(expected)};
   }
   if (payload.size() > kRecordPayloadBytesMax) return Error{"event payload too large"};
-  std::size_t total = kRecordHeaderBytes + padded(payload.size());
-  // Rotate when this record would push a non-empty segment past its size limit.
-  bool has_segment = fd_ >= 0;
-  std::uint64_t after = segment_bytes_ + pending_.size() + total;
-  if (!has_segment || (after > options_.segment_bytes_max &&
-                       segment_bytes_ + pending_.size() > kSegmentHeaderBytes)) {
-    if (Status s = write_pending(); !s) return s;
-    if (Status s = start_segment(seq); !s) return s;
-  }
-  std::size_t at = pending_.size();
-  pending_.resize(at + total);
-  std::uint8_t* rec = pending_.data() + at;
+  auto at = reserve_record(seq, kRecordHeaderBytes + padded(payload.size()));
+  if (!at) return at.error();
+  std::uint8_t* rec = at.value();
   put32(rec, static_cast<std::uint32_t>(payload.size()));
   put64(rec + 8, static_cast<std::uint64_t>(seq));
   put64(rec + 16, static_cast<std::uint64_t>(timestamp_ns));
@@ -432,6 +482,37 @@ Status JournalWriter::append_encoded(core::Seq seq, std::int64_t timestamp_ns,
   put32(rec + 4, record_crc(rec, payload.size()));
   last_seq_ = seq;
   return {};
+}
+
+Status JournalWriter::append_record(std::span<const std::uint8_t> raw) {
+  // Everything is checked before anything changes, so a refused record leaves the writer as it was.
+  auto chain = check_record(raw, last_seq_, chain_);
+  if (!chain) return chain.error();
+  core::Seq seq = core::Seq(static_cast<std::uint64_t>(last_seq_) + 1);
+  auto at = reserve_record(seq, raw.size());
+  if (!at) return at.error();
+  std::memcpy(at.value(), raw.data(), raw.size());
+  QX_ASSERT(get64(at.value() + 8) == static_cast<std::uint64_t>(seq));
+  chain_ = chain.value();
+  last_seq_ = seq;
+  return {};
+}
+
+// The one place that decides segment boundaries, for append_encoded and append_record alike: a
+// copied journal must roll over at the same records as the journal it copies.
+Result<std::uint8_t*> JournalWriter::reserve_record(core::Seq seq, std::size_t record_bytes) {
+  QX_ASSERT(record_bytes >= kRecordHeaderBytes && record_bytes % 8 == 0);
+  // Rotate when this record would push a non-empty segment past its size limit.
+  bool has_segment = fd_ >= 0;
+  std::uint64_t before = segment_bytes_ + pending_.size();
+  if (!has_segment ||
+      (before + record_bytes > options_.segment_bytes_max && before > kSegmentHeaderBytes)) {
+    if (Status s = write_pending(); !s) return s.error();
+    if (Status s = start_segment(seq); !s) return s.error();
+  }
+  std::size_t at = pending_.size();
+  pending_.resize(at + record_bytes);
+  return pending_.data() + at;
 }
 
 Status JournalWriter::write_pending() {
@@ -459,6 +540,103 @@ Result<core::Seq> JournalWriter::commit() {
   if (Status s = write_pending(); !s) return s.error();
   durable_seq_ = last_seq_;
   return durable_seq_;
+}
+
+// ---------------------------------------------------------------------------------------------
+// Cutting a suffix.
+
+namespace {
+
+// Where the first record after keep_last lives, found by reading (and so validating) the whole
+// journal before anything is changed.
+struct CutPlan {
+  CutReport report;
+  fs::path segment;             // holds keep_last + 1; empty when there is nothing to cut
+  std::uint64_t offset = 0;     // of keep_last + 1 in `segment`
+  std::vector<fs::path> later;  // every segment after `segment`
+};
+
+Result<CutPlan> plan_cut(const fs::path& dir, core::Seq keep_last) {
+  auto r = JournalReader::open(dir);
+  if (!r) return r.error();
+  JournalReader& reader = r.value();
+  CutPlan plan;
+  std::uint64_t keep = static_cast<std::uint64_t>(keep_last);
+  Record rec;
+  while (true) {
+    auto more = reader.next(rec);
+    if (!more) return Error{"cut journal " + dir.string() + ": " + more.error().message};
+    if (!more.value()) break;
+    std::uint64_t seq = static_cast<std::uint64_t>(rec.seq);
+    if (seq == keep) plan.report.chain_after = rec.chain;
+    if (seq == keep + 1) {
+      plan.segment = dir / rec.segment;
+      plan.offset = rec.offset;
+    }
+  }
+  std::uint64_t last = static_cast<std::uint64_t>(reader.last_seq());
+  if (keep > last) {
+    return Error{"cut journal " + dir.string() + " after seq " + std::to_string(keep) +
+                 ": beyond its last seq " + std::to_string(last)};
+  }
+  if (keep == last) return plan;
+  QX_ASSERT(!plan.segment.empty() && plan.offset >= kSegmentHeaderBytes);
+  plan.report.first_cut = core::Seq(keep + 1);
+  plan.report.last_cut = core::Seq(last);
+  plan.report.records = last - keep;
+  for (const fs::path& p : list_segments(dir)) {
+    if (p.filename().string() > plan.segment.filename().string()) plan.later.push_back(p);
+  }
+  return plan;
+}
+
+Status remove_durably(const fs::path& dir, const fs::path& path) {
+  std::error_code ec;
+  fs::remove(path, ec);
+  if (ec) return Error{"cut journal: remove " + path.string() + ": " + ec.message()};
+  return sync_dir(dir);
+}
+
+Status truncate_durably(const fs::path& path, std::uint64_t size) {
+  int fd = ::open(path.c_str(), O_WRONLY | O_CLOEXEC);
+  if (fd < 0) return Error{"cut journal: open " + path.string() + ": " + errno_text()};
+  bool ok = ::ftruncate(fd, static_cast<off_t>(size)) == 0 && ::fsync(fd) == 0;
+  std::string why = ok ? "" : errno_text();
+  ::close(fd);
+  if (!ok) return Error{"cut journal: truncate " + path.string() + ": " + why};
+  return {};
+}
+
+}  // namespace
+
+Result<CutReport> cut_journal_after(const fs::path& dir, core::Seq keep_last) {
+  auto planned = plan_cut(dir, keep_last);
+  if (!planned) return planned.error();
+  CutPlan& plan = planned.value();
+  if (plan.report.records == 0) return plan.report;
+  std::error_code ec;
+  for (const fs::path& p : plan.later) {
+    plan.report.bytes += fs::file_size(p, ec);
+    if (ec) return Error{"cut journal: size of " + p.string() + ": " + ec.message()};
+  }
+  std::uint64_t size = fs::file_size(plan.segment, ec);
+  if (ec) return Error{"cut journal: size of " + plan.segment.string() + ": " + ec.message()};
+  if (size <= plan.offset) return Error{"cut journal: " + plan.segment.string() + " shrank"};
+  // Last segment first, each removal durable before the next: a crash part way leaves a shorter
+  // journal without a gap, never a segment whose predecessor is gone.
+  for (auto it = plan.later.rbegin(); it != plan.later.rend(); ++it) {
+    if (Status s = remove_durably(dir, *it); !s) return s.error();
+  }
+  if (plan.offset == kSegmentHeaderBytes) {
+    // keep_last + 1 opens its segment: nothing of that segment is kept.
+    plan.report.bytes += size;
+    if (Status s = remove_durably(dir, plan.segment); !s) return s.error();
+    return plan.report;
+  }
+  plan.report.bytes += size - plan.offset;
+  if (Status s = truncate_durably(plan.segment, plan.offset); !s) return s.error();
+  if (Status s = sync_dir(dir); !s) return s.error();
+  return plan.report;
 }
 
 }  // namespace qx::replay

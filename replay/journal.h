@@ -39,8 +39,24 @@
 // the last event a server may acknowledge. New segment files are fsynced together with their
 // directory.
 //
+// Replication: a follower copies the leader's records byte for byte. `Record::raw` is a record
+// exactly as on disk; `JournalWriter::append_record` checks one such record (its framing, CRC, that
+// it is the next seq and that its chain hash links onto this journal) and buffers it verbatim, so
+// that copying every record of journal A into an empty journal B with the same segment_bytes_max
+// gives B the same segment files, byte for byte. (Segment headers carry this build's schema and
+// semantics versions: the files are identical only when both sides run the same versions.) A
+// follower whose journal has a suffix the new leader never had removes it with
+// `cut_journal_after`, comparing chains first with `chain_hash_at`:
+//
+//   auto mine = chain_hash_at(dir, seq);       // equal to the leader's chain at seq?
+//   auto cut = cut_journal_after(dir, seq);    // with no writer open on dir
+//   auto w = JournalWriter::open(dir, {});     // w.value().last_seq() == seq
+//   w.value().append_record(rec.raw);          // seq + 1, as the leader sent it
+//
 // Caveats: one writer per directory (not enforced across processes); events must carry
-// consecutive sequence numbers; a Result error from the writer leaves it unusable (reopen).
+// consecutive sequence numbers; a Result error from the writer leaves it unusable (reopen),
+// except a record that append_record refuses: that leaves the writer unchanged and usable;
+// cut_journal_after must never run while a writer (or a reader) has the directory open.
 #pragma once
 
 #include <array>
@@ -73,12 +89,15 @@ struct JournalOptions {
   FsyncPolicy fsync = FsyncPolicy::kEveryGroup;
 };
 
-// One record as read from disk; `payload` points into the reader's buffer until the next call.
+// One record as read from disk; `payload` and `raw` point into the reader's buffer until the next
+// call to next().
 struct Record {
   core::Seq seq{};
   std::int64_t timestamp_ns{};
   ChainHash chain{};
   std::span<const std::uint8_t> payload;
+  // The whole record as on disk: header, payload and zero padding to a multiple of 8 bytes.
+  std::span<const std::uint8_t> raw;
   std::string segment;     // file name
   std::uint64_t offset{};  // byte offset of the record in its segment
 };
@@ -131,6 +150,34 @@ class JournalReader {
 // Validates a whole journal without changing anything.
 Result<OpenReport> verify_journal(const std::filesystem::path& dir);
 
+// The chain hash of record `seq` (the zero hash for seq 0, without reading anything). Reads from
+// the segment holding `seq` only, trusting that segment's header for the chain before it. An
+// Error when `seq` is past the last whole record or the records read are damaged.
+Result<ChainHash> chain_hash_at(const std::filesystem::path& dir, core::Seq seq);
+
+// What cut_journal_after removed.
+struct CutReport {
+  core::Seq first_cut{}, last_cut{};  // the records removed (both zero when none)
+  std::uint64_t records = 0;
+  // Bytes removed from disk: the records, headers of removed segments, and any torn tail.
+  std::uint64_t bytes = 0;
+  ChainHash chain_after{};  // chain hash of record keep_last (zero when keep_last is 0)
+};
+
+// Removes every record after `keep_last`: the segment holding keep_last + 1 is truncated at that
+// record (or removed when that is its first record), every later segment is removed, and the
+// truncated file and the directory are fsynced. keep_last == 0 removes every segment; keep_last ==
+// the last seq changes nothing (a torn tail is left for JournalWriter::open to cut); keep_last
+// past the last seq is an Error. The whole journal is read and validated first (as
+// JournalWriter::open does): if JournalReader reports any damage this is an Error and nothing on
+// disk is changed. A torn tail counts as absent (it
+// is removed with the records before it when they are cut).
+//
+// Crash safety: later segments are removed last first, each removal made durable before the next,
+// so a crash leaves a valid journal ending somewhere between keep_last and the old end; repeating
+// the cut finishes it. No writer or reader may have `dir` open while this runs.
+Result<CutReport> cut_journal_after(const std::filesystem::path& dir, core::Seq keep_last);
+
 class JournalWriter {
  public:
   // Opens (creating the directory if needed) for appending after the last whole record.
@@ -147,6 +194,14 @@ class JournalWriter {
   // Appends an already encoded payload (the sequencer may encode outside the engine thread).
   Status append_encoded(core::Seq seq, std::int64_t timestamp_ns,
                         std::span<const std::uint8_t> payload);
+  // Appends one record another journal wrote (a `Record::raw`), verbatim, into the pending group
+  // under the same segment rules as append(). Before buffering anything it checks: at least a
+  // record header; a length field within kRecordPayloadBytesMax that matches raw.size(); zero
+  // padding; the CRC; seq == last_seq() + 1; and that the record's chain hash is this journal's
+  // chain followed by the record (it links onto this journal). A refused record gives an Error
+  // naming its seq and the failed check, and leaves the writer unchanged and usable. The payload
+  // is not decoded. An I/O error while starting a segment leaves the writer unusable, as usual.
+  Status append_record(std::span<const std::uint8_t> raw);
   // Writes the pending group and syncs per policy. Returns the durable sequence number.
   Result<core::Seq> commit();
 
@@ -158,6 +213,7 @@ class JournalWriter {
  private:
   JournalWriter() = default;
   Status start_segment(core::Seq first_seq);
+  Result<std::uint8_t*> reserve_record(core::Seq seq, std::size_t record_bytes);
   Status write_pending();
 
   std::filesystem::path dir_;

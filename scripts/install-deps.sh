@@ -9,7 +9,7 @@ packages=(
   libroaring-dev librapidcheck-dev libgtest-dev libgmock-dev libbenchmark-dev libcli11-dev
   zlib1g-dev
   nlohmann-json3-dev libsodium-dev libjwt-dev prometheus-cpp-dev prometheus python3-requests
-  python3-websockets
+  python3-websockets etcd-server
   pybind11-dev python3-dev python3-numpy python3-pytest python3-pandas python3-matplotlib
   python3-setuptools python3-wheel python3-pip python3-venv clang-format
 )
