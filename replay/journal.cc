@@ -382,6 +382,7 @@ JournalWriter& JournalWriter::operator=(JournalWriter&& o) noexcept {
     pending_first_seq_ = o.pending_first_seq_;
     chain_ = o.chain_;
     report_ = std::move(o.report_);
+    tap_ = std::exchange(o.tap_, nullptr);
   }
   return *this;
 }
@@ -481,6 +482,8 @@ Status JournalWriter::append_encoded(core::Seq seq, std::int64_t timestamp_ns,
   std::memcpy(rec + 24, chain_.data(), 32);
   put32(rec + 4, record_crc(rec, payload.size()));
   last_seq_ = seq;
+  if (tap_ != nullptr)
+    tap_->insert(tap_->end(), rec, rec + kRecordHeaderBytes + padded(payload.size()));
   return {};
 }
 
@@ -495,6 +498,7 @@ Status JournalWriter::append_record(std::span<const std::uint8_t> raw) {
   QX_ASSERT(get64(at.value() + 8) == static_cast<std::uint64_t>(seq));
   chain_ = chain.value();
   last_seq_ = seq;
+  if (tap_ != nullptr) tap_->insert(tap_->end(), raw.begin(), raw.end());
   return {};
 }
 

@@ -204,6 +204,10 @@ class JournalWriter {
   Status append_record(std::span<const std::uint8_t> raw);
   // Writes the pending group and syncs per policy. Returns the durable sequence number.
   Result<core::Seq> commit();
+  // From now on, the bytes of every record appended (exactly as they go to disk, a Record::raw
+  // each) are also appended to *sink, for a replicating leader to ship; nullptr stops. The
+  // caller owns the sink and empties it as it likes.
+  void copy_records_to(std::vector<std::uint8_t>* sink) { tap_ = sink; }
 
   [[nodiscard]] core::Seq last_seq() const { return last_seq_; }
   [[nodiscard]] core::Seq durable_seq() const { return durable_seq_; }
@@ -226,6 +230,7 @@ class JournalWriter {
   core::Seq pending_first_seq_{};
   ChainHash chain_{};
   OpenReport report_;
+  std::vector<std::uint8_t>* tap_ = nullptr;
 };
 
 // Segment file name for a first sequence number.

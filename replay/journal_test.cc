@@ -409,6 +409,50 @@ TEST_F(JournalReplicationTest, CopyingRawRecordsGivesIdenticalSegmentFiles) {
   }
 }
 
+// What a leader ships: every record appended (by append, append_encoded or append_record) comes
+// out of the tap exactly as it reads back from disk, across segment boundaries; a record
+// append_record refuses does not.
+TEST_F(JournalReplicationTest, TheTapCopiesEveryAppendedRecordAsOnDisk) {
+  fs::path a = dir_ / "a", b = dir_ / "b";
+  std::vector<std::uint8_t> tap_a, tap_b;
+  {
+    auto w = JournalWriter::open(a, small());
+    ASSERT_TRUE(w.ok()) << w.error().message;
+    w.value().copy_records_to(&tap_a);
+    for (std::uint64_t s = 1; s <= 40; ++s) {
+      if (s % 3 == 0) {
+        std::vector<std::uint8_t> opaque(s % 13 + 1, static_cast<std::uint8_t>(s));
+        ASSERT_TRUE(w.value().append_encoded(Seq(s), 1'000, opaque).ok());
+      } else {
+        ASSERT_TRUE(w.value().append(deposit_event(s)).ok());
+      }
+      if (s % 6 == 0) {
+        ASSERT_TRUE(w.value().commit().ok());
+      }
+    }
+    ASSERT_TRUE(w.value().commit().ok());
+  }
+  std::vector<Copied> recs;
+  ASSERT_NO_FATAL_FAILURE(read_all(a, recs));
+  ASSERT_EQ(recs.size(), 40u);
+  ASSERT_GT(contents(a).size(), 3u);  // several segments
+  std::vector<std::uint8_t> on_disk;
+  for (const Copied& c : recs) on_disk.insert(on_disk.end(), c.raw.begin(), c.raw.end());
+  EXPECT_TRUE(tap_a == on_disk);
+
+  auto w = JournalWriter::open(b, small());
+  ASSERT_TRUE(w.ok()) << w.error().message;
+  w.value().copy_records_to(&tap_b);
+  std::vector<std::uint8_t> bad = recs[1].raw;  // seq 2 before seq 1: refused
+  EXPECT_FALSE(w.value().append_record(bad).ok());
+  EXPECT_TRUE(tap_b.empty());
+  for (const Copied& c : recs) ASSERT_TRUE(w.value().append_record(c.raw).ok());
+  EXPECT_TRUE(tap_b == on_disk);
+  w.value().copy_records_to(nullptr);
+  ASSERT_TRUE(w.value().commit().ok());
+  EXPECT_TRUE(tap_b == on_disk);
+}
+
 TEST_F(JournalReplicationTest, RefusedRecordsLeaveTheWriterUsable) {
   fs::path a = dir_ / "a", c = dir_ / "c", b = dir_ / "b";
   ASSERT_NO_FATAL_FAILURE(write_mixed(a, 1, 6, {}));

@@ -1,5 +1,6 @@
 #include "server/sequencer.h"
 
+#include <algorithm>
 #include <chrono>
 #include <cstdlib>
 #include <exception>
@@ -7,6 +8,7 @@
 #include <variant>
 #include <vector>
 
+#include "replay/codec.h"
 #include "server/log.h"
 
 namespace qx::server {
@@ -63,13 +65,79 @@ const core::EffectBuffer& Sequencer::Ctx::submit(core::EventBody body) {
   }
   const core::Event event{{seq, s.stamp_ns(), 0}, std::move(body)};
   if (auto st = s.writer_.append(event); !st) fatal("journal append: " + st.error().message);
-  s.effects_.clear();
-  s.engine_.apply(event, s.effects_);
-  s.appended_ += 1;
-  s.dirty_ = true;
-  s.metrics_.on_event(event, s.effects_);
-  for (const auto& listen : s.listeners_) listen(event, s.effects_, s.engine_);
+  s.applied(event);
   return s.effects_;
+}
+
+replay::Status Sequencer::Ctx::append_replicated(std::span<const std::uint8_t> raw) {
+  Sequencer& s = s_;
+  if (auto st = s.writer_.append_record(raw); !st) return st;
+  // The record is in the journal's pending group now: it must apply, or the process stops.
+  const auto payload = raw.subspan(replay::kRecordHeaderBytes);
+  std::uint32_t len = 0;
+  for (int i = 3; i >= 0; --i) len = (len << 8) | raw[static_cast<std::size_t>(i)];
+  auto event = replay::decode_event(payload.first(len));
+  if (!event) {
+    fatal("replicated seq " + std::to_string(core::raw(s.writer_.last_seq())) +
+          " does not decode: " + event.error().message);
+  }
+  if (event.value().header.seq != s.writer_.last_seq()) {
+    fatal("replicated seq " + std::to_string(core::raw(s.writer_.last_seq())) +
+          ": the payload's header names seq " +
+          std::to_string(core::raw(event.value().header.seq)));
+  }
+  s.applied(event.value());
+  return {};
+}
+
+std::optional<std::uint64_t> Sequencer::Ctx::state_hash_at(core::Seq seq) const {
+  auto it = s_.own_hashes_.find(seq);
+  if (it == s_.own_hashes_.end()) return std::nullopt;
+  return it->second;
+}
+
+void Sequencer::applied(const core::Event& event) {
+  effects_.clear();
+  engine_.apply(event, effects_);
+  appended_ += 1;
+  dirty_ = true;
+  metrics_.on_event(event, effects_);
+  for (const auto& listen : listeners_) listen(event, effects_, engine_);
+  const std::uint64_t every = replication_.state_hash_every;
+  if (every != 0 && core::raw(event.header.seq) % every == 0) {
+    const std::uint64_t h = engine_.state_hash();
+    group_hashes_.emplace_back(event.header.seq, h);
+    own_hashes_.emplace(event.header.seq, h);
+    if (own_hashes_.size() > 64) own_hashes_.erase(own_hashes_.begin());
+  }
+}
+
+void Sequencer::replicate(Replication r) {
+  replication_ = std::move(r);
+  writer_.copy_records_to(&tap_);
+}
+
+void Sequencer::hold_replies(bool on) {
+  {
+    std::lock_guard lock(mu_);
+    holding_ = on;
+  }
+  cv_.notify_all();
+}
+
+void Sequencer::acknowledge(core::Seq through) {
+  {
+    std::lock_guard lock(mu_);
+    acknowledged_ = std::max(acknowledged_, through);
+  }
+  cv_.notify_all();
+}
+
+bool Sequencer::released(core::Seq last) {
+  std::unique_lock lock(mu_);
+  if (!holding_) return true;
+  cv_.wait(lock, [&] { return !holding_ || acknowledged_ >= last || stopping_; });
+  return acknowledged_ >= last;
 }
 
 void Sequencer::commit() {
@@ -80,6 +148,19 @@ void Sequencer::commit() {
   metrics_.fsync_seconds(std::chrono::duration<double>(std::chrono::steady_clock::now() - start));
   QX_ASSERT(durable.value() == engine_.last_seq());
   dirty_ = false;
+  if (replication_.on_durable && !tap_.empty()) {
+    Shipment s;
+    s.last = durable.value();
+    s.records = std::move(tap_);
+    tap_.clear();
+    s.state_hashes = std::move(group_hashes_);
+    group_hashes_.clear();
+    // The first record's seq is in its header (bytes 8..15).
+    std::uint64_t first = 0;
+    for (int i = 7; i >= 0; --i) first = (first << 8) | s.records[8 + static_cast<std::size_t>(i)];
+    s.first = core::Seq(first);
+    contained("on_durable", [&] { replication_.on_durable(std::move(s)); });
+  }
 }
 
 bool Sequencer::post(Job job, Done done) {
@@ -130,13 +211,22 @@ void Sequencer::run() {
       }
     }
     commit();  // durable before anyone hears of it
+    // With ack = quorum, and a majority too: a batch that was not acknowledged before the gate
+    // opened (leadership lost, or shutdown) tells its clients the outcome is unknown here.
+    const bool acknowledged = released(engine_.last_seq());
+    if (!acknowledged) {
+      for (Reply& r : replies) {
+        r = Reply{503, R"({"error":"not_leader","message":"leadership was lost before the )"
+                       R"(request was replicated; its outcome is unknown: ask the leader"})"};
+      }
+    }
     // Callbacks only hand work to other threads; one that throws is logged and the exchange
     // goes on (nothing of it reached the journal or the engine).
     for (std::size_t i = 0; i < batch.size(); ++i) {
       contained("reply", [&] { batch[i].done(std::move(replies[i])); });
     }
     for (const auto& f : after_batch_) contained("after_batch", f);
-    if (appended_ != appended_before) {
+    if (acknowledged && appended_ != appended_before) {
       for (const auto& f : on_commit_) contained("on_commit", [&] { f(engine_); });
     }
   }

@@ -17,6 +17,15 @@
 // Applying before the fsync is safe because nothing leaves the process before it; if the commit
 // fails the engine is ahead of the disk, so the process stops (exit 1) rather than serve it.
 //
+// Replication (docs/cluster.md): replicate() makes the sequencer hand every durable group's
+// records (exactly as written) to the cluster driver, with the state hash at every K-th event.
+// On a leader with ack = quorum, hold_replies(true) makes each batch wait after its commit until
+// acknowledge() reaches its last seq: only then do its replies and commit callbacks run, so no
+// client hears of an event a majority does not hold (one group in flight at a time; requests
+// arriving meanwhile form the next group). If the gate opens before that (leadership lost), the
+// waiting replies become 503 not_leader: the outcome is unknown to this node. On a follower, jobs
+// call Ctx::append_replicated with the leader's records instead of submit.
+//
 // Caveats: jobs run on the sequencer thread and must not block; engine references must not
 // escape a job; the reply callback must only hand the reply to another thread.
 #pragma once
@@ -25,8 +34,12 @@
 #include <cstdint>
 #include <deque>
 #include <functional>
+#include <map>
 #include <mutex>
+#include <optional>
+#include <span>
 #include <string>
+#include <utility>
 #include <vector>
 
 #include "core/engine.h"
@@ -47,6 +60,14 @@ class Sequencer {
    public:
     // Journals and applies one event; the effects are valid until the next submit.
     const core::EffectBuffer& submit(core::EventBody body);
+    // A follower's path: appends one record the leader wrote (after JournalWriter::append_record's
+    // checks: framing, CRC, seq, chain), decodes and applies it. A refused record changes
+    // nothing; one that passes those checks and does not decode stops the process (exit 1),
+    // since it is in the journal now and this engine cannot follow it.
+    replay::Status append_replicated(std::span<const std::uint8_t> raw);
+    // The state hash this node took after event seq (every state_hash_every-th event; the newest
+    // 64 are kept), or nullopt.
+    [[nodiscard]] std::optional<std::uint64_t> state_hash_at(core::Seq seq) const;
     [[nodiscard]] const core::Engine& engine() const { return s_.engine_; }
 
    private:
@@ -89,6 +110,25 @@ class Sequencer {
       std::function<void(const core::Event&, const core::EffectBuffer&, const core::Engine&)>;
   void add_event_listener(EventListener f) { listeners_.push_back(std::move(f)); }
 
+  // What a durable group hands to the cluster driver: its records as written (consecutive
+  // Record::raw), their range, and (seq, state hash) at each multiple of state_hash_every in it.
+  struct Shipment {
+    core::Seq first{};
+    core::Seq last{};
+    std::vector<std::uint8_t> records;
+    std::vector<std::pair<core::Seq, std::uint64_t>> state_hashes;
+  };
+  struct Replication {
+    std::uint64_t state_hash_every = 0;  // 0: no state hashes
+    // On the sequencer thread after each commit that wrote records; only hands them on.
+    std::function<void(Shipment)> on_durable;
+  };
+  // Before run().
+  void replicate(Replication r);
+  // From any thread: close (true) or open the acknowledgement gate; raise the acknowledged seq.
+  void hold_replies(bool on);
+  void acknowledge(core::Seq through);
+
   // Only when the sequencer thread is not running.
   [[nodiscard]] const core::Engine& engine() const { return engine_; }
   [[nodiscard]] std::uint64_t events_appended() const { return appended_; }
@@ -100,6 +140,9 @@ class Sequencer {
   };
   void commit();
   std::int64_t stamp_ns();
+  void applied(const core::Event& event);
+  // After a batch's commit: whether its replies may go (waits while the gate holds them).
+  bool released(core::Seq last);
 
   replay::JournalWriter writer_;
   core::Engine engine_;
@@ -111,11 +154,17 @@ class Sequencer {
   std::vector<CommitListener> on_commit_;
   std::vector<std::function<void()>> after_batch_;
   std::vector<EventListener> listeners_;
+  Replication replication_;
+  std::vector<std::uint8_t> tap_;  // the current group's records (replication only)
+  std::vector<std::pair<core::Seq, std::uint64_t>> group_hashes_;
+  std::map<core::Seq, std::uint64_t> own_hashes_;  // the newest state hashes taken
 
   std::mutex mu_;
   std::condition_variable cv_;
   std::deque<Item> queue_;
   bool stopping_ = false;
+  bool holding_ = false;      // the acknowledgement gate
+  core::Seq acknowledged_{};  // acknowledge()'s highest
 };
 
 }  // namespace qx::server
