@@ -221,6 +221,11 @@ int main(int argc, char** argv) {
       ->add_option("--tls-min-version", serve.tls_min_version,
                    "Oldest TLS version accepted: 1.2 (default) or 1.3")
       ->check(CLI::IsMember({"1.2", "1.3"}));
+  serve_cmd
+      ->add_option("--cluster", serve.cluster_file,
+                   "Run as one node of a replicated exchange: the cluster file (JSON: this node's "
+                   "id, every node's addresses, etcd endpoints, ack policy; docs/cluster.md)")
+      ->check(CLI::ExistingFile);
   serve_cmd->add_flag("--demo", serve.demo,
                       "On an empty journal, create demo instruments, users and funded accounts; "
                       "a random JWT secret is allowed");

@@ -1,6 +1,7 @@
 #include "server/gateway.h"
 
 #include <memory>
+#include <nlohmann/json.hpp>
 #include <utility>
 
 namespace qx::server {
@@ -15,6 +16,7 @@ unsigned gate_http_status(GateCode c) {
     case GateCode::kUnknownInstrument: return 404;
     case GateCode::kRateLimited: return 429;
     case GateCode::kOverloaded: return 503;
+    case GateCode::kNotLeader: return 421;
   }
   return 500;
 }
@@ -29,6 +31,7 @@ const char* gate_code_name(GateCode c) {
     case GateCode::kUnknownInstrument: return "unknown_instrument";
     case GateCode::kRateLimited: return "rate_limited";
     case GateCode::kOverloaded: return "overloaded";
+    case GateCode::kNotLeader: return "not_leader";
   }
   return "internal";
 }
@@ -217,6 +220,13 @@ void Gateway::post(Job job, Done done) {
     // A job that threw answers 500 (Sequencer::run); nothing of it reached the engine.
     if (rep.status >= 500) {
       return done(refused(GateError{GateCode::kOverloaded, "the request failed; retry"}));
+    }
+    if (rep.status == 421) {
+      // The sequencer's body is {"error":"not_leader","message":"<which node leads>",...}.
+      const auto j = nlohmann::json::parse(rep.body, nullptr, false);
+      const bool shaped = j.is_object() && j.contains("message") && j["message"].is_string();
+      return done(refused(GateError{GateCode::kNotLeader, shaped ? j["message"].get<std::string>()
+                                                                 : "this node does not lead"}));
     }
     done(std::move(*result));
   };

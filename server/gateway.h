@@ -39,6 +39,7 @@ enum class GateCode : std::uint8_t {
   kUnknownInstrument = 6,  // 404 unknown_instrument
   kRateLimited = 7,        // 429 rate_limited
   kOverloaded = 8,         // 503 overloaded
+  kNotLeader = 9,          // 421 not_leader (a cluster's follower; the message names the leader)
 };
 unsigned gate_http_status(GateCode c);
 const char* gate_code_name(GateCode c);

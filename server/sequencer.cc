@@ -30,6 +30,9 @@ void contained(const char* what, F&& f) {
   }
 }
 
+// Thrown by Ctx::submit on a node that may not journal; the job answers 421.
+struct NotLeader {};
+
 }  // namespace
 
 Sequencer::Sequencer(replay::JournalWriter writer, core::Engine engine, Metrics& metrics,
@@ -48,6 +51,7 @@ std::int64_t Sequencer::stamp_ns() {
 
 const core::EffectBuffer& Sequencer::Ctx::submit(core::EventBody body) {
   Sequencer& s = s_;
+  if (!s.writable_.load()) throw NotLeader{};
   // Trading-phase changes due now (and a call's uncross) are applied before the next event. They
   // get an event of their own, so that a request's effects are only its own (the gateway reads
   // its outcome from them).
@@ -125,6 +129,12 @@ void Sequencer::hold_replies(bool on) {
   cv_.notify_all();
 }
 
+void Sequencer::set_writable(bool on, std::string not_leader_body) {
+  std::lock_guard lock(mu_);
+  writable_ = on;
+  if (!on) not_leader_body_ = std::move(not_leader_body);
+}
+
 void Sequencer::acknowledge(core::Seq through) {
   {
     std::lock_guard lock(mu_);
@@ -133,9 +143,9 @@ void Sequencer::acknowledge(core::Seq through) {
   cv_.notify_all();
 }
 
-bool Sequencer::released(core::Seq last) {
+bool Sequencer::released(core::Seq last, bool gated) {
+  if (!gated) return true;
   std::unique_lock lock(mu_);
-  if (!holding_) return true;
   cv_.wait(lock, [&] { return !holding_ || acknowledged_ >= last || stopping_; });
   return acknowledged_ >= last;
 }
@@ -186,10 +196,12 @@ void Sequencer::run() {
   std::vector<Reply> replies;
   while (true) {
     batch.clear();
+    bool gated = false;  // the acknowledgement gate was closed when the batch was taken
     {
       std::unique_lock lock(mu_);
       cv_.wait(lock, [&] { return stopping_ || !queue_.empty(); });
       if (queue_.empty() && stopping_) break;
+      gated = holding_;
       while (!queue_.empty() && batch.size() < options_.batch_max) {
         batch.push_back(std::move(queue_.front()));
         queue_.pop_front();
@@ -204,6 +216,9 @@ void Sequencer::run() {
       // journaled stands and is committed with the batch.
       try {
         replies.push_back(item.job(ctx));
+      } catch (const NotLeader&) {
+        std::lock_guard lock(mu_);
+        replies.push_back(Reply{421, not_leader_body_});
       } catch (const std::exception& e) {
         replies.push_back(Reply{500, std::string(R"({"error":"internal","message":")") +
                                          "the request failed on the sequencer\"}"});
@@ -213,7 +228,7 @@ void Sequencer::run() {
     commit();  // durable before anyone hears of it
     // With ack = quorum, and a majority too: a batch that was not acknowledged before the gate
     // opened (leadership lost, or shutdown) tells its clients the outcome is unknown here.
-    const bool acknowledged = released(engine_.last_seq());
+    const bool acknowledged = released(engine_.last_seq(), gated);
     if (!acknowledged) {
       for (Reply& r : replies) {
         r = Reply{503, R"({"error":"not_leader","message":"leadership was lost before the )"

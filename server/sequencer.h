@@ -30,6 +30,7 @@
 // escape a job; the reply callback must only hand the reply to another thread.
 #pragma once
 
+#include <atomic>
 #include <condition_variable>
 #include <cstdint>
 #include <deque>
@@ -128,6 +129,11 @@ class Sequencer {
   // From any thread: close (true) or open the acknowledgement gate; raise the acknowledged seq.
   void hold_replies(bool on);
   void acknowledge(core::Seq through);
+  // From any thread: whether Ctx::submit may journal (a cluster's follower may not). A job whose
+  // submit is refused answers 421 with `not_leader_body` (JSON naming the leader); nothing of it
+  // is journaled. A job run with writable on may still submit after it is turned off mid-batch.
+  void set_writable(bool on, std::string not_leader_body = {});
+  [[nodiscard]] bool writable() const { return writable_.load(); }
 
   // Only when the sequencer thread is not running.
   [[nodiscard]] const core::Engine& engine() const { return engine_; }
@@ -141,8 +147,9 @@ class Sequencer {
   void commit();
   std::int64_t stamp_ns();
   void applied(const core::Event& event);
-  // After a batch's commit: whether its replies may go (waits while the gate holds them).
-  bool released(core::Seq last);
+  // After a batch's commit: whether its replies may go. A batch taken while the gate was closed
+  // waits for the acknowledgement of `last`; if the gate opens first, its replies may not go.
+  bool released(core::Seq last, bool gated);
 
   replay::JournalWriter writer_;
   core::Engine engine_;
@@ -163,7 +170,9 @@ class Sequencer {
   std::condition_variable cv_;
   std::deque<Item> queue_;
   bool stopping_ = false;
-  bool holding_ = false;      // the acknowledgement gate
+  bool holding_ = false;  // the acknowledgement gate
+  std::string not_leader_body_;
+  std::atomic<bool> writable_{true};
   core::Seq acknowledged_{};  // acknowledge()'s highest
 };
 

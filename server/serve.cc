@@ -21,6 +21,7 @@
 #include <thread>
 #include <utility>
 
+#include "cluster/config.h"
 #include "replay/journal.h"
 #include "replay/replay.h"
 #include "replay/store.h"
@@ -31,6 +32,7 @@
 #include "server/log.h"
 #include "server/login.h"
 #include "server/metrics.h"
+#include "server/replicator.h"
 #include "server/sequencer.h"
 #include "server/service.h"
 #include "server/snapshots.h"
@@ -424,6 +426,12 @@ int serve(const ServeOptions& options, std::ostream& out) {
   // not end the process, which is its default action.
   std::signal(SIGHUP, SIG_IGN);
   Config config = load_config(options);
+  std::optional<cluster::ClusterConfig> cluster;
+  if (options.cluster_file) {
+    cluster = cluster::load_cluster_config(*options.cluster_file);
+    if (!options.http) config.http = cluster->self().http;
+    if (!options.tcp) config.tcp = cluster->self().tcp;
+  }
   log_start(config, options.demo, raise_open_files_limit(config.max_connections));
   if (config.jwt_secret.empty() && options.demo) config.jwt_secret = random_secret();
   if (config.jwt_secret.size() < kSecretBytesMin) {
@@ -443,10 +451,14 @@ int serve(const ServeOptions& options, std::ostream& out) {
   std::filesystem::create_directories(data);
   const DataDirLock lock(data);
 
-  // Recovery: the writer cuts a torn tail first; then snapshot + tail through the engine.
+  // A cluster's follower told to cut records its new leader never had did so by restarting.
+  if (cluster) Replicator::apply_pending_cut(data, journal, out);
+  // Recovery: the writer cuts a torn tail first; then snapshot + tail through the engine (a
+  // snapshot past the journal's end, left by a cut, is not used).
   auto writer = unwrap(replay::JournalWriter::open(journal, {}), "journal " + journal.string());
   replay::ReplayOptions ro;
   ro.use_snapshot = true;
+  ro.until_seq = writer.last_seq();
   auto recovered = unwrap(replay::replay_journal(journal, ro), "recovery");
   if (recovered.engine.last_seq() != writer.last_seq()) {
     throw std::runtime_error(
@@ -474,7 +486,11 @@ int serve(const ServeOptions& options, std::ostream& out) {
   Snapshotter snapshots(journal, config.snapshot_every_events, recovered.snapshot_seq, metrics);
   sequencer.add_on_commit([&snapshots](const core::Engine& e) { snapshots.after_commit(e); });
   Auth auth(data / "users.json", config.jwt_secret, config.token_ttl_s, options.demo);
-  if (options.demo) {
+  if (options.demo && cluster) {
+    // Every node logs the demo's users in; the first leader journals the demo's data.
+    out << "qx serve: --demo: the first leader journals instruments, users and accounts\n";
+    out << add_demo_users(auth);
+  } else if (options.demo) {
     if (sequencer.engine().last_seq() == core::Seq{}) {
       out << "qx serve: --demo: journaling instruments, users and accounts\n";
       out << setup_demo(sequencer, auth);
@@ -485,6 +501,11 @@ int serve(const ServeOptions& options, std::ostream& out) {
 
   // The engine limits of the config file: journaled when they differ from the journal's, so a
   // restart with the same file journals nothing.
+  if (cluster && (config.engine_limits || std::getenv("QX_ADMIN_PASSWORD") != nullptr)) {
+    throw std::runtime_error(
+        "engine_limits and QX_ADMIN_PASSWORD are not supported with --cluster yet: set the limits "
+        "and create users through the leader's API");
+  }
   if (config.engine_limits && *config.engine_limits != sequencer.engine().limits()) {
     const core::EngineLimits l = *config.engine_limits;
     if (auto why = limits_too_large(sequencer.engine().limits(), l)) {
@@ -574,11 +595,22 @@ int serve(const ServeOptions& options, std::ostream& out) {
   });
 
   sequencer.add_on_commit([&http](const core::Engine&) { http.notify_change(); });
+  std::optional<Replicator> replicator;
+  if (cluster) {
+    const bool demo = options.demo;
+    replicator.emplace(*cluster, data, sequencer, [demo](Sequencer::Ctx& c) {
+      if (demo) journal_demo(c);
+    });
+    out << "qx serve: cluster " << cluster->name << " node " << cluster->node << ", replication on "
+        << cluster->self().replication << std::endl;
+  }
   std::thread sequencer_thread([&] { sequencer.run(); });
+  if (replicator) replicator->start();
   Marker marker(sequencer, std::chrono::milliseconds(config.mark_interval_ms));
   http.run_until_signal();
   out << "qx serve: signal received, draining" << std::endl;
   marker.stop();
+  if (replicator) replicator->stop();
   sequencer.stop();
   sequencer_thread.join();
   http.flush_replies();

@@ -67,6 +67,9 @@ struct ServeOptions {
   std::optional<std::string> tls_client_ca;    // PEM CA bundle: require client certificates (mTLS)
   std::optional<std::string> tls_crl;          // PEM CRLs of client certificates (with mTLS)
   std::optional<std::string> tls_min_version;  // "1.2" (default) or "1.3"
+  // A cluster file (cluster/config.h, docs/cluster.md): this process is one node of a replicated
+  // exchange. Its http and tcp addresses come from the file unless given here.
+  std::optional<std::string> cluster_file;
   bool demo = false;
 };
 

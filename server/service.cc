@@ -1343,9 +1343,15 @@ std::optional<std::string> limits_too_large(const core::EngineLimits& now,
 }
 
 std::string setup_demo(Sequencer& sequencer, Auth& auth) {
-  std::vector<std::string> hashes;
-  for (const DemoUser& u : kDemoUsers) hashes.push_back(Auth::hash_password(u.password));
-  sequencer.execute([&](Sequencer::Ctx& c) {
+  sequencer.execute([](Sequencer::Ctx& c) {
+    journal_demo(c);
+    return Reply{};
+  });
+  return add_demo_users(auth);
+}
+
+void journal_demo(Sequencer::Ctx& c) {
+  {
     for (const DemoInstrument& d : kDemoInstruments) {
       core::CreateInstrument ci;
       ci.code = d.code;
@@ -1365,15 +1371,21 @@ std::string setup_demo(Sequencer& sequencer, Auth& auth) {
     for (std::size_t i = 0; i < std::size(kDemoUsers); ++i) {
       const DemoUser& u = kDemoUsers[i];
       expect_ok(c.submit(core::CreateUser{u.name}), u.name);
-      auth.add_user_hashed(u.name, hashes[i], u.role, /*demo=*/true);
       if (u.account == nullptr) continue;
       const auto user = c.engine().find_user(u.name);
       expect_ok(c.submit(core::CreateAccount{*user, u.account}), u.account);
       const auto account = c.engine().find_account(u.account);
       expect_ok(c.submit(core::Deposit{*account, core::Money(kDemoFundsMinor)}), u.account);
     }
-    return Reply{};
-  });
+  }
+}
+
+std::string add_demo_users(Auth& auth) {
+  for (const DemoUser& u : kDemoUsers) {
+    if (!auth.has_user(u.name)) {
+      auth.add_user_hashed(u.name, Auth::hash_password(u.password), u.role, /*demo=*/true);
+    }
+  }
   std::string out = "demo users (username / password / role / account):\n";
   for (const DemoUser& u : kDemoUsers) {
     out += std::string("  ") + u.name + " / " + u.password + " / " + to_string(u.role) + " / " +

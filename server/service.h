@@ -114,7 +114,11 @@ nlohmann::json merge_diff(const nlohmann::json& from, const nlohmann::json& to);
 
 // Adds the demo's instruments, users (admin, alice, bob, viewer) and funded accounts; run once on
 // an empty journal before the sequencer thread starts. Returns the credentials as text lines.
+// Its two halves: journal_demo journals the events (in a job: a cluster's first term), and
+// add_demo_users adds the demo's logins to this node's users file (every node of a cluster).
 std::string setup_demo(Sequencer& sequencer, Auth& auth);
+void journal_demo(Sequencer::Ctx& c);
+std::string add_demo_users(Auth& auth);
 
 // The fields of core::EngineLimits as the API and the config file name them, each with the
 // largest value the engine takes (POST /api/admin/limits and the `engine_limits` config key).

@@ -1,0 +1,808 @@
+#include "server/replicator.h"
+
+#include <fcntl.h>
+#include <unistd.h>
+
+#include <array>
+#include <boost/asio/connect.hpp>
+#include <boost/asio/executor_work_guard.hpp>
+#include <boost/asio/io_context.hpp>
+#include <boost/asio/ip/tcp.hpp>
+#include <boost/asio/post.hpp>
+#include <boost/asio/steady_timer.hpp>
+#include <boost/asio/write.hpp>
+#include <chrono>
+#include <condition_variable>
+#include <cstdlib>
+#include <deque>
+#include <fstream>
+#include <map>
+#include <mutex>
+#include <nlohmann/json.hpp>
+#include <ostream>
+#include <thread>
+#include <vector>
+
+#include "cluster/node.h"
+#include "cluster/wire.h"
+#include "replay/journal.h"
+#include "server/etcd.h"
+#include "server/log.h"
+#include "server/wire_frame.h"
+
+namespace qx::server {
+
+namespace asio = boost::asio;
+namespace fs = std::filesystem;
+using asio::ip::tcp;
+using cluster::NodeId;
+using nlohmann::json;
+
+namespace {
+
+constexpr std::size_t kRecentBytesMax = 256u << 20;   // records a leader keeps in memory
+constexpr std::size_t kFrameRecordsBytes = 4u << 20;  // records per Records frame
+constexpr std::size_t kOutBytesMax = 16u << 20;       // unsent bytes before a leader waits
+
+std::int64_t now_ms() {
+  return std::chrono::duration_cast<std::chrono::milliseconds>(
+             std::chrono::steady_clock::now().time_since_epoch())
+      .count();
+}
+
+// Writes `text` to `path` durably: a temporary file, fsync, rename, fsync of the directory.
+void write_durably(const fs::path& path, const std::string& text) {
+  const fs::path tmp = path.string() + ".tmp";
+  const int fd = ::open(tmp.c_str(), O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0600);
+  if (fd < 0) throw std::runtime_error("cannot write " + tmp.string());
+  const bool ok = ::write(fd, text.data(), text.size()) == static_cast<ssize_t>(text.size()) &&
+                  ::fsync(fd) == 0;
+  ::close(fd);
+  if (!ok) throw std::runtime_error("cannot write " + tmp.string());
+  fs::rename(tmp, path);
+  const int dir = ::open(path.parent_path().c_str(), O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+  if (dir >= 0) {
+    ::fsync(dir);
+    ::close(dir);
+  }
+}
+
+std::optional<std::uint64_t> read_number(const fs::path& path) {
+  std::ifstream in(path);
+  std::uint64_t v = 0;
+  if (!(in >> v)) return std::nullopt;
+  return v;
+}
+
+// "HOST:PORT" or "[V6]:PORT" (the cluster file checked the shape).
+std::pair<std::string, std::string> host_port(const std::string& a) {
+  const auto colon = a.rfind(':');
+  std::string host = a.substr(0, colon);
+  if (host.size() >= 2 && host.front() == '[') host = host.substr(1, host.size() - 2);
+  return {host, a.substr(colon + 1)};
+}
+
+// The byte length of the record starting at p (its header's length field, padded).
+std::size_t record_bytes(const std::uint8_t* p) {
+  std::uint32_t len = 0;
+  for (int i = 3; i >= 0; --i) len = (len << 8) | p[i];
+  return replay::kRecordHeaderBytes + ((std::size_t{len} + 7) & ~std::size_t{7});
+}
+
+}  // namespace
+
+struct Replicator::Impl {
+  // ---- the node's journal as the state machine sees it
+  struct Log : cluster::LogView {
+    fs::path journal;
+    std::atomic<std::uint64_t> durable_seq{0};
+    std::atomic<std::uint64_t> queued_seq{0};  // follower: records handed to the sequencer
+    std::map<std::uint64_t, replay::ChainHash> queued_chains;  // their chains (I/O thread only)
+    void queued(const std::vector<std::vector<std::uint8_t>>& records) {
+      for (const auto& raw : records) {
+        std::uint64_t s = 0;
+        for (int i = 7; i >= 0; --i) s = (s << 8) | raw[8 + static_cast<std::size_t>(i)];
+        replay::ChainHash h;
+        std::copy(raw.begin() + 24, raw.begin() + 56, h.begin());
+        queued_chains[s] = h;
+      }
+      while (queued_chains.size() > 65'536) queued_chains.erase(queued_chains.begin());
+    }
+    std::atomic<std::uint64_t> epoch{0};
+    core::Seq last() const override {
+      return core::Seq(std::max(durable_seq.load(), queued_seq.load()));
+    }
+    core::Seq durable() const override { return core::Seq(durable_seq.load()); }
+    std::uint64_t last_epoch() const override { return epoch.load(); }
+    std::optional<replay::ChainHash> chain_at(core::Seq seq) const override {
+      if (seq == core::Seq{}) return replay::ChainHash{};
+      // Records handed to the sequencer and not yet durable carry their chain in their header.
+      if (auto q = queued_chains.find(core::raw(seq)); q != queued_chains.end()) return q->second;
+      if (core::raw(seq) > durable_seq.load()) return std::nullopt;
+      auto c = replay::chain_hash_at(journal, seq);
+      if (!c) return std::nullopt;
+      return c.value();
+    }
+  };
+
+  // ---- one replication connection
+  struct Conn : std::enable_shared_from_this<Conn> {
+    Conn(Impl& i, tcp::socket s, bool dialed) : impl(i), sock(std::move(s)), outgoing(dialed) {}
+    Impl& impl;
+    tcp::socket sock;
+    bool outgoing;
+    NodeId peer = 0;
+    bool closed = false;
+    wire::FrameReader reader{cluster::kPeerFrameMax};
+    std::array<char, 64 << 10> buf{};
+    std::string out, writing;
+
+    void read() {
+      sock.async_read_some(asio::buffer(buf), [self = shared_from_this()](auto ec, std::size_t n) {
+        if (ec) return self->close();
+        self->reader.feed(self->buf.data(), n);
+        self->frames();
+        if (!self->closed) self->read();
+      });
+    }
+    void frames() {
+      while (!closed) {
+        const auto st = reader.next();
+        if (st == wire::FrameReader::Status::kNeedMore) return;
+        if (st != wire::FrameReader::Status::kFrame) {
+          log_event(LogLevel::kWarn, "replication_frame_refused",
+                    {{"peer", peer}, {"error", "oversized or malformed frame"}});
+          return close();
+        }
+        auto d = cluster::decode_peer_frame(reader.message());
+        if (!d) {
+          log_event(LogLevel::kWarn, "replication_frame_refused",
+                    {{"peer", peer}, {"error", d.error().message}});
+          return close();
+        }
+        impl.on_frame(*this, std::move(d).value());
+      }
+    }
+    void send(const std::string& frame) {
+      if (closed) return;
+      out += frame;
+      flush();
+    }
+    void flush() {
+      if (closed || !writing.empty() || out.empty()) return;
+      writing.swap(out);
+      asio::async_write(sock, asio::buffer(writing),
+                        [self = shared_from_this()](auto ec, std::size_t) {
+                          self->writing.clear();
+                          if (ec) return self->close();
+                          self->flush();
+                          if (!self->outgoing && self->out.empty()) self->impl.pump(self->peer);
+                        });
+    }
+    void close() {
+      if (closed) return;
+      closed = true;
+      boost::system::error_code ignored;
+      sock.close(ignored);
+      impl.on_closed(*this);
+    }
+  };
+
+  struct Chunk {
+    core::Seq first{}, last{};
+    std::vector<std::uint8_t> bytes;
+    std::vector<std::pair<core::Seq, std::uint64_t>> hashes;
+  };
+
+  Impl(cluster::ClusterConfig c, fs::path d, Sequencer& s, std::function<void(Sequencer::Ctx&)> f)
+      : config(std::move(c)),
+        data(std::move(d)),
+        seq(s),
+        first_term(std::move(f)),
+        tick(io),
+        acceptor(io) {
+    log.journal = data / "journal";
+    log.durable_seq = core::raw(seq.engine().last_seq());
+    log.epoch = seq.engine().epoch();
+    const std::string prefix = "/qx/" + config.name + "/";
+    leader_key = prefix + "leader";
+    nodes_prefix = prefix + "nodes/";
+    const std::uint64_t fence = read_number(data / "cluster-fence").value_or(0);
+    node = std::make_unique<cluster::Node>(config, log, fence, now_ms());
+    seq.set_writable(false, not_leader_body(0));
+    seq.add_event_listener([this](const core::Event&, const core::EffectBuffer&,
+                                  const core::Engine& e) { log.epoch = e.epoch(); });
+    seq.replicate({config.state_hash_every, [this](Sequencer::Shipment shipped) {
+                     asio::post(io, [this, shipped = std::move(shipped)]() mutable {
+                       on_durable(std::move(shipped));
+                     });
+                   }});
+  }
+
+  // ---------------------------------------------------------------------------------------------
+  // Start and stop.
+
+  void start() {
+    const auto [host, port] = host_port(config.self().replication);
+    tcp::endpoint ep(asio::ip::make_address(host), static_cast<std::uint16_t>(std::stoi(port)));
+    acceptor.open(ep.protocol());
+    acceptor.set_option(asio::socket_base::reuse_address(true));
+    acceptor.bind(ep);
+    acceptor.listen();
+    accept();
+    work.emplace(asio::make_work_guard(io));
+    asio::post(io, [this] { act(node->start()); });
+    schedule_tick();
+    io_thread = std::thread([this] { io.run(); });
+    etcd_thread = std::thread([this] { etcd_loop(); });
+    log_event(LogLevel::kInfo, "cluster_started",
+              {{"node", config.node},
+               {"replication", config.self().replication},
+               {"ack", config.ack == cluster::Ack::kQuorum ? "quorum" : "local"}});
+  }
+
+  void stop() {
+    {
+      std::lock_guard lock(emu);
+      estop = true;
+    }
+    ecv.notify_all();
+    if (etcd_thread.joinable()) etcd_thread.join();
+    asio::post(io, [this] {
+      stopped = true;
+      boost::system::error_code ignored;
+      acceptor.close(ignored);
+      tick.cancel();
+      if (upstream) upstream->close();
+      for (auto& [id, c] : std::map(followers)) c->close();
+    });
+    work.reset();
+    if (io_thread.joinable()) io_thread.join();
+    seq.hold_replies(false);
+  }
+
+  void accept() {
+    acceptor.async_accept([this](auto ec, tcp::socket s) {
+      if (ec) {
+        if (ec != asio::error::operation_aborted) accept();
+        return;
+      }
+      s.set_option(tcp::no_delay(true));
+      auto c = std::make_shared<Conn>(*this, std::move(s), false);
+      c->read();
+      accept();
+    });
+  }
+
+  void schedule_tick() {
+    tick.expires_after(std::chrono::milliseconds(10));
+    tick.async_wait([this](auto ec) {
+      if (ec || stopped) return;
+      act(node->step(cluster::Tick{now_ms()}));
+      schedule_tick();
+    });
+  }
+
+  // ---------------------------------------------------------------------------------------------
+  // The state machine's outputs.
+
+  void act(const std::vector<cluster::Output>& outs) {
+    for (const cluster::Output& o : outs) std::visit([this](const auto& x) { on(x); }, o);
+  }
+
+  void on(const cluster::Send& s) {
+    std::string frame;
+    cluster::append_peer_frame(frame, s.message);
+    if (node->role() == cluster::NodeRole::kLeader) {
+      if (auto it = followers.find(s.to); it != followers.end()) it->second->send(frame);
+    } else if (upstream && upstream_to == s.to) {
+      upstream->send(frame);
+    }
+  }
+
+  void on(const cluster::Connect& c) {
+    std::string hello;
+    cluster::append_peer_frame(hello, c.hello);
+    if (upstream && !upstream->closed && upstream_to == c.leader) return upstream->send(hello);
+    if (upstream) upstream->close();
+    const auto* addr = address_of(c.leader);
+    if (addr == nullptr) return;
+    auto conn = std::make_shared<Conn>(*this, tcp::socket(io), true);
+    conn->peer = c.leader;
+    upstream = conn;
+    upstream_to = c.leader;
+    const auto [host, port] = host_port(addr->replication);
+    tcp::endpoint ep(asio::ip::make_address(host), static_cast<std::uint16_t>(std::stoi(port)));
+    conn->sock.async_connect(ep, [this, conn, hello](auto ec) {
+      if (conn->closed) return;
+      if (ec) return conn->close();
+      conn->sock.set_option(tcp::no_delay(true));
+      conn->send(hello);
+      conn->read();
+    });
+  }
+
+  void on(const cluster::Publish& p) {
+    // The fence reaches this node's disk before anyone can count on it.
+    write_durably(data / "cluster-fence", std::to_string(p.record.fenced) + "\n");
+    const std::string key = nodes_prefix + std::to_string(p.record.id);
+    const std::string value = cluster::encode_node_record(p.record);
+    etcd([key, value](EtcdClient& e, LeaseId lease, Impl&) {
+      if (lease != LeaseId::kNone) (void)e.put(key, value, lease);
+    });
+  }
+
+  void on(const cluster::ReadLeader&) {
+    etcd([](EtcdClient& e, LeaseId, Impl& self) {
+      auto r = e.get(self.leader_key);
+      if (!r) return;
+      cluster::LeaderRead read;
+      read.key = self.parse_leader(r.value().kv);
+      asio::post(self.io, [&self, read] { self.act(self.node->step(read)); });
+    });
+  }
+
+  void on(const cluster::ReadNodes&) {
+    etcd([](EtcdClient& e, LeaseId, Impl& self) {
+      auto r = e.get_prefix(self.nodes_prefix);
+      if (!r) return;
+      cluster::NodesRead read;
+      for (const KeyValue& kv : r.value().kvs) {
+        const std::string id = kv.key.substr(self.nodes_prefix.size());
+        if (id.empty() || id.size() > 4 ||
+            id.find_first_not_of("0123456789") != std::string::npos) {
+          continue;
+        }
+        auto rec = cluster::decode_node_record(static_cast<NodeId>(std::stoul(id)), kv.value);
+        if (rec) read.records.push_back(rec.value());
+      }
+      asio::post(self.io, [&self, read] { self.act(self.node->step(read)); });
+    });
+  }
+
+  void on(const cluster::Campaign& c) {
+    const json me{{"node", config.node},
+                  {"http", config.self().http},
+                  {"tcp", config.self().tcp},
+                  {"replication", config.self().replication}};
+    etcd([c, value = me.dump()](EtcdClient& e, LeaseId lease, Impl& self) {
+      cluster::CampaignResult result;
+      if (lease != LeaseId::kNone) {
+        auto r = e.replace_if_mod_revision(
+            self.leader_key, static_cast<std::int64_t>(c.expected_mod_revision), value, lease);
+        if (r) {
+          result.won = r.value().succeeded;
+          result.revision = static_cast<std::uint64_t>(r.value().revision);
+          result.current = self.parse_leader(r.value().current);
+        }
+      }
+      asio::post(self.io, [&self, result] { self.act(self.node->step(result)); });
+    });
+  }
+
+  void on(const cluster::StartTerm& t) {
+    recent.clear();
+    recent_bytes = 0;
+    cursor.clear();
+    seq.hold_replies(config.ack == cluster::Ack::kQuorum);
+    const NodeId self = config.node;
+    seq.post(
+        [this, epoch = t.epoch, self](Sequencer::Ctx& c) {
+          const bool empty = c.engine().last_seq() == core::Seq{};
+          seq.set_writable(true);
+          c.submit(core::LeaderTerm{epoch, self});
+          if (empty && first_term) first_term(c);
+          return Reply{};
+        },
+        [](Reply) {});
+  }
+
+  void on(const cluster::StepDown&) {
+    seq.set_writable(false, not_leader_body(0));
+    seq.hold_replies(false);
+    for (auto& [id, c] : std::map(followers)) c->close();
+    followers.clear();
+    cursor.clear();
+  }
+
+  void on(const cluster::StreamFrom& s) {
+    cursor[s.to] = s.first;
+    pump(s.to);
+  }
+
+  void on(const cluster::Append&) {}  // carried out where the records are (on_frame)
+
+  void on(const cluster::Cut& c) {
+    log_event(LogLevel::kWarn, "journal_cut_needed",
+              {{"keep_last", core::raw(c.keep_last)}, {"last", log.durable_seq.load()}});
+    write_durably(data / "cluster-cut", std::to_string(core::raw(c.keep_last)) + "\n");
+    reexec();
+  }
+
+  void on(const cluster::Acknowledge& a) {
+    seq.acknowledge(a.through);
+    std::lock_guard lock(smu);
+    st.acknowledged = core::raw(a.through);
+  }
+
+  void on(const cluster::RoleChanged& r) {
+    log_event(LogLevel::kInfo, "role_changed",
+              {{"node", config.node},
+               {"role", r.leader == 0 && r.role == cluster::NodeRole::kFollower
+                            ? "candidate"
+                            : cluster::to_string(r.role)},
+               {"epoch", r.epoch},
+               {"leader", r.leader},
+               {"fenced", node->fenced()},
+               {"durable", log.durable_seq.load()}});
+    if (r.role != cluster::NodeRole::kLeader) seq.set_writable(false, not_leader_body(r.leader));
+    std::lock_guard lock(smu);
+    st.role = cluster::to_string(r.role);
+    st.epoch = r.epoch;
+    st.leader = r.leader;
+    st.fenced = node->fenced();
+  }
+
+  // ---------------------------------------------------------------------------------------------
+  // Records.
+
+  void on_durable(Sequencer::Shipment s) {
+    log.durable_seq = core::raw(s.last);
+    {
+      std::lock_guard lock(smu);
+      st.durable = core::raw(s.last);
+    }
+    if (node->role() == cluster::NodeRole::kLeader) {
+      recent_bytes += s.records.size();
+      recent.push_back(Chunk{s.first, s.last, std::move(s.records), std::move(s.state_hashes)});
+      while (recent_bytes > kRecentBytesMax && recent.size() > 1) {
+        recent_bytes -= recent.front().bytes.size();
+        recent.pop_front();
+      }
+    }
+    act(node->step(cluster::Durable{s.last}));
+    for (auto& [id, next] : cursor) pump(id);
+  }
+
+  // Ships records from the follower's cursor on, while its connection has room.
+  void pump(NodeId to) {
+    if (node->role() != cluster::NodeRole::kLeader) return;
+    auto c = followers.find(to);
+    auto at = cursor.find(to);
+    if (c == followers.end() || at == cursor.end() || c->second->closed) return;
+    Conn& conn = *c->second;
+    std::uint64_t next = core::raw(at->second);
+    const std::uint64_t durable = log.durable_seq.load();
+    while (next <= durable && conn.out.size() < kOutBytesMax) {
+      std::vector<std::span<const std::uint8_t>> raws;
+      std::vector<std::uint8_t> from_disk;
+      std::vector<std::pair<core::Seq, std::uint64_t>> checks;
+      const Chunk* chunk = nullptr;
+      for (const Chunk& k : recent) {
+        if (core::raw(k.first) <= next && next <= core::raw(k.last)) chunk = &k;
+      }
+      std::uint64_t s = next;
+      if (chunk != nullptr) {
+        std::size_t off = 0, bytes = 0;
+        for (std::uint64_t q = core::raw(chunk->first); q < next; ++q) {
+          off += record_bytes(chunk->bytes.data() + off);
+        }
+        for (; s <= core::raw(chunk->last) && bytes < kFrameRecordsBytes; ++s) {
+          const std::size_t n = record_bytes(chunk->bytes.data() + off);
+          raws.emplace_back(chunk->bytes.data() + off, n);
+          off += n;
+          bytes += n;
+        }
+        for (const auto& h : chunk->hashes) {
+          if (core::raw(h.first) >= next && core::raw(h.first) < s) checks.push_back(h);
+        }
+      } else {
+        auto r = replay::JournalReader::open_at(log.journal, core::Seq(next));
+        if (!r) break;
+        replay::Record rec;
+        std::vector<std::size_t> sizes;
+        while (s <= durable && from_disk.size() < kFrameRecordsBytes) {
+          auto more = r.value().next(rec);
+          if (!more || !more.value()) break;
+          if (core::raw(rec.seq) < next) continue;
+          from_disk.insert(from_disk.end(), rec.raw.begin(), rec.raw.end());
+          sizes.push_back(rec.raw.size());
+          s += 1;
+        }
+        std::size_t off = 0;
+        for (std::size_t n : sizes) {
+          raws.emplace_back(from_disk.data() + off, n);
+          off += n;
+        }
+      }
+      if (raws.empty()) break;
+      std::string frame;
+      cluster::append_peer_frame(
+          frame, cluster::Records{node->epoch(), core::Seq(next), core::Seq(s - 1)}, raws);
+      for (const auto& [q, h] : checks) {
+        cluster::append_peer_frame(frame, cluster::StateCheck{node->epoch(), q, h});
+      }
+      conn.send(frame);
+      next = s;
+    }
+    at->second = core::Seq(next);
+  }
+
+  void on_frame(Conn& conn, cluster::DecodedPeerFrame d) {
+    if (const auto* check = std::get_if<cluster::StateCheck>(&d.frame)) {
+      if (conn.outgoing) state_check(*check);
+      return;
+    }
+    const auto& m = std::get<cluster::Message>(d.frame);
+    if (!conn.outgoing && conn.peer == 0) {
+      const auto* hello = std::get_if<cluster::Hello>(&m);
+      if (hello == nullptr || address_of(hello->from) == nullptr || hello->from == config.node) {
+        return conn.close();
+      }
+      conn.peer = hello->from;
+      if (auto old = followers.find(conn.peer); old != followers.end()) {
+        auto keep = old->second;
+        followers.erase(old);
+        keep->close();
+      }
+      followers[conn.peer] = conn.shared_from_this();
+    }
+    const auto outs = node->step(cluster::Received{conn.peer, m});
+    for (const cluster::Output& o : outs) {
+      if (const auto* a = std::get_if<cluster::Append>(&o)) {
+        log.queued_seq = core::raw(a->last);
+        log.queued(d.records);
+        append(std::move(d.records));
+      }
+    }
+    act(outs);
+  }
+
+  // A follower appends the leader's records on the sequencer thread; a refused one (a chain that
+  // does not link) drops the connection, and the new hello finds the fork.
+  void append(std::vector<std::vector<std::uint8_t>> records) {
+    auto shared = std::make_shared<std::vector<std::vector<std::uint8_t>>>(std::move(records));
+    const bool posted = seq.post(
+        [this, shared](Sequencer::Ctx& c) {
+          for (const auto& raw : *shared) {
+            if (auto refused = c.append_replicated(raw); !refused) {
+              log_event(LogLevel::kWarn, "replicated_record_refused",
+                        {{"error", refused.error().message}});
+              const std::uint64_t last = core::raw(c.engine().last_seq());
+              asio::post(io, [this, last] {
+                log.queued_seq = last;  // resynchronise from what this journal holds
+                log.queued_chains.clear();
+                if (upstream) upstream->close();
+              });
+              break;
+            }
+          }
+          return Reply{};
+        },
+        [](Reply) {});
+    if (!posted) {  // the queue is full: resynchronise later
+      log.queued_seq = log.durable_seq.load();
+      log.queued_chains.clear();
+      if (upstream) upstream->close();
+    }
+  }
+
+  void state_check(const cluster::StateCheck& check) {
+    seq.post(
+        [check](Sequencer::Ctx& c) {
+          const auto mine = c.state_hash_at(check.seq);
+          if (mine && *mine != check.state_hash) {
+            char line[256];
+            std::snprintf(line, sizeof line,
+                          "state hash diverged at seq %llu: leader %016llx, this node %016llx",
+                          static_cast<unsigned long long>(core::raw(check.seq)),
+                          static_cast<unsigned long long>(check.state_hash),
+                          static_cast<unsigned long long>(*mine));
+            log_event(LogLevel::kFatal, "state_diverged",
+                      {{"seq", core::raw(check.seq)}, {"error", line}});
+            std::fprintf(stderr, "qx serve: %s\n", line);
+            std::_Exit(2);
+          }
+          return Reply{};
+        },
+        [](Reply) {});
+  }
+
+  void on_closed(Conn& conn) {
+    if (stopped) return;
+    if (conn.outgoing) {
+      if (upstream.get() == &conn) upstream.reset();
+      act(node->step(cluster::Disconnected{conn.peer}));
+    } else if (conn.peer != 0) {
+      if (auto it = followers.find(conn.peer); it != followers.end() && it->second.get() == &conn) {
+        followers.erase(it);
+        cursor.erase(conn.peer);
+        act(node->step(cluster::Disconnected{conn.peer}));
+      }
+    }
+  }
+
+  // ---------------------------------------------------------------------------------------------
+  // etcd.
+
+  using EtcdJob = std::function<void(EtcdClient&, LeaseId, Impl&)>;
+  void etcd(EtcdJob job) {
+    {
+      std::lock_guard lock(emu);
+      if (ejobs.size() > 256) return;  // etcd is not answering; the machine asks again
+      ejobs.push_back(std::move(job));
+    }
+    ecv.notify_one();
+  }
+
+  void etcd_loop() {
+    EtcdClient client(config.etcd, std::chrono::milliseconds(300));
+    LeaseId lease = LeaseId::kNone;
+    const std::int64_t ttl_ms = std::int64_t{config.lease_s} * 1000;
+    std::int64_t renewed = 0, next_renewal = 0;
+    while (true) {
+      const std::int64_t now = now_ms();
+      if (lease == LeaseId::kNone) {
+        if (auto g = client.grant_lease(config.lease_s); g) {
+          lease = g.value().id;
+          renewed = now;
+          next_renewal = now + ttl_ms / 3;
+        }
+      } else if (now >= next_renewal) {
+        auto k = client.keep_alive(lease);
+        next_renewal = now_ms() + ttl_ms / 3;
+        if (k && k.value() > 0) {
+          renewed = now;
+        } else if (k) {
+          renewed = 0;  // etcd says the lease is gone
+        }
+      }
+      if (lease != LeaseId::kNone && now_ms() - renewed >= ttl_ms) {
+        lease = LeaseId::kNone;  // a leader steps down before its key can be taken
+        asio::post(io, [this] { act(node->step(cluster::LeaseLost{})); });
+        continue;
+      }
+      std::deque<EtcdJob> jobs;
+      {
+        std::unique_lock lock(emu);
+        ecv.wait_for(lock, std::chrono::milliseconds(lease == LeaseId::kNone ? 200 : 20),
+                     [&] { return estop || !ejobs.empty(); });
+        if (estop) break;
+        jobs.swap(ejobs);
+      }
+      for (auto& j : jobs) j(client, lease, *this);
+    }
+    if (lease != LeaseId::kNone) (void)client.revoke(lease);
+  }
+
+  std::optional<cluster::LeaderKey> parse_leader(const std::optional<KeyValue>& kv) const {
+    if (!kv) return std::nullopt;
+    const auto j = json::parse(kv->value, nullptr, false);
+    if (!j.is_object() || !j.contains("node") || !j["node"].is_number_unsigned()) {
+      return std::nullopt;
+    }
+    return cluster::LeaderKey{j["node"].get<NodeId>(),
+                              static_cast<std::uint64_t>(kv->mod_revision)};
+  }
+
+  // ---------------------------------------------------------------------------------------------
+  // Helpers.
+
+  const cluster::NodeAddress* address_of(NodeId id) const {
+    for (const auto& n : config.nodes) {
+      if (n.id == id) return &n;
+    }
+    return nullptr;
+  }
+
+  std::string not_leader_body(NodeId leader) const {
+    json j{{"error", "not_leader"}};
+    if (const auto* a = leader == 0 ? nullptr : address_of(leader)) {
+      j["message"] =
+          "node " + std::to_string(leader) + " leads: http " + a->http + ", tcp " + a->tcp;
+      j["leader"] = {{"node", leader}, {"http", a->http}, {"tcp", a->tcp}};
+    } else {
+      j["message"] = "no leader is known yet; retry shortly";
+      j["leader"] = nullptr;
+    }
+    return j.dump();
+  }
+
+  [[noreturn]] void reexec() {
+    std::ifstream in("/proc/self/cmdline", std::ios::binary);
+    std::string all((std::istreambuf_iterator<char>(in)), {});
+    std::vector<std::string> args;
+    for (std::size_t at = 0; at < all.size();) {
+      const std::size_t end = all.find('\0', at);
+      args.push_back(all.substr(at, end - at));
+      at = end == std::string::npos ? all.size() : end + 1;
+    }
+    std::vector<char*> argv;
+    for (auto& a : args) argv.push_back(a.data());
+    argv.push_back(nullptr);
+    std::fflush(nullptr);
+    // Listening sockets and files must not outlive this image: the new one binds and opens them.
+    std::vector<int> fds;
+    for (const auto& e : fs::directory_iterator("/proc/self/fd")) {
+      const int fd = std::atoi(e.path().filename().c_str());
+      if (fd > 2) fds.push_back(fd);
+    }
+    for (int fd : fds) ::close(fd);
+    ::execv("/proc/self/exe", argv.data());
+    std::fprintf(stderr, "qx serve: cannot restart itself to cut its journal; restart it\n");
+    std::_Exit(3);
+  }
+
+  cluster::ClusterConfig config;
+  fs::path data;
+  Sequencer& seq;
+  std::function<void(Sequencer::Ctx&)> first_term;
+  Log log;
+  std::string leader_key, nodes_prefix;
+
+  asio::io_context io;
+  std::optional<asio::executor_work_guard<asio::io_context::executor_type>> work;
+  asio::steady_timer tick;
+  tcp::acceptor acceptor;
+  std::thread io_thread;
+  bool stopped = false;
+  std::unique_ptr<cluster::Node> node;
+  std::map<NodeId, std::shared_ptr<Conn>> followers;
+  std::shared_ptr<Conn> upstream;
+  NodeId upstream_to = 0;
+  std::deque<Chunk> recent;
+  std::size_t recent_bytes = 0;
+  std::map<NodeId, core::Seq> cursor;
+
+  std::thread etcd_thread;
+  std::mutex emu;
+  std::condition_variable ecv;
+  std::deque<EtcdJob> ejobs;
+  bool estop = false;
+
+  mutable std::mutex smu;
+  Status st;
+};
+
+Replicator::Replicator(cluster::ClusterConfig config, std::filesystem::path data_dir,
+                       Sequencer& sequencer, std::function<void(Sequencer::Ctx&)> first_term)
+    : impl_(std::make_unique<Impl>(std::move(config), std::move(data_dir), sequencer,
+                                   std::move(first_term))) {}
+
+Replicator::~Replicator() = default;
+
+void Replicator::start() {
+  impl_->start();
+}
+
+void Replicator::stop() {
+  impl_->stop();
+}
+
+Replicator::Status Replicator::status() const {
+  std::lock_guard lock(impl_->smu);
+  return impl_->st;
+}
+
+void Replicator::apply_pending_cut(const std::filesystem::path& data_dir,
+                                   const std::filesystem::path& journal_dir, std::ostream& out) {
+  const fs::path marker = data_dir / "cluster-cut";
+  const auto keep = read_number(marker);
+  if (!keep) return;
+  auto cut = replay::cut_journal_after(journal_dir, core::Seq(*keep));
+  if (!cut)
+    throw std::runtime_error("cutting the journal after seq " + std::to_string(*keep) + ": " +
+                             cut.error().message);
+  const auto& r = cut.value();
+  log_event(LogLevel::kWarn, "journal_cut",
+            {{"keep_last", *keep},
+             {"first_cut", core::raw(r.first_cut)},
+             {"last_cut", core::raw(r.last_cut)},
+             {"records", r.records},
+             {"bytes", r.bytes}});
+  out << "qx serve: cut " << r.records << " records the leader never had (seq "
+      << core::raw(r.first_cut) << " to " << core::raw(r.last_cut) << ")\n";
+  fs::remove(marker);
+}
+
+}  // namespace qx::server

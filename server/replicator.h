@@ -1,0 +1,79 @@
+// The cluster driver of `qx serve --cluster FILE` (docs/cluster.md): it runs this node's
+// replication and election state machine (cluster/node.h) against real sockets, a real etcd and
+// the sequencer.
+//
+//   Replicator r(config, data_dir, sequencer, first_term);   // before sequencer.run()
+//   r.start();                                               // io and etcd threads
+//   ... serve ...
+//   r.stop();                                                // before the sequencer stops
+//
+// Threads: one I/O thread owns the state machine, the replication listener and connections, and
+// a 10 ms tick; one etcd thread owns the etcd client and the lease (kept alive every third of
+// its TTL). They talk only by posting to the I/O thread. The sequencer hands every durable group
+// to the I/O thread (Sequencer::replicate); the I/O thread hands the sequencer jobs (a new term's
+// LeaderTerm, a follower's records, a state check) and acknowledgements.
+//
+// Connections: a follower connects to the leader's replication address and says Hello; every
+// message of both directions travels on that connection, framed as the binary protocol
+// (cluster/wire.h). A leader keeps the newest 256 MiB of records in memory for its followers and
+// reads older ones from its journal.
+//
+// etcd keys under /qx/<name>/: `leader` ({"node","http","tcp","replication"}, with the leader's
+// lease; its mod revision is the epoch) and `nodes/<id>` (cluster::NodeRecord). A node writes the
+// epoch it fenced to DATA/cluster-fence (fsynced) before it publishes it.
+//
+// A follower told to cut its journal (records the new leader never had) writes DATA/cluster-cut
+// with the seq to keep and re-executes itself; at start-up serve cuts the journal there, logs
+// what it cut (journal_cut) and recovers as usual.
+//
+// Caveats: users.json, the JWT secret and TLS files are per node: give every node the same ones.
+// A follower's engine serves reads (its state reflects its durable seq); writes answer 421 with
+// the leader's addresses.
+#pragma once
+
+#include <atomic>
+#include <filesystem>
+#include <functional>
+#include <memory>
+#include <optional>
+#include <string>
+
+#include "cluster/config.h"
+#include "server/sequencer.h"
+
+namespace qx::server {
+
+class Replicator {
+ public:
+  // first_term runs on the sequencer thread in the job that journals this node's first term
+  // (after its LeaderTerm), when the journal held nothing else: the demo's data, say.
+  Replicator(cluster::ClusterConfig config, std::filesystem::path data_dir, Sequencer& sequencer,
+             std::function<void(Sequencer::Ctx&)> first_term);
+  ~Replicator();
+  Replicator(const Replicator&) = delete;
+  Replicator& operator=(const Replicator&) = delete;
+
+  void start();
+  void stop();
+
+  // The seq to keep that a previous run asked for (DATA/cluster-cut), if any; removes the file
+  // after cutting. Called by serve before the journal is opened.
+  static void apply_pending_cut(const std::filesystem::path& data_dir,
+                                const std::filesystem::path& journal_dir, std::ostream& out);
+
+  struct Status {
+    std::string role;  // "leader", "follower"
+    std::uint64_t epoch = 0;
+    std::uint32_t leader = 0;
+    std::uint64_t fenced = 0;
+    std::uint64_t durable = 0;
+    std::uint64_t acknowledged = 0;
+  };
+  [[nodiscard]] Status status() const;
+
+ private:
+  struct Impl;
+  std::unique_ptr<Impl> impl_;
+};
+
+}  // namespace qx::server
