@@ -256,10 +256,13 @@ void Node::lead(std::uint64_t epoch, Out& out) {
   leader_ = config_.node;
   suspecting_ = false;
   synced_ = false;
-  peers_.clear();
+  // A leader starting a new term of its own keeps its followers' connections: the next tick's
+  // heartbeat carries the new epoch, and each says hello again. acknowledged_ stays: it is what
+  // clients were told, and a group waiting for a majority from the last term is acknowledged
+  // once this term's followers hold it.
+  for (auto& [id, p] : peers_) p = Peer{};
   progress_.start_term(log_.durable());
-  acknowledged_ = log_.durable();  // nothing before the term waits on this leader
-  next_poll_ms_ = now_ms_;         // heartbeats at the next tick
+  next_poll_ms_ = now_ms_;  // heartbeats at the next tick
   out.push_back(RoleChanged{role_, epoch_, leader_});
   out.push_back(StartTerm{epoch_});
 }
@@ -302,7 +305,9 @@ void Node::on_message(NodeId from, const Hello& m, Out& out) {
 void Node::on_message(NodeId from, const ProbeReply& m, Out& out) {
   if (role_ != NodeRole::kLeader || m.epoch != epoch_) return;
   auto it = peers_.find(from);
-  if (it == peers_.end() || !it->second.search) return;
+  // Only the answer to the probe in flight counts (a forged or stale one could mislead the search).
+  if (it == peers_.end() || !it->second.search || it->second.probing != m.seq) return;
+  it->second.probing.reset();
   it->second.search->on_probe(m.seq, m.agree);
   continue_search(from, it->second, out);
 }
@@ -310,7 +315,11 @@ void Node::on_message(NodeId from, const ProbeReply& m, Out& out) {
 void Node::continue_search(NodeId peer, Peer& p, Out& out) {
   if (auto s = p.search->probe()) {
     const auto chain = log_.chain_at(*s);
-    QX_ASSERT(chain.has_value());  // probes stay at or below this journal's last seq
+    if (!chain) {  // this journal cannot say now: the follower's next hello starts over
+      p.search.reset();
+      return;
+    }
+    p.probing = *s;
     out.push_back(Send{peer, Probe{epoch_, *s, *chain}});
     return;
   }

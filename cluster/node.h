@@ -251,6 +251,7 @@ class Node {
  private:
   struct Peer {
     std::optional<ForkSearch> search;  // finding the fork with this follower
+    std::optional<core::Seq> probing;  // the probe awaiting its answer
     core::Seq hello_last{};
     bool streaming = false;  // its acks count this term
   };

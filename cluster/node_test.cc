@@ -198,6 +198,51 @@ TEST(Node, TheLeaderAcknowledgesOnlyWhatAMajorityHolds) {
   EXPECT_EQ(l.leader(), 3u);
 }
 
+// A follower that fenced this leader's term (a slow link) refuses it; the leader starts a new term
+// on its own key, keeps its followers, heartbeats the new epoch at once, and keeps what it told
+// clients so that a group waiting for a majority is acknowledged in the new term.
+TEST(Node, ALeaderFencedByAFollowerStartsANewTermAndKeepsItsFollowers) {
+  FakeLog log;
+  log.entries.push_back({4, 1, true});
+  log.entries.push_back({4, 2, false});
+  log.durable_count = 2;
+  Node l(cluster(3, 0, 1), log, 3, 0);
+  l.start();
+  l.step(LeaderRead{LeaderKey{1, 3}});  // its own key from before: it fences 4 (its last term)
+  l.step(NodesRead{{NodeRecord{2, 4, 4, seq(2)}}});
+  l.step(CampaignResult{true, 5, std::nullopt});
+  ASSERT_EQ(l.role(), NodeRole::kLeader);
+  l.step(Received{2, Hello{2, 4, 4, seq(2)}});
+  auto out = l.step(Received{2, ProbeReply{2, 5, seq(2), true}});
+  ASSERT_EQ(all_of<StreamFrom>(out).size(), 1u);
+  log.entries.push_back({5, 3, true});  // the term's LeaderTerm
+  log.durable_count = 3;
+  l.step(Durable{seq(3)});
+  out = l.step(Received{2, Acked{2, 5, seq(3)}});
+  ASSERT_EQ(all_of<Acknowledge>(out).size(), 1u);
+  // Node 2 stops hearing the leader for a while, fences epoch 5 and refuses it.
+  out = l.step(Received{2, Refuse{2, 5, 5}});
+  ASSERT_EQ(all_of<Campaign>(out).size(), 1u);
+  EXPECT_EQ(all_of<Campaign>(out)[0].expected_mod_revision, 5u);  // its own key
+  out = l.step(CampaignResult{true, 9, std::nullopt});
+  EXPECT_EQ(l.epoch(), 9u);
+  ASSERT_EQ(all_of<StartTerm>(out).size(), 1u);
+  out = l.step(Tick{1});
+  bool heartbeat = false;
+  for (const Send& snd : all_of<Send>(out)) {
+    if (const auto* h = std::get_if<Heartbeat>(&snd.message)) {
+      heartbeat = snd.to == 2 && h->epoch == 9;
+    }
+  }
+  EXPECT_TRUE(heartbeat) << "the follower must hear the new epoch without waiting for a timeout";
+  // A reply to a probe never sent is ignored (it could mislead the fork search).
+  l.step(Received{2, Hello{2, 5, 5, seq(3)}});
+  EXPECT_TRUE(l.step(Received{2, ProbeReply{2, 9, seq(1'000'000), true}}).empty());
+  out = l.step(Received{2, ProbeReply{2, 9, seq(3), true}});
+  ASSERT_EQ(all_of<StreamFrom>(out).size(), 1u);
+  EXPECT_EQ(all_of<StreamFrom>(out)[0].first, seq(4));
+}
+
 // ---------------------------------------------------------------------------------------------
 // Whole clusters.
 

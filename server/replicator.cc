@@ -114,12 +114,12 @@ struct Replicator::Impl {
     }
     core::Seq durable() const override { return core::Seq(durable_seq.load()); }
     std::uint64_t last_epoch() const override { return epoch.load(); }
-    std::optional<replay::ChainHash> chain_at(core::Seq seq) const override {
-      if (seq == core::Seq{}) return replay::ChainHash{};
+    std::optional<replay::ChainHash> chain_at(core::Seq at) const override {
+      if (at == core::Seq{}) return replay::ChainHash{};
       // Records handed to the sequencer and not yet durable carry their chain in their header.
-      if (auto q = queued_chains.find(core::raw(seq)); q != queued_chains.end()) return q->second;
-      if (core::raw(seq) > durable_seq.load()) return std::nullopt;
-      auto c = replay::chain_hash_at(journal, seq);
+      if (auto q = queued_chains.find(core::raw(at)); q != queued_chains.end()) return q->second;
+      if (core::raw(at) > durable_seq.load()) return std::nullopt;
+      auto c = replay::chain_hash_at(journal, at);
       if (!c) return std::nullopt;
       return c.value();
     }
@@ -147,9 +147,9 @@ struct Replicator::Impl {
     }
     void frames() {
       while (!closed) {
-        const auto st = reader.next();
-        if (st == wire::FrameReader::Status::kNeedMore) return;
-        if (st != wire::FrameReader::Status::kFrame) {
+        const auto next = reader.next();
+        if (next == wire::FrameReader::Status::kNeedMore) return;
+        if (next != wire::FrameReader::Status::kFrame) {
           log_event(LogLevel::kWarn, "replication_frame_refused",
                     {{"peer", peer}, {"error", "oversized or malformed frame"}});
           return close();
@@ -242,6 +242,12 @@ struct Replicator::Impl {
   }
 
   void stop() {
+    // Nothing journaled from here on can be replicated: refuse it rather than answer it.
+    {
+      std::lock_guard lock(term_mu);
+      leading_epoch = 0;
+      seq.set_writable(false, not_leader_body(0));
+    }
     {
       std::lock_guard lock(emu);
       estop = true;
@@ -313,7 +319,7 @@ struct Replicator::Impl {
     upstream_to = c.leader;
     const auto [host, port] = host_port(addr->replication);
     tcp::endpoint ep(asio::ip::make_address(host), static_cast<std::uint16_t>(std::stoi(port)));
-    conn->sock.async_connect(ep, [this, conn, hello](auto ec) {
+    conn->sock.async_connect(ep, [conn, hello](auto ec) {
       if (conn->closed) return;
       if (ec) return conn->close();
       conn->sock.set_option(tcp::no_delay(true));
@@ -333,31 +339,43 @@ struct Replicator::Impl {
   }
 
   void on(const cluster::ReadLeader&) {
-    etcd([](EtcdClient& e, LeaseId, Impl& self) {
-      auto r = e.get(self.leader_key);
-      if (!r) return;
-      cluster::LeaderRead read;
-      read.key = self.parse_leader(r.value().kv);
-      asio::post(self.io, [&self, read] { self.act(self.node->step(read)); });
-    });
+    etcd(
+        [](EtcdClient& e, LeaseId, Impl& self) {
+          {
+            std::lock_guard lock(self.emu);
+            self.pending_read_leader = false;
+          }
+          auto r = e.get(self.leader_key);
+          if (!r) return;
+          cluster::LeaderRead read;
+          read.key = self.parse_leader(r.value().kv);
+          asio::post(self.io, [&self, read] { self.act(self.node->step(read)); });
+        },
+        EtcdKind::kReadLeader);
   }
 
   void on(const cluster::ReadNodes&) {
-    etcd([](EtcdClient& e, LeaseId, Impl& self) {
-      auto r = e.get_prefix(self.nodes_prefix);
-      if (!r) return;
-      cluster::NodesRead read;
-      for (const KeyValue& kv : r.value().kvs) {
-        const std::string id = kv.key.substr(self.nodes_prefix.size());
-        if (id.empty() || id.size() > 4 ||
-            id.find_first_not_of("0123456789") != std::string::npos) {
-          continue;
-        }
-        auto rec = cluster::decode_node_record(static_cast<NodeId>(std::stoul(id)), kv.value);
-        if (rec) read.records.push_back(rec.value());
-      }
-      asio::post(self.io, [&self, read] { self.act(self.node->step(read)); });
-    });
+    etcd(
+        [](EtcdClient& e, LeaseId, Impl& self) {
+          {
+            std::lock_guard lock(self.emu);
+            self.pending_read_nodes = false;
+          }
+          auto r = e.get_prefix(self.nodes_prefix);
+          if (!r) return;
+          cluster::NodesRead read;
+          for (const KeyValue& kv : r.value().kvs) {
+            const std::string id = kv.key.substr(self.nodes_prefix.size());
+            if (id.empty() || id.size() > 4 ||
+                id.find_first_not_of("0123456789") != std::string::npos) {
+              continue;
+            }
+            auto rec = cluster::decode_node_record(static_cast<NodeId>(std::stoul(id)), kv.value);
+            if (rec) read.records.push_back(rec.value());
+          }
+          asio::post(self.io, [&self, read] { self.act(self.node->step(read)); });
+        },
+        EtcdKind::kReadNodes);
   }
 
   void on(const cluster::Campaign& c) {
@@ -386,10 +404,19 @@ struct Replicator::Impl {
     cursor.clear();
     seq.hold_replies(config.ack == cluster::Ack::kQuorum);
     const NodeId self = config.node;
+    {
+      std::lock_guard lock(term_mu);
+      leading_epoch = t.epoch;
+    }
     seq.post(
         [this, epoch = t.epoch, self](Sequencer::Ctx& c) {
           const bool empty = c.engine().last_seq() == core::Seq{};
-          seq.set_writable(true);
+          {
+            // Only if this node still leads this term (a step-down may have come first).
+            std::lock_guard lock(term_mu);
+            if (leading_epoch != epoch) return Reply{};
+            seq.set_writable(true);
+          }
           c.submit(core::LeaderTerm{epoch, self});
           if (empty && first_term) first_term(c);
           return Reply{};
@@ -398,7 +425,11 @@ struct Replicator::Impl {
   }
 
   void on(const cluster::StepDown&) {
-    seq.set_writable(false, not_leader_body(0));
+    {
+      std::lock_guard lock(term_mu);
+      leading_epoch = 0;
+      seq.set_writable(false, not_leader_body(0));
+    }
     seq.hold_replies(false);
     for (auto& [id, c] : std::map(followers)) c->close();
     followers.clear();
@@ -435,7 +466,13 @@ struct Replicator::Impl {
                {"leader", r.leader},
                {"fenced", node->fenced()},
                {"durable", log.durable_seq.load()}});
-    if (r.role != cluster::NodeRole::kLeader) seq.set_writable(false, not_leader_body(r.leader));
+    if (r.role != cluster::NodeRole::kLeader) {
+      std::lock_guard lock(term_mu);
+      leading_epoch = 0;
+      seq.set_writable(false, not_leader_body(r.leader));
+    } else if (upstream) {
+      upstream->close();  // a leader follows no one: a deposed leader's stream must not reach it
+    }
     std::lock_guard lock(smu);
     st.role = cluster::to_string(r.role);
     st.epoch = r.epoch;
@@ -530,10 +567,35 @@ struct Replicator::Impl {
 
   void on_frame(Conn& conn, cluster::DecodedPeerFrame d) {
     if (const auto* check = std::get_if<cluster::StateCheck>(&d.frame)) {
-      if (conn.outgoing) state_check(*check);
+      if (conn.outgoing && upstream.get() == &conn && node->role() != cluster::NodeRole::kLeader &&
+          check->epoch == node->epoch()) {
+        state_check(*check);
+      }
       return;
     }
-    const auto& m = std::get<cluster::Message>(d.frame);
+    auto& m = std::get<cluster::Message>(d.frame);
+    // A leader's messages come only on the connection this node opened to it; a follower's only
+    // on one it opened to this node. Anything else closes the connection.
+    const bool from_leader = std::holds_alternative<cluster::Heartbeat>(m) ||
+                             std::holds_alternative<cluster::Probe>(m) ||
+                             std::holds_alternative<cluster::Truncate>(m) ||
+                             std::holds_alternative<cluster::Records>(m);
+    if (from_leader != conn.outgoing || (conn.outgoing && upstream.get() != &conn)) {
+      log_event(
+          LogLevel::kWarn, "replication_frame_refused",
+          {{"peer", conn.peer}, {"error", "a message that does not belong on this connection"}});
+      return conn.close();
+    }
+    if (const auto* hello = std::get_if<cluster::Hello>(&m)) {
+      if (conn.peer != 0 && hello->from != conn.peer) return conn.close();
+      cursor.erase(hello->from);  // the old stream stops; the hello's search starts a new one
+    }
+    if (auto* acked = std::get_if<cluster::Acked>(&m)) {
+      // A follower cannot hold more than it was sent.
+      auto at = cursor.find(conn.peer);
+      const std::uint64_t sent = at == cursor.end() ? 0 : core::raw(at->second) - 1;
+      acked->durable = core::Seq(std::min(core::raw(acked->durable), sent));
+    }
     if (!conn.outgoing && conn.peer == 0) {
       const auto* hello = std::get_if<cluster::Hello>(&m);
       if (hello == nullptr || address_of(hello->from) == nullptr || hello->from == config.node) {
@@ -611,8 +673,11 @@ struct Replicator::Impl {
   void on_closed(Conn& conn) {
     if (stopped) return;
     if (conn.outgoing) {
-      if (upstream.get() == &conn) upstream.reset();
-      act(node->step(cluster::Disconnected{conn.peer}));
+      if (upstream.get() != &conn) return;
+      upstream.reset();
+      if (node->role() != cluster::NodeRole::kLeader) {
+        act(node->step(cluster::Disconnected{conn.peer}));
+      }
     } else if (conn.peer != 0) {
       if (auto it = followers.find(conn.peer); it != followers.end() && it->second.get() == &conn) {
         followers.erase(it);
@@ -626,10 +691,16 @@ struct Replicator::Impl {
   // etcd.
 
   using EtcdJob = std::function<void(EtcdClient&, LeaseId, Impl&)>;
-  void etcd(EtcdJob job) {
+  // A read already waiting answers for a new one of the same kind (the machine polls every
+  // heartbeat; a slow etcd must not pile reads up). Publishes and campaigns are never merged.
+  enum class EtcdKind : std::uint8_t { kOther, kReadLeader, kReadNodes };
+  void etcd(EtcdJob job, EtcdKind kind = EtcdKind::kOther) {
     {
       std::lock_guard lock(emu);
-      if (ejobs.size() > 256) return;  // etcd is not answering; the machine asks again
+      if (kind == EtcdKind::kReadLeader && pending_read_leader) return;
+      if (kind == EtcdKind::kReadNodes && pending_read_nodes) return;
+      if (kind == EtcdKind::kReadLeader) pending_read_leader = true;
+      if (kind == EtcdKind::kReadNodes) pending_read_nodes = true;
       ejobs.push_back(std::move(job));
     }
     ecv.notify_one();
@@ -759,9 +830,14 @@ struct Replicator::Impl {
   std::condition_variable ecv;
   std::deque<EtcdJob> ejobs;
   bool estop = false;
+  bool pending_read_leader = false;
+  bool pending_read_nodes = false;
 
   mutable std::mutex smu;
   Status st;
+  // The term this node journals for (0: none); with set_writable, changed only under term_mu.
+  std::mutex term_mu;
+  std::uint64_t leading_epoch = 0;
 };
 
 Replicator::Replicator(cluster::ClusterConfig config, std::filesystem::path data_dir,

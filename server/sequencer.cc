@@ -228,7 +228,8 @@ void Sequencer::run() {
     commit();  // durable before anyone hears of it
     // With ack = quorum, and a majority too: a batch that was not acknowledged before the gate
     // opened (leadership lost, or shutdown) tells its clients the outcome is unknown here.
-    const bool acknowledged = released(engine_.last_seq(), gated);
+    // A batch that journaled nothing waits for nothing (the group before it was released first).
+    const bool acknowledged = released(engine_.last_seq(), gated && appended_ != appended_before);
     if (!acknowledged) {
       for (Reply& r : replies) {
         r = Reply{503, R"({"error":"not_leader","message":"leadership was lost before the )"
