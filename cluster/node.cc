@@ -96,6 +96,15 @@ void Node::on(const LeaderRead& r, Out& out) {
 
 void Node::on(const NodesRead& r, Out& out) {
   if (!suspecting_ || campaigning_ || role_ == NodeRole::kLeader) return;
+  // A later term than this node knows of existed (it was down, say): fence it too, or the nodes
+  // that did fence it could never count this node towards a majority. Fencing more only refuses
+  // more, so it is always safe.
+  std::uint64_t seen = fenced_;
+  for (const NodeRecord& rec : r.records) seen = std::max({seen, rec.fenced, rec.last_epoch});
+  if (seen > fenced_) {
+    fenced_ = seen;
+    publish(out);
+  }
   std::vector<NodeRecord> records;
   for (const NodeRecord& rec : r.records) {
     if (rec.id != config_.node) records.push_back(rec);

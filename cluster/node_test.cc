@@ -243,6 +243,33 @@ TEST(Node, ALeaderFencedByAFollowerStartsANewTermAndKeepsItsFollowers) {
   EXPECT_EQ(all_of<StreamFrom>(out)[0].first, seq(4));
 }
 
+// A node that was down while a later term began (its leader then stopped and its key went with
+// its lease) learns of that term from the others' records and fences it too; otherwise the node
+// that fenced it could never count this one and nobody would campaign.
+TEST(Node, ANodeFencesALaterTermItLearnsOfFromTheRecords) {
+  FakeLog log;
+  log.entries.push_back({25, 1, true});
+  log.durable_count = 1;
+  Node n(cluster(3, 0, 1), log, 25, 0);
+  n.start();
+  n.step(LeaderRead{std::nullopt});
+  EXPECT_EQ(n.fenced(), 25u);
+  auto out = n.step(NodesRead{{NodeRecord{3, 29, 29, seq(9)}}});
+  EXPECT_EQ(n.fenced(), 29u);
+  ASSERT_EQ(all_of<Publish>(out).size(), 1u);
+  EXPECT_EQ(all_of<Publish>(out)[0].record.fenced, 29u);
+  EXPECT_TRUE(all_of<Campaign>(out).empty());  // node 3 is more complete
+  // Node 3, seeing node 1's new record, has its majority and campaigns.
+  FakeLog log3;
+  for (std::uint64_t i = 1; i <= 9; ++i) log3.entries.push_back({29, 100 + i, i == 1});
+  log3.durable_count = 9;
+  Node m(cluster(3, 0, 3), log3, 29, 0);
+  m.start();
+  m.step(LeaderRead{std::nullopt});
+  EXPECT_TRUE(all_of<Campaign>(m.step(NodesRead{{NodeRecord{1, 25, 25, seq(1)}}})).empty());
+  EXPECT_EQ(all_of<Campaign>(m.step(NodesRead{{NodeRecord{1, 29, 25, seq(1)}}})).size(), 1u);
+}
+
 // ---------------------------------------------------------------------------------------------
 // Whole clusters.
 
@@ -440,8 +467,7 @@ struct Sim {
       if (m.up && !etcd_cut.contains(id)) m.renewed = now;
       if (now - m.renewed < 2'000) continue;
       if (m.up && now - m.renewed == 2'000) act(id, m.node->step(LeaseLost{}));
-      if (key && key->node == id) key.reset();
-      published.erase(id);
+      published.erase(id);  // the leadership key has no lease: it stays
     }
     std::vector<Message> now_due;
     for (auto it = queue.begin(); it != queue.end();) {

@@ -270,6 +270,36 @@ Result<std::vector<core::Seq>> Store::snapshot_seqs() {
   return out;
 }
 
+Result<std::size_t> Store::forget_after(core::Seq seq) {
+  std::size_t removed = 0;
+  {
+    Txn t(env_->env, true);
+    if (t.rc() != 0) return lmdb_error("txn_begin", t.rc());
+    MDB_cursor* c = nullptr;
+    int rc = mdb_cursor_open(t.get(), env_->snapshots, &c);
+    if (rc != 0) return lmdb_error("cursor_open", rc);
+    std::uint8_t key[8];
+    put_be64(key, core::raw(seq) + 1);
+    MDB_val k = val(key, 8), v;
+    for (rc = mdb_cursor_get(c, &k, &v, MDB_SET_RANGE); rc == 0;
+         rc = mdb_cursor_get(c, &k, &v, MDB_NEXT)) {
+      rc = mdb_cursor_del(c, 0);
+      if (rc != 0) break;
+      removed += 1;
+    }
+    mdb_cursor_close(c);
+    if (rc != 0 && rc != MDB_NOTFOUND) return lmdb_error("delete snapshot", rc);
+    rc = t.commit();
+    if (rc != 0) return lmdb_error("commit", rc);
+  }
+  auto indexed = indexed_seq();
+  if (!indexed) return indexed.error();
+  if (indexed.value() > seq) {
+    if (Status s = clear_indexes(); !s) return s.error();
+  }
+  return removed;
+}
+
 Result<SnapshotSearch> Store::latest_snapshot(std::optional<core::Seq> until) {
   Txn t(env_->env, false);
   if (t.rc() != 0) return lmdb_error("txn_begin", t.rc());

@@ -93,6 +93,10 @@ class Store {
   Result<SnapshotSearch> latest_snapshot(std::optional<core::Seq> until);
   // Sequence numbers of every stored snapshot, ascending.
   Result<std::vector<core::Seq>> snapshot_seqs();
+  // Removes every snapshot after `seq`, and the indexes when they reach past it: after the
+  // journal was cut there (a cluster's follower dropping records its leader never had), they
+  // describe a history that no longer exists. Returns how many snapshots were removed.
+  Result<std::size_t> forget_after(core::Seq seq);
 
   // Merges the builder's entries into the stored bitmaps and records its last seq.
   Status flush(IndexBuilder& builder);

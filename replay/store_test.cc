@@ -142,6 +142,23 @@ TEST_F(StoreTest, CorruptSnapshotIsSkippedForAnOlderOne) {
   EXPECT_EQ(b.value().engine.effects_hash(), effects);
 }
 
+// After a cut at seq 15, the snapshot at 20 and the indexes (built to 29) describe records that
+// are gone: forget_after removes them and keeps the snapshot at 10.
+TEST_F(StoreTest, ForgetAfterDropsLaterSnapshotsAndStaleIndexes) {
+  write({10, 20, 25});
+  auto st = Store::open(dir_);
+  ASSERT_TRUE(st.ok());
+  ASSERT_EQ(st.value().indexed_seq().value(), Seq(29));
+  auto n = st.value().forget_after(Seq(15));
+  ASSERT_TRUE(n.ok()) << n.error().message;
+  EXPECT_EQ(n.value(), 2u);
+  EXPECT_EQ(st.value().snapshot_seqs().value(), std::vector<Seq>{Seq(10)});
+  EXPECT_EQ(st.value().indexed_seq().value(), Seq(0));
+  // Nothing after 10 left to forget: the indexes (now empty) and the snapshot at 10 stay.
+  EXPECT_EQ(st.value().forget_after(Seq(10)).value(), 0u);
+  EXPECT_EQ(st.value().snapshot_seqs().value(), std::vector<Seq>{Seq(10)});
+}
+
 TEST_F(StoreTest, IndexesMatchALinearScan) {
   write({});
   auto st = Store::open(dir_);

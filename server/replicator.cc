@@ -26,6 +26,7 @@
 #include "cluster/node.h"
 #include "cluster/wire.h"
 #include "replay/journal.h"
+#include "replay/store.h"
 #include "server/etcd.h"
 #include "server/log.h"
 #include "server/wire_frame.h"
@@ -386,8 +387,12 @@ struct Replicator::Impl {
     etcd([c, value = me.dump()](EtcdClient& e, LeaseId lease, Impl& self) {
       cluster::CampaignResult result;
       if (lease != LeaseId::kNone) {
-        auto r = e.replace_if_mod_revision(
-            self.leader_key, static_cast<std::int64_t>(c.expected_mod_revision), value, lease);
+        // The key carries no lease: it outlives its leader, so a candidate always sees the latest
+        // epoch (a stale node record cannot make it succeed an older term). Only a new term's
+        // compare-and-set replaces it.
+        auto r = e.replace_if_mod_revision(self.leader_key,
+                                           static_cast<std::int64_t>(c.expected_mod_revision),
+                                           value, LeaseId::kNone);
         if (r) {
           result.won = r.value().succeeded;
           result.revision = static_cast<std::uint64_t>(r.value().revision);
@@ -870,12 +875,23 @@ void Replicator::apply_pending_cut(const std::filesystem::path& data_dir,
     throw std::runtime_error("cutting the journal after seq " + std::to_string(*keep) + ": " +
                              cut.error().message);
   const auto& r = cut.value();
+  // Snapshots and indexes past the cut describe the history that was cut: recovery must not use
+  // them (a later journal of the same length is another history).
+  std::size_t forgotten = 0;
+  {
+    auto store = replay::Store::open(journal_dir);
+    if (!store) throw std::runtime_error("snapshot store: " + store.error().message);
+    auto n = store.value().forget_after(core::Seq(*keep));
+    if (!n) throw std::runtime_error("forgetting snapshots after the cut: " + n.error().message);
+    forgotten = n.value();
+  }
   log_event(LogLevel::kWarn, "journal_cut",
             {{"keep_last", *keep},
              {"first_cut", core::raw(r.first_cut)},
              {"last_cut", core::raw(r.last_cut)},
              {"records", r.records},
-             {"bytes", r.bytes}});
+             {"bytes", r.bytes},
+             {"snapshots_forgotten", forgotten}});
   out << "qx serve: cut " << r.records << " records the leader never had (seq "
       << core::raw(r.first_cut) << " to " << core::raw(r.last_cut) << ")\n";
   fs::remove(marker);
