@@ -23,17 +23,6 @@ std::uint64_t u64(core::Seq s) {
   return static_cast<std::uint64_t>(s);
 }
 
-std::uint32_t le32(const std::uint8_t* p) {
-  return std::uint32_t{p[0]} | std::uint32_t{p[1]} << 8 | std::uint32_t{p[2]} << 16 |
-         std::uint32_t{p[3]} << 24;
-}
-
-std::uint64_t le64(const std::uint8_t* p) {
-  std::uint64_t v = 0;
-  for (int i = 7; i >= 0; --i) v = v << 8 | std::uint64_t{p[i]};
-  return v;
-}
-
 // What is wrong with the shape of a raw record that should carry `seq` (nullopt: nothing). Its CRC,
 // padding and chain are append_record's to check.
 std::optional<std::string> record_shape_fault(std::span<const std::uint8_t> raw,
@@ -44,16 +33,16 @@ std::optional<std::string> record_shape_fault(std::span<const std::uint8_t> raw,
            "-byte record header";
   }
   if (raw.size() % 8 != 0) return size + ", not a multiple of 8";
-  const std::uint32_t len = le32(raw.data());
+  const std::uint32_t len = replay::record_payload_bytes(raw.data());
   if (len > replay::kRecordPayloadBytesMax) {
     return "payload length field " + std::to_string(len) + " exceeds the maximum";
   }
-  const std::size_t whole = replay::kRecordHeaderBytes + (std::size_t{len} + 7) / 8 * 8;
+  const std::size_t whole = replay::record_size(raw.data());
   if (whole != raw.size()) {
     return "payload length field " + std::to_string(len) + " makes a " + std::to_string(whole) +
            "-byte record, not " + size;
   }
-  if (const std::uint64_t has = le64(raw.data() + 8); has != seq) {
+  if (const std::uint64_t has = core::raw(replay::record_seq(raw.data())); has != seq) {
     return "carries seq " + std::to_string(has) + ", not " + std::to_string(seq);
   }
   return std::nullopt;

@@ -157,6 +157,24 @@ Status sync_dir(const fs::path& dir) {
 
 }  // namespace
 
+std::uint32_t record_payload_bytes(const std::uint8_t* rec) {
+  return get32(rec);
+}
+
+core::Seq record_seq(const std::uint8_t* rec) {
+  return core::Seq(get64(rec + 8));
+}
+
+ChainHash record_chain(const std::uint8_t* rec) {
+  ChainHash h;
+  std::memcpy(h.data(), rec + 24, h.size());
+  return h;
+}
+
+std::size_t record_size(const std::uint8_t* rec) {
+  return kRecordHeaderBytes + padded(get32(rec));
+}
+
 std::string segment_name(core::Seq first_seq) {
   char buf[32];
   std::snprintf(buf, sizeof buf, "%020" PRIu64 ".qxj", static_cast<std::uint64_t>(first_seq));

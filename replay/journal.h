@@ -233,6 +233,15 @@ class JournalWriter {
   std::vector<std::uint8_t>* tap_ = nullptr;
 };
 
+// The fields of a record's header as written (the format above), for code that handles records
+// as bytes (replication); `rec` points at a record's first byte, with at least
+// kRecordHeaderBytes bytes. Nothing is checked.
+std::uint32_t record_payload_bytes(const std::uint8_t* rec);
+core::Seq record_seq(const std::uint8_t* rec);
+ChainHash record_chain(const std::uint8_t* rec);
+// The whole record's size: header, payload and padding to 8 bytes.
+std::size_t record_size(const std::uint8_t* rec);
+
 // Segment file name for a first sequence number.
 std::string segment_name(core::Seq first_seq);
 

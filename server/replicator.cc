@@ -83,13 +83,6 @@ std::pair<std::string, std::string> host_port(const std::string& a) {
   return {host, a.substr(colon + 1)};
 }
 
-// The byte length of the record starting at p (its header's length field, padded).
-std::size_t record_bytes(const std::uint8_t* p) {
-  std::uint32_t len = 0;
-  for (int i = 3; i >= 0; --i) len = (len << 8) | p[i];
-  return replay::kRecordHeaderBytes + ((std::size_t{len} + 7) & ~std::size_t{7});
-}
-
 }  // namespace
 
 struct Replicator::Impl {
@@ -101,11 +94,7 @@ struct Replicator::Impl {
     std::map<std::uint64_t, replay::ChainHash> queued_chains;  // their chains (I/O thread only)
     void queued(const std::vector<std::vector<std::uint8_t>>& records) {
       for (const auto& raw : records) {
-        std::uint64_t s = 0;
-        for (int i = 7; i >= 0; --i) s = (s << 8) | raw[8 + static_cast<std::size_t>(i)];
-        replay::ChainHash h;
-        std::copy(raw.begin() + 24, raw.begin() + 56, h.begin());
-        queued_chains[s] = h;
+        queued_chains[core::raw(replay::record_seq(raw.data()))] = replay::record_chain(raw.data());
       }
       while (queued_chains.size() > 65'536) queued_chains.erase(queued_chains.begin());
     }
@@ -244,11 +233,7 @@ struct Replicator::Impl {
 
   void stop() {
     // Nothing journaled from here on can be replicated: refuse it rather than answer it.
-    {
-      std::lock_guard lock(term_mu);
-      leading_epoch = 0;
-      seq.set_writable(false, not_leader_body(0));
-    }
+    stop_leading(0);
     {
       std::lock_guard lock(emu);
       estop = true;
@@ -430,11 +415,7 @@ struct Replicator::Impl {
   }
 
   void on(const cluster::StepDown&) {
-    {
-      std::lock_guard lock(term_mu);
-      leading_epoch = 0;
-      seq.set_writable(false, not_leader_body(0));
-    }
+    stop_leading(0);
     seq.hold_replies(false);
     for (auto& [id, c] : std::map(followers)) c->close();
     followers.clear();
@@ -472,9 +453,7 @@ struct Replicator::Impl {
                {"fenced", node->fenced()},
                {"durable", log.durable_seq.load()}});
     if (r.role != cluster::NodeRole::kLeader) {
-      std::lock_guard lock(term_mu);
-      leading_epoch = 0;
-      seq.set_writable(false, not_leader_body(r.leader));
+      stop_leading(r.leader);
     } else if (upstream) {
       upstream->close();  // a leader follows no one: a deposed leader's stream must not reach it
     }
@@ -527,10 +506,10 @@ struct Replicator::Impl {
       if (chunk != nullptr) {
         std::size_t off = 0, bytes = 0;
         for (std::uint64_t q = core::raw(chunk->first); q < next; ++q) {
-          off += record_bytes(chunk->bytes.data() + off);
+          off += replay::record_size(chunk->bytes.data() + off);
         }
         for (; s <= core::raw(chunk->last) && bytes < kFrameRecordsBytes; ++s) {
-          const std::size_t n = record_bytes(chunk->bytes.data() + off);
+          const std::size_t n = replay::record_size(chunk->bytes.data() + off);
           raws.emplace_back(chunk->bytes.data() + off, n);
           off += n;
           bytes += n;
@@ -769,6 +748,13 @@ struct Replicator::Impl {
       if (n.id == id) return &n;
     }
     return nullptr;
+  }
+
+  // This node journals for no term any more; writes answer 421 naming `leader` (0: unknown).
+  void stop_leading(NodeId leader) {
+    std::lock_guard lock(term_mu);
+    leading_epoch = 0;
+    seq.set_writable(false, not_leader_body(leader));
   }
 
   std::string not_leader_body(NodeId leader) const {

@@ -77,10 +77,8 @@ replay::Status Sequencer::Ctx::append_replicated(std::span<const std::uint8_t> r
   Sequencer& s = s_;
   if (auto st = s.writer_.append_record(raw); !st) return st;
   // The record is in the journal's pending group now: it must apply, or the process stops.
-  const auto payload = raw.subspan(replay::kRecordHeaderBytes);
-  std::uint32_t len = 0;
-  for (int i = 3; i >= 0; --i) len = (len << 8) | raw[static_cast<std::size_t>(i)];
-  auto event = replay::decode_event(payload.first(len));
+  auto event = replay::decode_event(
+      raw.subspan(replay::kRecordHeaderBytes, replay::record_payload_bytes(raw.data())));
   if (!event) {
     fatal("replicated seq " + std::to_string(core::raw(s.writer_.last_seq())) +
           " does not decode: " + event.error().message);
@@ -165,10 +163,7 @@ void Sequencer::commit() {
     tap_.clear();
     s.state_hashes = std::move(group_hashes_);
     group_hashes_.clear();
-    // The first record's seq is in its header (bytes 8..15).
-    std::uint64_t first = 0;
-    for (int i = 7; i >= 0; --i) first = (first << 8) | s.records[8 + static_cast<std::size_t>(i)];
-    s.first = core::Seq(first);
+    s.first = replay::record_seq(s.records.data());
     contained("on_durable", [&] { replication_.on_durable(std::move(s)); });
   }
 }

@@ -165,10 +165,7 @@ TEST_F(SequencerReplicationTest, AFollowerAppendsAndAppliesTheLeadersRecords) {
         [&s](Sequencer::Ctx& c) {
           std::size_t at = 0;
           while (at < s.records.size()) {
-            std::uint32_t len = 0;
-            for (int i = 3; i >= 0; --i)
-              len = (len << 8) | s.records[at + static_cast<unsigned>(i)];
-            const std::size_t n = replay::kRecordHeaderBytes + (len + 7) / 8 * 8;
+            const std::size_t n = replay::record_size(s.records.data() + at);
             std::span<const std::uint8_t> raw(s.records.data() + at, n);
             // A corrupted copy is refused and changes nothing; the true record then applies.
             std::vector<std::uint8_t> bad(raw.begin(), raw.end());
