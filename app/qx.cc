@@ -9,6 +9,7 @@
 #include <string>
 
 #include "app/client_cmd.h"
+#include "app/cluster_cmd.h"
 #include "app/demo.h"
 #include "app/journal_cmds.h"
 #include "app/sim_cmd.h"
@@ -248,6 +249,25 @@ int main(int argc, char** argv) {
   client_cmd->add_option("--tls-key", client.tls_key, "PEM client key (mutual TLS)")
       ->check(CLI::ExistingFile);
 
+  qx::app::ClusterStatusOptions cluster_status;
+  CLI::App* cluster_cmd =
+      app.add_subcommand("cluster", "A replicated exchange's nodes (docs/cluster.md)");
+  cluster_cmd->require_subcommand(1);
+  CLI::App* cluster_status_cmd = cluster_cmd->add_subcommand(
+      "status",
+      "Every node's role, epoch, durable seq and replication lag, from each node's "
+      "GET /api/cluster/status; exits 0 only when one node leads and all follow it");
+  cluster_status_cmd
+      ->add_option("--cluster", cluster_status.cluster_file,
+                   "A cluster file (any node's): the nodes' http addresses")
+      ->required()
+      ->check(CLI::ExistingFile);
+  cluster_status_cmd
+      ->add_option("--timeout-ms", cluster_status.timeout_ms, "How long each node may take")
+      ->capture_default_str()
+      ->check(CLI::Range(1, 60'000));
+  cluster_status_cmd->add_flag("--json", cluster_status.json, "Print one JSON object");
+
   try {
     app.parse(argc, argv);
   } catch (const CLI::ParseError& e) {
@@ -259,6 +279,9 @@ int main(int argc, char** argv) {
   try {
     if (serve_cmd->parsed()) return qx::server::run_serve(serve, std::cout);
     if (client_cmd->parsed()) return qx::app::run_client(client, std::cout);
+    if (cluster_status_cmd->parsed()) {
+      return qx::app::run_cluster_status(cluster_status, std::cout);
+    }
     if (demo_cmd->parsed()) return qa::run_demo(demo, std::cout);
     if (verify_cmd->parsed()) return qa::run_verify(verify, std::cout);
     if (replay_cmd->parsed()) return qa::run_replay(replay, std::cout);

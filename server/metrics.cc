@@ -6,6 +6,7 @@
 #include <prometheus/registry.h>
 #include <prometheus/text_serializer.h>
 
+#include <string>
 #include <string_view>
 #include <variant>
 
@@ -100,6 +101,38 @@ struct Metrics::Impl {
                                  .Help("Requests refused with 429: over the user's rate limit")
                                  .Register(*registry)
                                  .Add({});
+
+  p::Gauge& cluster_nodes = gauge("qx_cluster_nodes", "Nodes in the cluster file (0: single-node)");
+  p::Gauge& cluster_leader = gauge("qx_cluster_leader", "1 while this node leads a term");
+  p::Gauge& cluster_epoch = gauge("qx_cluster_epoch", "Epoch of the term this node knows");
+  p::Counter& cluster_elections = p::BuildCounter()
+                                      .Name("qx_cluster_elections_total")
+                                      .Help("Terms this node won")
+                                      .Register(*registry)
+                                      .Add({});
+  p::Counter& cluster_role_changes = p::BuildCounter()
+                                         .Name("qx_cluster_role_changes_total")
+                                         .Help("Role changes of this node")
+                                         .Register(*registry)
+                                         .Add({});
+  p::Gauge& cluster_durable =
+      gauge("qx_cluster_durable_seq", "This node's journal is durable through this seq");
+  p::Gauge& cluster_followers =
+      gauge("qx_cluster_follower_connections", "Leader: followers connected to it");
+  p::Family<p::Gauge>& cluster_lag_events =
+      p::BuildGauge()
+          .Name("qx_cluster_follower_lag_events")
+          .Help("Leader: its durable seq minus the follower's")
+          .Register(*registry);
+  p::Family<p::Histogram>& cluster_lag =
+      p::BuildHistogram()
+          .Name("qx_cluster_replication_lag_seconds")
+          .Help("Leader: a group durable here to the follower's acknowledgement of it")
+          .Register(*registry);
+
+  p::Gauge& gauge(const char* name, const char* help) {
+    return p::BuildGauge().Name(name).Help(help).Register(*registry).Add({});
+  }
 };
 
 Metrics::Metrics() : impl_(std::make_unique<Impl>()) {}
@@ -172,6 +205,34 @@ void Metrics::rate_limited() {
 
 void Metrics::snapshot_written(bool ok) {
   (ok ? impl_->snapshots_ok : impl_->snapshots_failed).Increment();
+}
+
+void Metrics::cluster_nodes(std::size_t n) {
+  impl_->cluster_nodes.Set(static_cast<double>(n));
+}
+void Metrics::cluster_role(bool leading, std::uint64_t epoch) {
+  impl_->cluster_leader.Set(leading ? 1 : 0);
+  impl_->cluster_epoch.Set(static_cast<double>(epoch));
+  impl_->cluster_role_changes.Increment();
+}
+void Metrics::cluster_term_won() {
+  impl_->cluster_elections.Increment();
+}
+void Metrics::cluster_durable(std::uint64_t seq) {
+  impl_->cluster_durable.Set(static_cast<double>(seq));
+}
+void Metrics::cluster_followers(std::size_t connected) {
+  impl_->cluster_followers.Set(static_cast<double>(connected));
+}
+void Metrics::cluster_follower_lag(std::uint32_t node, std::uint64_t events) {
+  impl_->cluster_lag_events.Add({{"node", std::to_string(node)}}).Set(static_cast<double>(events));
+}
+void Metrics::cluster_replication_lag(std::uint32_t node, std::chrono::duration<double> d) {
+  impl_->cluster_lag
+      .Add({{"node", std::to_string(node)}},
+           p::Histogram::BucketBoundaries{0.00005, 0.0001, 0.00025, 0.0005, 0.001, 0.0025, 0.005,
+                                          0.01, 0.025, 0.05, 0.1, 0.25, 1.0, 5.0})
+      .Observe(d.count());
 }
 
 std::string Metrics::text() const {

@@ -23,11 +23,25 @@
 //   qx_rate_limited_total                requests refused with 429 (a user's rate_limit_per_s)
 //   qx_snapshots_total{result}           periodic snapshots written: ok / failed
 //
+// Cluster mode (`qx serve --cluster`; in single-node mode they stay 0 and have no node series):
+//   qx_cluster_nodes                     nodes in the cluster file (voters and learners; 0: single)
+//   qx_cluster_leader                    1 while this node leads a term, else 0
+//   qx_cluster_epoch                     the epoch of the term this node knows (leads or follows)
+//   qx_cluster_elections_total           terms this node won
+//   qx_cluster_role_changes_total        role changes (leader, follower, candidate)
+//   qx_cluster_durable_seq               this node's journal is durable through this seq
+//   qx_cluster_follower_connections      leader: followers connected to it
+//   qx_cluster_follower_lag_events{node} leader: its durable seq minus the follower's
+//   qx_cluster_replication_lag_seconds{node}
+//                                        leader: a group durable here -> the follower's ack of it
+//                                        arrives (the follower's fsync plus one round trip)
+//
 // Every method is safe from any thread (prometheus-cpp metrics are atomic).
 #pragma once
 
 #include <chrono>
 #include <cstddef>
+#include <cstdint>
 #include <memory>
 #include <string>
 
@@ -59,6 +73,13 @@ class Metrics {
   void connection_refused();
   void rate_limited();
   void snapshot_written(bool ok);
+  void cluster_nodes(std::size_t n);
+  void cluster_role(bool leading, std::uint64_t epoch);  // also counts a role change
+  void cluster_term_won();
+  void cluster_durable(std::uint64_t seq);
+  void cluster_followers(std::size_t connected);
+  void cluster_follower_lag(std::uint32_t node, std::uint64_t events);
+  void cluster_replication_lag(std::uint32_t node, std::chrono::duration<double> d);
   // The Prometheus text exposition of every metric.
   [[nodiscard]] std::string text() const;
 

@@ -29,6 +29,7 @@
 #include "replay/store.h"
 #include "server/etcd.h"
 #include "server/log.h"
+#include "server/metrics.h"
 #include "server/wire_frame.h"
 
 namespace qx::server {
@@ -180,14 +181,17 @@ struct Replicator::Impl {
 
   struct Chunk {
     core::Seq first{}, last{};
+    std::chrono::steady_clock::time_point durable_at;
     std::vector<std::uint8_t> bytes;
     std::vector<std::pair<core::Seq, std::uint64_t>> hashes;
   };
 
-  Impl(cluster::ClusterConfig c, fs::path d, Sequencer& s, std::function<void(Sequencer::Ctx&)> f)
+  Impl(cluster::ClusterConfig c, fs::path d, Sequencer& s, Metrics& m,
+       std::function<void(Sequencer::Ctx&)> f)
       : config(std::move(c)),
         data(std::move(d)),
         seq(s),
+        metrics(m),
         first_term(std::move(f)),
         tick(io),
         acceptor(io) {
@@ -199,6 +203,14 @@ struct Replicator::Impl {
     nodes_prefix = prefix + "nodes/";
     const std::uint64_t fence = read_number(data / "cluster-fence").value_or(0);
     node = std::make_unique<cluster::Node>(config, log, fence, now_ms());
+    metrics.cluster_nodes(config.nodes.size());
+    metrics.cluster_durable(log.durable_seq.load());
+    {
+      std::lock_guard lock(smu);
+      st.role = "candidate";
+      st.durable = log.durable_seq.load();
+      st.fenced = fence;
+    }
     seq.set_writable(false, not_leader_body(0));
     seq.add_event_listener([this](const core::Event&, const core::EffectBuffer&,
                                   const core::Engine& e) { log.epoch = e.epoch(); });
@@ -311,6 +323,7 @@ struct Replicator::Impl {
       conn->sock.set_option(tcp::no_delay(true));
       conn->send(hello);
       conn->read();
+      conn->impl.publish_peers();
     });
   }
 
@@ -392,6 +405,8 @@ struct Replicator::Impl {
     recent.clear();
     recent_bytes = 0;
     cursor.clear();
+    progress.clear();
+    metrics.cluster_term_won();
     seq.hold_replies(config.ack == cluster::Ack::kQuorum);
     const NodeId self = config.node;
     {
@@ -420,6 +435,9 @@ struct Replicator::Impl {
     for (auto& [id, c] : std::map(followers)) c->close();
     followers.clear();
     cursor.clear();
+    progress.clear();
+    metrics.cluster_followers(0);
+    publish_peers();
   }
 
   void on(const cluster::StreamFrom& s) {
@@ -443,11 +461,13 @@ struct Replicator::Impl {
   }
 
   void on(const cluster::RoleChanged& r) {
+    const char* role = r.leader == 0 && r.role == cluster::NodeRole::kFollower
+                           ? "candidate"
+                           : cluster::to_string(r.role);
+    metrics.cluster_role(r.role == cluster::NodeRole::kLeader, r.epoch);
     log_event(LogLevel::kInfo, "role_changed",
               {{"node", config.node},
-               {"role", r.leader == 0 && r.role == cluster::NodeRole::kFollower
-                            ? "candidate"
-                            : cluster::to_string(r.role)},
+               {"role", role},
                {"epoch", r.epoch},
                {"leader", r.leader},
                {"fenced", node->fenced()},
@@ -457,11 +477,14 @@ struct Replicator::Impl {
     } else if (upstream) {
       upstream->close();  // a leader follows no one: a deposed leader's stream must not reach it
     }
-    std::lock_guard lock(smu);
-    st.role = cluster::to_string(r.role);
-    st.epoch = r.epoch;
-    st.leader = r.leader;
-    st.fenced = node->fenced();
+    {
+      std::lock_guard lock(smu);
+      st.role = role;
+      st.epoch = r.epoch;
+      st.leader = r.leader;
+      st.fenced = node->fenced();
+    }
+    publish_peers();
   }
 
   // ---------------------------------------------------------------------------------------------
@@ -469,13 +492,19 @@ struct Replicator::Impl {
 
   void on_durable(Sequencer::Shipment s) {
     log.durable_seq = core::raw(s.last);
+    metrics.cluster_durable(core::raw(s.last));
     {
       std::lock_guard lock(smu);
       st.durable = core::raw(s.last);
     }
     if (node->role() == cluster::NodeRole::kLeader) {
       recent_bytes += s.records.size();
-      recent.push_back(Chunk{s.first, s.last, std::move(s.records), std::move(s.state_hashes)});
+      recent.push_back(Chunk{s.first, s.last, std::chrono::steady_clock::now(),
+                             std::move(s.records), std::move(s.state_hashes)});
+      for (const auto& [id, p] : progress) {
+        metrics.cluster_follower_lag(id,
+                                     core::raw(s.last) - std::min(p.durable, core::raw(s.last)));
+      }
       while (recent_bytes > kRecentBytesMax && recent.size() > 1) {
         recent_bytes -= recent.front().bytes.size();
         recent.pop_front();
@@ -579,6 +608,9 @@ struct Replicator::Impl {
       auto at = cursor.find(conn.peer);
       const std::uint64_t sent = at == cursor.end() ? 0 : core::raw(at->second) - 1;
       acked->durable = core::Seq(std::min(core::raw(acked->durable), sent));
+      if (acked->epoch == node->epoch() && node->role() == cluster::NodeRole::kLeader) {
+        follower_acked(conn.peer, core::raw(acked->durable));
+      }
     }
     if (!conn.outgoing && conn.peer == 0) {
       const auto* hello = std::get_if<cluster::Hello>(&m);
@@ -592,6 +624,8 @@ struct Replicator::Impl {
         keep->close();
       }
       followers[conn.peer] = conn.shared_from_this();
+      metrics.cluster_followers(followers.size());
+      publish_peers();
     }
     const auto outs = node->step(cluster::Received{conn.peer, m});
     for (const cluster::Output& o : outs) {
@@ -659,6 +693,7 @@ struct Replicator::Impl {
     if (conn.outgoing) {
       if (upstream.get() != &conn) return;
       upstream.reset();
+      publish_peers();
       if (node->role() != cluster::NodeRole::kLeader) {
         act(node->step(cluster::Disconnected{conn.peer}));
       }
@@ -666,9 +701,54 @@ struct Replicator::Impl {
       if (auto it = followers.find(conn.peer); it != followers.end() && it->second.get() == &conn) {
         followers.erase(it);
         cursor.erase(conn.peer);
+        metrics.cluster_followers(followers.size());
+        publish_peers();
         act(node->step(cluster::Disconnected{conn.peer}));
       }
     }
+  }
+
+  // A follower's acknowledged progress (leader, this epoch): its lag in events, and the time from
+  // the newest acknowledged group's durability here to this acknowledgement.
+  void follower_acked(NodeId peer, std::uint64_t durable) {
+    PeerProgress& p = progress[peer];
+    if (durable <= p.durable && p.acked_at != std::chrono::steady_clock::time_point{}) return;
+    p.durable = durable;
+    const auto now = std::chrono::steady_clock::now();
+    p.acked_at = now;
+    const std::uint64_t mine = log.durable_seq.load();
+    metrics.cluster_follower_lag(peer, mine - std::min(durable, mine));
+    for (const Chunk& k : recent) {
+      if (core::raw(k.first) <= durable && durable <= core::raw(k.last)) {
+        p.lag = now - k.durable_at;
+        metrics.cluster_replication_lag(peer, p.lag);
+        break;
+      }
+    }
+    publish_peers();
+  }
+
+  // Copies the followers' progress where status() reads it (any thread).
+  void publish_peers() {
+    std::vector<Peer> peers;
+    if (node->role() == cluster::NodeRole::kLeader) {
+      for (const auto& n : config.nodes) {
+        if (n.id == config.node) continue;
+        Peer p{n.id};
+        const auto c = followers.find(n.id);
+        p.connected = c != followers.end() && !c->second->closed;
+        if (const auto g = progress.find(n.id); g != progress.end()) {
+          p.durable = g->second.durable;
+          if (g->second.acked_at != std::chrono::steady_clock::time_point{}) {
+            p.lag_ms = std::chrono::duration<double, std::milli>(g->second.lag).count();
+          }
+        }
+        peers.push_back(p);
+      }
+    }
+    std::lock_guard lock(smu);
+    st.peers = std::move(peers);
+    st.upstream = upstream && !upstream->closed;
   }
 
   // ---------------------------------------------------------------------------------------------
@@ -798,6 +878,7 @@ struct Replicator::Impl {
   cluster::ClusterConfig config;
   fs::path data;
   Sequencer& seq;
+  Metrics& metrics;
   std::function<void(Sequencer::Ctx&)> first_term;
   Log log;
   std::string leader_key, nodes_prefix;
@@ -815,6 +896,12 @@ struct Replicator::Impl {
   std::deque<Chunk> recent;
   std::size_t recent_bytes = 0;
   std::map<NodeId, core::Seq> cursor;
+  struct PeerProgress {
+    std::uint64_t durable = 0;
+    std::chrono::steady_clock::time_point acked_at;
+    std::chrono::steady_clock::duration lag{};
+  };
+  std::map<NodeId, PeerProgress> progress;  // leader: each follower's acknowledgements this term
 
   std::thread etcd_thread;
   std::mutex emu;
@@ -832,8 +919,9 @@ struct Replicator::Impl {
 };
 
 Replicator::Replicator(cluster::ClusterConfig config, std::filesystem::path data_dir,
-                       Sequencer& sequencer, std::function<void(Sequencer::Ctx&)> first_term)
-    : impl_(std::make_unique<Impl>(std::move(config), std::move(data_dir), sequencer,
+                       Sequencer& sequencer, Metrics& metrics,
+                       std::function<void(Sequencer::Ctx&)> first_term)
+    : impl_(std::make_unique<Impl>(std::move(config), std::move(data_dir), sequencer, metrics,
                                    std::move(first_term))) {}
 
 Replicator::~Replicator() = default;
@@ -849,6 +937,42 @@ void Replicator::stop() {
 Replicator::Status Replicator::status() const {
   std::lock_guard lock(impl_->smu);
   return impl_->st;
+}
+
+std::string Replicator::status_json() const {
+  const Status s = status();
+  const auto& config = impl_->config;
+  const auto address = [](const cluster::NodeAddress* a) {
+    if (a == nullptr) return json(nullptr);
+    return json{{"node", a->id},
+                {"role", a->role == cluster::Role::kLearner ? "learner" : "voter"},
+                {"http", a->http},
+                {"tcp", a->tcp},
+                {"replication", a->replication}};
+  };
+  json j{{"cluster", config.name},
+         {"node", address(&config.self())},
+         {"role", s.role},
+         {"epoch", s.epoch},
+         {"leader", address(s.leader == 0 ? nullptr : impl_->address_of(s.leader))},
+         {"fenced", s.fenced},
+         {"durable", s.durable},
+         {"ack", config.ack == cluster::Ack::kQuorum ? "quorum" : "local"}};
+  if (s.role == "leader") {
+    j["acknowledged"] = s.acknowledged;
+    json peers = json::array();
+    for (const Peer& p : s.peers) {
+      peers.push_back({{"node", address(impl_->address_of(p.node))},
+                       {"connected", p.connected},
+                       {"durable", p.durable},
+                       {"lag_events", s.durable - std::min(p.durable, s.durable)},
+                       {"lag_ms", p.lag_ms < 0 ? json(nullptr) : json(p.lag_ms)}});
+    }
+    j["peers"] = std::move(peers);
+  } else {
+    j["connected_to_leader"] = s.upstream;
+  }
+  return j.dump();
 }
 
 void Replicator::apply_pending_cut(const std::filesystem::path& data_dir,

@@ -37,18 +37,21 @@
 #include <memory>
 #include <optional>
 #include <string>
+#include <vector>
 
 #include "cluster/config.h"
 #include "server/sequencer.h"
 
 namespace qx::server {
 
+class Metrics;
+
 class Replicator {
  public:
   // first_term runs on the sequencer thread in the job that journals this node's first term
   // (after its LeaderTerm), when the journal held nothing else: the demo's data, say.
   Replicator(cluster::ClusterConfig config, std::filesystem::path data_dir, Sequencer& sequencer,
-             std::function<void(Sequencer::Ctx&)> first_term);
+             Metrics& metrics, std::function<void(Sequencer::Ctx&)> first_term);
   ~Replicator();
   Replicator(const Replicator&) = delete;
   Replicator& operator=(const Replicator&) = delete;
@@ -61,15 +64,26 @@ class Replicator {
   static void apply_pending_cut(const std::filesystem::path& data_dir,
                                 const std::filesystem::path& journal_dir, std::ostream& out);
 
+  // What `GET /api/cluster/status` and `qx cluster status` show (docs/cluster.md).
+  struct Peer {  // a leader's view of one follower this term
+    std::uint32_t node = 0;
+    bool connected = false;
+    std::uint64_t durable = 0;  // the follower acknowledged holding this much durably
+    double lag_ms = -1;         // its last acknowledgement: group durable here -> ack (-1: none)
+  };
   struct Status {
-    std::string role;  // "leader", "follower"
+    std::string role;  // "leader", "follower", "candidate" (follows no leader yet)
     std::uint64_t epoch = 0;
     std::uint32_t leader = 0;
     std::uint64_t fenced = 0;
     std::uint64_t durable = 0;
     std::uint64_t acknowledged = 0;
+    bool upstream = false;    // a follower: connected to its leader
+    std::vector<Peer> peers;  // a leader: every other node of the cluster file
   };
   [[nodiscard]] Status status() const;
+  // The status as JSON, with the cluster's name, this node and the leader's addresses.
+  [[nodiscard]] std::string status_json() const;
 
  private:
   struct Impl;

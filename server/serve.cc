@@ -598,9 +598,10 @@ int serve(const ServeOptions& options, std::ostream& out) {
   std::optional<Replicator> replicator;
   if (cluster) {
     const bool demo = options.demo;
-    replicator.emplace(*cluster, data, sequencer, [demo](Sequencer::Ctx& c) {
+    replicator.emplace(*cluster, data, sequencer, metrics, [demo](Sequencer::Ctx& c) {
       if (demo) journal_demo(c);
     });
+    service.set_cluster_status([&replicator] { return replicator->status_json(); });
     out << "qx serve: cluster " << cluster->name << " node " << cluster->node << ", replication on "
         << cluster->self().replication << std::endl;
   }

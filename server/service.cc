@@ -605,6 +605,13 @@ struct Routes {
     c.reply(Reply{200, s.metrics_.text(), "text/plain; version=0.0.4; charset=utf-8"});
   }
 
+  static void cluster_status(Service& s, Call& c) {
+    if (!s.cluster_status_) {
+      return c.error(404, "not_clustered", "this server runs without --cluster");
+    }
+    c.reply(Reply{200, s.cluster_status_()});
+  }
+
   static void login(Service& s, Call& c) {
     std::string user = text_field(c.body, "username", 64);
     std::string password = text_field(c.body, "password", 1024);
@@ -1124,6 +1131,7 @@ struct Routes {
     static const std::vector<Route> routes = {
         {"GET", "healthz", kPublic, healthz},
         {"GET", "metrics", kPublic, metrics},
+        {"GET", "api/cluster/status", kPublic, cluster_status},
         {"POST", "api/auth/login", kPublic, login},
         {"POST", "api/auth/logout", kAnyRole, logout},
         {"POST", "api/auth/password", kAnyRole, change_password},

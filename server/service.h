@@ -87,6 +87,9 @@ class Service {
   // token from its user's bucket, by the request's `received` time; none left answers 429
   // {"error": "rate_limited"} before anything else is looked at.
   void set_rate_limiter(RateLimiter* limiter) { rate_ = limiter; }
+  // GET /api/cluster/status (public, like /metrics): the JSON this returns; unset (single-node
+  // mode) answers 404 not_clustered. Set once before the first request; called on any thread.
+  void set_cluster_status(std::function<std::string()> f) { cluster_status_ = std::move(f); }
   [[nodiscard]] LoginGate& login_gate() { return login_; }
   // Grows on every token revocation (logout, password change, disabled user).
   [[nodiscard]] std::uint64_t auth_revision() const { return auth_.revision(); }
@@ -104,6 +107,7 @@ class Service {
   Gateway gateway_;
   const Klines* klines_ = nullptr;
   RateLimiter* rate_ = nullptr;
+  std::function<std::string()> cluster_status_;
 };
 
 // A JSON error reply: {"error": code, "message": message}.

@@ -304,3 +304,85 @@ def test_no_acknowledged_order_is_lost_when_the_leader_is_killed(cluster):
     print(f"\n{kills} leader stops, {len(acked)} orders acknowledged; failover ms p50 "
           f"{failovers_ms[n // 2]:.0f} p99 {failovers_ms[(99 * (n - 1)) // 100]:.0f} "
           f"max {failovers_ms[-1]:.0f}")
+
+
+def metric(text, name, labels=""):
+    """The value of one sample of a Prometheus text exposition (None when absent)."""
+    m = re.search(rf"^{name}{re.escape(labels)} (\S+)$", text, re.M)
+    return float(m.group(1)) if m else None
+
+
+def test_status_metrics_and_reads_marked_with_their_seq(cluster):
+    placed = cluster.submit("alice", order(1, "BUY", "3500.0"), deadline_s=30)
+    assert placed is not None
+    leader, r = placed
+    seq = r.json()["seq"]
+    cluster.wait_converged()
+
+    # Each node's own view: one leader, every follower connected to it, at the same epoch, and
+    # the leader sees each follower caught up with a measured lag.
+    deadline = time.monotonic() + 10
+    while True:
+        st = {i: requests.get(cluster.url(i) + "/api/cluster/status", timeout=10).json()
+              for i in cluster.nodes}
+        peers = {p["node"]["node"]: p for p in st[leader].get("peers", [])}
+        if (all(p["connected"] and p["lag_events"] == 0 and p["lag_ms"] is not None
+                for p in peers.values()) and len(peers) == 2 and
+                all(s.get("connected_to_leader") for i, s in st.items() if i != leader)):
+            break
+        assert time.monotonic() < deadline, st
+        time.sleep(0.05)
+    assert [i for i, s in st.items() if s["role"] == "leader"] == [leader], st
+    assert len({s["epoch"] for s in st.values()}) == 1, st
+    assert all(s["leader"]["node"] == leader and s["cluster"] == "test" for s in st.values()), st
+    assert st[leader]["durable"] >= seq and st[leader]["acknowledged"] >= seq, st
+    assert all(0 <= p["lag_ms"] < 10_000 and p["durable"] == st[leader]["durable"]
+               for p in peers.values()), peers
+
+    # `qx cluster status` shows the same, and exits 0 only while the cluster is whole.
+    status = subprocess.run([QX, "cluster", "status", "--cluster", str(cluster.root / "node1.json")],
+                            capture_output=True, text=True, timeout=60)
+    assert status.returncode == 0, status.stdout + status.stderr
+    assert f"leader node {leader}, epoch {st[leader]['epoch']}" in status.stdout, status.stdout
+    assert status.stdout.count("following") == 2, status.stdout
+    as_json = subprocess.run([QX, "cluster", "status", "--json", "--cluster",
+                              str(cluster.root / "node2.json")],
+                             capture_output=True, text=True, timeout=60)
+    assert as_json.returncode == 0 and json.loads(as_json.stdout)["healthy"] is True, as_json.stdout
+
+    # Metrics: role, epoch, followers and the replication lag the leader measured.
+    for i in cluster.nodes:
+        text = requests.get(cluster.url(i) + "/metrics", timeout=10).text
+        assert metric(text, "qx_cluster_nodes") == 3
+        assert metric(text, "qx_cluster_leader") == (1 if i == leader else 0), (i, text)
+        assert metric(text, "qx_cluster_epoch") == st[leader]["epoch"]
+        assert metric(text, "qx_cluster_durable_seq") >= seq
+        if i == leader:
+            assert metric(text, "qx_cluster_follower_connections") == 2
+            assert metric(text, "qx_cluster_elections_total") >= 1
+            for f in peers:
+                assert metric(text, "qx_cluster_replication_lag_seconds_count",
+                              f'{{node="{f}"}}') >= 1, text
+                assert metric(text, "qx_cluster_follower_lag_events", f'{{node="{f}"}}') == 0
+
+    # A follower's reads say which state they reflect: the seq header, and DIFF's "seq".
+    follower = next(i for i in cluster.nodes if i != leader)
+    r = requests.get(cluster.url(follower) + "/api/account/alice-01", timeout=10,
+                     headers={"Authorization": "Bearer " + cluster.token(follower, "alice")})
+    assert r.status_code == 200 and int(r.headers["X-QX-Seq"]) >= seq, (r.headers, r.text)
+
+    # A follower down: the leader sees it, and `qx cluster status` says so and exits 1.
+    cluster.kill(follower)
+    deadline = time.monotonic() + 10
+    while True:
+        s = requests.get(cluster.url(leader) + "/api/cluster/status", timeout=10).json()
+        if not {p["node"]["node"]: p for p in s["peers"]}[follower]["connected"]:
+            break
+        assert time.monotonic() < deadline, s
+        time.sleep(0.05)
+    status = subprocess.run([QX, "cluster", "status", "--cluster", str(cluster.root / "node1.json")],
+                            capture_output=True, text=True, timeout=60)
+    assert status.returncode == 1, status.stdout
+    assert "unreachable" in status.stdout and "(degraded)" in status.stdout, status.stdout
+    text = requests.get(cluster.url(leader) + "/metrics", timeout=10).text
+    assert metric(text, "qx_cluster_follower_connections") == 1
