@@ -329,6 +329,8 @@ class WsSession : public WsBase, public std::enable_shared_from_this<WsSession<S
       if (!patch.empty() && peek_pending_) {
         last_ = std::move(view);
         peek_pending_ = false;
+        // The seq of the state the patch brings the view to (a cluster's follower lags).
+        if (rep.seq != 0) patch["seq"] = rep.seq;
         send(json{{"aid", "rtn_data"}, {"data", json::array({patch})}}.dump(
             -1, ' ', false, json::error_handler_t::replace));
       }
@@ -489,6 +491,8 @@ class Session : public std::enable_shared_from_this<Session<Stream>> {
     res_.version(version_);
     res_.set(http::field::server, "qx");
     res_.set(http::field::content_type, rep.content_type);
+    // The seq of the state the answer reflects (reads on a cluster's follower lag the leader).
+    if (rep.seq != 0) res_.set("X-QX-Seq", std::to_string(rep.seq));
     res_.keep_alive(keep_alive_);
     res_.body() = std::move(rep.body);
     res_.prepare_payload();

@@ -182,6 +182,7 @@ bool Sequencer::post(Job job, Done done) {
 Reply Sequencer::execute(const Job& job) {
   Ctx ctx(*this);
   Reply r = job(ctx);
+  r.seq = core::raw(engine_.last_seq());
   commit();
   return r;
 }
@@ -211,6 +212,7 @@ void Sequencer::run() {
       // journaled stands and is committed with the batch.
       try {
         replies.push_back(item.job(ctx));
+        replies.back().seq = core::raw(engine_.last_seq());
       } catch (const NotLeader&) {
         std::lock_guard lock(mu_);
         replies.push_back(Reply{421, not_leader_body_});

@@ -53,6 +53,9 @@ struct Reply {
   unsigned status = 200;
   std::string body;  // JSON text unless content_type says otherwise
   std::string content_type = "application/json";
+  // The engine's last seq when the sequencer ran the job: the state a read reflects (a cluster's
+  // follower serves reads as of its own durable journal). 0: not answered by the sequencer.
+  std::uint64_t seq = 0;
 };
 
 class Sequencer {
