@@ -425,6 +425,9 @@ int serve(const ServeOptions& options, std::ostream& out) {
   // SIGHUP reloads the TLS files once the HTTP listener runs; until then (and after it) it must
   // not end the process, which is its default action.
   std::signal(SIGHUP, SIG_IGN);
+  // A write past RLIMIT_FSIZE must fail with EFBIG and be reported (sequencer_fatal), not kill
+  // the process with SIGXFSZ mid-write.
+  std::signal(SIGXFSZ, SIG_IGN);
   Config config = load_config(options);
   std::optional<cluster::ClusterConfig> cluster;
   if (options.cluster_file) {
