@@ -69,6 +69,18 @@ void write_durably(const fs::path& path, const std::string& text) {
   }
 }
 
+// Test-only fault hook (docs/cluster.md, "Fault hooks for tests"): QX_FAULT_STATE_HASH_FROM=SEQ
+// makes this node report a wrong own state hash to every state check at SEQ or later, so that the
+// e2e tests can see a divergence stop a follower. Read once, when the replicator is made; unset
+// (the only production setting) or not a whole number above 0, it does nothing.
+std::uint64_t fault_state_hash_from() {
+  const char* v = std::getenv("QX_FAULT_STATE_HASH_FROM");
+  if (v == nullptr || *v == '\0') return 0;
+  char* end = nullptr;
+  const unsigned long long n = std::strtoull(v, &end, 10);
+  return *end == '\0' ? n : 0;
+}
+
 std::optional<std::uint64_t> read_number(const fs::path& path) {
   std::ifstream in(path);
   std::uint64_t v = 0;
@@ -669,8 +681,11 @@ struct Replicator::Impl {
 
   void state_check(const cluster::StateCheck& check) {
     seq.post(
-        [check](Sequencer::Ctx& c) {
-          const auto mine = c.state_hash_at(check.seq);
+        [check, fault_from = fault_hash_from](Sequencer::Ctx& c) {
+          auto mine = c.state_hash_at(check.seq);
+          if (mine && fault_from != 0 && core::raw(check.seq) >= fault_from) {
+            *mine ^= 0x5a5a5a5a5a5a5a5aULL;  // the test-only fault hook (fault_state_hash_from)
+          }
           if (mine && *mine != check.state_hash) {
             char line[256];
             std::snprintf(line, sizeof line,
@@ -879,6 +894,7 @@ struct Replicator::Impl {
   fs::path data;
   Sequencer& seq;
   Metrics& metrics;
+  const std::uint64_t fault_hash_from = fault_state_hash_from();  // 0: no fault (tests only)
   std::function<void(Sequencer::Ctx&)> first_term;
   Log log;
   std::string leader_key, nodes_prefix;
