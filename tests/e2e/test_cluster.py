@@ -4,195 +4,28 @@ a new leader must take orders, every acknowledged order must be in the surviving
 every node's journal must replay to the same state hash.
 
 QX_CLUSTER_KILLS sets the number of leader stops (default 20; scripts/cluster-soak.sh runs 200).
-Run by ctest with QX_BIN pointing at the executable (see tests/e2e/CMakeLists.txt).
+The etcd-and-nodes harness is in cluster_harness.py; test_cluster_faults.py has the fault tests
+(partition, etcd restart, a failing disk, a divergent state hash). Run by ctest with QX_BIN pointing
+at the executable (see tests/e2e/CMakeLists.txt).
 """
 
-import json
 import os
-import re
-import shutil
 import signal
 import socket
-import subprocess
 import threading
 import time
-from pathlib import Path
 
 import pytest
 import requests
 
-QX = os.environ.get("QX_BIN", "qx")
-ETCD = shutil.which("etcd") or "/usr/bin/etcd"
-SECRET = "0123456789abcdef0123456789abcdef-cluster-test"
-PW = {"admin": "admin-demo-pw", "alice": "alice-demo-pw", "bob": "bob-demo-pw"}
-
-
-def free_ports(n):
-    socks = [socket.socket() for _ in range(n)]
-    for s in socks:
-        s.bind(("127.0.0.1", 0))
-    ports = [s.getsockname()[1] for s in socks]
-    for s in socks:
-        s.close()
-    return ports
-
-
-class Cluster:
-    """etcd and three nodes, each node restartable; the leader found through 421 answers."""
-
-    def __init__(self, root: Path, voters=3):
-        self.root = root
-        client, peer = free_ports(2)
-        self.etcd_dir = root / "etcd"
-        self.etcd = subprocess.Popen(
-            [ETCD, "--name", "e", "--data-dir", str(self.etcd_dir),
-             "--listen-client-urls", f"http://127.0.0.1:{client}",
-             "--advertise-client-urls", f"http://127.0.0.1:{client}",
-             "--listen-peer-urls", f"http://127.0.0.1:{peer}",
-             "--initial-advertise-peer-urls", f"http://127.0.0.1:{peer}",
-             "--initial-cluster", f"e=http://127.0.0.1:{peer}",
-             "--heartbeat-interval", "10", "--election-timeout", "50"],
-            stdout=open(root / "etcd.log", "w"), stderr=subprocess.STDOUT)
-        ports = free_ports(3 * voters)
-        self.nodes = {}
-        for i in range(1, voters + 1):
-            rep, http, tcp = ports[3 * (i - 1):3 * i]
-            self.nodes[i] = {"replication": f"127.0.0.1:{rep}", "http": f"127.0.0.1:{http}",
-                             "tcp": f"127.0.0.1:{tcp}"}
-        for i in self.nodes:
-            cfg = {"name": "test", "node": i, "etcd": [f"127.0.0.1:{client}"],
-                   "nodes": [{"id": k, **v} for k, v in self.nodes.items()]}
-            (root / f"node{i}.json").write_text(json.dumps(cfg))
-        self.procs = {}
-        self.logs = {}
-        for i in self.nodes:
-            self.start(i)
-        self.leader = None
-        self.tokens = {}
-
-    def url(self, i):
-        return "http://" + self.nodes[i]["http"]
-
-    def start(self, i):
-        log = self.root / f"node{i}-{time.monotonic_ns()}.log"
-        self.logs.setdefault(i, []).append(log)
-        env = dict(os.environ, QX_JWT_SECRET=SECRET)
-        self.procs[i] = subprocess.Popen(
-            [QX, "serve", "--demo", "--cluster", str(self.root / f"node{i}.json"),
-             "--data-dir", str(self.root / f"data{i}")],
-            stdout=open(log, "w"), stderr=subprocess.STDOUT, env=env)
-        deadline = time.monotonic() + 60
-        while "listening on" not in log.read_text():
-            if self.procs[i].poll() is not None or time.monotonic() > deadline:
-                raise AssertionError(f"node {i} did not start:\n{log.read_text()}")
-            time.sleep(0.02)
-
-    def kill(self, i, sig=signal.SIGKILL):
-        self.procs[i].send_signal(sig)
-        self.procs[i].wait(timeout=60)
-        self.tokens = {k: v for k, v in self.tokens.items() if k[0] != i}
-
-    def stop_all(self):
-        for i, p in self.procs.items():
-            if p.poll() is None:
-                p.send_signal(signal.SIGTERM)
-        for i, p in self.procs.items():
-            assert p.wait(timeout=60) == 0, self.logs[i][-1].read_text()[-3000:]
-        self.etcd.terminate()
-        self.etcd.wait(timeout=30)
-
-    def token(self, i, user):
-        if (i, user) not in self.tokens:
-            r = requests.post(self.url(i) + "/api/auth/login",
-                              json={"username": user, "password": PW[user]}, timeout=10)
-            assert r.status_code == 200, r.text
-            self.tokens[(i, user)] = r.json()["token"]
-        return self.tokens[(i, user)]
-
-    def submit(self, user, body, deadline_s=10.0):
-        """Posts an order to the leader, following 421 answers; (node, response) once a node
-        answers 200, or None at the deadline. Connection errors and 503 try the next node."""
-        deadline = time.monotonic() + deadline_s
-        order = [self.leader] if self.leader else []
-        order += [i for i in self.nodes if i != self.leader]
-        k = 0
-        while time.monotonic() < deadline:
-            i = order[k % len(order)]
-            k += 1
-            if self.procs[i].poll() is not None:
-                continue
-            try:
-                r = requests.post(self.url(i) + "/api/order/submit", json=body, timeout=5,
-                                  headers={"Authorization": "Bearer " + self.token(i, user)})
-            except (requests.ConnectionError, requests.Timeout, AssertionError):
-                time.sleep(0.01)
-                continue
-            if r.status_code == 200:
-                self.leader = i
-                return i, r
-            if r.status_code == 421:
-                m = re.search(r"http (127\.0\.0\.1:\d+)", r.json().get("message", ""))
-                if m:
-                    for j, a in self.nodes.items():
-                        if a["http"] == m.group(1):
-                            order.insert(k, j)
-                else:
-                    time.sleep(0.02)
-                continue
-            time.sleep(0.02)
-        return None
-
-    def statuses(self):
-        out = {}
-        for i in self.nodes:
-            if self.procs[i].poll() is not None:
-                continue
-            try:  # a node restarting itself (to cut its journal) refuses connections a while
-                r = requests.get(self.url(i) + "/api/admin/status", timeout=10,
-                                 headers={"Authorization": "Bearer " + self.token(i, "admin")})
-            except (requests.ConnectionError, AssertionError):
-                self.tokens.pop((i, "admin"), None)
-                continue
-            out[i] = (r.json()["last_seq"], r.json()["state_hash"])
-        return out
-
-    def wait_converged(self, timeout_s=30):
-        deadline = time.monotonic() + timeout_s
-        while True:
-            s = self.statuses()
-            if len(set(s.values())) == 1 and len(s) == len(self.nodes):
-                return s
-            assert time.monotonic() < deadline, f"nodes did not converge: {s}"
-            time.sleep(0.05)
+from cluster_harness import QX, Cluster, journal_orders, order, replay_result
 
 
 @pytest.fixture()
 def cluster(tmp_path):
     c = Cluster(tmp_path)
     yield c
-    for p in c.procs.values():
-        if p.poll() is None:
-            p.kill()
-    if c.etcd.poll() is None:
-        c.etcd.kill()
-
-
-def order(cid, direction, price):
-    account = "alice-01" if direction == "BUY" else "bob-01"
-    return {"account": account, "instrument": "IF2501", "direction": direction, "offset": "OPEN",
-            "price": price, "volume": 1, "client_order_id": cid}
-
-
-def journal_orders(qx, journal, account):
-    """(seq, client_order_id) of every NewOrder of `account` in a journal (a copy is indexed)."""
-    copy = journal.parent / (journal.name + f"-audit-{time.monotonic_ns()}")
-    shutil.copytree(journal, copy)
-    r = subprocess.run([qx, "audit", str(copy), "events", "--account", account],
-                       capture_output=True, text=True, timeout=300)
-    assert r.returncode == 0, r.stderr
-    events = json.loads(r.stdout)
-    events = events["events"] if isinstance(events, dict) else events
-    return {(e["seq"], e["client_order_id"]) for e in events if e["type"] == "NewOrder"}
+    c.close()
 
 
 def test_replication_and_redirects(cluster):
@@ -288,12 +121,7 @@ def test_no_acknowledged_order_is_lost_when_the_leader_is_killed(cluster):
 
     # Every node's journal replays to the same state; every acknowledged order is in it, at the
     # sequence number its acknowledgement named.
-    results = set()
-    for i in cluster.nodes:
-        r = subprocess.run([QX, "replay", str(cluster.root / f"data{i}" / "journal")],
-                           capture_output=True, text=True, timeout=300)
-        assert r.returncode == 0, r.stderr
-        results.add(re.search(r"last_seq=\d+\nstate_hash=\w+", r.stdout).group(0))
+    results = {replay_result(QX, cluster.root / f"data{i}" / "journal") for i in cluster.nodes}
     assert len(results) == 1, results
     journal = cluster.root / "data1" / "journal"
     in_journal = journal_orders(QX, journal, "alice-01") | journal_orders(QX, journal, "bob-01")
