@@ -17,6 +17,7 @@ unsigned gate_http_status(GateCode c) {
     case GateCode::kRateLimited: return 429;
     case GateCode::kOverloaded: return 503;
     case GateCode::kNotLeader: return 421;
+    case GateCode::kOutcomeUnknown: return 503;
   }
   return 500;
 }
@@ -32,6 +33,7 @@ const char* gate_code_name(GateCode c) {
     case GateCode::kRateLimited: return "rate_limited";
     case GateCode::kOverloaded: return "overloaded";
     case GateCode::kNotLeader: return "not_leader";
+    case GateCode::kOutcomeUnknown: return "outcome_unknown";
   }
   return "internal";
 }
@@ -218,6 +220,11 @@ void Gateway::post(Job job, Done done) {
   };
   Sequencer::Done seq_done = [result, done](Reply rep) {
     // A job that threw answers 500 (Sequencer::run); nothing of it reached the engine.
+    if (rep.status == 503 && rep.body.find("\"outcome_unknown\"") != std::string::npos) {
+      return done(refused(GateError{GateCode::kOutcomeUnknown,
+                                    "leadership was lost before a majority held the request; its "
+                                    "outcome is unknown: ask the new leader"}));
+    }
     if (rep.status >= 500) {
       return done(refused(GateError{GateCode::kOverloaded, "the request failed; retry"}));
     }

@@ -40,6 +40,7 @@ enum class GateCode : std::uint8_t {
   kRateLimited = 7,        // 429 rate_limited
   kOverloaded = 8,         // 503 overloaded
   kNotLeader = 9,          // 421 not_leader (a cluster's follower; the message names the leader)
+  kOutcomeUnknown = 10,    // 503 outcome_unknown (leadership lost before a majority held it)
 };
 unsigned gate_http_status(GateCode c);
 const char* gate_code_name(GateCode c);

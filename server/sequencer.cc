@@ -127,6 +127,11 @@ void Sequencer::hold_replies(bool on) {
   cv_.notify_all();
 }
 
+std::string Sequencer::not_leader_body() const {
+  std::lock_guard lock(mu_);
+  return not_leader_body_;
+}
+
 void Sequencer::set_writable(bool on, std::string not_leader_body) {
   std::lock_guard lock(mu_);
   writable_ = on;
@@ -229,7 +234,7 @@ void Sequencer::run() {
     const bool acknowledged = released(engine_.last_seq(), gated && appended_ != appended_before);
     if (!acknowledged) {
       for (Reply& r : replies) {
-        r = Reply{503, R"({"error":"not_leader","message":"leadership was lost before the )"
+        r = Reply{503, R"({"error":"outcome_unknown","message":"leadership was lost before the )"
                        R"(request was replicated; its outcome is unknown: ask the leader"})"};
       }
     }

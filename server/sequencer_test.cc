@@ -138,7 +138,7 @@ TEST_F(SequencerReplicationTest, HeldRepliesWaitForTheAcknowledgement) {
   leader.hold_replies(false);
   const Reply r = lost_reply.get();
   EXPECT_EQ(r.status, 503u);
-  EXPECT_NE(r.body.find("not_leader"), std::string::npos) << r.body;
+  EXPECT_NE(r.body.find("outcome_unknown"), std::string::npos) << r.body;
   leader.stop();
   t.join();
 }

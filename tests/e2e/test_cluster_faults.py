@@ -10,8 +10,8 @@ and three `qx serve --cluster` nodes on loopback (cluster_harness.py), under an 
    go on acknowledging, and restarted without the limit it catches up.
 4. A follower whose state hash differs from the leader's (the QX_FAULT_STATE_HASH_FROM fault
    hook) stops with exit code 2 naming the sequence number.
-5. (A known bug, xfail strict.) An order a majority holds, whose leader lost its term before it
-   heard so, must not be answered as failed: the next leader keeps it.
+5. An order a majority holds, whose leader lost its term before it heard so, is answered 503
+   outcome_unknown (never "failed; retry"): the next leader keeps it.
 
 After each, every journal must replay to the same state hash, hold the same LeaderTerm events
 (one leader per epoch), and hold every acknowledged order at the seq its acknowledgement named,
@@ -390,15 +390,6 @@ def test_divergent_state_hash_stops_the_follower_naming_the_seq(faults):
     print(f"\n{m.group(0)}; {len(load.acked)} orders acknowledged")
 
 
-class KnownBug(AssertionError):
-    """The failure an xfail(strict=True, raises=KnownBug) test expects; any other failure of such
-    a test (its set-up going wrong) is reported as a failure."""
-
-
-@pytest.mark.xfail(strict=True, raises=KnownBug, reason=(
-    "server/gateway.cc Gateway::post answers the sequencer's 503 (leadership lost before a "
-    "majority acknowledged: 'its outcome is unknown: ask the leader') as 503 overloaded 'the "
-    "request failed; retry', though a majority may hold the order and the next leader keep it"))
 def test_an_order_a_majority_holds_is_not_answered_as_failed(faults):
     c = faults.cluster(proxies=True)
     placed = c.submit("alice", order(1, "BUY", "3500.0"), deadline_s=30)
@@ -431,6 +422,7 @@ def test_an_order_a_majority_holds_is_not_answered_as_failed(faults):
                                            "alice-01")
             if e["type"] == "NewOrder" and e["client_order_id"] == 2]
     assert kept, "a majority held the order, yet the new leader lost it"
-    if "unknown" not in r.json().get("message", ""):
-        raise KnownBug(f"the order the next leader kept at seq {kept[0]} was answered "
-                       f"{r.status_code} {r.text}")
+    # The client heard that the outcome is unknown, not that the order failed.
+    assert r.json()["error"] == "outcome_unknown" and "unknown" in r.json()["message"], \
+        f"the order the next leader kept at seq {kept[0]} was answered {r.status_code} {r.text}"
+
