@@ -13,14 +13,20 @@
 #include <array>
 #include <chrono>
 #include <iostream>
+#include <map>
+#include <memory>
 #include <stdexcept>
 #include <string>
+#include <utility>
+#include <vector>
 
 #include "server/wire_frame.h"
 
 namespace qx::app {
 
 namespace {
+
+constexpr int kRedirectsMax = 3;  // refusals in a row before the client stops following
 
 // The connection, plain or TLS (OpenSSL on the same blocking socket).
 class Transport {
@@ -94,8 +100,16 @@ class Transport {
 }  // namespace
 
 int run_client(const ClientOptions& options, std::ostream& out) {
-  Transport conn(wire::connect_tcp(options.tcp), options);
+  ClientOptions where = options;  // the node this client talks to now
+  auto conn = std::make_unique<Transport>(wire::connect_tcp(where.tcp), where);
   capnp::JsonCodec codec;
+  // Following a cluster's leader: the last login line, every request line not yet answered, and
+  // the requests a follower refused (sent again to the leader it named).
+  std::string login_line;
+  std::map<std::uint64_t, std::string> unanswered;
+  std::vector<std::string> refused;
+  std::string follow_to;
+  int redirects_in_a_row = 0;
   wire::FrameReader frames(wire::kServerFrameMax);
   std::array<char, 64 << 10> buf{};
   std::string input;  // stdin bytes not yet a whole line
@@ -115,9 +129,36 @@ int run_client(const ClientOptions& options, std::ostream& out) {
                 << std::endl;
       return true;
     }
+    const auto root = m.getRoot<wire::ClientMessage>().asReader();
+    if (root.getBody().isLogin()) {
+      login_line = line;
+    } else if (root.getRequestId() != 0) {
+      unanswered[root.getRequestId()] = line;
+    }
     std::string frame;
     wire::append_frame(frame, m);
-    return conn.write_all(frame);
+    return conn->write_all(frame);
+  };
+
+  // A follower named the leader: talk to it from now on, logged in again, and send it what the
+  // follower refused. Requests still unanswered by the old node are reported, not repeated.
+  auto follow = [&]() {
+    for (const auto& [rid, line] : unanswered) {
+      std::cerr << R"({"clientError": "no answer from the previous node to request )" << rid
+                << "\"}\n";
+    }
+    unanswered.clear();
+    std::cerr << R"({"clientNotice": "following the leader at )" << follow_to << "\"}" << std::endl;
+    where.tcp = follow_to;
+    follow_to.clear();
+    conn.reset();
+    conn = std::make_unique<Transport>(wire::connect_tcp(where.tcp), where);
+    frames = wire::FrameReader(wire::kServerFrameMax);
+    if (!login_line.empty() && !send_line(login_line)) return false;
+    for (const std::string& line : std::exchange(refused, {})) {
+      if (!send_line(line)) return false;
+    }
+    return true;
   };
 
   while (true) {
@@ -125,8 +166,8 @@ int run_client(const ClientOptions& options, std::ostream& out) {
       linger_end = std::chrono::steady_clock::now() + std::chrono::milliseconds(options.linger_ms);
     }
     if (std::chrono::steady_clock::now() >= linger_end) break;
-    std::array<pollfd, 2> p{pollfd{conn.fd(), POLLIN, 0}, pollfd{STDIN_FILENO, POLLIN, 0}};
-    const int ready = conn.pending() ? 1 : ::poll(p.data(), input_open ? 2 : 1, 20);
+    std::array<pollfd, 2> p{pollfd{conn->fd(), POLLIN, 0}, pollfd{STDIN_FILENO, POLLIN, 0}};
+    const int ready = conn->pending() ? 1 : ::poll(p.data(), input_open ? 2 : 1, 20);
     if (ready <= 0) continue;
     if (input_open && (p[1].revents & (POLLIN | POLLHUP | POLLERR)) != 0) {
       const ssize_t n = ::read(STDIN_FILENO, buf.data(), buf.size());
@@ -145,8 +186,8 @@ int run_client(const ClientOptions& options, std::ostream& out) {
         input.erase(0, start);
       }
     }
-    if (!conn.pending() && (p[0].revents & (POLLIN | POLLHUP | POLLERR)) == 0) continue;
-    const ssize_t n = conn.read(buf.data(), buf.size());
+    if (!conn->pending() && (p[0].revents & (POLLIN | POLLHUP | POLLERR)) == 0) continue;
+    const ssize_t n = conn->read(buf.data(), buf.size());
     if (n <= 0) break;  // the server closed the connection
     frames.feed(buf.data(), static_cast<std::size_t>(n));
     while (true) {
@@ -158,13 +199,43 @@ int run_client(const ClientOptions& options, std::ostream& out) {
         break;
       }
       try {
-        out << codec.encode(frames.message().getRoot<wire::ServerMessage>()).cStr() << std::endl;
+        const auto msg = frames.message().getRoot<wire::ServerMessage>();
+        out << codec.encode(msg).cStr() << std::endl;
+        const std::uint64_t rid = msg.getRequestId();
+        const auto body = msg.getBody();
+        if (body.isNotLeader() && options.follow_leader) {
+          const auto nl = body.getNotLeader();
+          auto line = unanswered.find(rid);
+          if (nl.getNode() != 0 && nl.hasTcp() && line != unanswered.end()) {
+            if (++redirects_in_a_row > kRedirectsMax) {
+              std::cerr << R"({"clientError": "too many leader redirects in a row; not following"})"
+                        << std::endl;
+            } else {
+              refused.push_back(line->second);
+              follow_to = nl.getTcp().cStr();
+            }
+          }
+          if (line != unanswered.end()) unanswered.erase(line);
+        } else if (rid != 0) {
+          unanswered.erase(rid);
+          if (!body.isLoginOk()) redirects_in_a_row = 0;
+        }
       } catch (const kj::Exception&) {
         std::cerr << R"({"clientError": "undecodable server message"})" << std::endl;
         rc = 1;
       }
     }
     if (rc != 0) break;
+    if (!follow_to.empty()) {
+      try {
+        if (!follow()) break;
+      } catch (const std::exception& e) {
+        std::cerr << R"({"clientError": "cannot reach the leader: )" << e.what() << "\"}"
+                  << std::endl;
+        rc = 1;
+        break;
+      }
+    }
   }
   return rc;
 }

@@ -12,6 +12,13 @@
 // the server closes the connection, 1 when it cannot connect. With --tls (or --tls-ca) it speaks
 // TLS and checks the server's certificate against the host it dialled; --tls-cert/--tls-key
 // present a client certificate (mutual TLS).
+//
+// A cluster's follower answers writes with notLeader naming the leader (docs/cluster.md): the
+// client prints that answer, then connects to the leader's tcp address, sends the last login
+// line again and then each refused request (a follower never journals a write, so nothing runs
+// twice), noting {"clientNotice": "following the leader at ..."} on stderr. Requests the old
+// node had not answered yet are reported on stderr, not repeated. After 3 refusals in a row it
+// stops following; --no-follow turns following off.
 #pragma once
 
 #include <iosfwd>
@@ -26,6 +33,7 @@ struct ClientOptions {
   std::string tls_ca;  // PEM CA bundle that must have signed the server's certificate; implies TLS
   std::string tls_cert;  // client certificate and key, for servers that require mutual TLS
   std::string tls_key;
+  bool follow_leader = true;
 };
 
 // Reads stdin, writes `out`; throws std::runtime_error when it cannot connect or the TLS

@@ -242,6 +242,9 @@ int main(int argc, char** argv) {
                    "After stdin ends, keep printing server messages this long (default 1000)")
       ->check(CLI::Range(0, 3'600'000));
   client_cmd->add_flag("--tls", client.tls, "Speak TLS (server certificate checked)");
+  client_cmd->add_flag(
+      "!--no-follow", client.follow_leader,
+      "Do not follow a cluster follower's notLeader answer to the leader (default: follow)");
   client_cmd->add_option("--tls-ca", client.tls_ca, "PEM CA bundle for the server's certificate")
       ->check(CLI::ExistingFile);
   client_cmd->add_option("--tls-cert", client.tls_cert, "PEM client certificate (mutual TLS)")

@@ -136,6 +136,8 @@ class Sequencer {
   // submit is refused answers 421 with `not_leader_body` (JSON naming the leader); nothing of it
   // is journaled. A job run with writable on may still submit after it is turned off mid-batch.
   void set_writable(bool on, std::string not_leader_body = {});
+  // The body refused writes answer with (set_writable), for transports that shape it their way.
+  [[nodiscard]] std::string not_leader_body() const;
   [[nodiscard]] bool writable() const { return writable_.load(); }
 
   // Only when the sequencer thread is not running.
@@ -169,7 +171,7 @@ class Sequencer {
   std::vector<std::pair<core::Seq, std::uint64_t>> group_hashes_;
   std::map<core::Seq, std::uint64_t> own_hashes_;  // the newest state hashes taken
 
-  std::mutex mu_;
+  mutable std::mutex mu_;
   std::condition_variable cv_;
   std::deque<Item> queue_;
   bool stopping_ = false;

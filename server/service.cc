@@ -759,9 +759,12 @@ struct Routes {
 
   // The gateway's answer as REST JSON.
   static Gateway::Done order_reply(Service& s, Call& c, const char* done_status, bool timed) {
-    return [&metrics = s.metrics_, done = c.done, done_status, timed,
+    return [&metrics = s.metrics_, &seq = s.seq_, done = c.done, done_status, timed,
             received = c.req.received](OrderResult r) {
       if (timed) metrics.order_ack_seconds(std::chrono::steady_clock::now() - received);
+      if (r.error && r.error->code == GateCode::kNotLeader) {
+        return done(Reply{421, seq.not_leader_body()});  // names the leader's addresses
+      }
       if (r.error) {
         return done(gate_reply(*r.error));
       }

@@ -88,6 +88,27 @@ std::string error_frame(std::uint64_t request_id, const char* code, const std::s
   });
 }
 
+// A follower's refusal of a write, from the sequencer's not-leader JSON body
+// ({"error": "not_leader", "message", "leader": {"node", "http", "tcp"} or null}).
+std::string not_leader_frame(std::uint64_t request_id, const std::string& body) {
+  const auto j = nlohmann::json::parse(body, nullptr, false);
+  return message_frame(request_id, [&](wire::ServerMessage::Builder m) {
+    auto n = m.getBody().initNotLeader();
+    n.setMessage("this node does not lead");
+    if (!j.is_object()) return;
+    if (j.contains("message") && j["message"].is_string()) {
+      n.setMessage(j["message"].get<std::string>());
+    }
+    const auto& l = j.contains("leader") ? j["leader"] : nlohmann::json();
+    if (l.is_object() && l.contains("node") && l["node"].is_number_unsigned() &&
+        l.contains("tcp") && l["tcp"].is_string() && l.contains("http") && l["http"].is_string()) {
+      n.setNode(l["node"].get<std::uint32_t>());
+      n.setTcp(l["tcp"].get<std::string>());
+      n.setHttp(l["http"].get<std::string>());
+    }
+  });
+}
+
 Reply frame_reply(std::string frame) {
   Reply r;
   r.body = std::move(frame);
@@ -590,6 +611,8 @@ class Session : public SessionBase, public std::enable_shared_from_this<Session<
     if (!closed_) {
       if (rep.status == 200) {
         send(std::move(rep.body));
+      } else if (rep.status == 421) {
+        send(not_leader_frame(rid, rep.body));
       } else {
         // A JSON error_reply from the job (or the sequencer's 500): pass its code and message.
         const auto j = nlohmann::json::parse(rep.body, nullptr, false);
@@ -607,7 +630,9 @@ class Session : public SessionBase, public std::enable_shared_from_this<Session<
     inflight_ -= 1;
     s_.metrics.order_ack_seconds(Clock::now() - received);
     if (!closed_) {
-      if (r.error) {
+      if (r.error && r.error->code == GateCode::kNotLeader) {
+        send(not_leader_frame(rid, s_.seq.not_leader_body()));
+      } else if (r.error) {
         answer_error(rid, gate_code_name(r.error->code), r.error->message);
       } else {
         append_message(out_, rid, [&](wire::ServerMessage::Builder m) {

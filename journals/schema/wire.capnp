@@ -122,12 +122,25 @@ struct ServerMessage {
     orders @10 :List(OrderInfo);
     pong @11 :Void;
     subscribed @12 :UInt32;     # instrument id; the current book follows
+    notLeader @13 :NotLeader;   # a cluster's follower refuses a write: send it to the leader
   }
+}
+
+# The answer of a cluster's follower (docs/cluster.md) to a write: nothing of the request was
+# journaled; connect to the leader's tcp address, log in again and send it there. Reads are
+# answered by any node.
+struct NotLeader {
+  node @0 :UInt32;    # the leader's node id; 0: no leader is known yet (retry shortly)
+  tcp @1 :Text;       # its binary TCP address HOST:PORT (empty when node is 0)
+  http @2 :Text;      # its HTTP address
+  message @3 :Text;   # for people
 }
 
 struct Error {
   code @0 :Text;      # stable: unauthorized, forbidden, bad_request, unknown_account,
-                      # unknown_instrument, overloaded, rate_limited, protocol
+                      # unknown_instrument, overloaded, rate_limited, protocol,
+                      # outcome_unknown (a cluster's leader lost its term before a majority
+                      # held the request: it may or may not be journaled; ask the new leader)
   message @1 :Text;   # for people
 }
 
