@@ -20,6 +20,11 @@
 // Prints offered and achieved orders/s, answers by kind, and order->ack latency percentiles over
 // the measured interval (after --warmup seconds).
 //
+// A cluster (docs/cluster.md): before the load, one probe order (of the workload's kind) goes to
+// --tcp; a follower answers notLeader naming the leader, and the load goes to that node instead
+// (at most 4 redirects; "no leader yet" waits 200 ms and asks again). A notLeader during the run
+// (a failover) counts as an error answer; the tool does not move mid-run.
+//
 // Why hand-written: it needs the protocol's framing and an open-loop schedule measured from the
 // intended send time; wrk and similar tools speak HTTP only.
 #include <fcntl.h>
@@ -159,6 +164,47 @@ void login(Conn& c, const std::string& user, const std::string& password, std::s
   read_answer(c, token.empty() ? &token : nullptr, &c.account);
 }
 
+// The node that takes orders: --tcp, or the leader a cluster's follower names (see above).
+std::string find_leader(const Options& o) {
+  std::string at = o.tcp;
+  for (int redirects = 0, waits = 0; redirects <= 4 && waits <= 25;) {
+    Conn c;
+    c.fd = qx::wire::connect_tcp(at);
+    std::string token;
+    login(c, "alice", o.password_alice, token, false);
+    Template t = order_template(c.account, o, true);
+    const std::uint64_t rid = 2;
+    for (std::size_t p : t.patch) std::memcpy(t.frame.data() + p, &rid, 8);
+    send_all(c.fd, t.frame);
+    std::array<char, 65536> buf{};
+    while (true) {
+      const auto st = c.in.next();
+      if (st == qx::wire::FrameReader::Status::kNeedMore) {
+        const ssize_t n = ::recv(c.fd, buf.data(), buf.size(), 0);
+        if (n <= 0) throw std::runtime_error("connection closed during the probe order");
+        c.in.feed(buf.data(), static_cast<std::size_t>(n));
+        continue;
+      }
+      if (st != qx::wire::FrameReader::Status::kFrame) throw std::runtime_error("bad frame");
+      if (c.in.message().getRoot<qx::wire::ServerMessage>().getRequestId() == rid) break;
+    }
+    auto body = c.in.message().getRoot<qx::wire::ServerMessage>().getBody();
+    ::close(c.fd);
+    if (!body.isNotLeader()) return at;
+    const auto nl = body.getNotLeader();
+    if (nl.getNode() == 0 || !nl.hasTcp()) {
+      ++waits;
+      ::usleep(200'000);
+      continue;
+    }
+    at = nl.getTcp().cStr();
+    ++redirects;
+    std::fprintf(stderr, "qx_load: following the leader, node %u at %s\n", nl.getNode(),
+                 at.c_str());
+  }
+  throw std::runtime_error("no node takes orders (too many notLeader answers)");
+}
+
 double percentile(const std::vector<std::int64_t>& sorted, double q) {
   if (sorted.empty()) return 0;
   const auto i = static_cast<std::size_t>(q * static_cast<double>(sorted.size() - 1));
@@ -166,11 +212,12 @@ double percentile(const std::vector<std::int64_t>& sorted, double q) {
 }
 
 int run(const Options& o) {
+  const std::string server = find_leader(o);
   std::array<std::string, 2> tokens;
   std::vector<Conn> conns(static_cast<std::size_t>(o.connections));
   for (std::size_t i = 0; i < conns.size(); ++i) {
     Conn& c = conns[i];
-    c.fd = qx::wire::connect_tcp(o.tcp);
+    c.fd = qx::wire::connect_tcp(server);
     const bool alice = i % 2 == 0;
     login(c, alice ? "alice" : "bob", alice ? o.password_alice : o.password_bob,
           tokens[alice ? 0 : 1], o.executions);
@@ -273,6 +320,9 @@ int run(const Options& o) {
           if (errors == 0 && body.isError()) {
             std::fprintf(stderr, "qx_load: first error answer: %s: %s\n",
                          body.getError().getCode().cStr(), body.getError().getMessage().cStr());
+          } else if (errors == 0 && body.isNotLeader()) {
+            std::fprintf(stderr, "qx_load: first error answer: notLeader: %s\n",
+                         body.getNotLeader().getMessage().cStr());
           }
           errors += 1;
         }
