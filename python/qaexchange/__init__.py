@@ -20,7 +20,10 @@ from ._qaexchange import ReplayInfo
 from ._qaexchange import Journal as _Journal
 from ._qaexchange import replay as _replay
 
-__all__ = ["replay", "Journal", "ReplayInfo", "Backtest", "ExactBacktest", "TickBacktest", "stats"]
+from .client import Client, ClientError, NotLeader, OutcomeUnknown
+
+__all__ = ["replay", "Journal", "ReplayInfo", "Backtest", "ExactBacktest", "TickBacktest", "stats",
+           "Client", "ClientError", "NotLeader", "OutcomeUnknown"]
 
 # Columns every events() frame has, in this order; other fields of an event follow.
 EVENT_COLUMNS = ["seq", "time", "timestamp_ns", "source", "type", "account", "instrument",
