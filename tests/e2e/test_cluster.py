@@ -9,16 +9,20 @@ The etcd-and-nodes harness is in cluster_harness.py; test_cluster_faults.py has 
 at the executable (see tests/e2e/CMakeLists.txt).
 """
 
+import json
 import os
+import re
 import signal
 import socket
+import subprocess
 import threading
 import time
+from pathlib import Path
 
 import pytest
 import requests
 
-from cluster_harness import QX, Cluster, journal_orders, order, replay_result
+from cluster_harness import PW, QX, Cluster, journal_orders, order, replay_result
 
 
 @pytest.fixture()
@@ -39,6 +43,8 @@ def test_replication_and_redirects(cluster):
                       timeout=10)
     assert r.status_code == 421, r.text
     assert cluster.nodes[leader]["http"] in r.json()["message"], r.text
+    assert r.json()["leader"] == {"node": leader, **{k: cluster.nodes[leader][k]
+                                                     for k in ("http", "tcp")}}, r.text
     r = requests.post(cluster.url(follower) + "/api/admin/deposit",
                       json={"account": "alice-01", "amount": "1"},
                       headers={"Authorization": "Bearer " + cluster.token(follower, "admin")},
@@ -214,3 +220,102 @@ def test_status_metrics_and_reads_marked_with_their_seq(cluster):
     assert "unreachable" in status.stdout and "(degraded)" in status.stdout, status.stdout
     text = requests.get(cluster.url(leader) + "/metrics", timeout=10).text
     assert metric(text, "qx_cluster_follower_connections") == 1
+
+
+def test_tcp_not_leader_and_qx_client_follows_it(cluster):
+    placed = cluster.submit("alice", order(1, "BUY", "3500.0"), deadline_s=30)
+    assert placed is not None
+    leader = placed[0]
+    follower = next(i for i in cluster.nodes if i != leader)
+    lines = [{"requestId": 1, "body": {"login": {"password": {"username": "alice",
+                                                              "password": PW["alice"]}}}},
+             {"requestId": 2, "body": {"account": 0}},
+             {"requestId": 3, "body": {"newOrder": {"account": 0, "instrument": 0,
+                                                    "direction": "buy", "price": 19000,
+                                                    "volume": 1, "clientOrderId": 4242}}}]
+    stdin = "".join(json.dumps(x) + "\n" for x in lines)
+
+    def run(*extra):
+        p = subprocess.run([QX, "client", "--tcp", cluster.nodes[follower]["tcp"],
+                            "--linger-ms", "3000", *extra],
+                           input=stdin, capture_output=True, text=True, timeout=60)
+        assert p.returncode == 0, p.stderr
+        return [json.loads(x) for x in p.stdout.splitlines()], p.stderr
+
+    # Without following: the follower answers the read, and refuses the order naming the leader.
+    got, _ = run("--no-follow")
+    by_id = {}
+    for m in got:
+        by_id.setdefault(int(m.get("requestId", 0)), []).append(m["body"])
+    assert "account" in by_id[2][0], got
+    nl = by_id[3][0]["notLeader"]
+    assert int(nl["node"]) == leader and nl["tcp"] == cluster.nodes[leader]["tcp"], nl
+    assert nl["http"] == cluster.nodes[leader]["http"] and "leads" in nl["message"], nl
+
+    # Following: the client logs in on the leader and sends the order there, once.
+    got, err = run()
+    assert f"following the leader at {cluster.nodes[leader]['tcp']}" in err, err
+    answers = [m["body"] for m in got if int(m.get("requestId", 0)) == 3]
+    assert "notLeader" in answers[0] and len(answers) == 2, got
+    result = answers[1]["orderResult"]
+    assert result["accepted"] is True and int(result["clientOrderId"]) == 4242, result
+    assert sum(1 for m in got if "loginOk" in m["body"]) == 2, got
+    cluster.wait_converged()
+    journal = cluster.root / f"data{leader}" / "journal"
+    assert sum(1 for _, c in journal_orders(QX, journal, "alice-01") if c == 4242) == 1
+
+
+@pytest.mark.skipif(not os.environ.get("QX_LOAD"), reason="QX_LOAD (bench/qx_load) not given")
+def test_qx_load_follows_the_leader(cluster):
+    placed = cluster.submit("alice", order(1, "BUY", "3500.0"), deadline_s=30)
+    assert placed is not None
+    leader = placed[0]
+    follower = next(i for i in cluster.nodes if i != leader)
+    p = subprocess.run([os.environ["QX_LOAD"], "--tcp", cluster.nodes[follower]["tcp"],
+                        "--rate", "500", "--seconds", "2", "--warmup", "0.5",
+                        "--connections", "2"], capture_output=True, text=True, timeout=120)
+    assert p.returncode == 0, p.stdout + p.stderr
+    assert f"following the leader, node {leader} at {cluster.nodes[leader]['tcp']}" in p.stderr
+    m = re.search(r"answers: accepted (\d+), rejected (\d+), errors (\d+)", p.stdout)
+    assert m and int(m.group(1)) + int(m.group(2)) >= 900 and m.group(3) == "0", p.stdout
+
+
+def load_python_client():
+    """python/qaexchange/client.py by path: it needs only the standard library, not the
+    compiled extension the package's __init__ imports."""
+    import importlib.util
+    path = Path(__file__).resolve().parents[2] / "python" / "qaexchange" / "client.py"
+    spec = importlib.util.spec_from_file_location("qaexchange_client", path)
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
+
+
+def test_python_client_follows_the_leader_through_a_failover(cluster):
+    qc = load_python_client()
+    placed = cluster.submit("alice", order(1, "BUY", "3500.0"), deadline_s=30)
+    assert placed is not None
+    leader = placed[0]
+    follower = next(i for i in cluster.nodes if i != leader)
+    urls = [cluster.url(follower)] + [cluster.url(i) for i in cluster.nodes if i != follower]
+    c = qc.Client(urls, "alice", PW["alice"], retry_s=30)
+    r = c.submit_order("alice-01", "IF2501", "BUY", "3500.0", 1, client_order_id=501)
+    assert r["status"] == "ACCEPTED" and c.url == cluster.url(leader), (r, c.url)
+    # Reads from any node say which state they reflect.
+    reader = qc.Client(cluster.url(follower), "alice", PW["alice"])
+    assert isinstance(reader.account("alice-01"), dict) and reader.last_seq >= 1
+
+    cluster.kill(leader)
+    r = c.submit_order("alice-01", "IF2501", "BUY", "3500.0", 1, client_order_id=502)
+    assert r["status"] == "ACCEPTED" and c.url != cluster.url(leader), (r, c.url)
+    new_leader = next(i for i in cluster.nodes if cluster.url(i) == c.url)
+    journal = cluster.root / f"data{new_leader}" / "journal"
+    cluster.kill(new_leader, signal.SIGTERM)
+    ids = [cid for _, cid in journal_orders(QX, journal, "alice-01")]
+    assert ids.count(501) == 1 and ids.count(502) == 1, ids
+
+    with pytest.raises(qc.ClientError) as bad:
+        qc.Client(urls, "alice", "wrong-password").account("alice-01")
+    assert bad.value.status in (401, 403), bad.value
+    with pytest.raises(ValueError):
+        qc.Client("localhost:8080", "alice", "x")
