@@ -407,20 +407,25 @@ def test_failed_logins_back_off_per_user_and_per_address(tmp_path):
         def login(name, password):
             return requests.post(s.url + "/api/auth/login",
                                  json={"username": name, "password": password}, timeout=30)
+        # What is slow (a password hash, a client process) happens before the 1 s lock starts.
+        alice_token = s.token("alice")
+        c = TcpClient(s)
         for _ in range(3):
             assert login("bob", "wrong-password").status_code == 401
         r = login("bob", "wrong-password")
         assert r.status_code == 401  # the 4th failure starts the back-off
+        locked_at = time.monotonic()
         r = login("bob", PW["bob"])  # even the right password waits
         assert r.status_code == 429 and r.json()["error"] == "login_locked", r.text
         assert r.json()["retry_after_s"] >= 1
         # Over WebSocket and TCP under the same limits.
-        [answer] = asyncio.run(ws_exchange(ws_url(s), s.token("alice"), [
+        [answer] = asyncio.run(ws_exchange(ws_url(s), alice_token, [
             {"aid": "req_login", "user_name": "bob", "password": PW["bob"]}]))
         assert "already logged in" in json.dumps(answer)
-        c = TcpClient(s)
         m = c.request({"login": {"password": {"username": "bob", "password": PW["bob"]}}})
-        assert error_code(m) == "login_locked", m
+        # On a loaded machine the lock may have run out by now; then the login must succeed.
+        expired = time.monotonic() - locked_at >= r.json()["retry_after_s"]
+        assert error_code(m) == "login_locked" or (expired and "loginOk" in m["body"]), m
         c.close()
         time.sleep(1.2)
         assert login("bob", PW["bob"]).status_code == 200  # the back-off ends; success clears it
