@@ -198,13 +198,12 @@ struct Replicator::Impl {
     std::vector<std::pair<core::Seq, std::uint64_t>> hashes;
   };
 
-  Impl(cluster::ClusterConfig c, fs::path d, Sequencer& s, Metrics& m,
-       std::function<void(Sequencer::Ctx&)> f)
+  Impl(cluster::ClusterConfig c, fs::path d, Sequencer& s, Metrics& m, OnTerm f)
       : config(std::move(c)),
         data(std::move(d)),
         seq(s),
         metrics(m),
-        first_term(std::move(f)),
+        on_term(std::move(f)),
         tick(io),
         acceptor(io) {
     log.journal = data / "journal";
@@ -435,7 +434,7 @@ struct Replicator::Impl {
             seq.set_writable(true);
           }
           c.submit(core::LeaderTerm{epoch, self});
-          if (empty && first_term) first_term(c);
+          if (on_term) on_term(c, empty);
           return Reply{};
         },
         [](Reply) {});
@@ -895,7 +894,7 @@ struct Replicator::Impl {
   Sequencer& seq;
   Metrics& metrics;
   const std::uint64_t fault_hash_from = fault_state_hash_from();  // 0: no fault (tests only)
-  std::function<void(Sequencer::Ctx&)> first_term;
+  OnTerm on_term;
   Log log;
   std::string leader_key, nodes_prefix;
 
@@ -935,10 +934,9 @@ struct Replicator::Impl {
 };
 
 Replicator::Replicator(cluster::ClusterConfig config, std::filesystem::path data_dir,
-                       Sequencer& sequencer, Metrics& metrics,
-                       std::function<void(Sequencer::Ctx&)> first_term)
+                       Sequencer& sequencer, Metrics& metrics, OnTerm on_term)
     : impl_(std::make_unique<Impl>(std::move(config), std::move(data_dir), sequencer, metrics,
-                                   std::move(first_term))) {}
+                                   std::move(on_term))) {}
 
 Replicator::~Replicator() = default;
 

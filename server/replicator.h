@@ -2,7 +2,7 @@
 // replication and election state machine (cluster/node.h) against real sockets, a real etcd and
 // the sequencer.
 //
-//   Replicator r(config, data_dir, sequencer, first_term);   // before sequencer.run()
+//   Replicator r(config, data_dir, sequencer, metrics, on_term);  // before sequencer.run()
 //   r.start();                                               // io and etcd threads
 //   ... serve ...
 //   r.stop();                                                // before the sequencer stops
@@ -27,6 +27,9 @@
 // what it cut (journal_cut) and recovers as usual.
 //
 // Caveats: users.json, the JWT secret and TLS files are per node: give every node the same ones.
+// QX_ADMIN_PASSWORD puts user admin in each node's users.json; the config file's engine_limits
+// are journaled by whichever node leads, at its term's start, when they differ from the
+// journal's (give every node the same config file, or leaders will disagree).
 // A follower's engine serves reads (its state reflects its durable seq); writes answer 421 with
 // the leader's addresses.
 #pragma once
@@ -48,10 +51,12 @@ class Metrics;
 
 class Replicator {
  public:
-  // first_term runs on the sequencer thread in the job that journals this node's first term
-  // (after its LeaderTerm), when the journal held nothing else: the demo's data, say.
+  // on_term runs on the sequencer thread in the job that journals each term this node leads,
+  // after its LeaderTerm; `first` says the journal held nothing else (for the demo's data). What
+  // it journals is replicated like any event: the config's engine limits, the first admin.
+  using OnTerm = std::function<void(Sequencer::Ctx&, bool first)>;
   Replicator(cluster::ClusterConfig config, std::filesystem::path data_dir, Sequencer& sequencer,
-             Metrics& metrics, std::function<void(Sequencer::Ctx&)> first_term);
+             Metrics& metrics, OnTerm on_term);
   ~Replicator();
   Replicator(const Replicator&) = delete;
   Replicator& operator=(const Replicator&) = delete;

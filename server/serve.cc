@@ -402,6 +402,16 @@ T unwrap(replay::Result<T> r, const std::string& what) {
 
 namespace {
 
+// Journals the engine limits; the engine's reason when it refuses them.
+std::optional<std::string> journal_limits(Sequencer::Ctx& c, const core::EngineLimits& l) {
+  for (const core::Effect& e : c.submit(core::SetLimits{l})) {
+    if (e.kind == core::EffectKind::kAdminRejected) {
+      return std::string(core::to_string(static_cast<core::RejectReason>(e.reason)));
+    }
+  }
+  return std::nullopt;
+}
+
 // Raises the soft limit on open files towards the hard one, so that max_connections, not the
 // distribution's default of 1024 descriptors, is what bounds the connections. Returns the soft
 // limit in force (0: unknown).
@@ -503,24 +513,17 @@ int serve(const ServeOptions& options, std::ostream& out) {
   }
 
   // The engine limits of the config file: journaled when they differ from the journal's, so a
-  // restart with the same file journals nothing.
-  if (cluster && (config.engine_limits || std::getenv("QX_ADMIN_PASSWORD") != nullptr)) {
-    throw std::runtime_error(
-        "engine_limits and QX_ADMIN_PASSWORD are not supported with --cluster yet: set the limits "
-        "and create users through the leader's API");
-  }
-  if (config.engine_limits && *config.engine_limits != sequencer.engine().limits()) {
-    const core::EngineLimits l = *config.engine_limits;
-    if (auto why = limits_too_large(sequencer.engine().limits(), l)) {
+  // restart with the same file journals nothing. In a cluster the leader journals them at the
+  // start of each term it leads (every node should have the same file).
+  if (config.engine_limits) {
+    if (auto why = limits_too_large(sequencer.engine().limits(), *config.engine_limits)) {
       throw std::runtime_error("engine_limits: " + *why);
     }
-    sequencer.execute([&l](Sequencer::Ctx& c) {
-      for (const core::Effect& e : c.submit(core::SetLimits{l})) {
-        if (e.kind == core::EffectKind::kAdminRejected) {
-          throw std::runtime_error(
-              "engine_limits refused by the engine: " +
-              std::string(core::to_string(static_cast<core::RejectReason>(e.reason))));
-        }
+  }
+  if (!cluster && config.engine_limits && *config.engine_limits != sequencer.engine().limits()) {
+    sequencer.execute([&config](Sequencer::Ctx& c) {
+      if (auto refused = journal_limits(c, *config.engine_limits)) {
+        throw std::runtime_error("engine_limits refused by the engine: " + *refused);
       }
       return Reply{};
     });
@@ -535,7 +538,12 @@ int serve(const ServeOptions& options, std::ostream& out) {
       if (std::string(pw).size() < 12) {
         throw std::runtime_error("QX_ADMIN_PASSWORD must have at least 12 bytes");
       }
-      bootstrap_admin(sequencer, auth, pw);
+      if (cluster) {
+        // Each node keeps its own users file; the leader journals the user at its term's start.
+        auth.put_user_hashed("admin", Auth::hash_password(pw), Role::kAdmin);
+      } else {
+        bootstrap_admin(sequencer, auth, pw);
+      }
       out << "qx serve: " << (demo_admin ? "replaced the demo" : "created user")
           << " admin (role admin) from QX_ADMIN_PASSWORD\n";
     }
@@ -601,9 +609,27 @@ int serve(const ServeOptions& options, std::ostream& out) {
   std::optional<Replicator> replicator;
   if (cluster) {
     const bool demo = options.demo;
-    replicator.emplace(*cluster, data, sequencer, metrics, [demo](Sequencer::Ctx& c) {
-      if (demo) journal_demo(c);
-    });
+    const bool admin = auth.has_user("admin") && !auth.is_demo_user("admin");
+    replicator.emplace(
+        *cluster, data, sequencer, metrics,
+        [demo, admin, limits = config.engine_limits](Sequencer::Ctx& c, bool first) {
+          if (first && demo) journal_demo(c);
+          if (limits && *limits != c.engine().limits()) {
+            if (auto refused = journal_limits(c, *limits)) {
+              log_event(LogLevel::kError, "engine_limits_refused", {{"reason", *refused}});
+            } else {
+              log_event(LogLevel::kInfo, "engine_limits_journaled", {});
+            }
+          }
+          if (admin && !c.engine().find_user("admin")) {
+            for (const core::Effect& e : c.submit(core::CreateUser{"admin"})) {
+              if (e.kind == core::EffectKind::kAdminRejected) {
+                log_event(LogLevel::kError, "admin_user_refused",
+                          {{"reason", core::to_string(static_cast<core::RejectReason>(e.reason))}});
+              }
+            }
+          }
+        });
     service.set_cluster_status([&replicator] { return replicator->status_json(); });
     out << "qx serve: cluster " << cluster->name << " node " << cluster->node << ", replication on "
         << cluster->self().replication << std::endl;

@@ -207,13 +207,14 @@ class Cluster:
         except (requests.ConnectionError, requests.Timeout, ValueError):
             return False
 
-    def start(self, i, env=None, fsize=None):
+    def start(self, i, env=None, fsize=None, args=("--demo",)):
         """Starts node i (env: extra environment variables; fsize: RLIMIT_FSIZE in bytes, with
-        the node's output copied to its log through a pipe, which the limit does not cover)."""
+        the node's output copied to its log through a pipe, which the limit does not cover;
+        args: serve's options besides --cluster and --data-dir)."""
         log = self.root / f"node{i}-{time.monotonic_ns()}.log"
         self.logs.setdefault(i, []).append(log)
         full_env = dict(os.environ, QX_JWT_SECRET=SECRET, **(env or {}))
-        cmd = [QX, "serve", "--demo", "--cluster", str(self.root / f"node{i}.json"),
+        cmd = [QX, "serve", *args, "--cluster", str(self.root / f"node{i}.json"),
                "--data-dir", str(self.root / f"data{i}")]
         if fsize is None:
             self.procs[i] = subprocess.Popen(cmd, stdout=open(log, "w"),

@@ -319,3 +319,54 @@ def test_python_client_follows_the_leader_through_a_failover(cluster):
     assert bad.value.status in (401, 403), bad.value
     with pytest.raises(ValueError):
         qc.Client("localhost:8080", "alice", "x")
+
+
+def test_admin_password_and_engine_limits_in_a_cluster(tmp_path):
+    """Without --demo: QX_ADMIN_PASSWORD gives every node the admin user, and the leader journals
+    it and the config file's engine limits at its term's start; every node converges on them."""
+    c = Cluster(tmp_path, start=False)
+    limits = {"instruments": 50, "accounts": 1000, "orders": 5000, "orders_per_account": 100,
+              "orders_per_level": 2}
+    config = tmp_path / "serve.json"
+    config.write_text(json.dumps({"engine_limits": limits}))
+    password = "a-cluster-admin-password"
+    try:
+        c.start_etcd()
+        for i in c.nodes:
+            c.start(i, env={"QX_ADMIN_PASSWORD": password}, args=("--config", str(config)))
+            assert "created user admin (role admin) from QX_ADMIN_PASSWORD" in \
+                c.logs[i][-1].read_text()
+        tokens = {}
+        for i in c.nodes:
+            r = requests.post(c.url(i) + "/api/auth/login",
+                              json={"username": "admin", "password": password}, timeout=30)
+            assert r.status_code == 200, r.text
+            tokens[i] = {"Authorization": "Bearer " + r.json()["token"]}
+        # The leader's engine knows user admin (journaled at its term's start).
+        deadline = time.monotonic() + 30
+        while True:
+            answers = {i: requests.post(c.url(i) + "/api/admin/account", headers=tokens[i],
+                                        json={"user": "admin", "name": "admin-01"}, timeout=10)
+                       for i in c.nodes}
+            ok = [i for i, r in answers.items() if r.status_code == 200]
+            if ok:
+                break
+            assert time.monotonic() < deadline, {i: r.text for i, r in answers.items()}
+            time.sleep(0.1)
+        assert len(ok) == 1 and all(r.status_code == 421 for i, r in answers.items()
+                                    if i not in ok), {i: r.text for i, r in answers.items()}
+        deadline = time.monotonic() + 30
+        while True:
+            st = {i: requests.get(c.url(i) + "/api/admin/status", headers=tokens[i],
+                                  timeout=10).json() for i in c.nodes}
+            if len({(s["last_seq"], s["state_hash"]) for s in st.values()}) == 1:
+                break
+            assert time.monotonic() < deadline, st
+            time.sleep(0.1)
+        assert all(s["limits"] == limits for s in st.values()), st
+    finally:
+        for p in c.procs.values():
+            if p.poll() is None:
+                p.kill()
+        if c.etcd and c.etcd.poll() is None:
+            c.etcd.kill()
