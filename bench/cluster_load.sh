@@ -32,6 +32,34 @@ load() {  # TCP ADDRESS
     echo "qx_load failed (exit $?)"
 }
 
+# Replication lag as the leader measured it (qx_cluster_replication_lag_seconds: a group durable
+# on the leader -> the follower's acknowledgement of it arrives), p50/p99 per follower over the
+# whole run, interpolated within the histogram's buckets as Prometheus' histogram_quantile does.
+lag() {  # HTTP ADDRESS
+  python3 - "$1" <<'PY'
+import re, sys, urllib.request
+text = urllib.request.urlopen(f"http://{sys.argv[1]}/metrics", timeout=10).read().decode()
+buckets = {}  # node -> [(upper bound, cumulative count)]
+for line in text.splitlines():
+    if not line.startswith("qx_cluster_replication_lag_seconds_bucket{"):
+        continue
+    labels = dict(re.findall(r'(\w+)="([^"]*)"', line))
+    le = float("inf") if labels["le"] == "+Inf" else float(labels["le"])
+    buckets.setdefault(labels["node"], []).append((le, float(line.rsplit(" ", 1)[1])))
+def quantile(bs, x):
+    bs.sort()
+    rank, lo, below = x * bs[-1][1], 0.0, 0.0
+    for le, n in bs:
+        if n >= rank:
+            return lo if le == float("inf") else lo + (le - lo) * (rank - below) / max(n - below, 1e-9)
+        lo, below = le, n
+    return lo
+for node, bs in sorted(buckets.items()):
+    print(f"replication lag to node {node}: {int(max(n for _, n in bs))} acks, "
+          f"p50 {quantile(bs, 0.5) * 1e3:.3f} ms, p99 {quantile(bs, 0.99) * 1e3:.3f} ms")
+PY
+}
+
 # No per-user rate limit: the load tool's two users send far more than the default 2,000/s.
 printf '{"rate_limit_per_s": 100000000, "rate_limit_burst": 100000000}\n' >"$DIR/config.json"
 
@@ -73,5 +101,6 @@ for ack in quorum local; do
   sleep 1  # the first term journals the demo's data
   echo "leader: node $leader"
   load "127.0.0.1:920$leader"
+  lag "127.0.0.1:820$leader"
   stop_all
 done
