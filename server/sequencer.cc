@@ -146,13 +146,6 @@ void Sequencer::acknowledge(core::Seq through) {
   cv_.notify_all();
 }
 
-bool Sequencer::released(core::Seq last, bool gated) {
-  if (!gated) return true;
-  std::unique_lock lock(mu_);
-  cv_.wait(lock, [&] { return !holding_ || acknowledged_ >= last || stopping_; });
-  return acknowledged_ >= last;
-}
-
 void Sequencer::commit() {
   if (!dirty_) return;
   const auto start = std::chrono::steady_clock::now();
@@ -194,61 +187,127 @@ Reply Sequencer::execute(const Job& job) {
 
 void Sequencer::run() {
   std::vector<Item> batch;
-  std::vector<Reply> replies;
   while (true) {
     batch.clear();
     bool gated = false;  // the acknowledgement gate was closed when the batch was taken
+    bool done = false;
     {
       std::unique_lock lock(mu_);
-      cv_.wait(lock, [&] { return stopping_ || !queue_.empty(); });
-      if (queue_.empty() && stopping_) break;
+      // New jobs while there is room for another held batch; or held batches to release.
+      cv_.wait(lock, [&] {
+        return stopping_ || (!queue_.empty() && held_.size() < options_.held_batches_max) ||
+               releasable();
+      });
+      done = queue_.empty() && stopping_;
       gated = holding_;
-      while (!queue_.empty() && batch.size() < options_.batch_max) {
+      while (!queue_.empty() && batch.size() < options_.batch_max &&
+             held_.size() < options_.held_batches_max) {
         batch.push_back(std::move(queue_.front()));
         queue_.pop_front();
       }
       metrics_.queue_depth(queue_.size());
     }
-    replies.clear();
+    bool handed = release(done);
+    if (done) {
+      if (handed)
+        for (const auto& f : after_batch_) contained("after_batch", f);
+      break;
+    }
+    if (batch.empty()) {
+      if (handed)
+        for (const auto& f : after_batch_) contained("after_batch", f);
+      continue;
+    }
+    Held h;
+    h.replies.reserve(batch.size());
     Ctx ctx(*this);
     const std::uint64_t appended_before = appended_;
     for (Item& item : batch) {
       // A job that fails (e.g. the users file cannot be written) answers 500; whatever it
       // journaled stands and is committed with the batch.
       try {
-        replies.push_back(item.job(ctx));
-        replies.back().seq = core::raw(engine_.last_seq());
+        h.replies.emplace_back(std::move(item.done), item.job(ctx));
+        h.replies.back().second.seq = core::raw(engine_.last_seq());
       } catch (const NotLeader&) {
         std::lock_guard lock(mu_);
-        replies.push_back(Reply{421, not_leader_body_});
+        h.replies.emplace_back(std::move(item.done), Reply{421, not_leader_body_});
       } catch (const std::exception& e) {
-        replies.push_back(Reply{500, std::string(R"({"error":"internal","message":")") +
-                                         "the request failed on the sequencer\"}"});
+        h.replies.emplace_back(std::move(item.done),
+                               Reply{500, std::string(R"({"error":"internal","message":")") +
+                                              "the request failed on the sequencer\"}"});
         log_event(LogLevel::kError, "job_failed", {{"error", e.what()}});
       }
     }
     commit();  // durable before anyone hears of it
-    // With ack = quorum, and a majority too: a batch that was not acknowledged before the gate
-    // opened (leadership lost, or shutdown) tells its clients the outcome is unknown here.
-    // A batch that journaled nothing waits for nothing (the group before it was released first).
-    const bool acknowledged = released(engine_.last_seq(), gated && appended_ != appended_before);
-    if (!acknowledged) {
-      for (Reply& r : replies) {
-        r = Reply{503, R"({"error":"outcome_unknown","message":"leadership was lost before the )"
-                       R"(request was replicated; its outcome is unknown: ask the leader"})"};
+    h.last = engine_.last_seq();
+    if (appended_ != appended_before) {
+      for (const auto& f : on_commit_) contained("on_commit", [&] { f(engine_); });
+      for (const auto& f : on_release_) {
+        contained("on_release", [&] {
+          if (auto action = f(engine_)) h.actions.push_back(std::move(action));
+        });
       }
     }
-    // Callbacks only hand work to other threads; one that throws is logged and the exchange
-    // goes on (nothing of it reached the journal or the engine).
-    for (std::size_t i = 0; i < batch.size(); ++i) {
-      contained("reply", [&] { batch[i].done(std::move(replies[i])); });
-    }
-    for (const auto& f : after_batch_) contained("after_batch", f);
-    if (acknowledged && appended_ != appended_before) {
-      for (const auto& f : on_commit_) contained("on_commit", [&] { f(engine_); });
-    }
+    // With ack = quorum the batch waits, behind the ones before it, until a majority holds its
+    // last event (the state its replies reflect); the sequencer goes on with the next batches
+    // meanwhile. Without the gate it goes as soon as the batches before it have gone.
+    h.gated = gated;
+    held_.push_back(std::move(h));
+    handed = release(false) || handed;
+    if (handed)
+      for (const auto& f : after_batch_) contained("after_batch", f);
   }
   commit();
+}
+
+bool Sequencer::releasable() const {
+  if (held_.empty()) return false;
+  const Held& h = held_.front();
+  return !h.gated || !holding_ || acknowledged_ >= h.last;
+}
+
+bool Sequencer::release(bool all) {
+  core::Seq acknowledged{};
+  bool holding = false;
+  {
+    std::lock_guard lock(mu_);
+    acknowledged = acknowledged_;
+    holding = holding_;
+  }
+  bool handed = false;
+  while (!held_.empty()) {
+    Held& h = held_.front();
+    const bool majority = !h.gated || acknowledged >= h.last;
+    // Still waiting for its majority (at shutdown too, the gate decides: the cluster driver
+    // opens it when it stops).
+    if (!majority && holding && !all) break;
+    if (!majority && holding && all) {
+      // Stopping with the gate closed: wait for the acknowledgement or the gate to open.
+      std::unique_lock lock(mu_);
+      cv_.wait(lock, [&] { return !holding_ || acknowledged_ >= h.last; });
+      acknowledged = acknowledged_;
+      holding = holding_;
+      continue;
+    }
+    // A batch not acknowledged before the gate opened (leadership lost, or shutdown) tells its
+    // clients that the outcome is unknown here, and its market data is never published.
+    for (auto& [on_done, reply] : h.replies) {
+      if (!majority) {
+        reply =
+            Reply{503, R"({"error":"outcome_unknown","message":"leadership was lost before )"
+                       R"(the request was replicated; its outcome is unknown: ask the leader"})"};
+      }
+      // Callbacks only hand work to other threads; one that throws is logged and the exchange
+      // goes on (nothing of it reached the journal or the engine).
+      contained("reply", [&] { on_done(std::move(reply)); });
+    }
+    if (majority) {
+      for (const auto& action : h.actions) contained("on_release", action);
+    }
+    handed = handed || !h.replies.empty();
+    held_.pop_front();
+  }
+  return handed;
 }
 
 void Sequencer::stop() {

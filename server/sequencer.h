@@ -20,10 +20,12 @@
 // Replication (docs/cluster.md): replicate() makes the sequencer hand every durable group's
 // records (exactly as written) to the cluster driver, with the state hash at every K-th event.
 // On a leader with ack = quorum, hold_replies(true) makes each batch wait after its commit until
-// acknowledge() reaches its last seq: only then do its replies and commit callbacks run, so no
-// client hears of an event a majority does not hold (one group in flight at a time; requests
-// arriving meanwhile form the next group). If the gate opens before that (leadership lost), the
-// waiting replies become 503 not_leader: the outcome is unknown to this node. On a follower, jobs
+// acknowledge() reaches its last seq: only then do its replies and release actions (market data)
+// run, so no client hears of an event a majority does not hold. The sequencer does not wait for
+// that: it goes on journaling and shipping the next batches (up to held_batches_max waiting), and
+// releases waiting batches in order as acknowledgements arrive. If the gate opens first
+// (leadership lost), the waiting replies become 503 outcome_unknown: the outcome is unknown to
+// this node, and the waiting market data is dropped. On a follower, jobs
 // call Ctx::append_replicated with the leader's records instead of submit.
 //
 // Caveats: jobs run on the sequencer thread and must not block; engine references must not
@@ -85,6 +87,8 @@ class Sequencer {
   struct Options {
     std::size_t queue_capacity = 4096;
     std::size_t batch_max = 512;
+    // ack = quorum: durable batches waiting for a majority at most; then no new job is taken.
+    std::size_t held_batches_max = 64;
   };
 
   Sequencer(replay::JournalWriter writer, core::Engine engine, Metrics& metrics, Options options);
@@ -102,9 +106,15 @@ class Sequencer {
   // a snapshot; its time is added to the next batch's latency. Not called for execute().
   using CommitListener = std::function<void(const core::Engine&)>;
   void add_on_commit(CommitListener f) { on_commit_.push_back(std::move(f)); }
-  // Called on the sequencer thread after every batch, once its replies were handed to their
-  // callbacks and before the on_commit callbacks: lets a transport that collects replies during
-  // the batch hand them to its I/O thread at once (one wake-up instead of one per reply).
+  // Called like an on_commit callback, at the commit, to take a value copy of what a batch
+  // publishes (market data); the action it returns runs on the sequencer thread when the batch
+  // is released to clients (with ack = quorum: once a majority holds it) and never if the
+  // batch's outcome becomes unknown. Add before run().
+  using ReleaseListener = std::function<std::function<void()>(const core::Engine&)>;
+  void add_on_release(ReleaseListener f) { on_release_.push_back(std::move(f)); }
+  // Called on the sequencer thread after replies were handed to their callbacks (once per batch,
+  // or per set of batches a majority acknowledged together): lets a transport that collects
+  // replies hand them to its I/O thread at once (one wake-up instead of one per reply).
   void add_after_batch(std::function<void()> f) { after_batch_.push_back(std::move(f)); }
   // Called on the sequencer thread right after each event is applied, before it is durable: a
   // listener only buffers what it derives (market data, execution reports) and publishes it from
@@ -152,9 +162,19 @@ class Sequencer {
   void commit();
   std::int64_t stamp_ns();
   void applied(const core::Event& event);
-  // After a batch's commit: whether its replies may go. A batch taken while the gate was closed
-  // waits for the acknowledgement of `last`; if the gate opens first, its replies may not go.
-  bool released(core::Seq last, bool gated);
+  // A durable batch whose replies and release actions wait their turn (and, if it was taken
+  // with the gate closed, a majority's acknowledgement of `last`). Sequencer thread only.
+  struct Held {
+    core::Seq last{};
+    bool gated = false;
+    std::vector<std::pair<Done, Reply>> replies;
+    std::vector<std::function<void()>> actions;
+  };
+  // Under mu_: the oldest held batch may go (acknowledged, ungated, or the gate opened).
+  [[nodiscard]] bool releasable() const;
+  // Hands out the held batches that may go, oldest first; `all`: every one (waiting while the
+  // gate is closed for its acknowledgement). True when some reply was handed out.
+  bool release(bool all);
 
   replay::JournalWriter writer_;
   core::Engine engine_;
@@ -164,6 +184,8 @@ class Sequencer {
   std::uint64_t appended_ = 0;
   bool dirty_ = false;
   std::vector<CommitListener> on_commit_;
+  std::vector<ReleaseListener> on_release_;
+  std::deque<Held> held_;
   std::vector<std::function<void()>> after_batch_;
   std::vector<EventListener> listeners_;
   Replication replication_;

@@ -5,6 +5,7 @@
 #include <gtest/gtest.h>
 #include <stdlib.h>
 
+#include <algorithm>
 #include <condition_variable>
 #include <filesystem>
 #include <fstream>
@@ -141,6 +142,65 @@ TEST_F(SequencerReplicationTest, HeldRepliesWaitForTheAcknowledgement) {
   EXPECT_NE(r.body.find("outcome_unknown"), std::string::npos) << r.body;
   leader.stop();
   t.join();
+}
+
+// With the gate closed the sequencer does not wait: later batches are journaled and shipped while
+// earlier ones wait, and each batch's replies and release actions go, in order, once a majority
+// holds its last event (a read waits for the state it saw). Reopening the gate early makes the
+// waiting ones unknown and drops their market data.
+TEST_F(SequencerReplicationTest, BatchesPipelineBehindTheAcknowledgement) {
+  Shipped shipped;
+  Sequencer leader = open(dir_ / "leader", metrics_);
+  leader.replicate({0, [&](Sequencer::Shipment s) { shipped.add(std::move(s)); }});
+  std::mutex mu;
+  std::vector<std::string> order;  // replies and release actions, as they happened
+  leader.add_on_release([&](const core::Engine& e) -> std::function<void()> {
+    return [&mu, &order, last = core::raw(e.last_seq())] {
+      std::lock_guard lock(mu);
+      order.push_back("release " + std::to_string(last));
+    };
+  });
+  leader.hold_replies(true);
+  std::thread t([&] { leader.run(); });
+  auto post = [&](const std::string& name, bool write) {
+    auto done = std::make_shared<std::promise<Reply>>();
+    auto f = done->get_future();
+    EXPECT_TRUE(leader.post(
+        [name, write](Sequencer::Ctx& c) {
+          if (write) c.submit(core::CreateUser{name});
+          return Reply{200, name};
+        },
+        [&mu, &order, done](Reply r) {
+          {
+            std::lock_guard lock(mu);
+            order.push_back(r.body + " " + std::to_string(r.status));
+          }
+          done->set_value(std::move(r));
+        }));
+    return f;
+  };
+  auto a = post("a", true);
+  shipped.wait_for(1);
+  auto b = post("b", true);
+  shipped.wait_for(2);  // journaled and shipped though a is not acknowledged
+  auto c = post("c", true);
+  shipped.wait_for(3);
+  auto read = post("read", false);  // it sees c's event
+  EXPECT_EQ(a.wait_for(std::chrono::milliseconds(20)), std::future_status::timeout);
+  leader.acknowledge(core::Seq(2));  // a and b
+  EXPECT_EQ(b.get().seq, 2u);
+  EXPECT_EQ(read.wait_for(std::chrono::milliseconds(20)), std::future_status::timeout)
+      << "a read behind an unacknowledged batch must wait";
+  leader.hold_replies(false);  // leadership lost: c and the read of its state are unknown
+  EXPECT_EQ(c.get().status, 503u);
+  EXPECT_EQ(read.get().status, 503u);
+  leader.stop();
+  t.join();
+  std::lock_guard lock(mu);
+  const std::vector<std::string> expected = {"a 200", "release 1", "b 200", "release 2"};
+  ASSERT_GE(order.size(), expected.size());
+  EXPECT_EQ(std::vector<std::string>(order.begin(), order.begin() + 4), expected);
+  EXPECT_EQ(std::count(order.begin(), order.end(), "release 3"), 0) << "c's data was published";
 }
 
 TEST_F(SequencerReplicationTest, AFollowerAppendsAndAppliesTheLeadersRecords) {

@@ -605,7 +605,9 @@ int serve(const ServeOptions& options, std::ostream& out) {
     log_event(LogLevel::kInfo, "klines_history_rebuilt", {{"until_seq", core::raw(start_seq)}});
   });
 
-  sequencer.add_on_commit([&http](const core::Engine&) { http.notify_change(); });
+  sequencer.add_on_release([&http](const core::Engine&) -> std::function<void()> {
+    return [&http] { http.notify_change(); };
+  });
   std::optional<Replicator> replicator;
   if (cluster) {
     const bool demo = options.demo;

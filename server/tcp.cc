@@ -1110,10 +1110,10 @@ TcpServer::TcpServer(Sequencer& sequencer, Auth& auth, Metrics& metrics, LoginGa
     });
     impl->shared.answers.clear();
   });
-  sequencer.add_on_commit([impl](const core::Engine& e) {
+  sequencer.add_on_release([impl](const core::Engine& e) -> std::function<void()> {
     auto batch = std::make_shared<Batch>(impl->feed.take(e));
-    if (batch->empty()) return;
-    asio::post(impl->io, [impl, batch] { impl->publish(*batch); });
+    if (batch->empty()) return {};
+    return [impl, batch] { asio::post(impl->io, [impl, batch] { impl->publish(*batch); }); };
   });
 }
 
