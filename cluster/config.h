@@ -35,8 +35,10 @@
 //                                                 default settings), so 1 acts as 2 there
 //   state_hash_every          no        1000      1-10^9: the leader ships {seq, state_hash}
 //                                                 every this many events
-//   catch_up_events_max       no        1000000   1-10^12: a follower further behind than this
-//                                                 installs a snapshot instead of replaying
+//   catch_up_events_max       no        1000000   1-10^12: reserved for snapshot install (a
+//                                                 follower further behind than this will install
+//                                                 the leader's snapshot); not built yet: today
+//                                                 every follower catches up record by record
 //
 //   node object key  required  default   range
 //   id               yes                 1-1024, distinct
