@@ -2,7 +2,8 @@
 // replication and election state machine (cluster/node.h) against real sockets, a real etcd and
 // the sequencer.
 //
-//   Replicator r(config, data_dir, sequencer, first_term);   // before sequencer.run()
+//   auto tls = Replicator::make_tls(config);                  // nullptr: plain TCP
+//   Replicator r(config, data_dir, sequencer, metrics, first_term, tls);  // before sequencer.run()
 //   r.start();                                               // io and etcd threads
 //   ... serve ...
 //   r.stop();                                                // before the sequencer stops
@@ -18,6 +19,14 @@
 // (cluster/wire.h). A leader keeps the newest 256 MiB of records in memory for its followers and
 // reads older ones from its journal.
 //
+// TLS (the cluster file's "tls"): every connection, accepted or dialed, is mutual TLS with one
+// context (make_peer_tls): the accepting node requires a certificate that chains to the CA, the
+// dialing node checks the accepting one's against the CA and the host of its replication
+// address. Nothing is read or written before the handshake; a handshake not done within 5 s
+// closes the connection; a failed one is logged (replication_tls_failed, at most 5 lines a
+// second) and the follower dials again as after any lost connection. The files are read once:
+// SIGHUP does not reload them (restart the node).
+//
 // etcd keys under /qx/<name>/: `leader` ({"node","http","tcp","replication"}, with the leader's
 // lease; its mod revision is the epoch) and `nodes/<id>` (cluster::NodeRecord). A node writes the
 // epoch it fenced to DATA/cluster-fence (fsynced) before it publishes it.
@@ -27,6 +36,8 @@
 // what it cut (journal_cut) and recovers as usual.
 //
 // Caveats: users.json, the JWT secret and TLS files are per node: give every node the same ones.
+// Any certificate the replication CA signed is accepted for any node id a Hello claims: give the
+// cluster a CA of its own.
 // A follower's engine serves reads (its state reflects its durable seq); writes answer 421 with
 // the leader's addresses.
 #pragma once
@@ -42,6 +53,10 @@
 #include "cluster/config.h"
 #include "server/sequencer.h"
 
+namespace boost::asio::ssl {
+class context;
+}  // namespace boost::asio::ssl
+
 namespace qx::server {
 
 class Metrics;
@@ -50,11 +65,18 @@ class Replicator {
  public:
   // first_term runs on the sequencer thread in the job that journals this node's first term
   // (after its LeaderTerm), when the journal held nothing else: the demo's data, say.
+  // tls: make_tls(config); nullptr for plain TCP.
   Replicator(cluster::ClusterConfig config, std::filesystem::path data_dir, Sequencer& sequencer,
-             Metrics& metrics, std::function<void(Sequencer::Ctx&)> first_term);
+             Metrics& metrics, std::function<void(Sequencer::Ctx&)> first_term,
+             std::shared_ptr<boost::asio::ssl::context> tls);
   ~Replicator();
   Replicator(const Replicator&) = delete;
   Replicator& operator=(const Replicator&) = delete;
+
+  // The replication port's TLS context from the cluster file's "tls" (nullptr without one).
+  // Throws std::runtime_error with one line naming the file at fault; call it at start-up, before
+  // any thread runs.
+  static std::shared_ptr<boost::asio::ssl::context> make_tls(const cluster::ClusterConfig& config);
 
   void start();
   void stop();
