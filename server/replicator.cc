@@ -337,8 +337,12 @@ struct Replicator::Impl {
       boost::system::error_code ignored;
       acceptor.close(ignored);
       tick.cancel();
-      if (upstream) upstream->close();
-      for (auto& [id, c] : std::map(followers)) c->close();
+      // Every connection, not only the upstream and the followers: one that has not said Hello
+      // (or not finished its handshake) is neither, and its pending read would keep io.run()
+      // going, and this stop waiting, for as long as its peer keeps it open.
+      for (const auto& weak : conns) {
+        if (auto c = weak.lock()) c->close();
+      }
     });
     work.reset();
     if (io_thread.joinable()) io_thread.join();
@@ -356,10 +360,17 @@ struct Replicator::Impl {
       std::string address;
       if (!no_peer) address = remote.address().to_string() + ":" + std::to_string(remote.port());
       s.set_option(tcp::no_delay(true), no_peer);
-      auto c = std::make_shared<Conn>(*this, std::move(s), false, std::move(address));
+      auto c = track(std::make_shared<Conn>(*this, std::move(s), false, std::move(address)));
       c->start();
       accept();
     });
+  }
+
+  // Remembers a new connection for stop(); forgets those that are gone.
+  std::shared_ptr<Conn> track(std::shared_ptr<Conn> c) {
+    std::erase_if(conns, [](const std::weak_ptr<Conn>& w) { return w.expired(); });
+    conns.push_back(c);
+    return c;
   }
 
   void schedule_tick() {
@@ -395,7 +406,7 @@ struct Replicator::Impl {
     if (upstream) upstream->close();
     const auto* addr = address_of(c.leader);
     if (addr == nullptr) return;
-    auto conn = std::make_shared<Conn>(*this, tcp::socket(io), true, addr->replication);
+    auto conn = track(std::make_shared<Conn>(*this, tcp::socket(io), true, addr->replication));
     conn->peer = c.leader;
     upstream = conn;
     upstream_to = c.leader;
@@ -996,6 +1007,7 @@ struct Replicator::Impl {
   std::thread io_thread;
   bool stopped = false;
   std::unique_ptr<cluster::Node> node;
+  std::vector<std::weak_ptr<Conn>> conns;  // every connection not yet destroyed (see track)
   std::map<NodeId, std::shared_ptr<Conn>> followers;
   std::shared_ptr<Conn> upstream;
   NodeId upstream_to = 0;
