@@ -101,7 +101,9 @@ std::string text(const json& j, const char* key) {
 }  // namespace
 
 int run_cluster_status(const ClusterStatusOptions& options, std::ostream& out) {
-  const cluster::ClusterConfig config = cluster::load_cluster_config(options.cluster_file);
+  // Only the addresses are needed: the TLS files (a node's key) need not be readable here.
+  const cluster::ClusterConfig config =
+      cluster::load_cluster_config(options.cluster_file, cluster::TlsFiles::kNotOpened);
   const std::chrono::milliseconds timeout(options.timeout_ms);
 
   std::vector<Answer> answers;

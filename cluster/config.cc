@@ -21,12 +21,13 @@ namespace {
 using nlohmann::json;
 
 constexpr std::size_t kShownBytesMax = 64;
+constexpr std::size_t kShownPathBytesMax = 4096;  // PATH_MAX: a file name is shown whole
 
-// `v` as JSON text, ASCII only, cut to kShownBytesMax bytes: safe to put in a one-line message
-// whatever the file holds (newlines, control bytes, megabytes).
-std::string shown_json(const json& v) {
+// `v` as JSON text, ASCII only, cut to `max` bytes: safe to put in a one-line message whatever
+// the file holds (newlines, control bytes, megabytes).
+std::string shown_json(const json& v, std::size_t max = kShownBytesMax) {
   std::string t = v.dump(-1, ' ', true, json::error_handler_t::replace);
-  if (t.size() > kShownBytesMax) t = t.substr(0, kShownBytesMax) + "...";
+  if (t.size() > max) t = t.substr(0, max) + "...";
   return t;
 }
 
@@ -263,6 +264,43 @@ std::string cluster_name(const json& v, const std::string& path) {
   return s;
 }
 
+std::string file_name(const json& v, const std::string& path) {
+  std::string s = text(v, path);
+  if (s.empty()) fail(path, "must name a file, not \"\"");
+  return s;
+}
+
+constexpr Key<ClusterTls> kTlsKeys[] = {
+    {"cert", true,
+     [](const json& v, const std::string& p, ClusterTls& t) { t.cert = file_name(v, p); }},
+    {"key", true,
+     [](const json& v, const std::string& p, ClusterTls& t) { t.key = file_name(v, p); }},
+    {"ca", true,
+     [](const json& v, const std::string& p, ClusterTls& t) { t.ca = file_name(v, p); }},
+};
+
+ClusterTls tls_object(const json& v, const std::string& path) {
+  if (!v.is_object()) {
+    fail(path, "must be an object with \"cert\", \"key\" and \"ca\", not " + shown_json(v));
+  }
+  ClusterTls t;
+  read_object(v, path, kTlsKeys, t);
+  return t;
+}
+
+// A file that can be opened and holds at least one byte; what it holds is checked where it is
+// used (the server's TLS context).
+void check_readable(const std::string& file, const std::string& path) {
+  errno = 0;
+  std::ifstream in(file, std::ios::binary);
+  char first = 0;
+  if (in && in.get(first)) return;
+  const int error = errno;
+  const std::string name = shown_json(json(file), kShownPathBytesMax);
+  if (in.is_open() && in.eof() && !in.bad()) fail(path, name + " is empty");
+  fail(path, "cannot read " + name + ": " + std::strerror(error));
+}
+
 constexpr std::uint64_t kStateHashEveryMax = 1'000'000'000;
 constexpr std::uint64_t kCatchUpEventsMax = 1'000'000'000'000;
 
@@ -300,6 +338,8 @@ constexpr ConfigKey kConfigKeys[] = {
      [](const json& v, const std::string& p, ClusterConfig& c) {
        c.catch_up_events_max = whole(v, p, 1, kCatchUpEventsMax);
      }},
+    {"tls", false,
+     [](const json& v, const std::string& p, ClusterConfig& c) { c.tls = tls_object(v, p); }},
 };
 
 // Where the parser is, for the duplicate-key check: nlohmann keeps the last of two equal keys
@@ -363,7 +403,7 @@ const char* type_name(const json& v) {
   return "a number";
 }
 
-ClusterConfig parse(std::string_view json_text) {
+ClusterConfig parse(std::string_view json_text, TlsFiles tls_files) {
   if (json_text.size() > kFileBytesMax) {
     throw std::runtime_error("longer than " + std::to_string(kFileBytesMax) + " bytes");
   }
@@ -379,6 +419,11 @@ ClusterConfig parse(std::string_view json_text) {
     fail("node", std::to_string(c.node) + " is not the id of any node in nodes");
   }
   if (c.voters() == 0) fail("nodes", "at least one node must have the role \"voter\"");
+  if (c.tls && tls_files == TlsFiles::kCheckReadable) {
+    check_readable(c.tls->cert, "tls.cert");
+    check_readable(c.tls->key, "tls.key");
+    check_readable(c.tls->ca, "tls.ca");
+  }
   QX_ASSERT(!c.etcd.empty() && c.nodes.size() <= kNodesMax);
   for (std::size_t i = 1; i < c.nodes.size(); ++i) QX_ASSERT(c.nodes[i - 1].id < c.nodes[i].id);
   return c;
@@ -406,15 +451,16 @@ std::size_t ClusterConfig::quorum() const {
   return q;
 }
 
-ClusterConfig parse_cluster_config(std::string_view json_text, const std::string& origin) {
+ClusterConfig parse_cluster_config(std::string_view json_text, const std::string& origin,
+                                   TlsFiles tls_files) {
   try {
-    return parse(json_text);
+    return parse(json_text, tls_files);
   } catch (const std::runtime_error& e) {
     throw std::runtime_error(origin + ": " + e.what());
   }
 }
 
-ClusterConfig load_cluster_config(const std::string& file) {
+ClusterConfig load_cluster_config(const std::string& file, TlsFiles tls_files) {
   std::ifstream in(file, std::ios::binary);
   if (!in) {
     throw std::runtime_error("cannot read cluster file " + file + ": " + std::strerror(errno));
@@ -429,7 +475,7 @@ ClusterConfig load_cluster_config(const std::string& file) {
     throw std::runtime_error("cluster file " + file + " is longer than " +
                              std::to_string(kFileBytesMax) + " bytes");
   }
-  return parse_cluster_config(text, file);
+  return parse_cluster_config(text, file, tls_files);
 }
 
 }  // namespace qx::cluster

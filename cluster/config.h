@@ -16,7 +16,8 @@
 //               "http": "[fd00::3]:8101", "tcp": "[fd00::3]:9101"}],
 //    "etcd": ["10.0.0.1:2379", "10.0.0.2:2379", "10.0.0.3:2379"],
 //    "ack": "quorum", "heartbeat_ms": 100, "election_after_heartbeats": 3, "lease_s": 2,
-//    "state_hash_every": 1000, "catch_up_events_max": 1000000}
+//    "state_hash_every": 1000, "catch_up_events_max": 1000000,
+//    "tls": {"cert": "/etc/qx/node1.pem", "key": "/etc/qx/node1.key", "ca": "/etc/qx/ca.pem"}}
 //
 //   key                       required  default   range
 //   name                      yes                 1-64 bytes of [A-Za-z0-9_-]; etcd keys live
@@ -39,6 +40,19 @@
 //                                                 follower further behind than this will install
 //                                                 the leader's snapshot); not built yet: today
 //                                                 every follower catches up record by record
+//   tls                       no        (none)    an object (below): every replication
+//                                                 connection, both ways, is mutual TLS; absent,
+//                                                 plain TCP
+//
+//   tls object key  required  value
+//   cert            yes       PEM file: this node's certificate chain, presented both when it
+//                             accepts and when it dials; it must name the host (DNS name or IP
+//                             address) of this node's "replication" address
+//   key             yes       PEM file: the certificate's private key
+//   ca              yes       PEM file: the CA bundle every node's certificate must chain to
+//   Paths are used as written (a relative one from `qx serve`'s working directory); each must
+//   be a readable, non-empty file when the cluster file is parsed (TlsFiles::kCheckReadable).
+//   Whether the files hold what they should is checked when `qx serve` builds the TLS context.
 //
 //   node object key  required  default   range
 //   id               yes                 1-1024, distinct
@@ -49,8 +63,8 @@
 //   tcp              yes                 HOST:PORT that clients are redirected to for binary
 //                                        TCP, or "off"
 //
-// Rules: a key not listed above, at the top level or in a node object, is an error, and so is a
-// key written twice in one object; so a misspelt setting cannot leave a default silently in
+// Rules: a key not listed above, at the top level or in a node or tls object, is an error, and so
+// is a key written twice in one object; so a misspelt setting cannot leave a default silently in
 // force. Numbers are whole JSON numbers written without a fraction or exponent; a string, a
 // bool, null, a fraction or a negative where a number is wanted is an error, as is a number out
 // of its range. HOST:PORT has a non-empty host of letters, digits, '.', '-' and '_' (at most 253
@@ -65,7 +79,8 @@
 //
 // Errors: parsing throws std::runtime_error with one line, "<origin>: <key>: <why>", where the
 // key is a path into the file: "heartbeat_ms", "nodes[2].tcp" (indexes count from 0 in file
-// order), "etcd[1]". A value quoted in a message is JSON-escaped and cut to 64 bytes.
+// order), "etcd[1]", "tls.key". A value quoted in a message is JSON-escaped and cut to 64 bytes
+// (a file name of "tls" to 4096).
 //
 // Caveats:
 // - Duplicate addresses are found by spelling (host compared without case, port as a number):
@@ -73,10 +88,13 @@
 //   recognised as the same listener.
 // - Host names are not resolved here; a name that does not resolve fails when it is used.
 // - `nodes` is sorted by id after parsing, so its indexes are not those of the file.
+// - The TLS files are checked for readability only when the file is parsed: a file removed
+//   later fails when it is used (at start-up, when `qx serve` builds its TLS context).
 #pragma once
 
 #include <cstddef>
 #include <cstdint>
+#include <optional>
 #include <string>
 #include <string_view>
 #include <vector>
@@ -104,6 +122,13 @@ struct NodeAddress {
   std::string tcp;          // HOST:PORT, as written in the file, or kTcpOff
 };
 
+// The "tls" object: PEM file paths as written in the file.
+struct ClusterTls {
+  std::string cert;  // this node's certificate chain
+  std::string key;   // its private key
+  std::string ca;    // the CA bundle every node's certificate must chain to
+};
+
 struct ClusterConfig {
   std::string name;
   NodeId node = 0;                 // this node; parse_cluster_config() never returns 0
@@ -115,6 +140,7 @@ struct ClusterConfig {
   std::uint32_t lease_s = 2;
   std::uint64_t state_hash_every = 1000;
   std::uint64_t catch_up_events_max = 1'000'000;
+  std::optional<ClusterTls> tls;  // nullopt: the replication port is plain TCP
 
   // This node's entry. Asserts that `node` is in `nodes` (true of every parsed config).
   [[nodiscard]] const NodeAddress& self() const;
@@ -125,13 +151,20 @@ struct ClusterConfig {
   [[nodiscard]] std::size_t quorum() const;
 };
 
+// Whether parsing opens the files named by "tls" to check that they can be read. `qx serve`
+// checks; a tool that only needs the addresses (`qx cluster status`, run by an operator who may
+// not be allowed to read a node's key) does not.
+enum class TlsFiles : std::uint8_t { kCheckReadable = 1, kNotOpened = 2 };
+
 // Parses the JSON text of a cluster file and checks every rule above; throws std::runtime_error
 // with one line that starts with `origin` (the file name) and names the key.
 [[nodiscard]] ClusterConfig parse_cluster_config(std::string_view json_text,
-                                                 const std::string& origin);
+                                                 const std::string& origin,
+                                                 TlsFiles tls_files = TlsFiles::kCheckReadable);
 
 // Reads `file` (at most kFileBytesMax bytes) and parses it; a missing, unreadable or oversized
 // file is an error naming it.
-[[nodiscard]] ClusterConfig load_cluster_config(const std::string& file);
+[[nodiscard]] ClusterConfig load_cluster_config(const std::string& file,
+                                                TlsFiles tls_files = TlsFiles::kCheckReadable);
 
 }  // namespace qx::cluster

@@ -414,6 +414,103 @@ TEST_F(ClusterConfigFile, LoadsAFileAndNamesItInErrors) {
   }
 }
 
+// A file with a "tls" object naming files under dir_ (written here; their content is not
+// checked by the parser).
+class ClusterConfigTls : public ClusterConfigFile {
+ protected:
+  void SetUp() override {
+    ClusterConfigFile::SetUp();
+    for (const char* name : {"node.pem", "node.key", "ca.pem"}) {
+      std::ofstream(dir_ / name) << "-----BEGIN X-----\n";
+    }
+  }
+  std::string file(const std::string& name) const { return (dir_ / name).string(); }
+  static std::string quoted(const std::string& path) { return "\"" + path + "\""; }
+  // The tls object with `key` set to the JSON text `value` (dropped when nullopt).
+  std::string with_tls(const std::string& key, const std::optional<std::string>& value) const {
+    const Fields tls = with({{"cert", quoted(file("node.pem"))},
+                             {"key", quoted(file("node.key"))},
+                             {"ca", quoted(file("ca.pem"))}},
+                            key, value);
+    return with_top("tls", render(tls));
+  }
+};
+
+TEST_F(ClusterConfigTls, AbsentMeansPlainTcpAndPresentNamesAllThreeFiles) {
+  EXPECT_FALSE(parse_cluster_config(render(kMinimal), "c.json").tls.has_value());
+  const ClusterConfig c =
+      parse_cluster_config(with_tls("cert", quoted(file("node.pem"))), "c.json");
+  ASSERT_TRUE(c.tls.has_value());
+  EXPECT_EQ(c.tls->cert, file("node.pem"));
+  EXPECT_EQ(c.tls->key, file("node.key"));
+  EXPECT_EQ(c.tls->ca, file("ca.pem"));
+  // Paths are kept as written: a relative one is opened from the working directory.
+  const ClusterConfig r =
+      parse_cluster_config(with_tls("ca", "\"no/such/ca.pem\""), "c.json", TlsFiles::kNotOpened);
+  EXPECT_EQ(r.tls->ca, "no/such/ca.pem");
+}
+
+TEST_F(ClusterConfigTls, RefusesBadShapesNamingTheKey) {
+  const std::string ok_cert = quoted(file("node.pem"));
+  expect_refused({
+      {with_top("tls", "true"), "tls: must be an object with \"cert\", \"key\" and \"ca\""},
+      {with_top("tls", "null"), "tls: must be an object"},
+      {with_top("tls", "[]"), "tls: must be an object"},
+      {with_top("tls", "\"on\""), "tls: must be an object"},
+      {with_top("tls", "{}"), "tls: missing key \"cert\""},
+      {with_tls("cert", std::nullopt), "tls: missing key \"cert\""},
+      {with_tls("key", std::nullopt), "tls: missing key \"key\""},
+      {with_tls("ca", std::nullopt), "tls: missing key \"ca\""},
+      {with_tls("crl", ok_cert), "tls: unknown key \"crl\""},
+      {with_tls("min_version", "\"1.3\""), "tls: unknown key \"min_version\""},
+      {with_tls("cert", "7"), "tls.cert: must be a string, not 7"},
+      {with_tls("key", "null"), "tls.key: must be a string"},
+      {with_tls("ca", R"(["ca.pem"])"), "tls.ca: must be a string"},
+      {with_tls("ca", "\"\""), "tls.ca: must name a file"},
+      {with_tls("cert", ok_cert + ", \"cert\": " + ok_cert), "tls: key \"cert\" is written twice"},
+  });
+}
+
+TEST_F(ClusterConfigTls, AMissingEmptyOrUnreadableFileIsAnErrorNamingTheKey) {
+  std::ofstream(dir_ / "empty.pem").close();
+  const std::string absent = file("absent.pem");
+  const std::string long_name = file(std::string(100, 'n') + ".pem");  // shown whole
+  expect_refused({
+      {with_tls("cert", quoted(absent)),
+       "tls.cert: cannot read " + quoted(absent) + ": No such file or directory"},
+      {with_tls("cert", quoted(long_name)),
+       "tls.cert: cannot read " + quoted(long_name) + ": No such file or directory"},
+      {with_tls("key", quoted(file("empty.pem"))),
+       "tls.key: " + quoted(file("empty.pem")) + " is empty"},
+      {with_tls("ca", quoted(dir_.string())),
+       "tls.ca: cannot read " + quoted(dir_.string()) + ": Is a directory"},
+  });
+  // A file that exists but cannot be opened (root opens everything: no check there).
+  const std::string locked = file("locked.key");
+  std::ofstream(locked) << "secret";
+  std::filesystem::permissions(locked, std::filesystem::perms::none);
+  if (::geteuid() != 0) {
+    expect_refused({{with_tls("key", quoted(locked)),
+                     "tls.key: cannot read " + quoted(locked) + ": Permission denied"}});
+  }
+  // Without the check (qx cluster status), none of the files is opened.
+  EXPECT_EQ(parse_cluster_config(with_tls("cert", quoted(absent)), "c.json", TlsFiles::kNotOpened)
+                .tls->cert,
+            absent);
+  // load_cluster_config passes the choice on.
+  const std::string cluster_file = file("cluster.json");
+  std::ofstream(cluster_file) << with_tls("cert", quoted(absent));
+  try {
+    static_cast<void>(load_cluster_config(cluster_file));
+    ADD_FAILURE() << "accepted an absent certificate";
+  } catch (const std::runtime_error& e) {
+    EXPECT_NE(std::string(e.what()).find(cluster_file + ": tls.cert: cannot read"),
+              std::string::npos)
+        << e.what();
+  }
+  EXPECT_EQ(load_cluster_config(cluster_file, TlsFiles::kNotOpened).tls->cert, absent);
+}
+
 TEST_F(ClusterConfigFile, AMissingOrUnreadableFileIsAnErrorNamingIt) {
   for (const std::string& file : {(dir_ / "absent.json").string(), dir_.string()}) {
     SCOPED_TRACE(file);

@@ -1,6 +1,7 @@
 #include "server/replicator.h"
 
 #include <fcntl.h>
+#include <openssl/ssl.h>
 #include <unistd.h>
 
 #include <array>
@@ -9,6 +10,8 @@
 #include <boost/asio/io_context.hpp>
 #include <boost/asio/ip/tcp.hpp>
 #include <boost/asio/post.hpp>
+#include <boost/asio/ssl/context.hpp>
+#include <boost/asio/ssl/stream.hpp>
 #include <boost/asio/steady_timer.hpp>
 #include <boost/asio/write.hpp>
 #include <chrono>
@@ -30,6 +33,7 @@
 #include "server/etcd.h"
 #include "server/log.h"
 #include "server/metrics.h"
+#include "server/tls.h"
 #include "server/wire_frame.h"
 
 namespace qx::server {
@@ -45,6 +49,9 @@ namespace {
 constexpr std::size_t kRecentBytesMax = 256u << 20;   // records a leader keeps in memory
 constexpr std::size_t kFrameRecordsBytes = 4u << 20;  // records per Records frame
 constexpr std::size_t kOutBytesMax = 16u << 20;       // unsent bytes before a leader waits
+
+// A TLS handshake not finished by then closes the connection: a silent peer holds nothing long.
+constexpr auto kHandshakeTimeout = std::chrono::seconds(5);
 
 std::int64_t now_ms() {
   return std::chrono::duration_cast<std::chrono::milliseconds>(
@@ -129,24 +136,78 @@ struct Replicator::Impl {
   };
 
   // ---- one replication connection
+  // With TLS (impl.tls) every byte goes through `stream`; without, through its socket
+  // (stream.next_layer()), the SSL object unused. Nothing is written before the connection is
+  // `ready` (connected, and with TLS handshaken): what is sent before waits in `out`.
   struct Conn : std::enable_shared_from_this<Conn> {
-    Conn(Impl& i, tcp::socket s, bool dialed) : impl(i), sock(std::move(s)), outgoing(dialed) {}
+    Conn(Impl& i, tcp::socket s, bool dialed, std::string peer_address)
+        : impl(i),
+          stream(std::move(s), i.tls ? *i.tls : i.plain),
+          outgoing(dialed),
+          address(std::move(peer_address)),
+          deadline(i.io) {}
     Impl& impl;
-    tcp::socket sock;
+    asio::ssl::stream<tcp::socket> stream;
     bool outgoing;
+    std::string address;  // dialed: the peer's replication address; accepted: its IP:port
+    asio::steady_timer deadline;
     NodeId peer = 0;
     bool closed = false;
+    bool ready = false;
     wire::FrameReader reader{cluster::kPeerFrameMax};
     std::array<char, 64 << 10> buf{};
     std::string out, writing;
 
+    tcp::socket& sock() { return stream.next_layer(); }
+
+    // Connected (dialed) or accepted: the TLS handshake if any, then reading and writing.
+    void start() {
+      if (!impl.tls) return established();
+      if (outgoing) {
+        // The accepting node's certificate must name the host this node dialed.
+        const std::string host = host_port(address).first;
+        if (SSL_set1_host(stream.native_handle(), host.c_str()) != 1) {
+          impl.tls_failed(*this, "cannot check the certificate for host " + host);
+          return close();
+        }
+      }
+      deadline.expires_after(kHandshakeTimeout);
+      deadline.async_wait([self = shared_from_this()](auto ec) {
+        if (ec || self->closed || self->ready) return;
+        self->impl.tls_failed(
+            *self, "no TLS handshake within " + std::to_string(kHandshakeTimeout.count()) + " s");
+        self->close();
+      });
+      auto on_handshake = [self = shared_from_this()](const boost::system::error_code& ec) {
+        if (self->closed) return;
+        if (ec) {
+          self->impl.tls_failed(*self, ec.message());
+          return self->close();
+        }
+        self->deadline.cancel();
+        self->established();
+      };
+      stream.async_handshake(
+          outgoing ? asio::ssl::stream_base::client : asio::ssl::stream_base::server,
+          std::move(on_handshake));
+    }
+    void established() {
+      ready = true;
+      read();
+      flush();
+    }
     void read() {
-      sock.async_read_some(asio::buffer(buf), [self = shared_from_this()](auto ec, std::size_t n) {
+      auto on_read = [self = shared_from_this()](auto ec, std::size_t n) {
         if (ec) return self->close();
         self->reader.feed(self->buf.data(), n);
         self->frames();
         if (!self->closed) self->read();
-      });
+      };
+      if (impl.tls) {
+        stream.async_read_some(asio::buffer(buf), std::move(on_read));
+      } else {
+        sock().async_read_some(asio::buffer(buf), std::move(on_read));
+      }
     }
     void frames() {
       while (!closed) {
@@ -172,21 +233,26 @@ struct Replicator::Impl {
       flush();
     }
     void flush() {
-      if (closed || !writing.empty() || out.empty()) return;
+      if (closed || !ready || !writing.empty() || out.empty()) return;
       writing.swap(out);
-      asio::async_write(sock, asio::buffer(writing),
-                        [self = shared_from_this()](auto ec, std::size_t) {
-                          self->writing.clear();
-                          if (ec) return self->close();
-                          self->flush();
-                          if (!self->outgoing && self->out.empty()) self->impl.pump(self->peer);
-                        });
+      auto on_written = [self = shared_from_this()](auto ec, std::size_t) {
+        self->writing.clear();
+        if (ec) return self->close();
+        self->flush();
+        if (!self->outgoing && self->out.empty()) self->impl.pump(self->peer);
+      };
+      if (impl.tls) {
+        asio::async_write(stream, asio::buffer(writing), std::move(on_written));
+      } else {
+        asio::async_write(sock(), asio::buffer(writing), std::move(on_written));
+      }
     }
     void close() {
       if (closed) return;
       closed = true;
+      deadline.cancel();
       boost::system::error_code ignored;
-      sock.close(ignored);
+      sock().close(ignored);
       impl.on_closed(*this);
     }
   };
@@ -198,12 +264,14 @@ struct Replicator::Impl {
     std::vector<std::pair<core::Seq, std::uint64_t>> hashes;
   };
 
-  Impl(cluster::ClusterConfig c, fs::path d, Sequencer& s, Metrics& m, OnTerm f)
+  Impl(cluster::ClusterConfig c, fs::path d, Sequencer& s, Metrics& m, OnTerm f,
+       std::shared_ptr<asio::ssl::context> t)
       : config(std::move(c)),
         data(std::move(d)),
         seq(s),
         metrics(m),
         on_term(std::move(f)),
+        tls(std::move(t)),
         tick(io),
         acceptor(io) {
     log.journal = data / "journal";
@@ -251,6 +319,7 @@ struct Replicator::Impl {
     log_event(LogLevel::kInfo, "cluster_started",
               {{"node", config.node},
                {"replication", config.self().replication},
+               {"tls", tls != nullptr},
                {"ack", config.ack == cluster::Ack::kQuorum ? "quorum" : "local"}});
   }
 
@@ -268,8 +337,12 @@ struct Replicator::Impl {
       boost::system::error_code ignored;
       acceptor.close(ignored);
       tick.cancel();
-      if (upstream) upstream->close();
-      for (auto& [id, c] : std::map(followers)) c->close();
+      // Every connection, not only the upstream and the followers: one that has not said Hello
+      // (or not finished its handshake) is neither, and its pending read would keep io.run()
+      // going, and this stop waiting, for as long as its peer keeps it open.
+      for (const auto& weak : conns) {
+        if (auto c = weak.lock()) c->close();
+      }
     });
     work.reset();
     if (io_thread.joinable()) io_thread.join();
@@ -282,11 +355,22 @@ struct Replicator::Impl {
         if (ec != asio::error::operation_aborted) accept();
         return;
       }
-      s.set_option(tcp::no_delay(true));
-      auto c = std::make_shared<Conn>(*this, std::move(s), false);
-      c->read();
+      boost::system::error_code no_peer;
+      const tcp::endpoint remote = s.remote_endpoint(no_peer);
+      std::string address;
+      if (!no_peer) address = remote.address().to_string() + ":" + std::to_string(remote.port());
+      s.set_option(tcp::no_delay(true), no_peer);
+      auto c = track(std::make_shared<Conn>(*this, std::move(s), false, std::move(address)));
+      c->start();
       accept();
     });
+  }
+
+  // Remembers a new connection for stop(); forgets those that are gone.
+  std::shared_ptr<Conn> track(std::shared_ptr<Conn> c) {
+    std::erase_if(conns, [](const std::weak_ptr<Conn>& w) { return w.expired(); });
+    conns.push_back(c);
+    return c;
   }
 
   void schedule_tick() {
@@ -322,18 +406,19 @@ struct Replicator::Impl {
     if (upstream) upstream->close();
     const auto* addr = address_of(c.leader);
     if (addr == nullptr) return;
-    auto conn = std::make_shared<Conn>(*this, tcp::socket(io), true);
+    auto conn = track(std::make_shared<Conn>(*this, tcp::socket(io), true, addr->replication));
     conn->peer = c.leader;
     upstream = conn;
     upstream_to = c.leader;
     const auto [host, port] = host_port(addr->replication);
     tcp::endpoint ep(asio::ip::make_address(host), static_cast<std::uint16_t>(std::stoi(port)));
-    conn->sock.async_connect(ep, [conn, hello](auto ec) {
+    conn->sock().async_connect(ep, [conn, hello](auto ec) {
       if (conn->closed) return;
       if (ec) return conn->close();
-      conn->sock.set_option(tcp::no_delay(true));
-      conn->send(hello);
-      conn->read();
+      boost::system::error_code ignored;
+      conn->sock().set_option(tcp::no_delay(true), ignored);
+      conn->send(hello);  // sent once the connection is ready (after the TLS handshake)
+      conn->start();
       conn->impl.publish_peers();
     });
   }
@@ -837,6 +922,19 @@ struct Replicator::Impl {
   // ---------------------------------------------------------------------------------------------
   // Helpers.
 
+  // A TLS handshake that failed or did not finish: a peer with another CA, no certificate or no
+  // TLS at all, or a stranger. Throttled: a misconfigured node dials again every few heartbeats.
+  void tls_failed(const Conn& c, const std::string& reason) {
+    std::uint64_t suppressed = 0;
+    if (!tls_log.allow(steady_now_ns(), suppressed)) return;
+    log_event(LogLevel::kWarn, "replication_tls_failed",
+              {{"address", c.address},
+               {"node", c.peer},
+               {"direction", c.outgoing ? "dialed" : "accepted"},
+               {"reason", reason},
+               {"suppressed", suppressed}});
+  }
+
   const cluster::NodeAddress* address_of(NodeId id) const {
     for (const auto& n : config.nodes) {
       if (n.id == id) return &n;
@@ -895,6 +993,10 @@ struct Replicator::Impl {
   Metrics& metrics;
   const std::uint64_t fault_hash_from = fault_state_hash_from();  // 0: no fault (tests only)
   OnTerm on_term;
+  std::shared_ptr<asio::ssl::context> tls;  // null: plain TCP
+  // Only because a stream needs a context: without TLS no connection handshakes with it.
+  asio::ssl::context plain{asio::ssl::context::tls};
+  LogThrottle tls_log{5};
   Log log;
   std::string leader_key, nodes_prefix;
 
@@ -905,6 +1007,7 @@ struct Replicator::Impl {
   std::thread io_thread;
   bool stopped = false;
   std::unique_ptr<cluster::Node> node;
+  std::vector<std::weak_ptr<Conn>> conns;  // every connection not yet destroyed (see track)
   std::map<NodeId, std::shared_ptr<Conn>> followers;
   std::shared_ptr<Conn> upstream;
   NodeId upstream_to = 0;
@@ -934,9 +1037,24 @@ struct Replicator::Impl {
 };
 
 Replicator::Replicator(cluster::ClusterConfig config, std::filesystem::path data_dir,
-                       Sequencer& sequencer, Metrics& metrics, OnTerm on_term)
+                       Sequencer& sequencer, Metrics& metrics, OnTerm on_term,
+                       std::shared_ptr<boost::asio::ssl::context> tls)
     : impl_(std::make_unique<Impl>(std::move(config), std::move(data_dir), sequencer, metrics,
-                                   std::move(on_term))) {}
+                                   std::move(on_term), std::move(tls))) {}
+
+std::shared_ptr<boost::asio::ssl::context> Replicator::make_tls(
+    const cluster::ClusterConfig& config) {
+  if (!config.tls) return nullptr;
+  TlsSettings s;
+  s.cert_file = config.tls->cert;
+  s.key_file = config.tls->key;
+  s.client_ca_file = config.tls->ca;
+  try {
+    return make_peer_tls(s);
+  } catch (const std::runtime_error& e) {
+    throw std::runtime_error(std::string("the cluster file's tls: ") + e.what());
+  }
+}
 
 Replicator::~Replicator() = default;
 

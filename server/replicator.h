@@ -2,7 +2,8 @@
 // replication and election state machine (cluster/node.h) against real sockets, a real etcd and
 // the sequencer.
 //
-//   Replicator r(config, data_dir, sequencer, metrics, on_term);  // before sequencer.run()
+//   auto tls = Replicator::make_tls(config);                  // nullptr: plain TCP
+//   Replicator r(config, data_dir, sequencer, metrics, on_term, tls);  // before sequencer.run()
 //   r.start();                                               // io and etcd threads
 //   ... serve ...
 //   r.stop();                                                // before the sequencer stops
@@ -18,6 +19,14 @@
 // (cluster/wire.h). A leader keeps the newest 256 MiB of records in memory for its followers and
 // reads older ones from its journal.
 //
+// TLS (the cluster file's "tls"): every connection, accepted or dialed, is mutual TLS with one
+// context (make_peer_tls): the accepting node requires a certificate that chains to the CA, the
+// dialing node checks the accepting one's against the CA and the host of its replication
+// address. Nothing is read or written before the handshake; a handshake not done within 5 s
+// closes the connection; a failed one is logged (replication_tls_failed, at most 5 lines a
+// second) and the follower dials again as after any lost connection. The files are read once:
+// SIGHUP does not reload them (restart the node).
+//
 // etcd keys under /qx/<name>/: `leader` ({"node","http","tcp","replication"}, with the leader's
 // lease; its mod revision is the epoch) and `nodes/<id>` (cluster::NodeRecord). A node writes the
 // epoch it fenced to DATA/cluster-fence (fsynced) before it publishes it.
@@ -30,6 +39,8 @@
 // QX_ADMIN_PASSWORD puts user admin in each node's users.json; the config file's engine_limits
 // are journaled by whichever node leads, at its term's start, when they differ from the
 // journal's (give every node the same config file, or leaders will disagree).
+// Any certificate the replication CA signed is accepted for any node id a Hello claims: give the
+// cluster a CA of its own.
 // A follower's engine serves reads (its state reflects its durable seq); writes answer 421 with
 // the leader's addresses.
 #pragma once
@@ -45,6 +56,10 @@
 #include "cluster/config.h"
 #include "server/sequencer.h"
 
+namespace boost::asio::ssl {
+class context;
+}  // namespace boost::asio::ssl
+
 namespace qx::server {
 
 class Metrics;
@@ -54,12 +69,18 @@ class Replicator {
   // on_term runs on the sequencer thread in the job that journals each term this node leads,
   // after its LeaderTerm; `first` says the journal held nothing else (for the demo's data). What
   // it journals is replicated like any event: the config's engine limits, the first admin.
+  // tls: make_tls(config); nullptr for plain TCP.
   using OnTerm = std::function<void(Sequencer::Ctx&, bool first)>;
   Replicator(cluster::ClusterConfig config, std::filesystem::path data_dir, Sequencer& sequencer,
-             Metrics& metrics, OnTerm on_term);
+             Metrics& metrics, OnTerm on_term, std::shared_ptr<boost::asio::ssl::context> tls);
   ~Replicator();
   Replicator(const Replicator&) = delete;
   Replicator& operator=(const Replicator&) = delete;
+
+  // The replication port's TLS context from the cluster file's "tls" (nullptr without one).
+  // Throws std::runtime_error with one line naming the file at fault; call it at start-up, before
+  // any thread runs.
+  static std::shared_ptr<boost::asio::ssl::context> make_tls(const cluster::ClusterConfig& config);
 
   void start();
   void stop();

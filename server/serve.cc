@@ -440,8 +440,10 @@ int serve(const ServeOptions& options, std::ostream& out) {
   std::signal(SIGXFSZ, SIG_IGN);
   Config config = load_config(options);
   std::optional<cluster::ClusterConfig> cluster;
+  std::shared_ptr<boost::asio::ssl::context> replication_tls;  // a bad file fails here, early
   if (options.cluster_file) {
     cluster = cluster::load_cluster_config(*options.cluster_file);
+    replication_tls = Replicator::make_tls(*cluster);
     if (!options.http) config.http = cluster->self().http;
     if (!options.tcp) config.tcp = cluster->self().tcp;
   }
@@ -631,7 +633,8 @@ int serve(const ServeOptions& options, std::ostream& out) {
               }
             }
           }
-        });
+        },
+        replication_tls);
     service.set_cluster_status([&replicator] { return replicator->status_json(); });
     out << "qx serve: cluster " << cluster->name << " node " << cluster->node << ", replication on "
         << cluster->self().replication << std::endl;

@@ -175,11 +175,9 @@ void set_client_verification(ssl::context& ctx, const TlsSettings& s) {
                      callback);
 }
 
-}  // namespace
-
-std::shared_ptr<ssl::context> make_server_tls(const TlsSettings& s) {
+std::shared_ptr<ssl::context> make_tls(const TlsSettings& s, ssl::context::method method) {
   check_settings(s);
-  auto ctx = std::make_shared<ssl::context>(ssl::context::tls_server);
+  auto ctx = std::make_shared<ssl::context>(method);
   set_policy(*ctx, s);
   boost::system::error_code ec;
   ctx->use_certificate_chain_file(s.cert_file, ec);
@@ -193,6 +191,18 @@ std::shared_ptr<ssl::context> make_server_tls(const TlsSettings& s) {
   }
   if (!s.client_ca_file.empty()) set_client_verification(*ctx, s);
   return ctx;
+}
+
+}  // namespace
+
+std::shared_ptr<ssl::context> make_server_tls(const TlsSettings& s) {
+  return make_tls(s, ssl::context::tls_server);
+}
+
+std::shared_ptr<ssl::context> make_peer_tls(const TlsSettings& s) {
+  if (s.client_ca_file.empty()) throw std::runtime_error("peer TLS needs a CA bundle");
+  // TLS_method, not TLS_server_method: one context both accepts and dials.
+  return make_tls(s, ssl::context::tls);
 }
 
 TlsContexts::TlsContexts(TlsSettings settings)

@@ -1,4 +1,5 @@
-// The server side of TLS, shared by every listener (HTTP/WebSocket, the binary TCP listener).
+// The server side of TLS, shared by every listener (HTTP/WebSocket, the binary TCP listener,
+// the replication port of a cluster).
 //
 //   TlsSettings s{.cert_file = "cert.pem", .key_file = "key.pem"};   // TLS 1.2+, no client certs
 //   s.client_ca_file = "ca.pem";                                    // mutual TLS
@@ -7,6 +8,9 @@
 //   auto contexts = std::make_shared<TlsContexts>(s);               // throws on a bad file
 //   beast::ssl_stream<beast::tcp_stream> stream(std::move(socket), *contexts->current());
 //   contexts->reload();                                             // on SIGHUP: files re-read
+//
+//   auto peer = make_peer_tls(s);   // needs client_ca_file: one context that accepts and dials
+//   SSL_set1_host(ssl, "10.0.0.2"); // a dialing connection names the host it expects
 //
 // Policy (the same for every listener): TLS 1.2 or later (`min_version` "1.3": 1.3 only); TLS 1.2
 // is limited to forward-secret AEAD suites (ECDHE with AES-GCM or ChaCha20-Poly1305; TLS 1.3
@@ -22,6 +26,14 @@
 // CN is not a key of the map, fails the handshake; certificate_user() names the user a
 // connection's certificate stands for, so a transport can insist that its requests act as that
 // user.
+//
+// Peers (the replication port, docs/cluster.md): every node both accepts and dials, with one
+// certificate and one CA bundle. make_peer_tls builds the same context as make_server_tls, mutual
+// TLS included, except that it can also dial (TLS_method): a dialing connection then presents the
+// certificate and verifies the accepting one's against the bundle; the caller must name the host
+// it expects on each dialing SSL (SSL_set1_host), or any certificate of the CA would do. So a
+// peer's certificate is used both ways: with an extendedKeyUsage it needs serverAuth and
+// clientAuth.
 //
 // Reload: a context is immutable once made. TlsContexts builds a new one from the same settings
 // (reading the files again) and swaps it in; connections made before keep theirs (an SSL object
@@ -62,6 +74,10 @@ struct TlsSettings {
 // A configured server context. Throws std::runtime_error with a one-line reason (naming the file
 // or the setting) when a file cannot be read or does not hold what it should, or a value is bad.
 std::shared_ptr<boost::asio::ssl::context> make_server_tls(const TlsSettings& settings);
+
+// make_server_tls's context, able to dial as well (see "Peers" above); throws as it does, and when
+// settings.client_ca_file is empty.
+std::shared_ptr<boost::asio::ssl::context> make_peer_tls(const TlsSettings& settings);
 
 // The TLS context for each new connection; reload() rebuilds it from the same settings (the
 // files re-read) and swaps it in; on failure it keeps the old one and throws. Thread-safe.

@@ -173,6 +173,8 @@ struct Handshake {
   std::string server_error;
 };
 
+void drive(Handshake& h);
+
 struct ClientOptions {
   X509* cert = nullptr;
   EVP_PKEY* key = nullptr;
@@ -196,6 +198,12 @@ Handshake handshake(boost::asio::ssl::context& server_ctx, X509* ca, const Clien
   Handshake h;
   h.client.reset(SSL_new(cctx.get()));
   h.server.reset(SSL_new(server_ctx.native_handle()));
+  drive(h);
+  return h;
+}
+
+// Runs the handshake of h.client and h.server to its end, joined by a BIO pair.
+void drive(Handshake& h) {
   BIO *a = nullptr, *b = nullptr;
   BIO_new_bio_pair(&a, 0, &b, 0);
   SSL_set_bio(h.client.get(), a, a);
@@ -210,6 +218,7 @@ Handshake handshake(boost::asio::ssl::context& server_ctx, X509* ca, const Clien
       client_done = rc == 1;
       if (!client_done && err != SSL_ERROR_WANT_READ && err != SSL_ERROR_WANT_WRITE) {
         h.outcome = Outcome::kClientFailed;
+        break;  // the server would only read the client's alert next
       }
     }
     if (!server_done) {
@@ -224,10 +233,20 @@ Handshake handshake(boost::asio::ssl::context& server_ctx, X509* ca, const Clien
         break;
       }
     }
-    if (h.outcome == Outcome::kClientFailed) break;
   }
   ERR_clear_error();
   if (client_done && server_done) h.outcome = Outcome::kOk;
+}
+
+// Two peers (make_peer_tls contexts): `dialer` connects to `acceptor` expecting `host`, as the
+// replication driver does.
+Handshake peer_handshake(boost::asio::ssl::context& dialer, boost::asio::ssl::context& acceptor,
+                         const char* host) {
+  Handshake h;
+  h.client.reset(SSL_new(dialer.native_handle()));
+  h.server.reset(SSL_new(acceptor.native_handle()));
+  EXPECT_EQ(SSL_set1_host(h.client.get(), host), 1);
+  drive(h);
   return h;
 }
 
@@ -339,6 +358,45 @@ TEST_F(TlsTest, ReloadSwapsTheCertificateAndKeepsTheOldOneOnFailure) {
   write_key(file("server.key"), p.desk1_key.get());
   EXPECT_THROW(contexts.reload(), std::runtime_error);
   EXPECT_EQ(contexts.current(), after);
+}
+
+TEST_F(TlsTest, PeersAuthenticateEachOtherBothWaysAndTheDialerChecksTheHost) {
+  mtls();
+  write_cert(file("server2.pem"), p.server2.get());
+  write_key(file("server2.key"), p.server2_key.get());
+  write_cert(file("stranger.pem"), p.stranger.get());
+  write_key(file("stranger.key"), p.stranger_key.get());
+  auto one = make_peer_tls(settings);
+  TlsSettings s2 = settings;
+  s2.cert_file = file("server2.pem");
+  s2.key_file = file("server2.key");
+  auto two = make_peer_tls(s2);
+  for (auto [dialer, acceptor] :
+       {std::pair{one.get(), two.get()}, std::pair{two.get(), one.get()}}) {
+    auto h = peer_handshake(*dialer, *acceptor, "127.0.0.1");
+    ASSERT_EQ(h.outcome, Outcome::kOk) << h.server_error;
+    EXPECT_GE(SSL_version(h.server.get()), TLS1_2_VERSION);
+    // Each side verified the other's certificate.
+    EXPECT_EQ(SSL_get_verify_result(h.client.get()), X509_V_OK);
+    EXPECT_EQ(peer_common_name(h.server.get()), dialer == one.get() ? "server" : "server-2");
+  }
+  // The certificate names 127.0.0.1 only: a dialer expecting another host refuses it.
+  EXPECT_EQ(peer_handshake(*one, *two, "127.0.0.2").outcome, Outcome::kClientFailed);
+  EXPECT_EQ(peer_handshake(*one, *two, "node-2.example").outcome, Outcome::kClientFailed);
+  // A peer whose certificate another CA signed is refused whichever side it is on.
+  TlsSettings s3 = settings;
+  s3.cert_file = file("stranger.pem");
+  s3.key_file = file("stranger.key");
+  auto stranger = make_peer_tls(s3);
+  EXPECT_EQ(peer_handshake(*stranger, *one, "127.0.0.1").outcome, Outcome::kServerRefused);
+  EXPECT_EQ(peer_handshake(*one, *stranger, "127.0.0.1").outcome, Outcome::kClientFailed);
+  // A dialer without a certificate is refused, as by make_server_tls with a client CA.
+  auto anonymous = handshake(*one, p.ca.get(), {});
+  EXPECT_EQ(anonymous.outcome, Outcome::kServerRefused);
+  // Peers always authenticate each other: no CA bundle, no context.
+  TlsSettings no_ca = settings;
+  no_ca.client_ca_file.clear();
+  EXPECT_THROW((void)make_peer_tls(no_ca), std::runtime_error);
 }
 
 TEST_F(TlsTest, BadFilesAndValuesAreOneLineErrorsNamingThem) {

@@ -1,7 +1,9 @@
 """The replicated exchange on loopback, for the end-to-end tests (test_cluster.py,
-test_cluster_faults.py): a real etcd and three `qx serve --cluster` processes, each restartable,
-the leader found through 421 answers; optionally a switchable TCP proxy on every replication link
-between two nodes, and helpers that read the journals back (`qx replay`, `qx audit events`).
+test_cluster_faults.py, test_cluster_tls.py): a real etcd and three `qx serve --cluster`
+processes, each restartable, the leader found through 421 answers; optionally a switchable TCP
+proxy on every replication link between two nodes, mutual TLS on the replication port (certificates
+made with the openssl command, make_pki), and helpers that read the journals back (`qx replay`,
+`qx audit events`).
 
 QX_BIN names the qx executable (set by ctest, see tests/e2e/CMakeLists.txt).
 """
@@ -34,6 +36,34 @@ def free_ports(n):
     for s in socks:
         s.close()
     return ports
+
+
+def openssl(*args, cwd):
+    subprocess.run(["openssl", *args], cwd=cwd, check=True, capture_output=True, timeout=60)
+
+
+def make_pki(d: Path, cas, leaves):
+    """Self-signed CAs (d/{ca}.pem, .key) and P-256 leaf certificates: leaves maps a name to
+    (its CA, its subjectAltName or None). Every leaf may serve and dial (serverAuth and
+    clientAuth). Returns {name: {"cert", "key", "ca"}} (file paths as strings), the shape of a
+    cluster file's "tls" object."""
+    d.mkdir(parents=True, exist_ok=True)
+    ec = ("-newkey", "ec", "-pkeyopt", "ec_paramgen_curve:P-256", "-nodes")
+    for ca in cas:
+        openssl("req", "-x509", *ec, "-days", "1", "-subj", f"/CN={ca}",
+                "-keyout", f"{ca}.key", "-out", f"{ca}.pem", cwd=d)
+    out = {}
+    for name, (ca, san) in leaves.items():
+        ext = "basicConstraints=CA:FALSE\nextendedKeyUsage=serverAuth,clientAuth\n"
+        (d / f"{name}.ext").write_text(ext + (f"subjectAltName={san}\n" if san else ""))
+        openssl("req", "-new", *ec, "-subj", f"/CN={name}", "-keyout", f"{name}.key",
+                "-out", f"{name}.csr", cwd=d)
+        openssl("x509", "-req", "-in", f"{name}.csr", "-CA", f"{ca}.pem", "-CAkey", f"{ca}.key",
+                "-CAcreateserial", "-days", "1", "-extfile", f"{name}.ext",
+                "-out", f"{name}.pem", cwd=d)
+        out[name] = {"cert": str(d / f"{name}.pem"), "key": str(d / f"{name}.key"),
+                     "ca": str(d / f"{ca}.pem")}
+    return out
 
 
 class Proxy:
@@ -146,10 +176,14 @@ class Cluster:
     nor from clients), heal() reconnects everything. A node's own entry in its cluster file is its
     real listener; ids, name and the other addresses are the same in every file.
     start: False leaves etcd and the nodes stopped (start_etcd(), start(i)).
+    tls: {node id: the "tls" object of that node's cluster file} (see make_pki); a node without
+    an entry has none (plain TCP). write_file(i) rewrites node i's file after a change.
     """
 
-    def __init__(self, root: Path, voters=3, settings=None, proxies=False, start=True):
+    def __init__(self, root: Path, voters=3, settings=None, proxies=False, start=True, tls=None):
         self.root = root
+        self.settings = settings or {}
+        self.tls = dict(tls or {})
         self.proxies = {}
         if proxies:  # bound before the nodes' ports are picked, so that none can collide
             self.proxies = {(i, j): Proxy() for i in range(1, voters + 1)
@@ -166,15 +200,7 @@ class Cluster:
         for (i, j), p in self.proxies.items():
             p.target = self.nodes[j]["replication"]
         for i in self.nodes:
-            nodes = []
-            for k, v in self.nodes.items():
-                v = dict(v)
-                if (i, k) in self.proxies:
-                    v["replication"] = f"127.0.0.1:{self.proxies[(i, k)].port}"
-                nodes.append({"id": k, **v})
-            cfg = {"name": "test", "node": i, "etcd": [f"127.0.0.1:{self.etcd_client}"],
-                   "nodes": nodes, **(settings or {})}
-            (root / f"node{i}.json").write_text(json.dumps(cfg))
+            self.write_file(i)
         self.procs = {}
         self.logs = {}
         self.leader = None
@@ -183,6 +209,20 @@ class Cluster:
             self.start_etcd()
             for i in self.nodes:
                 self.start(i)
+
+    def write_file(self, i):
+        """Writes node i's cluster file (read by the node when it starts)."""
+        nodes = []
+        for k, v in self.nodes.items():
+            v = dict(v)
+            if (i, k) in self.proxies:
+                v["replication"] = f"127.0.0.1:{self.proxies[(i, k)].port}"
+            nodes.append({"id": k, **v})
+        cfg = {"name": "test", "node": i, "etcd": [f"127.0.0.1:{self.etcd_client}"],
+               "nodes": nodes, **self.settings}
+        if i in self.tls:
+            cfg["tls"] = self.tls[i]
+        (self.root / f"node{i}.json").write_text(json.dumps(cfg))
 
     def url(self, i):
         return "http://" + self.nodes[i]["http"]

@@ -74,6 +74,22 @@ def test_hostile_bytes_on_the_replication_port(cluster):
     cluster.wait_converged()
     for i, p in cluster.procs.items():
         assert p.poll() is None, f"node {i} died"
+    # A client that connects and never says Hello does not hold a node's stop up (it used to:
+    # the stop waited for the connection's pending read until the client went away).
+    silent = [socket.create_connection(tuple_address(a["replication"]), timeout=5)
+              for a in cluster.nodes.values()]
+    time.sleep(0.2)
+    for p in cluster.procs.values():
+        p.send_signal(signal.SIGTERM)
+    for i, p in cluster.procs.items():
+        assert p.wait(timeout=20) == 0, f"node {i} did not stop with a silent peer connected"
+    for s in silent:
+        s.close()
+
+
+def tuple_address(host_port):
+    host, port = host_port.rsplit(":", 1)
+    return host, int(port)
 
 
 def test_no_acknowledged_order_is_lost_when_the_leader_is_killed(cluster):
