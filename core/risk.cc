@@ -375,8 +375,9 @@ void Engine::run_liquidations() {
 // An account whose positions are all closed and whose balance is below zero owes the deficit; the
 // insurance fund (if set, and not the account itself) pays it as far as its available funds go,
 // and no further than keeps both accounts' close_profit within the money bound. The transfer is
-// booked in both accounts' close_profit; the fund is then checked like any account whose balance
-// fell.
+// booked in both accounts' close_profit; the fund is then queued for its own check whatever it
+// paid (docs/semantics.md, "Forced liquidation"): a fund that paid nothing may already be at risk
+// and is tried again here like at any other check.
 void Engine::cover_deficit(AccountId id) {
   if (!insurance_account_ || *insurance_account_ == id) return;
   Account& a = acc_at(id);
@@ -402,7 +403,7 @@ void Engine::cover_deficit(AccountId id) {
   f.amount = Money(paid);
   f.amount2 = Money(deficit - paid);
   emit(f);
-  if (paid > 0) check_liquidation(*insurance_account_);
+  check_liquidation(*insurance_account_);
 }
 
 // Cancels every resting order of the account (in order id order), then closes positions (instrument

@@ -20,7 +20,7 @@ namespace qx::core {
 
 // The semantics version: bumped whenever a change makes the engine produce different effects or
 // state for the same journal. Journals record it; an engine refuses journals of another version.
-inline constexpr std::uint32_t kSemanticsVersion = 9;
+inline constexpr std::uint32_t kSemanticsVersion = 10;
 
 struct InstrumentState {
   std::string code;

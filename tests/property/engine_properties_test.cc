@@ -608,4 +608,80 @@ TEST(engine_properties_regressions, FailedAmendKeepsFrozenCommission) {
   EXPECT_EQ(d.engine().order(core::OrderId(3))->frozen_commission.value, before.value);
 }
 
+// The insurance fund is queued for its own check after INSURANCE_COVERED even when it paid nothing
+// (docs/semantics.md, "Forced liquidation"): the engine used to queue it only when it paid, so a
+// fund already at risk (account 0: its short lot holds all its balance as margin) was not tried
+// again. Seed 6101704191678054812 of AgreesWithModel, shrunk.
+TEST(engine_properties_regressions, FundThatPaysNothingIsStillChecked) {
+  using core::Direction;
+  using core::Offset;
+  using core::TimeCondition;
+  auto order = [](std::uint32_t account, std::uint64_t client, Direction d, std::int64_t price,
+                  std::int64_t lots, TimeCondition tc) {
+    return core::NewOrder{core::AccountId(account),
+                          core::InstrumentId(0),
+                          core::ClientOrderId(client),
+                          d,
+                          Offset::kOpen,
+                          core::PriceType::kLimit,
+                          core::PriceTicks(price),
+                          core::Lots(lots),
+                          tc,
+                          core::VolumeCondition::kAny};
+  };
+  core::InstrumentParams p;
+  p.price_tick_e8 = 100'000'000;
+  p.multiplier_e8 = 1'000'000'000;
+  p.margin_long_ppb = 100'000'000;
+  p.margin_short_ppb = 50'000'000;
+  p.fees.open_ppb = 10'000;
+  p.fees.close_ppb = 10'000;
+  p.fees.close_today_ppb = 1'000'000'000;  // closing today costs the whole notional
+  p.price_band_ppb = 1'000'000;
+  p.max_order_volume = core::Lots(10);
+  p.position_limit = core::Lots(8);
+  Scenario s;
+  s.events.push_back(core::SetCurrency{"USD", 6});
+  s.events.push_back(core::CreateInstrument{"I0", "TEST", p, core::PriceTicks(3'500)});
+  const std::uint32_t owners[] = {0, 1, 1, 2, 4};
+  const std::int64_t deposits[] = {24'342'910'000, 16'215'590'000, 22'745'950'000, 22'722'000'000,
+                                   10'000'000'000};
+  for (std::uint32_t a = 0; a < 5; ++a) {
+    const std::string name = "acct" + std::to_string(a);
+    s.events.push_back(core::CreateUser{name});
+    s.events.push_back(core::CreateAccount{core::UserId(owners[a]), name});
+    s.events.push_back(core::Deposit{core::AccountId(a), core::Money(deposits[a])});
+  }
+  s.events.push_back(core::SetRiskParams{431'251'045, core::AccountId(0)});  // the fund: acct0
+  s.setup_events = s.events.size();
+  s.events.push_back(order(0, 6, Direction::kSell, 3'497, 1, TimeCondition::kGtc));
+  // Withdraws all it has left: its short lot will hold its whole balance as margin.
+  s.events.push_back(core::Withdraw{core::AccountId(0), core::Money(22'594'060'300)});
+  s.events.push_back(order(1, 0, Direction::kBuy, 3'499, 3, TimeCondition::kGfd));  // acct0 -1
+  s.events.push_back(order(2, 0, Direction::kBuy, 3'497, 3, TimeCondition::kGfd));
+  // acct1 buys 2 more, is liquidated into acct2's bid and owes what the fund cannot pay.
+  s.events.push_back(order(2, 0, Direction::kSell, 3'497, 2, TimeCondition::kGfd));
+
+  Seen seen;
+  EXPECT_EQ(agree_with_model(s, seen), "");
+
+  core::Engine engine;
+  core::EffectBuffer fx;
+  for (const core::Event& e : to_events(s)) {
+    fx.clear();
+    engine.apply(e, fx);
+  }
+  ASSERT_GE(fx.size(), 2u);
+  const Effect& covered = fx[fx.size() - 2];
+  EXPECT_EQ(covered.kind, EffectKind::kInsuranceCovered);
+  EXPECT_EQ(core::raw(covered.account), 1u);
+  EXPECT_EQ(core::raw(covered.counter_account), 0u);
+  EXPECT_EQ(covered.amount.value, 0);  // the fund has nothing available
+  const Effect& fund_checked = fx.back();
+  EXPECT_EQ(fund_checked.kind, EffectKind::kLiquidationStarted);
+  EXPECT_EQ(core::raw(fund_checked.account), 0u);
+  EXPECT_EQ(fund_checked.amount.value, 1'748'500'000);   // balance
+  EXPECT_EQ(fund_checked.amount2.value, 1'748'500'000);  // margin
+}
+
 }  // namespace qx::property
