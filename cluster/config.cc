@@ -1,5 +1,7 @@
 #include "cluster/config.h"
 
+#include <arpa/inet.h>
+
 #include <algorithm>
 #include <cerrno>
 #include <cstring>
@@ -170,6 +172,24 @@ std::string address(const json& v, const std::string& path) {
   return s;
 }
 
+// HOST:PORT whose host is an IP address: replication addresses are dialled and bound as written,
+// never resolved.
+std::string ip_address(const json& v, const std::string& path) {
+  std::string s = address(v, path);
+  std::string host = s.substr(0, s.rfind(':'));
+  in6_addr buf{};
+  bool ip = false;
+  if (host.size() >= 2 && host.front() == '[') {
+    host = host.substr(1, host.size() - 2);
+    host = host.substr(0, host.find('%'));  // a zone (fe80::1%eth0) is allowed
+    ip = ::inet_pton(AF_INET6, host.c_str(), &buf) == 1;
+  } else {
+    ip = ::inet_pton(AF_INET, host.c_str(), &buf) == 1;
+  }
+  if (!ip) fail(path, shown(s) + ": the host must be an IP address (host names are not resolved)");
+  return s;
+}
+
 std::string tcp_address(const json& v, const std::string& path) {
   std::string s = text(v, path);
   if (s == kTcpOff) return s;
@@ -188,7 +208,7 @@ constexpr Key<NodeAddress> kNodeKeys[] = {
     {"role", false,
      [](const json& v, const std::string& p, NodeAddress& n) { n.role = role(v, p); }},
     {"replication", true,
-     [](const json& v, const std::string& p, NodeAddress& n) { n.replication = address(v, p); }},
+     [](const json& v, const std::string& p, NodeAddress& n) { n.replication = ip_address(v, p); }},
     {"http", true,
      [](const json& v, const std::string& p, NodeAddress& n) { n.http = address(v, p); }},
     {"tcp", true,

@@ -58,7 +58,8 @@
 //   id               yes                 1-1024, distinct
 //   role             no        "voter"   "voter" (votes, may lead) or "learner" (replicates
 //                                        asynchronously, never votes or leads)
-//   replication      yes                 HOST:PORT where the node takes replication traffic
+//   replication      yes                 IP:PORT where the node takes replication traffic (an
+//                                        IP address: it is never resolved)
 //   http             yes                 HOST:PORT that clients are redirected to for HTTP
 //   tcp              yes                 HOST:PORT that clients are redirected to for binary
 //                                        TCP, or "off"

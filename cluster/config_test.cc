@@ -94,7 +94,7 @@ TEST(ClusterConfig, FullFileRoundTripsEveryField) {
     "nodes": [
       {"id": 7, "role": "learner", "replication": "[fd00::7]:7101", "http": "[fd00::7]:8101",
        "tcp": "off"},
-      {"id": 2, "role": "voter", "replication": "qx-2.example:7102", "http": "qx-2.example:443",
+      {"id": 2, "role": "voter", "replication": "10.0.0.2:7102", "http": "qx-2.example:443",
        "tcp": "qx-2.example:9102"},
       {"id": 1024, "replication": "10.0.0.9:1", "http": "10.0.0.9:65535", "tcp": "10.0.0.9:9000"}
     ],
@@ -107,7 +107,7 @@ TEST(ClusterConfig, FullFileRoundTripsEveryField) {
   ASSERT_EQ(c.nodes.size(), 3u);
   EXPECT_EQ(c.nodes[0].id, 2u);  // sorted by id
   EXPECT_EQ(c.nodes[0].role, Role::kVoter);
-  EXPECT_EQ(c.nodes[0].replication, "qx-2.example:7102");
+  EXPECT_EQ(c.nodes[0].replication, "10.0.0.2:7102");
   EXPECT_EQ(c.nodes[0].http, "qx-2.example:443");
   EXPECT_EQ(c.nodes[0].tcp, "qx-2.example:9102");
   EXPECT_EQ(c.nodes[1].id, 7u);
@@ -192,7 +192,8 @@ TEST(ClusterConfig, AcceptsTheEdgesOfEveryRange) {
   std::vector<Fields> many;
   for (int i = 1; i <= 1024; ++i) {
     many.push_back({{"id", std::to_string(i)},
-                    {"replication", "\"h" + std::to_string(i) + ":1\""},
+                    {"replication",
+                     "\"10.0." + std::to_string(i / 256) + "." + std::to_string(i % 256) + ":1\""},
                     {"http", "\"h" + std::to_string(i) + ":2\""},
                     {"tcp", "\"off\""}});
   }
@@ -310,6 +311,10 @@ TEST(ClusterConfig, RefusesMalformedAddresses) {
       {with_node(1, "replication", "\"10.0.0.2:http\""),
        "nodes[1].replication: \"10.0.0.2:http\": the port must be"},
       {with_node(1, "replication", "7101"), "nodes[1].replication: must be a string"},
+      {with_node(1, "replication", "\"qx-2.example:7102\""),
+       "nodes[1].replication: \"qx-2.example:7102\": the host must be an IP address"},
+      {with_node(1, "replication", "\"[fe80::zz]:7102\""),
+       "nodes[1].replication: \"[fe80::zz]:7102\": the host must be an IP address"},
       {with_node(1, "replication", "\"off\""), "nodes[1].replication: \"off\" is not HOST:PORT"},
       {with_node(1, "http", "\":8101\""), "nodes[1].http: \":8101\" has no host"},
       {with_node(1, "http", "\"::1:8101\""), "nodes[1].http: \"::1:8101\" is not HOST:PORT"},
@@ -337,7 +342,8 @@ TEST(ClusterConfig, RefusesBadMembership) {
   std::vector<Fields> too_many;
   for (int i = 1; i <= 1025; ++i) {
     too_many.push_back({{"id", std::to_string(i % 1024 + 1)},
-                        {"replication", "\"h" + std::to_string(i) + ":1\""},
+                        {"replication", "\"10.0." + std::to_string(i / 256) + "." +
+                                            std::to_string(i % 256) + ":1\""},
                         {"http", "\"h" + std::to_string(i) + ":2\""},
                         {"tcp", "\"off\""}});
   }
