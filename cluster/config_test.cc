@@ -353,7 +353,7 @@ TEST(ClusterConfig, RefusesBadMembership) {
   std::vector<Fields> shared_http = kThreeNodes;
   shared_http[2] = with(shared_http[2], "http", "\"10.0.0.2:8101\"");
   std::vector<Fields> same_spelled_otherwise = kThreeNodes;
-  same_spelled_otherwise[0] = with(same_spelled_otherwise[0], "replication", "\"H:7101\"");
+  same_spelled_otherwise[0] = with(same_spelled_otherwise[0], "http", "\"H:7101\"");
   same_spelled_otherwise[1] = with(same_spelled_otherwise[1], "tcp", "\"h:07101\"");
   std::vector<Fields> own_twice = kThreeNodes;
   own_twice[1] = with(own_twice[1], "tcp", "\"10.0.0.2:8101\"");
@@ -368,7 +368,7 @@ TEST(ClusterConfig, RefusesBadMembership) {
       {with_top("nodes", node_array(shared_http)),
        "nodes[2].http: \"10.0.0.2:8101\" is also nodes[1].http"},
       {with_top("nodes", node_array(same_spelled_otherwise)),
-       "nodes[1].tcp: \"h:07101\" is also nodes[0].replication"},
+       "nodes[1].tcp: \"h:07101\" is also nodes[0].http"},
       {with_top("nodes", node_array(own_twice)),
        "nodes[1].tcp: \"10.0.0.2:8101\" is also nodes[1].http"},
       {with_top("node", "4"), "node: 4 is not the id of any node in nodes"},
