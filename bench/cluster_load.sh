@@ -4,11 +4,13 @@
 # Prints qx_load's figures (orders/s, ack latency percentiles) for each; all on this machine, so
 # the three nodes, etcd and the load tool share its cores.
 #
-#   bench/cluster_load.sh [BUILD_DIR] [SECONDS]     # default build/release, 10 s per run
+#   bench/cluster_load.sh [BUILD_DIR] [SECONDS] [RATE]   # default build/release, 10 s per run,
+#                                                         # RATE 0: closed loop; else orders/s
 set -euo pipefail
 cd "$(dirname "$0")/.."
 BUILD="${1:-build/release}"
 SECONDS_RUN="${2:-10}"
+RATE="${3:-0}"
 QX="$PWD/$BUILD/app/qx"
 LOAD="$PWD/$BUILD/bench/qx_load"
 DIR="$(mktemp -d /tmp/qx-cluster-load-XXXXXX)"
@@ -28,7 +30,7 @@ wait_for() {  # FILE PATTERN
 }
 
 load() {  # TCP ADDRESS
-  "$LOAD" --tcp "$1" --rate 0 --seconds "$SECONDS_RUN" --warmup 2 --connections 4 --window 64 ||
+  "$LOAD" --tcp "$1" --rate "$RATE" --seconds "$SECONDS_RUN" --warmup 2 --connections 4 --window 64 ||
     echo "qx_load failed (exit $?)"
 }
 
