@@ -190,7 +190,13 @@ std::string find_leader(const Options& o) {
     }
     auto body = c.in.message().getRoot<qx::wire::ServerMessage>().getBody();
     ::close(c.fd);
-    if (!body.isNotLeader()) return at;
+    if (body.isOrderResult()) return at;
+    if (!body.isNotLeader()) {
+      const std::string why = body.isError() ? std::string(body.getError().getCode().cStr()) +
+                                                   ": " + body.getError().getMessage().cStr()
+                                             : std::string("an unexpected answer");
+      throw std::runtime_error("the probe order was not taken: " + why);
+    }
     const auto nl = body.getNotLeader();
     if (nl.getNode() == 0 || !nl.hasTcp()) {
       ++waits;

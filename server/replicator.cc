@@ -351,6 +351,9 @@ struct Replicator::Impl {
 
   void accept() {
     acceptor.async_accept([this](auto ec, tcp::socket s) {
+      // Stopping (or stopped): the acceptor is closed, and a connection accepted just before
+      // must not be kept (stop() closed the ones it knew of).
+      if (stopped || !acceptor.is_open()) return;
       if (ec) {
         if (ec != asio::error::operation_aborted) accept();
         return;
@@ -502,6 +505,7 @@ struct Replicator::Impl {
     recent_bytes = 0;
     cursor.clear();
     progress.clear();
+    reset_lag_gauges();
     metrics.cluster_term_won();
     seq.hold_replies(config.ack == cluster::Ack::kQuorum);
     const NodeId self = config.node;
@@ -532,6 +536,7 @@ struct Replicator::Impl {
     followers.clear();
     cursor.clear();
     progress.clear();
+    reset_lag_gauges();
     metrics.cluster_followers(0);
     publish_peers();
   }
@@ -597,9 +602,12 @@ struct Replicator::Impl {
       recent_bytes += s.records.size();
       recent.push_back(Chunk{s.first, s.last, std::chrono::steady_clock::now(),
                              std::move(s.records), std::move(s.state_hashes)});
-      for (const auto& [id, p] : progress) {
-        metrics.cluster_follower_lag(id,
-                                     core::raw(s.last) - std::min(p.durable, core::raw(s.last)));
+      // Every other node, connected or not: one that acknowledged nothing this term is behind.
+      for (const auto& n : config.nodes) {
+        if (n.id == config.node) continue;
+        const auto g = progress.find(n.id);
+        const std::uint64_t theirs = g == progress.end() ? 0 : g->second.durable;
+        metrics.cluster_follower_lag(n.id, core::raw(s.last) - std::min(theirs, core::raw(s.last)));
       }
       while (recent_bytes > kRecentBytesMax && recent.size() > 1) {
         recent_bytes -= recent.front().bytes.size();
@@ -820,11 +828,20 @@ struct Replicator::Impl {
     for (const Chunk& k : recent) {
       if (core::raw(k.first) <= durable && durable <= core::raw(k.last)) {
         p.lag = now - k.durable_at;
+        p.measured = true;
         metrics.cluster_replication_lag(peer, p.lag);
         break;
       }
     }
     publish_peers();
+  }
+
+  // A new term (or none): no follower has acknowledged anything in it yet; a non-leader's gauges
+  // say 0 rather than a former term's figures.
+  void reset_lag_gauges() {
+    for (const auto& n : config.nodes) {
+      if (n.id != config.node) metrics.cluster_follower_lag(n.id, 0);
+    }
   }
 
   // Copies the followers' progress where status() reads it (any thread).
@@ -838,7 +855,7 @@ struct Replicator::Impl {
         p.connected = c != followers.end() && !c->second->closed;
         if (const auto g = progress.find(n.id); g != progress.end()) {
           p.durable = g->second.durable;
-          if (g->second.acked_at != std::chrono::steady_clock::time_point{}) {
+          if (g->second.measured) {
             p.lag_ms = std::chrono::duration<double, std::milli>(g->second.lag).count();
           }
         }
@@ -1018,6 +1035,7 @@ struct Replicator::Impl {
     std::uint64_t durable = 0;
     std::chrono::steady_clock::time_point acked_at;
     std::chrono::steady_clock::duration lag{};
+    bool measured = false;  // lag holds a measurement (its group was still in memory)
   };
   std::map<NodeId, PeerProgress> progress;  // leader: each follower's acknowledgements this term
 

@@ -4,6 +4,7 @@
 #include <chrono>
 #include <cstdlib>
 #include <exception>
+#include <iterator>
 #include <utility>
 #include <variant>
 #include <vector>
@@ -207,17 +208,9 @@ void Sequencer::run() {
       }
       metrics_.queue_depth(queue_.size());
     }
-    bool handed = release(done);
-    if (done) {
-      if (handed)
-        for (const auto& f : after_batch_) contained("after_batch", f);
-      break;
-    }
-    if (batch.empty()) {
-      if (handed)
-        for (const auto& f : after_batch_) contained("after_batch", f);
-      continue;
-    }
+    release();
+    if (done) break;  // stop() opened the gate: nothing waits any more
+    if (batch.empty()) continue;
     Held h;
     h.replies.reserve(batch.size());
     Ctx ctx(*this);
@@ -225,16 +218,19 @@ void Sequencer::run() {
     for (Item& item : batch) {
       // A job that fails (e.g. the users file cannot be written) answers 500; whatever it
       // journaled stands and is committed with the batch.
+      const std::uint64_t before = appended_;
       try {
-        h.replies.emplace_back(std::move(item.done), item.job(ctx));
-        h.replies.back().second.seq = core::raw(engine_.last_seq());
+        Reply r = item.job(ctx);
+        r.seq = core::raw(engine_.last_seq());
+        h.replies.push_back({std::move(item.done), std::move(r), appended_ != before});
       } catch (const NotLeader&) {
         std::lock_guard lock(mu_);
-        h.replies.emplace_back(std::move(item.done), Reply{421, not_leader_body_});
+        h.replies.push_back({std::move(item.done), Reply{421, not_leader_body_}, false});
       } catch (const std::exception& e) {
-        h.replies.emplace_back(std::move(item.done),
-                               Reply{500, std::string(R"({"error":"internal","message":")") +
-                                              "the request failed on the sequencer\"}"});
+        h.replies.push_back({std::move(item.done),
+                             Reply{500, std::string(R"({"error":"internal","message":")") +
+                                            "the request failed on the sequencer\"}"},
+                             appended_ != before});
         log_event(LogLevel::kError, "job_failed", {{"error", e.what()}});
       }
     }
@@ -253,9 +249,7 @@ void Sequencer::run() {
     // meanwhile. Without the gate it goes as soon as the batches before it have gone.
     h.gated = gated;
     held_.push_back(std::move(h));
-    handed = release(false) || handed;
-    if (handed)
-      for (const auto& f : after_batch_) contained("after_batch", f);
+    release();
   }
   commit();
 }
@@ -266,7 +260,7 @@ bool Sequencer::releasable() const {
   return !h.gated || !holding_ || acknowledged_ >= h.last;
 }
 
-bool Sequencer::release(bool all) {
+void Sequencer::release() {
   core::Seq acknowledged{};
   bool holding = false;
   {
@@ -274,46 +268,55 @@ bool Sequencer::release(bool all) {
     acknowledged = acknowledged_;
     holding = holding_;
   }
+  std::vector<std::function<void()>> actions;
   bool handed = false;
   while (!held_.empty()) {
     Held& h = held_.front();
     const bool majority = !h.gated || acknowledged >= h.last;
-    // Still waiting for its majority (at shutdown too, the gate decides: the cluster driver
-    // opens it when it stops).
-    if (!majority && holding && !all) break;
-    if (!majority && holding && all) {
-      // Stopping with the gate closed: wait for the acknowledgement or the gate to open.
-      std::unique_lock lock(mu_);
-      cv_.wait(lock, [&] { return !holding_ || acknowledged_ >= h.last; });
-      acknowledged = acknowledged_;
-      holding = holding_;
-      continue;
-    }
-    // A batch not acknowledged before the gate opened (leadership lost, or shutdown) tells its
-    // clients that the outcome is unknown here, and its market data is never published.
-    for (auto& [on_done, reply] : h.replies) {
-      if (!majority) {
+    if (!majority && holding) break;  // still waiting for its majority
+    // A batch not acknowledged before the gate opened (leadership lost, or shutdown): a request
+    // that journaled something has an unknown outcome here; one that journaled nothing keeps its
+    // refusal (421), and a read answers a retryable 503 (the state it saw may not survive).
+    for (auto& [on_done, reply, journaled] : h.replies) {
+      if (!majority && journaled) {
         reply =
             Reply{503, R"({"error":"outcome_unknown","message":"leadership was lost before )"
                        R"(the request was replicated; its outcome is unknown: ask the leader"})"};
+      } else if (!majority && reply.status < 300) {
+        reply = Reply{503, R"({"error":"not_leader","message":"leadership was lost before the )"
+                           R"(state this answer saw was replicated; ask the leader"})"};
       }
       // Callbacks only hand work to other threads; one that throws is logged and the exchange
       // goes on (nothing of it reached the journal or the engine).
       contained("reply", [&] { on_done(std::move(reply)); });
+      handed = true;
     }
+    // Market data of a batch whose outcome is unknown waits: its events may survive in the next
+    // leader's journal (then it goes with the next batch a majority holds) or be cut (then this
+    // node restarts itself and it never goes).
     if (majority) {
-      for (const auto& action : h.actions) contained("on_release", action);
+      actions.insert(actions.end(), std::make_move_iterator(orphaned_.begin()),
+                     std::make_move_iterator(orphaned_.end()));
+      orphaned_.clear();
     }
-    handed = handed || !h.replies.empty();
+    auto& into = majority ? actions : orphaned_;
+    into.insert(into.end(), std::make_move_iterator(h.actions.begin()),
+                std::make_move_iterator(h.actions.end()));
     held_.pop_front();
   }
-  return handed;
+  // Answers first, then what follows from them (the wire protocol's order: an order's result,
+  // then its executions).
+  if (handed) {
+    for (const auto& f : after_batch_) contained("after_batch", f);
+  }
+  for (const auto& action : actions) contained("on_release", action);
 }
 
 void Sequencer::stop() {
   {
     std::lock_guard lock(mu_);
     stopping_ = true;
+    holding_ = false;  // nothing more will be acknowledged: what waits is released as unknown
   }
   cv_.notify_all();
 }

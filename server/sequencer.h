@@ -113,13 +113,15 @@ class Sequencer {
   using ReleaseListener = std::function<std::function<void()>(const core::Engine&)>;
   void add_on_release(ReleaseListener f) { on_release_.push_back(std::move(f)); }
   // Called on the sequencer thread after replies were handed to their callbacks (once per batch,
-  // or per set of batches a majority acknowledged together): lets a transport that collects
-  // replies hand them to its I/O thread at once (one wake-up instead of one per reply).
+  // or per set of batches a majority acknowledged together), before the release actions: lets a
+  // transport that collects replies hand them to its I/O thread at once (one wake-up instead of
+  // one per reply), ahead of the market data and executions that follow from them.
   void add_after_batch(std::function<void()> f) { after_batch_.push_back(std::move(f)); }
   // Called on the sequencer thread right after each event is applied, before it is durable: a
   // listener only buffers what it derives (market data, execution reports) and publishes it from
-  // an on_commit callback, so nothing leaves the process before the event is on disk. Add before
-  // run(). The engine reference is valid only during the call.
+  // an on_release callback, so nothing leaves the process before the event is on disk (and, with
+  // ack = quorum, held by a majority). Add before run(). The engine reference is valid only
+  // during the call.
   using EventListener =
       std::function<void(const core::Event&, const core::EffectBuffer&, const core::Engine&)>;
   void add_event_listener(EventListener f) { listeners_.push_back(std::move(f)); }
@@ -167,14 +169,19 @@ class Sequencer {
   struct Held {
     core::Seq last{};
     bool gated = false;
-    std::vector<std::pair<Done, Reply>> replies;
+    struct Answer {
+      Done done;
+      Reply reply;
+      bool journaled = false;  // its job journaled something
+    };
+    std::vector<Answer> replies;
     std::vector<std::function<void()>> actions;
   };
   // Under mu_: the oldest held batch may go (acknowledged, ungated, or the gate opened).
   [[nodiscard]] bool releasable() const;
-  // Hands out the held batches that may go, oldest first; `all`: every one (waiting while the
-  // gate is closed for its acknowledgement). True when some reply was handed out.
-  bool release(bool all);
+  // Hands out the held batches that may go, oldest first: their replies, then the after_batch
+  // callbacks, then their release actions.
+  void release();
 
   replay::JournalWriter writer_;
   core::Engine engine_;
@@ -186,6 +193,7 @@ class Sequencer {
   std::vector<CommitListener> on_commit_;
   std::vector<ReleaseListener> on_release_;
   std::deque<Held> held_;
+  std::vector<std::function<void()>> orphaned_;  // release actions of batches of unknown outcome
   std::vector<std::function<void()>> after_batch_;
   std::vector<EventListener> listeners_;
   Replication replication_;

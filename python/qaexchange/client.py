@@ -106,14 +106,14 @@ class Client:
             url = self.url
             try:
                 status, headers, answer = self._request(url, method, path, body, auth)
+                if status == 401 and auth and url in self._tokens:
+                    del self._tokens[url]  # expired or revoked: log in again once
+                    status, headers, answer = self._request(url, method, path, body, auth)
             except _Unreachable as e:  # nothing was sent: any node may be asked
                 last_error = str(e)
                 self._next_url(url)
                 tried += 1
             else:
-                if status == 401 and auth and url in self._tokens:
-                    del self._tokens[url]  # expired or revoked: log in again once
-                    status, headers, answer = self._request(url, method, path, body, auth)
                 seq = headers.get("x-qx-seq")
                 self.last_seq = int(seq) if seq and seq.isdigit() else self.last_seq
                 code = answer.get("error", "") if isinstance(answer, dict) else ""
@@ -129,7 +129,7 @@ class Client:
                     last_error = message or "not the leader"
                 elif status == 503 and code == "outcome_unknown":
                     raise OutcomeUnknown(status, code, message, answer)
-                elif status == 503 and code in ("overloaded", "busy"):
+                elif status == 503 and code in ("overloaded", "busy", "not_leader"):
                     last_error = message
                     self._next_url(url)
                     time.sleep(0.02)
