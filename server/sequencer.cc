@@ -277,18 +277,18 @@ void Sequencer::release() {
     // A batch not acknowledged before the gate opened (leadership lost, or shutdown): a request
     // that journaled something has an unknown outcome here; one that journaled nothing keeps its
     // refusal (421), and a read answers a retryable 503 (the state it saw may not survive).
-    for (auto& [on_done, reply, journaled] : h.replies) {
-      if (!majority && journaled) {
-        reply =
+    for (Held::Answer& a : h.replies) {
+      if (!majority && a.journaled) {
+        a.reply =
             Reply{503, R"({"error":"outcome_unknown","message":"leadership was lost before )"
                        R"(the request was replicated; its outcome is unknown: ask the leader"})"};
-      } else if (!majority && reply.status < 300) {
-        reply = Reply{503, R"({"error":"not_leader","message":"leadership was lost before the )"
-                           R"(state this answer saw was replicated; ask the leader"})"};
+      } else if (!majority && a.reply.status < 300) {
+        a.reply = Reply{503, R"({"error":"not_leader","message":"leadership was lost before the )"
+                             R"(state this answer saw was replicated; ask the leader"})"};
       }
       // Callbacks only hand work to other threads; one that throws is logged and the exchange
       // goes on (nothing of it reached the journal or the engine).
-      contained("reply", [&] { on_done(std::move(reply)); });
+      contained("reply", [&] { a.done(std::move(a.reply)); });
       handed = true;
     }
     // Market data of a batch whose outcome is unknown waits: its events may survive in the next
