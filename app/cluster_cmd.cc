@@ -33,10 +33,7 @@ struct Answer {
 };
 
 Answer fetch_status(const std::string& address, std::chrono::milliseconds timeout) {
-  const auto colon = address.rfind(':');
-  std::string host = address.substr(0, colon);
-  if (host.size() >= 2 && host.front() == '[') host = host.substr(1, host.size() - 2);
-  const std::string port = address.substr(colon + 1);
+  const auto [host, port] = cluster::split_address(address);
 
   asio::io_context io;
   tcp::resolver resolver(io);

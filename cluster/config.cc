@@ -176,11 +176,10 @@ std::string address(const json& v, const std::string& path) {
 // never resolved.
 std::string ip_address(const json& v, const std::string& path) {
   std::string s = address(v, path);
-  std::string host = s.substr(0, s.rfind(':'));
+  std::string host = split_address(s).first;
   in6_addr buf{};
   bool ip = false;
-  if (host.size() >= 2 && host.front() == '[') {
-    host = host.substr(1, host.size() - 2);
+  if (s.front() == '[') {
     host = host.substr(0, host.find('%'));  // a zone (fe80::1%eth0) is allowed
     ip = ::inet_pton(AF_INET6, host.c_str(), &buf) == 1;
   } else {
@@ -496,6 +495,13 @@ ClusterConfig load_cluster_config(const std::string& file, TlsFiles tls_files) {
                              std::to_string(kFileBytesMax) + " bytes");
   }
   return parse_cluster_config(text, file, tls_files);
+}
+
+std::pair<std::string, std::string> split_address(const std::string& address) {
+  const auto colon = address.rfind(':');
+  std::string host = address.substr(0, colon);
+  if (host.size() >= 2 && host.front() == '[') host = host.substr(1, host.size() - 2);
+  return {host, address.substr(colon + 1)};
 }
 
 }  // namespace qx::cluster

@@ -98,6 +98,7 @@
 #include <optional>
 #include <string>
 #include <string_view>
+#include <utility>
 #include <vector>
 
 namespace qx::cluster {
@@ -167,5 +168,8 @@ enum class TlsFiles : std::uint8_t { kCheckReadable = 1, kNotOpened = 2 };
 // file is an error naming it.
 [[nodiscard]] ClusterConfig load_cluster_config(const std::string& file,
                                                 TlsFiles tls_files = TlsFiles::kCheckReadable);
+
+// {host, port} of an address the parser accepted ("HOST:PORT" or "[V6]:PORT", brackets removed).
+[[nodiscard]] std::pair<std::string, std::string> split_address(const std::string& address);
 
 }  // namespace qx::cluster

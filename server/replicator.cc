@@ -95,14 +95,6 @@ std::optional<std::uint64_t> read_number(const fs::path& path) {
   return v;
 }
 
-// "HOST:PORT" or "[V6]:PORT" (the cluster file checked the shape).
-std::pair<std::string, std::string> host_port(const std::string& a) {
-  const auto colon = a.rfind(':');
-  std::string host = a.substr(0, colon);
-  if (host.size() >= 2 && host.front() == '[') host = host.substr(1, host.size() - 2);
-  return {host, a.substr(colon + 1)};
-}
-
 }  // namespace
 
 struct Replicator::Impl {
@@ -165,7 +157,7 @@ struct Replicator::Impl {
       if (!impl.tls) return established();
       if (outgoing) {
         // The accepting node's certificate must name the host this node dialed.
-        const std::string host = host_port(address).first;
+        const std::string host = cluster::split_address(address).first;
         if (SSL_set1_host(stream.native_handle(), host.c_str()) != 1) {
           impl.tls_failed(*this, "cannot check the certificate for host " + host);
           return close();
@@ -304,7 +296,7 @@ struct Replicator::Impl {
   // Start and stop.
 
   void start() {
-    const auto [host, port] = host_port(config.self().replication);
+    const auto [host, port] = cluster::split_address(config.self().replication);
     tcp::endpoint ep(asio::ip::make_address(host), static_cast<std::uint16_t>(std::stoi(port)));
     acceptor.open(ep.protocol());
     acceptor.set_option(asio::socket_base::reuse_address(true));
@@ -413,7 +405,7 @@ struct Replicator::Impl {
     conn->peer = c.leader;
     upstream = conn;
     upstream_to = c.leader;
-    const auto [host, port] = host_port(addr->replication);
+    const auto [host, port] = cluster::split_address(addr->replication);
     tcp::endpoint ep(asio::ip::make_address(host), static_cast<std::uint16_t>(std::stoi(port)));
     conn->sock().async_connect(ep, [conn, hello](auto ec) {
       if (conn->closed) return;
