@@ -307,8 +307,22 @@ void Node::on_message(NodeId from, const Hello& m, Out& out) {
   Peer& p = peers_[from];
   p = Peer{};
   p.hello_last = m.last;
+  if (const auto s = snapshot_for(m.last)) {
+    out.push_back(SendSnapshot{from, *s});
+    return;
+  }
   p.search.emplace(m.last, log_.last());
   continue_search(from, p, out);
+}
+
+std::optional<core::Seq> Node::snapshot_for(core::Seq last) const {
+  const auto s = log_.snapshot();
+  if (!s || *s <= last || *s < log_.base()) return std::nullopt;
+  if (last < log_.base()) return s;  // the records it lacks are not here: nothing else will do
+  const std::uint64_t behind =
+      core::raw(log_.last()) - std::min(core::raw(log_.last()), core::raw(last));
+  if (behind > config_.catch_up_events_max && *s <= acknowledged_) return s;
+  return std::nullopt;
 }
 
 void Node::on_message(NodeId from, const ProbeReply& m, Out& out) {
@@ -324,8 +338,14 @@ void Node::on_message(NodeId from, const ProbeReply& m, Out& out) {
 void Node::continue_search(NodeId peer, Peer& p, Out& out) {
   if (auto s = p.search->probe()) {
     const auto chain = log_.chain_at(*s);
-    if (!chain) {  // this journal cannot say now: the follower's next hello starts over
+    if (!chain) {
       p.search.reset();
+      // The fork lies before this journal's first record: only a snapshot can settle it.
+      const auto snap = log_.snapshot();
+      if (*s < log_.base() && snap && *snap >= log_.base()) {
+        out.push_back(SendSnapshot{peer, *snap});
+      }
+      // Otherwise this journal cannot say now: the follower's next hello starts over.
       return;
     }
     p.probing = *s;
@@ -345,6 +365,13 @@ void Node::on_message(NodeId from, const Acked& m, Out& out) {
   if (it == peers_.end() || !it->second.streaming) return;
   progress_.on_durable(from, m.durable);
   acknowledge(out);
+}
+
+void Node::on_message(NodeId from, const InstallSnapshot& m, Out& out) {
+  if (role_ == NodeRole::kLeader || from != leader_ || m.epoch != epoch_ || suspecting_) return;
+  last_heard_ms_ = now_ms_;
+  synced_ = false;  // acknowledges again once it streams from the snapshot
+  out.push_back(Install{m.seq});
 }
 
 void Node::on_message(NodeId, const Refuse& m, Out& out) {

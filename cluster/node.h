@@ -15,6 +15,16 @@
 // with Durable, and the node answers with acknowledgements (a follower's Acked, a leader's
 // Acknowledge).
 //
+// Snapshot install: a follower whose journal ends before the leader's journal starts (its base),
+// or more than catch_up_events_max records behind when the leader has a snapshot it has already
+// acknowledged past, is sent that snapshot instead (SendSnapshot; the bytes travel beside, in
+// chunks the follower's driver stages; then InstallSnapshot). The follower's node answers with
+// Install, its driver replaces journal and engine, and it says Hello again from the snapshot's
+// seq. A snapshot the leader had not yet acknowledged is sent only when nothing else can be (the
+// follower's records end before the leader's base): a later leader that lacks its last events
+// makes the follower cut below its own base, which its driver does by discarding its journal,
+// and it is sent a snapshot again.
+//
 // The driver must carry out a step's outputs in order, and must write a Publish's `fenced` to its
 // own disk (durably) before putting the record in etcd: a fence forgotten by a restart could let
 // a deposed leader gather a majority again.
@@ -107,7 +117,18 @@ struct Refuse {
   std::uint64_t fenced{};
   bool operator==(const Refuse&) const = default;
 };
-using Message = std::variant<Hello, Heartbeat, Probe, ProbeReply, Truncate, Records, Acked, Refuse>;
+// Leader to follower: the engine snapshot at `seq` has been sent whole (in chunks before this
+// message, staged by the follower's driver); the follower's journal restarts after it, its record
+// `seq` having chain hash `chain`.
+struct InstallSnapshot {
+  std::uint64_t epoch{};
+  core::Seq seq{};
+  replay::ChainHash chain{};
+  std::uint64_t state_hash{};
+  bool operator==(const InstallSnapshot&) const = default;
+};
+using Message = std::variant<Hello, Heartbeat, Probe, ProbeReply, Truncate, Records, Acked, Refuse,
+                             InstallSnapshot>;
 
 // ---------------------------------------------------------------------------------------------
 // Inputs.
@@ -199,10 +220,26 @@ struct Append {
   core::Seq last{};
   bool operator==(const Append&) const = default;
 };
-// Follower: cut the journal after keep_last, log what was cut, rebuild the engine to it.
+// Follower: cut the journal after keep_last, log what was cut, rebuild the engine to it. A
+// keep_last before the journal's base() discards the whole journal (the leader then sends a
+// snapshot).
 struct Cut {
   core::Seq keep_last{};
   bool operator==(const Cut&) const = default;
+};
+// Leader: send `to` the stored snapshot at `seq` (its bytes in chunks, then an InstallSnapshot):
+// the follower is further behind than the records it could be sent, or than catch_up_events_max.
+// The follower says Hello again once it has installed it.
+struct SendSnapshot {
+  NodeId to{};
+  core::Seq seq{};
+  bool operator==(const SendSnapshot&) const = default;
+};
+// Follower: install the snapshot the leader sent (staged by the driver): the journal restarts
+// after `seq` (every record of it is removed) and the engine is the snapshot's.
+struct Install {
+  core::Seq seq{};
+  bool operator==(const Install&) const = default;
 };
 // Leader: clients may hear of every event through `through`.
 struct Acknowledge {
@@ -216,8 +253,9 @@ struct RoleChanged {
   NodeId leader{};
   bool operator==(const RoleChanged&) const = default;
 };
-using Output = std::variant<Send, Connect, Publish, ReadLeader, ReadNodes, Campaign, StartTerm,
-                            StepDown, StreamFrom, Append, Cut, Acknowledge, RoleChanged>;
+using Output =
+    std::variant<Send, Connect, Publish, ReadLeader, ReadNodes, Campaign, StartTerm, StepDown,
+                 StreamFrom, Append, Cut, Acknowledge, RoleChanged, SendSnapshot, Install>;
 
 // ---------------------------------------------------------------------------------------------
 // The node's own journal, as far as the node needs to know it.
@@ -229,8 +267,13 @@ class LogView {
   [[nodiscard]] virtual core::Seq durable() const = 0;
   // The epoch of the last LeaderTerm in the journal (0: none).
   [[nodiscard]] virtual std::uint64_t last_epoch() const = 0;
-  // The chain hash of record seq (all zeros for seq 0); nullopt beyond the end.
+  // The chain hash of record seq (all zeros for seq 0); nullopt beyond the end or before base().
   [[nodiscard]] virtual std::optional<replay::ChainHash> chain_at(core::Seq seq) const = 0;
+  // The seq the journal starts after (0: it holds every record from the first; more once a
+  // snapshot was installed): no record at or before it can be read or sent.
+  [[nodiscard]] virtual core::Seq base() const = 0;
+  // The newest stored snapshot that could be sent to a follower (nullopt: none).
+  [[nodiscard]] virtual std::optional<core::Seq> snapshot() const = 0;
 };
 
 class Node {
@@ -274,6 +317,7 @@ class Node {
   void on_message(NodeId from, const Records& m, Out& out);
   void on_message(NodeId from, const Acked& m, Out& out);
   void on_message(NodeId from, const Refuse& m, Out& out);
+  void on_message(NodeId from, const InstallSnapshot& m, Out& out);
 
   // Follower side.
   bool takes(std::uint64_t epoch) const;  // a leader's message of this epoch is acceptable
@@ -285,6 +329,9 @@ class Node {
   void lead(std::uint64_t epoch, Out& out);
   void step_down(Out& out);
   void continue_search(NodeId peer, Peer& p, Out& out);
+  // The snapshot to send a follower whose journal ends at `last` instead of records (nullopt:
+  // records will do).
+  [[nodiscard]] std::optional<core::Seq> snapshot_for(core::Seq last) const;
   void acknowledge(Out& out);
   [[nodiscard]] bool known(NodeId id) const;
 

@@ -55,7 +55,7 @@ class FakeLog : public LogView {
   }
   std::optional<replay::ChainHash> chain_at(core::Seq s) const override {
     const auto n = static_cast<std::uint64_t>(s);
-    if (n > entries.size()) return std::nullopt;
+    if (n > entries.size() || n < base_seq) return std::nullopt;
     replay::ChainHash h{};
     std::uint64_t acc = 0;
     for (std::uint64_t i = 0; i < n; ++i) acc = acc * 1'000'003 + entries[i].id + 1;
@@ -63,8 +63,19 @@ class FakeLog : public LogView {
     h[8] = n == 0 ? 0 : 1;
     return h;
   }
+  core::Seq base() const override { return seq(base_seq); }
+  // A snapshot every snapshot_every durable records (0: none), and the installed one at the base.
+  std::optional<core::Seq> snapshot() const override {
+    std::uint64_t s = snapshot_every == 0 ? 0 : durable_count / snapshot_every * snapshot_every;
+    s = std::max(s, base_seq);
+    if (s == 0) return std::nullopt;
+    return seq(s);
+  }
+  // Every record from the first, also those before the base (the state a snapshot carries).
   std::vector<Entry> entries;
   std::size_t durable_count = 0;
+  std::uint64_t base_seq = 0;  // records at or before it are not readable (installed snapshot)
+  std::uint64_t snapshot_every = 0;
 };
 
 template <class T>
@@ -201,6 +212,112 @@ TEST(Node, TheLeaderAcknowledgesOnlyWhatAMajorityHolds) {
 // A follower that fenced this leader's term (a slow link) refuses it; the leader starts a new term
 // on its own key, keeps its followers, heartbeats the new epoch at once, and keeps what it told
 // clients so that a group waiting for a majority is acknowledged in the new term.
+// A leader of epoch 4 over `log`, which holds records of epoch 3 (its LeaderTerm is record
+// last + 1, durable).
+std::unique_ptr<Node> leader_of_epoch_4(FakeLog& log, std::uint64_t catch_up_events_max) {
+  ClusterConfig c = cluster(3, 0, 1);
+  c.catch_up_events_max = catch_up_events_max;
+  auto l = std::make_unique<Node>(c, log, 0, 0);
+  l->start();
+  l->step(LeaderRead{std::nullopt});
+  l->step(NodesRead{{NodeRecord{2, 3, 0, seq(0)}}});
+  l->step(CampaignResult{true, 4, std::nullopt});
+  EXPECT_EQ(l->role(), NodeRole::kLeader);
+  log.entries.push_back({4, log.entries.size() + 1, true});
+  log.durable_count = log.entries.size();
+  l->step(Durable{log.durable()});
+  return l;
+}
+
+FakeLog records_of_epoch_3(std::uint64_t n) {
+  FakeLog log;
+  for (std::uint64_t i = 1; i <= n; ++i) log.entries.push_back({3, i, i == 1});
+  log.durable_count = log.entries.size();
+  return log;
+}
+
+// Answers the leader's probes as `follower` would until the leader says something else.
+std::vector<Output> answer_probes(Node& leader, NodeId from, const FakeLog& follower,
+                                  std::vector<Output> out, int& probes) {
+  while (true) {
+    auto sends = all_of<Send>(out);
+    const auto* p = sends.empty() ? nullptr : std::get_if<Probe>(&sends.back().message);
+    if (p == nullptr) return out;
+    ++probes;
+    const bool agree = follower.chain_at(p->seq) == p->chain;
+    out = leader.step(Received{from, ProbeReply{from, leader.epoch(), p->seq, agree}});
+  }
+}
+
+TEST(Node, AFarBehindFollowerIsSentASnapshotTheLeaderHasAcknowledged) {
+  FakeLog log = records_of_epoch_3(100);
+  log.snapshot_every = 40;  // a snapshot at 80
+  auto l = leader_of_epoch_4(log, 10);
+  // Nothing is acknowledged in this term yet: the snapshot at 80 may hold events a majority
+  // lacks, so node 3, 96 records behind, is probed and streamed records instead.
+  int probes = 0;
+  auto out = answer_probes(*l, 3, records_of_epoch_3(5),
+                           l->step(Received{3, Hello{3, 0, 3, seq(5)}}), probes);
+  EXPECT_TRUE(all_of<SendSnapshot>(out).empty());
+  ASSERT_EQ(all_of<StreamFrom>(out).size(), 1u);
+  EXPECT_EQ(all_of<StreamFrom>(out)[0].first, seq(6));
+  // Node 2 holds everything: 101 is acknowledged.
+  out = answer_probes(*l, 2, log, l->step(Received{2, Hello{2, 0, 3, seq(101)}}), probes);
+  ASSERT_EQ(all_of<StreamFrom>(out).size(), 1u);
+  out = l->step(Received{2, Acked{2, 4, seq(101)}});
+  ASSERT_EQ(all_of<Acknowledge>(out).size(), 1u);
+  // Now node 3, saying hello again (it restarted), is sent the snapshot: nothing else.
+  out = l->step(Received{3, Hello{3, 0, 3, seq(5)}});
+  ASSERT_EQ(out.size(), 1u);
+  EXPECT_EQ(std::get<SendSnapshot>(out[0]), (SendSnapshot{3, seq(80)}));
+  // Within catch_up_events_max, or already past the snapshot: records.
+  for (const std::uint64_t last : {std::uint64_t{91}, std::uint64_t{85}}) {
+    out = l->step(Received{3, Hello{3, 0, 3, seq(last)}});
+    EXPECT_TRUE(all_of<SendSnapshot>(out).empty()) << last;
+    EXPECT_FALSE(all_of<Send>(out).empty()) << last;  // a probe
+  }
+}
+
+TEST(Node, AFollowerWhoseRecordsEndBeforeTheLeadersBaseIsSentTheSnapshot) {
+  FakeLog log = records_of_epoch_3(50);
+  log.base_seq = 30;  // it installed a snapshot at 30 itself
+  auto l = leader_of_epoch_4(log, 1000);
+  // Unacknowledged, and within catch_up_events_max, but the records it lacks are not here.
+  auto out = l->step(Received{2, Hello{2, 0, 3, seq(10)}});
+  ASSERT_EQ(out.size(), 1u);
+  EXPECT_EQ(std::get<SendSnapshot>(out[0]), (SendSnapshot{2, seq(30)}));
+  // A follower past the base whose journal forked before it: the search reaches below the base,
+  // where this journal cannot say, and the snapshot settles it.
+  FakeLog forked = records_of_epoch_3(19);
+  for (std::uint64_t i = 20; i <= 35; ++i) forked.entries.push_back({3, 1000 + i, false});
+  int probes = 0;
+  out = answer_probes(*l, 3, forked, l->step(Received{3, Hello{3, 0, 3, seq(35)}}), probes);
+  EXPECT_GE(probes, 2);
+  ASSERT_EQ(all_of<SendSnapshot>(out).size(), 1u);
+  EXPECT_EQ(all_of<SendSnapshot>(out)[0], (SendSnapshot{3, seq(30)}));
+  EXPECT_TRUE(all_of<StreamFrom>(out).empty());
+  // A follower that agrees at the base is streamed from there.
+  probes = 0;
+  out = answer_probes(*l, 3, records_of_epoch_3(30), l->step(Received{3, Hello{3, 0, 3, seq(30)}}),
+                      probes);
+  ASSERT_EQ(all_of<StreamFrom>(out).size(), 1u);
+  EXPECT_EQ(all_of<StreamFrom>(out)[0].first, seq(31));
+}
+
+TEST(Node, AFollowerInstallsOnlyItsLeadersSnapshotOfItsEpoch) {
+  FakeLog log = records_of_epoch_3(5);
+  Node f(cluster(3, 0, 2), log, 0, 0);
+  f.start();
+  f.step(LeaderRead{LeaderKey{1, 4}});
+  ASSERT_EQ(f.leader(), 1u);
+  const replay::ChainHash chain{7};
+  EXPECT_TRUE(f.step(Received{3, InstallSnapshot{4, seq(30), chain, 9}}).empty());  // not leader
+  EXPECT_TRUE(f.step(Received{1, InstallSnapshot{3, seq(30), chain, 9}}).empty());  // old epoch
+  auto out = f.step(Received{1, InstallSnapshot{4, seq(30), chain, 9}});
+  ASSERT_EQ(out.size(), 1u);
+  EXPECT_EQ(std::get<Install>(out[0]), (Install{seq(30)}));
+}
+
 TEST(Node, ALeaderFencedByAFollowerStartsANewTermAndKeepsItsFollowers) {
   FakeLog log;
   log.entries.push_back({4, 1, true});
@@ -296,6 +413,7 @@ struct Sim {
     for (std::uint32_t i = 1; i <= voters + learners; ++i) {
       Member& m = members[i];
       m.log = std::make_unique<FakeLog>();
+      m.log->snapshot_every = kSnapshotEvery;
       restart(i);
     }
   }
@@ -303,8 +421,9 @@ struct Sim {
   void restart(NodeId id) {
     Member& m = members[id];
     m.log->entries.resize(m.log->durable_count);  // a crash loses what was not durable
-    m.node =
-        std::make_unique<Node>(cluster(voters_, learners_, id), *m.log, m.persisted_fence, now);
+    ClusterConfig c = cluster(voters_, learners_, id);
+    c.catch_up_events_max = kCatchUpEventsMax;
+    m.node = std::make_unique<Node>(c, *m.log, m.persisted_fence, now);
     m.up = true;
     m.cursor.clear();
     m.connected_to = 0;
@@ -394,13 +513,31 @@ struct Sim {
   }
   void handle(NodeId, Member& m, const StepDown&) { m.cursor.clear(); }
   void handle(NodeId, Member& m, const StreamFrom& s) { m.cursor[s.to] = s.first; }
-  void handle(NodeId, Member&, const Append&) {}  // done where the records are at hand
+  void handle(NodeId, Member&, const Append&) {}   // done where the records are at hand
+  void handle(NodeId, Member&, const Install&) {}  // likewise
+  // The snapshot carries the state through seq: here, every record up to it.
+  void handle(NodeId id, Member& m, const SendSnapshot& s) {
+    if (trace) {
+      std::printf("%lld node %u: snapshot at %llu to node %u\n", static_cast<long long>(now), id,
+                  static_cast<unsigned long long>(s.seq), s.to);
+    }
+    const auto n = static_cast<std::size_t>(s.seq);
+    ASSERT_LE(n, m.log->durable_count);
+    m.cursor.erase(s.to);
+    ++snapshots_sent;
+    send(id, s.to, InstallSnapshot{m.node->epoch(), s.seq, *m.log->chain_at(s.seq), 0},
+         std::vector<Entry>(m.log->entries.begin(),
+                            m.log->entries.begin() + static_cast<std::ptrdiff_t>(n)));
+  }
   void handle(NodeId id, Member& m, const Cut& c) {
     if (trace) {
       std::printf("%lld node %u: cut after %llu (had %zu)\n", static_cast<long long>(now), id,
                   static_cast<unsigned long long>(c.keep_last), m.log->entries.size());
     }
-    m.log->entries.resize(static_cast<std::size_t>(c.keep_last));
+    // Below the base the driver discards the whole journal (and the leader sends a snapshot).
+    const bool all = c.keep_last < m.log->base();
+    m.log->entries.resize(all ? 0 : static_cast<std::size_t>(c.keep_last));
+    if (all) m.log->base_seq = 0;
     m.log->durable_count = std::min(m.log->durable_count, m.log->entries.size());
   }
   void handle(NodeId id, Member& m, const Acknowledge& a) {
@@ -445,6 +582,19 @@ struct Sim {
         const std::uint64_t first = static_cast<std::uint64_t>(a->first);
         ASSERT_EQ(first, m.log->entries.size() + 1);
         for (const Entry& e : q.records) m.log->entries.push_back(e);
+      }
+    }
+    for (const Output& o : outs) {
+      if (const auto* i = std::get_if<Install>(&o)) {
+        // The driver replaces journal and engine and restarts the process.
+        ASSERT_EQ(static_cast<std::size_t>(i->seq), q.records.size());
+        m.log->entries = q.records;
+        m.log->base_seq = static_cast<std::uint64_t>(i->seq);
+        m.log->durable_count = m.log->entries.size();
+        ++installs;
+        crash(q.to);
+        restart(q.to);
+        return;
       }
     }
     act(q.to, outs);
@@ -527,7 +677,10 @@ struct Sim {
     return best;
   }
 
+  static constexpr std::uint64_t kCatchUpEventsMax = 40;
+  static constexpr std::uint64_t kSnapshotEvery = 16;
   bool trace = std::getenv("QX_CLUSTER_TRACE") != nullptr;
+  std::uint64_t snapshots_sent = 0, installs = 0;
   std::mt19937_64 rng;
   std::uint32_t voters_;
   std::uint32_t learners_;
@@ -563,7 +716,7 @@ TEST(Cluster, ThreeNodesElectOneLeaderAndReplicate) {
 
 // Crash the leader again and again (restarting it later), under load; cut links at random.
 // `terms` counts the epochs in which some node acknowledged.
-void run_faults(std::uint64_t seed, std::size_t& terms) {
+void run_faults(std::uint64_t seed, std::size_t& terms, std::size_t& installs) {
   SCOPED_TRACE("seed " + std::to_string(seed));
   Sim sim(3, 0, seed);
   std::mt19937_64 faults(seed * 7 + 1);
@@ -618,6 +771,7 @@ void run_faults(std::uint64_t seed, std::size_t& terms) {
   ASSERT_NE(sim.leader(), 0u) << "no leader after the faults stopped";
   EXPECT_GT(sim.acked.size(), 0u);
   terms += sim.acknowledger.size();
+  installs += sim.installs;
   // After the faults, every journal is the leader's.
   const FakeLog& lead = *sim.members[sim.leader()].log;
   for (const auto& [id, m] : sim.members) {
@@ -631,16 +785,19 @@ void run_faults(std::uint64_t seed, std::size_t& terms) {
 }
 
 TEST(Cluster, NoAcknowledgedEventIsLostWhenLeadersCrashAndLinksFail) {
-  std::size_t terms = 0;
+  std::size_t terms = 0, installs = 0;
   const char* only = std::getenv("QX_CLUSTER_SEED");
   for (std::uint64_t seed = 1; seed <= 30; ++seed) {
     if (only != nullptr && std::to_string(seed) != only) continue;
-    run_faults(seed, terms);
+    run_faults(seed, terms, installs);
     if (HasFailure()) return;
   }
-  // The faults did force failovers: many terms acknowledged events.
+  // The faults did force failovers (many terms acknowledged events), and followers that fell
+  // far behind installed snapshots.
   EXPECT_GT(terms, 60u);
-  std::printf("30 seeds: %zu terms acknowledged events\n", terms);
+  EXPECT_GT(installs, 0u);
+  std::printf("30 seeds: %zu terms acknowledged events, %zu snapshots installed\n", terms,
+              installs);
 }
 
 }  // namespace

@@ -100,6 +100,21 @@ void put(Body::Builder b, const Refuse& m) {
   o.setEpoch(m.epoch);
   o.setFenced(m.fenced);
 }
+void put(Body::Builder b, const InstallSnapshot& m) {
+  auto o = b.initInstallSnapshot();
+  o.setEpoch(m.epoch);
+  o.setSeq(u64(m.seq));
+  o.setChain(kj::arrayPtr(m.chain.data(), m.chain.size()));
+  o.setStateHash(m.state_hash);
+}
+void put(Body::Builder b, const SnapshotChunk& m) {
+  auto o = b.initSnapshotChunk();
+  o.setEpoch(m.epoch);
+  o.setSeq(u64(m.seq));
+  o.setOffset(m.offset);
+  o.setTotal(m.total);
+  o.setData(kj::arrayPtr(m.data.data(), m.data.size()));
+}
 void put(Body::Builder b, const StateCheck& m) {
   auto o = b.initStateCheck();
   o.setEpoch(m.epoch);
@@ -109,6 +124,18 @@ void put(Body::Builder b, const StateCheck& m) {
 
 // ---------------------------------------------------------------------------------------------
 // Decoding.
+
+// Copies a 32-byte chain hash, or says why it is not one.
+replay::Status take_chain(capnp::Data::Reader chain, const char* what, std::uint64_t seq,
+                          replay::ChainHash& out) {
+  if (chain.size() != out.size()) {
+    return replay::Error{"peer frame: the chain of " + std::string(what) + " of seq " +
+                         std::to_string(seq) + " is " + std::to_string(chain.size()) +
+                         " bytes, not " + std::to_string(out.size())};
+  }
+  std::copy(chain.begin(), chain.end(), out.begin());
+  return {};
+}
 
 // The message of a well-formed body; raw records are checked by the caller.
 replay::Result<PeerFrame> take(Body::Reader b) {
@@ -124,15 +151,38 @@ replay::Result<PeerFrame> take(Body::Reader b) {
     }
     case Body::PROBE: {
       auto o = b.getProbe();
-      const auto chain = o.getChain();
       Probe p{o.getEpoch(), core::Seq(o.getSeq()), {}};
-      if (chain.size() != p.chain.size()) {
-        return replay::Error{"peer frame: the chain of a probe of seq " +
-                             std::to_string(o.getSeq()) + " is " + std::to_string(chain.size()) +
-                             " bytes, not " + std::to_string(p.chain.size())};
-      }
-      std::copy(chain.begin(), chain.end(), p.chain.begin());
+      if (auto s = take_chain(o.getChain(), "a probe", o.getSeq(), p.chain); !s) return s.error();
       return PeerFrame{p};
+    }
+    case Body::INSTALL_SNAPSHOT: {
+      auto o = b.getInstallSnapshot();
+      InstallSnapshot m{o.getEpoch(), core::Seq(o.getSeq()), {}, o.getStateHash()};
+      if (auto s = take_chain(o.getChain(), "an installSnapshot", o.getSeq(), m.chain); !s) {
+        return s.error();
+      }
+      return PeerFrame{m};
+    }
+    case Body::SNAPSHOT_CHUNK: {
+      auto o = b.getSnapshotChunk();
+      const auto data = o.getData();
+      const std::string what = "peer frame: a snapshot chunk of seq " + std::to_string(o.getSeq());
+      if (o.getSeq() == 0) return replay::Error{what + ": seq 0 has no snapshot"};
+      if (o.getTotal() == 0 || o.getTotal() > kSnapshotBytesMax) {
+        return replay::Error{what + ": total " + std::to_string(o.getTotal()) +
+                             " bytes is outside 1.." + std::to_string(kSnapshotBytesMax)};
+      }
+      if (data.size() == 0 || data.size() > kSnapshotChunkBytes || o.getOffset() > o.getTotal() ||
+          data.size() > o.getTotal() - o.getOffset()) {
+        return replay::Error{what + ": " + std::to_string(data.size()) + " bytes at offset " +
+                             std::to_string(o.getOffset()) + " do not fit in " +
+                             std::to_string(o.getTotal()) + " (or exceed a chunk)"};
+      }
+      return PeerFrame{SnapshotChunk{o.getEpoch(),
+                                     core::Seq(o.getSeq()),
+                                     o.getOffset(),
+                                     o.getTotal(),
+                                     {data.begin(), data.end()}}};
     }
     case Body::PROBE_REPLY: {
       auto o = b.getProbeReply();
@@ -230,6 +280,10 @@ void append_peer_frame(std::string& out, const PeerFrame& f,
     QX_ASSERT(bytes <= kPeerRecordsBytesMax);
   }
   // A first segment that holds the whole message: one segment, no reallocation while building.
+  if (const auto* c = std::get_if<SnapshotChunk>(&f)) {
+    QX_ASSERT(!c->data.empty() && c->data.size() <= kSnapshotChunkBytes);
+    bytes += c->data.size();
+  }
   const std::size_t words = 32 + records.size() + bytes / sizeof(capnp::word);
   capnp::MallocMessageBuilder m(static_cast<unsigned>(words));
   auto root = m.initRoot<schema::PeerMessage>();

@@ -63,7 +63,21 @@ struct StateCheck {
   bool operator==(const StateCheck&) const = default;
 };
 
-using PeerFrame = std::variant<Message, StateCheck>;
+// Leader to follower: bytes offset .. offset + data.size() - 1 of the snapshot at `seq` (its
+// encoding, replay/codec.h), total bytes in all; an InstallSnapshot message follows the last.
+struct SnapshotChunk {
+  std::uint64_t epoch{};
+  core::Seq seq{};
+  std::uint64_t offset{};
+  std::uint64_t total{};
+  std::vector<std::uint8_t> data;
+  bool operator==(const SnapshotChunk&) const = default;
+};
+// Data bytes in one chunk, at most; and the largest snapshot a follower accepts.
+inline constexpr std::size_t kSnapshotChunkBytes = 16u << 20;
+inline constexpr std::uint64_t kSnapshotBytesMax = std::uint64_t{64} << 30;
+
+using PeerFrame = std::variant<Message, StateCheck, SnapshotChunk>;
 
 // Appends the frame of `f` to `out`, with `records` (each a Record::raw, seqs first..last in
 // order) when `f` is a Records message; `records` must be empty with any other frame.

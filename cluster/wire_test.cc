@@ -53,6 +53,9 @@ std::vector<PeerFrame> every_kind() {
       Message{Acked{1, 7, seq(77)}},
       Message{Refuse{4, 7, 9}},
       StateCheck{7, seq(1'000), 0x0123'4567'89ab'cdefull},
+      Message{InstallSnapshot{7, seq(500), chain, 0xfeed'beefull}},
+      SnapshotChunk{7, seq(500), 0, 3, {1, 2, 3}},
+      SnapshotChunk{7, seq(500), 1'000, 1'001, {0}},
   };
 }
 
@@ -288,6 +291,45 @@ TEST_F(PeerWire, AChainThatIsNot32BytesIsRefused) {
     EXPECT_EQ(refusal(frame_of(m)), "peer frame: the chain of a probe of seq 99 is " +
                                         std::to_string(n) + " bytes, not 32");
   }
+}
+
+TEST_F(PeerWire, ASnapshotChunkThatDoesNotFitItsSnapshotIsRefused) {
+  struct Case {
+    std::uint64_t seq, offset, total;
+    std::size_t bytes;
+    std::string why;
+  };
+  const std::string at = "peer frame: a snapshot chunk of seq ";
+  const std::vector<Case> cases = {
+      {0, 0, 10, 1, at + "0: seq 0 has no snapshot"},
+      {5, 0, 0, 1, at + "5: total 0 bytes is outside 1..68719476736"},
+      {5, 0, kSnapshotBytesMax + 1, 1, at + "5: total 68719476737 bytes is outside 1..68719476736"},
+      {5, 0, 10, 0, at + "5: 0 bytes at offset 0 do not fit in 10 (or exceed a chunk)"},
+      {5, 8, 10, 3, at + "5: 3 bytes at offset 8 do not fit in 10 (or exceed a chunk)"},
+      {5, 11, 10, 1, at + "5: 1 bytes at offset 11 do not fit in 10 (or exceed a chunk)"},
+      {5, std::numeric_limits<std::uint64_t>::max(), 10, 1,
+       at + "5: 1 bytes at offset 18446744073709551615 do not fit in 10 (or exceed a chunk)"},
+      {5, 0, kSnapshotChunkBytes + 1, kSnapshotChunkBytes + 1,
+       at + "5: 16777217 bytes at offset 0 do not fit in 16777217 (or exceed a chunk)"},
+  };
+  for (const Case& c : cases) {
+    capnp::MallocMessageBuilder m;
+    auto o = m.initRoot<schema::PeerMessage>().getBody().initSnapshotChunk();
+    o.setEpoch(7);
+    o.setSeq(c.seq);
+    o.setOffset(c.offset);
+    o.setTotal(c.total);
+    o.initData(static_cast<unsigned>(c.bytes));
+    EXPECT_EQ(refusal(frame_of(m)), c.why);
+  }
+  // An installSnapshot's chain is checked as a probe's.
+  capnp::MallocMessageBuilder m;
+  auto o = m.initRoot<schema::PeerMessage>().getBody().initInstallSnapshot();
+  o.setSeq(30);
+  o.initChain(31);
+  EXPECT_EQ(refusal(frame_of(m)),
+            "peer frame: the chain of an installSnapshot of seq 30 is 31 "
+            "bytes, not 32");
 }
 
 // A Records message with these raw records, built by hand (append_peer_frame would assert).

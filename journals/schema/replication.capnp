@@ -39,6 +39,8 @@ struct PeerMessage {
     acked @7 :Acked;
     refuse @8 :Refuse;
     stateCheck @9 :StateCheck;
+    snapshotChunk @11 :SnapshotChunk;
+    installSnapshot @12 :InstallSnapshot;
   }
   # The records a `records` body names, first..last in order, each exactly as on disk
   # (replay/journal.h: a 56-byte header, the payload, zero padding to a multiple of 8 bytes).
@@ -110,4 +112,25 @@ struct StateCheck {
   epoch @0 :UInt64;
   seq @1 :UInt64;
   stateHash @2 :UInt64;
+}
+
+# Leader to follower: bytes offset .. offset + size(data) - 1 of the engine snapshot at `seq`
+# (its Cap'n Proto encoding, replay/codec.h), `total` bytes in all. Chunks come in order, each at
+# most cluster::kSnapshotChunkBytes (16 MiB) of data, and end with an installSnapshot.
+struct SnapshotChunk {
+  epoch @0 :UInt64;
+  seq @1 :UInt64;
+  offset @2 :UInt64;
+  total @3 :UInt64;
+  data @4 :Data;
+}
+
+# Leader to follower: the snapshot at `seq` has been sent whole; the follower's journal restarts
+# after it, the chain hash of record `seq` being `chain`, and the snapshot's state hash is
+# `stateHash`.
+struct InstallSnapshot {
+  epoch @0 :UInt64;
+  seq @1 :UInt64;
+  chain @2 :Data;          # exactly 32 bytes
+  stateHash @3 :UInt64;
 }
