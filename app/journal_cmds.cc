@@ -173,6 +173,16 @@ std::uint64_t rate(std::uint64_t n, double seconds) {
   return seconds > 0 ? static_cast<std::uint64_t>(static_cast<double>(n) / seconds) : 0;
 }
 
+std::string hex_chain(const replay::ChainHash& h) {
+  static constexpr char kDigits[] = "0123456789abcdef";
+  std::string out;
+  for (std::uint8_t b : h) {
+    out += kDigits[b >> 4];
+    out += kDigits[b & 15];
+  }
+  return out;
+}
+
 std::string csv_field(const std::string& s) {
   std::string out = "\"";
   for (char c : s) out += c == '"' ? std::string("\"\"") : std::string(1, c);
@@ -228,6 +238,7 @@ int run_verify(const VerifyOptions& o, std::ostream& out) {
   }
   double seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
   const auto& torn = reader.torn_tail();
+  const auto base = reader.base();
   if (o.json) {
     json j{{"ok", !torn},
            {"segments", reader.segment_count()},
@@ -235,8 +246,13 @@ int run_verify(const VerifyOptions& o, std::ostream& out) {
            {"last_seq", core::raw(reader.last_seq())},
            {"events_per_second", rate(records, seconds)}};
     if (torn) j["torn_tail"] = *torn;
+    if (base) j["base"] = json{{"seq", core::raw(base->seq)}, {"chain", hex_chain(base->chain)}};
     out << j.dump() << '\n';
   } else {
+    if (base) {
+      out << "starts after seq " << core::raw(base->seq) << " (base chain "
+          << hex_chain(base->chain) << ")\n";
+    }
     out << "segments: " << reader.segment_count() << ", records: " << records
         << ", last_seq=" << core::raw(reader.last_seq()) << ", events/s: " << rate(records, seconds)
         << '\n';
