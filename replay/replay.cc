@@ -18,9 +18,9 @@ std::string hex64(std::uint64_t v) {
 namespace {
 
 // The snapshot replay starts from, or nullopt for a replay from seq 1. Without a base this is the
-// newest valid snapshot at or before until_seq, dropped when it is past until_time_ns. With a
-// base at seq S one at or after S is required: older snapshots past until_time_ns are tried, and
-// finding none is an Error.
+// newest valid snapshot at or before until_seq (and snapshot_max_seq), dropped when it is past
+// until_time_ns. With a base at seq S one at or after S is required: older snapshots past
+// until_time_ns are tried, and finding none is an Error.
 Result<std::optional<LoadedSnapshot>> start_snapshot(const std::filesystem::path& dir,
                                                      const ReplayOptions& options,
                                                      const std::optional<JournalBase>& base,
@@ -37,6 +37,10 @@ Result<std::optional<LoadedSnapshot>> start_snapshot(const std::filesystem::path
   auto store = Store::open(dir);
   if (!store) return store.error();
   std::optional<core::Seq> until = options.until_seq;
+  if (options.snapshot_max_seq && (!until || *options.snapshot_max_seq < *until)) {
+    until = options.snapshot_max_seq;
+  }
+  const std::optional<core::Seq> bound = until;
   std::optional<core::Seq> too_late;  // a usable snapshot stamped after until_time_ns
   while (true) {
     auto found = store.value().latest_snapshot(until);
@@ -60,8 +64,15 @@ Result<std::optional<LoadedSnapshot>> start_snapshot(const std::filesystem::path
                  std::to_string(core::raw(base->seq)) + " (the earliest is at seq " +
                  std::to_string(core::raw(*too_late)) + ")"};
   }
-  return Error{based + " but the store has no valid snapshot at or after seq " +
-               std::to_string(core::raw(base->seq))};
+  std::string s = std::to_string(core::raw(base->seq));
+  std::string where = "at or after seq " + s;
+  if (bound && *bound == base->seq) where = "at seq " + s;
+  if (bound && *bound > base->seq)
+    where = "from seq " + s + " to " + std::to_string(core::raw(*bound));
+  if (bound && *bound < base->seq) {
+    where += " (the search was bounded at seq " + std::to_string(core::raw(*bound)) + ")";
+  }
+  return Error{based + " but the store has no valid snapshot " + where};
 }
 
 }  // namespace

@@ -31,6 +31,9 @@ struct ReplayOptions {
   std::optional<core::Seq> until_seq;         // stop after this seq
   std::optional<std::int64_t> until_time_ns;  // stop before the first event stamped after this
   bool use_snapshot = false;                  // a based journal uses one regardless (see above)
+  // With a snapshot, start from one at or before this seq too (for on_event to see the events
+  // after it, e.g. to index them); by default the newest usable one.
+  std::optional<core::Seq> snapshot_max_seq;
   std::function<void(const core::Event&, const core::EffectBuffer&)> on_event;
   std::function<void(std::uint64_t bytes_read)> on_progress;  // called every 64K events
 };

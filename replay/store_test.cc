@@ -107,6 +107,14 @@ TEST_F(StoreTest, ReplayFromSnapshotEqualsFullReplay) {
   EXPECT_EQ(c.value().snapshot_seq, Seq(10));
   EXPECT_EQ(c.value().engine.state_hash(), d.value().engine.state_hash());
   EXPECT_EQ(c.value().engine.last_seq(), Seq(15));
+  // Bounding the snapshot instead of the replay: from the one at 10, to the end.
+  ReplayOptions bounded = snap;
+  bounded.snapshot_max_seq = Seq(15);
+  auto e = replay_journal(dir_, bounded);
+  ASSERT_TRUE(e.ok()) << e.error().message;
+  EXPECT_EQ(e.value().snapshot_seq, Seq(10));
+  EXPECT_EQ(e.value().events_applied, 19u);
+  EXPECT_EQ(e.value().engine.state_hash(), state);
 }
 
 TEST_F(StoreTest, CorruptSnapshotIsSkippedForAnOlderOne) {
@@ -287,6 +295,24 @@ TEST_F(StoreTest, ABasedJournalReplaysFromASnapshotAtOrAfterItsBase) {
   EXPECT_NE(early.error().message.find("before every valid snapshot at or after seq 12"),
             std::string::npos)
       << early.error().message;
+
+  // To see (and index) every journaled event, start from a snapshot at or before the base.
+  ReplayOptions m;
+  std::vector<std::uint64_t> seen;
+  m.on_event = [&](const Event& ev, const EffectBuffer&) { seen.push_back(raw(ev.header.seq)); };
+  m.snapshot_max_seq = Seq(14);
+  auto from_base = replay_journal(b, m);
+  ASSERT_TRUE(from_base.ok()) << from_base.error().message;
+  EXPECT_EQ(from_base.value().snapshot_seq, Seq(kBase));
+  EXPECT_EQ(from_base.value().engine.state_hash(), state);
+  ASSERT_EQ(seen.size(), 29 - kBase);
+  EXPECT_EQ(seen.front(), kBase + 1);
+  m.snapshot_max_seq = Seq(kBase - 1);
+  auto below = replay_journal(b, m);
+  ASSERT_FALSE(below.ok());
+  EXPECT_NE(below.error().message.find(no_snapshot + " (the search was bounded at seq 11)"),
+            std::string::npos)
+      << below.error().message;
 }
 
 }  // namespace
