@@ -126,10 +126,11 @@ core::Engine update_indexes(const std::string& dir, bool rebuild) {
   if (rebuild) check(store.clear_indexes());
   std::uint64_t indexed = core::raw(unwrap(store.indexed_seq()));
   Progress bar("index", journal_bytes(dir));
-  auto run = [&](bool from_snapshot) {
+  auto run = [&](bool from_snapshot, std::optional<core::Seq> snapshot_max_seq) {
     replay::IndexBuilder builder;
     replay::ReplayOptions opt;
     opt.use_snapshot = from_snapshot;
+    opt.snapshot_max_seq = snapshot_max_seq;
     opt.on_progress = [&](std::uint64_t bytes) { bar.update(bytes); };
     opt.on_event = [&](const core::Event& ev, const core::EffectBuffer& fx) {
       if (core::raw(ev.header.seq) <= indexed) return;
@@ -140,8 +141,14 @@ core::Engine update_indexes(const std::string& dir, bool rebuild) {
     if (builder.last_seq() != core::Seq{}) check(store.flush(builder));
     return r;
   };
-  auto r = run(!rebuild);
-  if (r.snapshot_seq && core::raw(*r.snapshot_seq) > indexed) r = run(false);
+  // A based journal (journal.h) holds no state before its base but a snapshot's: its records
+  // are indexed from the newest snapshot at or before the first one not yet indexed.
+  if (auto base = unwrap(replay::read_journal_base(dir))) {
+    std::uint64_t from = std::max(indexed, core::raw(base->seq));
+    return std::move(run(true, core::Seq(from)).engine);
+  }
+  auto r = run(!rebuild, std::nullopt);
+  if (r.snapshot_seq && core::raw(*r.snapshot_seq) > indexed) r = run(false, std::nullopt);
   return std::move(r.engine);
 }
 

@@ -229,6 +229,10 @@ def test_a_journal_based_on_a_snapshot_verifies_and_replays(demo_journal, tmp_pa
     assert (r["state_hash"], r["effects_hash"]) == (full["state_hash"], full["effects_hash"])
     p = qx("replay", b, "--until-seq", 19999, check=False)
     assert p.returncode == 1 and "starts after seq 20000" in p.stderr, p.stderr
+    # The indexes (copied with the store: rebuilt) cover every journaled record, from the base on.
+    assert "indexes rebuilt up to seq 30000" in qx("index", b).stdout
+    rows = qx("audit", b, "events", "--format", "csv").stdout.splitlines()[1:]
+    assert len(rows) == 10000 and rows[0].startswith("20001,"), rows[:2]
 
 
 def test_torn_tail_is_reported_then_cut_by_recover(tmp_path):
