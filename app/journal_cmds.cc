@@ -126,10 +126,11 @@ core::Engine update_indexes(const std::string& dir, bool rebuild) {
   if (rebuild) check(store.clear_indexes());
   std::uint64_t indexed = core::raw(unwrap(store.indexed_seq()));
   Progress bar("index", journal_bytes(dir));
-  auto run = [&](bool from_snapshot) {
+  auto run = [&](bool from_snapshot, std::optional<core::Seq> snapshot_max_seq) {
     replay::IndexBuilder builder;
     replay::ReplayOptions opt;
     opt.use_snapshot = from_snapshot;
+    opt.snapshot_max_seq = snapshot_max_seq;
     opt.on_progress = [&](std::uint64_t bytes) { bar.update(bytes); };
     opt.on_event = [&](const core::Event& ev, const core::EffectBuffer& fx) {
       if (core::raw(ev.header.seq) <= indexed) return;
@@ -140,8 +141,14 @@ core::Engine update_indexes(const std::string& dir, bool rebuild) {
     if (builder.last_seq() != core::Seq{}) check(store.flush(builder));
     return r;
   };
-  auto r = run(!rebuild);
-  if (r.snapshot_seq && core::raw(*r.snapshot_seq) > indexed) r = run(false);
+  // A based journal (journal.h) holds no state before its base but a snapshot's: its records
+  // are indexed from the newest snapshot at or before the first one not yet indexed.
+  if (auto base = unwrap(replay::read_journal_base(dir))) {
+    std::uint64_t from = std::max(indexed, core::raw(base->seq));
+    return std::move(run(true, core::Seq(from)).engine);
+  }
+  auto r = run(!rebuild, std::nullopt);
+  if (r.snapshot_seq && core::raw(*r.snapshot_seq) > indexed) r = run(false, std::nullopt);
   return std::move(r.engine);
 }
 
@@ -171,6 +178,16 @@ void print_hashes(std::ostream& out, const replay::ReplayResult& r, double secon
 
 std::uint64_t rate(std::uint64_t n, double seconds) {
   return seconds > 0 ? static_cast<std::uint64_t>(static_cast<double>(n) / seconds) : 0;
+}
+
+std::string hex_chain(const replay::ChainHash& h) {
+  static constexpr char kDigits[] = "0123456789abcdef";
+  std::string out;
+  for (std::uint8_t b : h) {
+    out += kDigits[b >> 4];
+    out += kDigits[b & 15];
+  }
+  return out;
 }
 
 std::string csv_field(const std::string& s) {
@@ -228,6 +245,7 @@ int run_verify(const VerifyOptions& o, std::ostream& out) {
   }
   double seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
   const auto& torn = reader.torn_tail();
+  const auto base = reader.base();
   if (o.json) {
     json j{{"ok", !torn},
            {"segments", reader.segment_count()},
@@ -235,8 +253,13 @@ int run_verify(const VerifyOptions& o, std::ostream& out) {
            {"last_seq", core::raw(reader.last_seq())},
            {"events_per_second", rate(records, seconds)}};
     if (torn) j["torn_tail"] = *torn;
+    if (base) j["base"] = json{{"seq", core::raw(base->seq)}, {"chain", hex_chain(base->chain)}};
     out << j.dump() << '\n';
   } else {
+    if (base) {
+      out << "starts after seq " << core::raw(base->seq) << " (base chain "
+          << hex_chain(base->chain) << ")\n";
+    }
     out << "segments: " << reader.segment_count() << ", records: " << records
         << ", last_seq=" << core::raw(reader.last_seq()) << ", events/s: " << rate(records, seconds)
         << '\n';

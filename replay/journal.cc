@@ -1,6 +1,6 @@
 // Journal segments: writing with group commit, reading with full validation, torn-tail repair,
-// and for replication appending raw records verbatim and cutting a suffix. The format is
-// documented in journal.h.
+// and for replication appending raw records verbatim, cutting a suffix and resetting to a base.
+// The format is documented in journal.h.
 #include "replay/journal.h"
 
 #include <fcntl.h>
@@ -26,6 +26,7 @@ namespace fs = std::filesystem;
 namespace {
 
 constexpr char kMagic[8] = {'Q', 'X', 'J', 'O', 'U', 'R', 'N', 'L'};
+constexpr char kBaseMagic[8] = {'Q', 'X', 'J', 'B', 'A', 'S', 'E', '1'};
 
 void put32(std::uint8_t* p, std::uint32_t v) {
   for (int i = 0; i < 4; ++i) p[i] = static_cast<std::uint8_t>(v >> (8 * i));
@@ -93,6 +94,24 @@ std::array<std::uint8_t, kSegmentHeaderBytes> make_header(core::Seq first, const
   std::memcpy(h.data() + 32, prev.data(), 32);
   put32(h.data() + 76, crc32c(std::span(h.data(), 76)));
   return h;
+}
+
+std::array<std::uint8_t, kBaseFileBytes> encode_base(const JournalBase& base) {
+  QX_ASSERT(base.seq != core::Seq{});  // read_journal_base refuses seq 0 as damage
+  std::array<std::uint8_t, kBaseFileBytes> b{};
+  std::memcpy(b.data(), kBaseMagic, 8);
+  put32(b.data() + 8, kBaseFormatVersion);
+  put64(b.data() + 16, static_cast<std::uint64_t>(base.seq));
+  std::memcpy(b.data() + 24, base.chain.data(), 32);
+  put32(b.data() + 56, crc32c(std::span(b.data(), 56)));
+  return b;
+}
+
+// "journal DIR starts after seq S (installed from a snapshot)": the one wording every refusal of
+// a seq at or before the base uses.
+std::string starts_after(const fs::path& dir, const JournalBase& base) {
+  return "journal " + dir.string() + " starts after seq " +
+         std::to_string(static_cast<std::uint64_t>(base.seq)) + " (installed from a snapshot)";
 }
 
 bool all_zero(const std::uint8_t* p, std::size_t n) {
@@ -182,12 +201,65 @@ std::string segment_name(core::Seq first_seq) {
 }
 
 // ---------------------------------------------------------------------------------------------
+// The base file.
+
+Result<std::optional<JournalBase>> read_journal_base(const fs::path& dir) {
+  fs::path path = dir / kBaseFileName;
+  int fd = ::open(path.c_str(), O_RDONLY | O_CLOEXEC);
+  if (fd < 0) {
+    if (errno == ENOENT) return std::optional<JournalBase>{};
+    return Error{"journal base " + path.string() + ": cannot open: " + errno_text()};
+  }
+  // One byte more than a base file holds, so that a longer file is seen as damage.
+  std::array<std::uint8_t, kBaseFileBytes + 1> b{};
+  std::size_t n = 0;
+  std::optional<std::string> read_error;
+  while (n < b.size() && !read_error) {
+    ssize_t got = ::read(fd, b.data() + n, b.size() - n);
+    if (got < 0 && errno != EINTR) read_error = errno_text();
+    if (got == 0) break;
+    if (got > 0) n += static_cast<std::size_t>(got);
+  }
+  ::close(fd);
+  if (read_error) return Error{"journal base " + path.string() + ": read failed: " + *read_error};
+  auto damaged = [&](const std::string& what) {
+    return Error{"journal base " + path.string() + ": " + what + " (damaged base file)"};
+  };
+  if (n > kBaseFileBytes) {
+    return damaged("longer than " + std::to_string(kBaseFileBytes) + " bytes");
+  }
+  if (n < kBaseFileBytes) {
+    return damaged("truncated: " + std::to_string(n) + " bytes, not " +
+                   std::to_string(kBaseFileBytes));
+  }
+  if (std::memcmp(b.data(), kBaseMagic, 8) != 0) return damaged("bad magic");
+  if (get32(b.data() + 56) != crc32c(std::span(b.data(), 56))) return damaged("CRC mismatch");
+  if (std::uint32_t format = get32(b.data() + 8); format != kBaseFormatVersion) {
+    return damaged("unsupported base format version " + std::to_string(format) +
+                   " (this build reads " + std::to_string(kBaseFormatVersion) + ")");
+  }
+  JournalBase base;
+  base.seq = core::Seq(get64(b.data() + 16));
+  std::memcpy(base.chain.data(), b.data() + 24, 32);
+  if (base.seq == core::Seq{}) return damaged("base seq 0 (a base is seq 1 or later)");
+  return std::optional<JournalBase>(base);
+}
+
+// ---------------------------------------------------------------------------------------------
 // Reading.
 
 Result<JournalReader> JournalReader::open(const fs::path& dir) {
   std::error_code ec;
   if (!fs::is_directory(dir, ec)) return Error{"journal directory not found: " + dir.string()};
+  auto base = read_journal_base(dir);
+  if (!base) return base.error();
   JournalReader r;
+  r.base_ = base.value();
+  if (r.base_) {
+    QX_ASSERT(r.base_->seq != core::Seq{});
+    r.last_seq_ = r.base_->seq;
+    r.chain_ = r.base_->chain;
+  }
   r.segments_ = list_segments(dir);
   if (!r.segments_.empty()) r.last_segment_ = r.segments_.back();
   return r;
@@ -197,6 +269,10 @@ Result<JournalReader> JournalReader::open_at(const fs::path& dir, core::Seq seq)
   auto r = open(dir);
   if (!r) return r;
   JournalReader& reader = r.value();
+  if (reader.base_ && seq <= reader.base_->seq) {
+    return Error{starts_after(dir, *reader.base_) + ": it holds no record at seq " +
+                 std::to_string(static_cast<std::uint64_t>(seq))};
+  }
   // Segment names are their zero-padded first seq, so name order is seq order.
   std::string want = segment_name(seq);
   std::size_t start = 0;
@@ -255,6 +331,12 @@ Status JournalReader::load_segment(std::size_t i) {
                  std::to_string(core::kSemanticsVersion) + ")");
   }
   std::uint64_t first = get64(h + 24);
+  // The first segment of a based journal is checked against base.qxb: say so when it disagrees.
+  std::string against_base;
+  if (base_ && i == 0) {
+    against_base = " (" + std::string(kBaseFileName) + ": the journal starts after seq " +
+                   std::to_string(static_cast<std::uint64_t>(base_->seq)) + ")";
+  }
   if (adopt_header_) {
     adopt_header_ = false;
     last_seq_ = core::Seq(first - 1);
@@ -263,9 +345,13 @@ Status JournalReader::load_segment(std::size_t i) {
   std::uint64_t expected = static_cast<std::uint64_t>(last_seq_) + 1;
   if (first != expected) {
     return where("segment starts at seq " + std::to_string(first) + " but seq " +
-                 std::to_string(expected) + " was expected (missing or extra segment)");
+                 std::to_string(expected) + " was expected (missing or extra segment)" +
+                 against_base);
   }
   if (std::memcmp(h + 32, chain_.data(), 32) != 0) {
+    if (!against_base.empty()) {
+      return where("segment's previous-chain hash does not match the base chain" + against_base);
+    }
     return where("segment's previous-chain hash does not match the preceding record");
   }
   if (name != segment_name(core::Seq(first))) {
@@ -357,11 +443,20 @@ Result<OpenReport> verify_journal(const fs::path& dir) {
   rep.last_seq = reader.last_seq();
   rep.last_chain = reader.chain();
   rep.torn_tail = reader.torn_tail();
+  rep.base = reader.base();
   return rep;
 }
 
 Result<ChainHash> chain_hash_at(const fs::path& dir, core::Seq seq) {
-  if (seq == core::Seq{}) return ChainHash{};
+  std::string what = "chain hash at seq " + std::to_string(static_cast<std::uint64_t>(seq)) + ": ";
+  auto base = read_journal_base(dir);
+  if (!base) return Error{what + base.error().message};
+  if (const auto& b = base.value()) {
+    if (seq == b->seq) return b->chain;
+    if (seq < b->seq) return Error{what + starts_after(dir, *b) + ": it has no chain before that"};
+  } else if (seq == core::Seq{}) {
+    return ChainHash{};
+  }
   auto r = JournalReader::open_at(dir, seq);
   if (!r) return r.error();
   JournalReader& reader = r.value();
@@ -431,6 +526,7 @@ Result<JournalWriter> JournalWriter::open(const fs::path& dir, JournalOptions op
   w.report_.last_seq = reader.last_seq();
   w.report_.last_chain = reader.chain();
   w.report_.torn_tail = reader.torn_tail();
+  w.report_.base = reader.base();
   if (reader.segment_count() == 0) return w;
   fs::path last = reader.last_segment();
   if (reader.torn_tail()) {
@@ -584,6 +680,14 @@ Result<CutPlan> plan_cut(const fs::path& dir, core::Seq keep_last) {
   JournalReader& reader = r.value();
   CutPlan plan;
   std::uint64_t keep = static_cast<std::uint64_t>(keep_last);
+  if (auto base = reader.base()) {
+    if (keep_last < base->seq) {
+      return Error{"cut journal " + dir.string() + " after seq " + std::to_string(keep) + ": " +
+                   starts_after(dir, *base) + " and holds nothing before seq " +
+                   std::to_string(static_cast<std::uint64_t>(base->seq) + 1)};
+    }
+    if (keep_last == base->seq) plan.report.chain_after = base->chain;
+  }
   Record rec;
   while (true) {
     auto more = reader.next(rec);
@@ -612,10 +716,11 @@ Result<CutPlan> plan_cut(const fs::path& dir, core::Seq keep_last) {
   return plan;
 }
 
-Status remove_durably(const fs::path& dir, const fs::path& path) {
+// `op` names the work for the error ("cut journal").
+Status remove_durably(const std::string& op, const fs::path& dir, const fs::path& path) {
   std::error_code ec;
   fs::remove(path, ec);
-  if (ec) return Error{"cut journal: remove " + path.string() + ": " + ec.message()};
+  if (ec) return Error{op + ": remove " + path.string() + ": " + ec.message()};
   return sync_dir(dir);
 }
 
@@ -647,18 +752,74 @@ Result<CutReport> cut_journal_after(const fs::path& dir, core::Seq keep_last) {
   // Last segment first, each removal durable before the next: a crash part way leaves a shorter
   // journal without a gap, never a segment whose predecessor is gone.
   for (auto it = plan.later.rbegin(); it != plan.later.rend(); ++it) {
-    if (Status s = remove_durably(dir, *it); !s) return s.error();
+    if (Status s = remove_durably("cut journal", dir, *it); !s) return s.error();
   }
   if (plan.offset == kSegmentHeaderBytes) {
     // keep_last + 1 opens its segment: nothing of that segment is kept.
     plan.report.bytes += size;
-    if (Status s = remove_durably(dir, plan.segment); !s) return s.error();
+    if (Status s = remove_durably("cut journal", dir, plan.segment); !s) return s.error();
     return plan.report;
   }
   plan.report.bytes += size - plan.offset;
   if (Status s = truncate_durably(plan.segment, plan.offset); !s) return s.error();
   if (Status s = sync_dir(dir); !s) return s.error();
   return plan.report;
+}
+
+// ---------------------------------------------------------------------------------------------
+// Resetting to a base.
+
+namespace {
+
+// Writes base.qxb so that a crash leaves the old file or the new one: a temporary file, fsynced,
+// renamed over it, then the directory fsynced.
+Status write_base_durably(const fs::path& dir, const JournalBase& base) {
+  auto bytes = encode_base(base);
+  fs::path tmp = dir / (std::string(kBaseFileName) + ".tmp");
+  fs::path path = dir / kBaseFileName;
+  int fd = ::open(tmp.c_str(), O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644);
+  if (fd < 0) return Error{"create " + tmp.string() + ": " + errno_text()};
+  bool ok = ::write(fd, bytes.data(), bytes.size()) == static_cast<ssize_t>(bytes.size()) &&
+            ::fsync(fd) == 0;
+  std::string why = ok ? "" : errno_text();
+  ::close(fd);
+  if (!ok) return Error{"write " + tmp.string() + ": " + why};
+  if (::rename(tmp.c_str(), path.c_str()) != 0) {
+    return Error{"rename " + tmp.string() + " to " + path.string() + ": " + errno_text()};
+  }
+  return sync_dir(dir);
+}
+
+}  // namespace
+
+Result<ResetReport> reset_journal_to_base(const fs::path& dir, JournalBase base) {
+  std::string op = "reset journal " + dir.string() + " to base seq " +
+                   std::to_string(static_cast<std::uint64_t>(base.seq));
+  if (base.seq == core::Seq{}) return Error{op + ": a base seq must be 1 or more"};
+  std::error_code ec;
+  bool existed = fs::is_directory(dir, ec);
+  fs::create_directories(dir, ec);
+  if (ec) return Error{op + ": create directory: " + ec.message()};
+  if (!existed) {
+    fs::path parent = fs::absolute(dir, ec).parent_path();
+    if (!ec && !parent.empty()) {
+      if (Status s = sync_dir(parent); !s) return Error{op + ": " + s.error().message};
+    }
+  }
+  ResetReport rep;
+  // The old base is only reported: a damaged one is replaced like any other.
+  if (auto old = read_journal_base(dir); old) rep.old_base = old.value();
+  std::vector<fs::path> segments = list_segments(dir);
+  // Last first, each removal durable before the next (as cut_journal_after does): a crash part
+  // way leaves a prefix of the old journal, never a segment whose predecessor is gone.
+  for (auto it = segments.rbegin(); it != segments.rend(); ++it) {
+    rep.bytes += fs::file_size(*it, ec);
+    if (ec) return Error{op + ": size of " + it->string() + ": " + ec.message()};
+    if (Status s = remove_durably(op, dir, *it); !s) return s.error();
+    rep.segments += 1;
+  }
+  if (Status s = write_base_durably(dir, base); !s) return Error{op + ": " + s.error().message};
+  return rep;
 }
 
 }  // namespace qx::replay

@@ -28,6 +28,15 @@
 //      56  payload          Cap'n Proto flat message of the event (replay/codec.h)
 //          zero padding to the next multiple of 8
 //
+//   base file  base.qxb (optional; see "Journal base" below)
+//       0  magic "QXJBASE1"            8
+//       8  format version   u32        (kBaseFormatVersion)
+//      12  reserved u32 = 0
+//      16  base seq         u64        (>= 1)
+//      24  chain hash of record `base seq` (32 bytes)
+//      56  CRC32C of bytes 0..55
+//     60 bytes in all; any other size is damage
+//
 // Opening validates every record: length, CRC, consecutive sequence numbers across segments, the
 // chain, versions. A torn tail (the last record of the last segment incomplete or failing its CRC
 // with nothing but zeros after it) is cut back to the last whole record, and reported. Any other
@@ -53,10 +62,25 @@
 //   auto w = JournalWriter::open(dir, {});     // w.value().last_seq() == seq
 //   w.value().append_record(rec.raw);          // seq + 1, as the leader sent it
 //
+// Journal base: a follower far behind installs the leader's engine snapshot at seq S and then
+// copies records S+1, S+2, ...; its journal starts after S. `reset_journal_to_base` empties the
+// directory and writes base.qxb holding S and record S's chain hash. Every reader then starts
+// from (S, chain) instead of (0, zero): the first segment must be named for S+1 and carry that
+// chain in its header, an empty based journal has last seq S, and a writer appends S+1 onwards.
+// Records up to S exist only in a snapshot, so replay_journal needs a stored snapshot at or after
+// S (replay.h). A directory without base.qxb is a journal from seq 1, exactly as before.
+//
+//   auto chain = leader_chain_at_s;                             // shipped with the snapshot
+//   auto reset = reset_journal_to_base(dir, {Seq(S), chain});   // no writer open on dir
+//   store.put_snapshot(snapshot_at_s);                          // replay starts from it
+//   auto w = JournalWriter::open(dir, {});                      // w.value().last_seq() == S
+//   w.value().append_record(rec.raw);                           // seq S + 1, as the leader sent
+//
 // Caveats: one writer per directory (not enforced across processes); events must carry
 // consecutive sequence numbers; a Result error from the writer leaves it unusable (reopen),
 // except a record that append_record refuses: that leaves the writer unchanged and usable;
-// cut_journal_after must never run while a writer (or a reader) has the directory open.
+// cut_journal_after and reset_journal_to_base must never run while a writer (or a reader) has
+// the directory open.
 #pragma once
 
 #include <array>
@@ -76,8 +100,18 @@ inline constexpr std::uint32_t kFormatVersion = 1;
 inline constexpr std::size_t kSegmentHeaderBytes = 80;
 inline constexpr std::size_t kRecordHeaderBytes = 56;
 inline constexpr std::uint32_t kRecordPayloadBytesMax = 16u << 20;
+inline constexpr std::uint32_t kBaseFormatVersion = 1;
+inline constexpr std::size_t kBaseFileBytes = 60;
+inline constexpr const char* kBaseFileName = "base.qxb";
 
 using ChainHash = std::array<std::uint8_t, 32>;
+
+// The journal holds no record at or before `seq`; record seq's chain hash was `chain`.
+struct JournalBase {
+  core::Seq seq{};
+  ChainHash chain{};
+  bool operator==(const JournalBase&) const = default;
+};
 
 enum class FsyncPolicy : std::uint8_t {
   kEveryGroup = 1,  // fdatasync after every commit(): durable when commit() returns
@@ -108,14 +142,17 @@ struct OpenReport {
   core::Seq last_seq{};
   ChainHash last_chain{};
   std::optional<std::string> torn_tail;  // set when a torn tail was (or would be) cut
+  std::optional<JournalBase> base;       // set when the journal starts after a snapshot
 };
 
 // Sequential reader over every record of a journal directory, validating as it goes.
 class JournalReader {
  public:
+  // Starts after the base when the directory has one (an Error when base.qxb is damaged).
   static Result<JournalReader> open(const std::filesystem::path& dir);
   // Opens positioned at the segment holding `seq` (records before it in that segment are still
   // read and validated; earlier segments are skipped, trusting that segment's header chain).
+  // With a base, `seq` must be after it (an Error otherwise: the journal has no such record).
   static Result<JournalReader> open_at(const std::filesystem::path& dir, core::Seq seq);
 
   // Reads the next record into `out`. Returns false at the end; an Error on damage. A torn tail
@@ -129,10 +166,12 @@ class JournalReader {
   [[nodiscard]] core::Seq last_seq() const { return last_seq_; }
   [[nodiscard]] const ChainHash& chain() const { return chain_; }
   [[nodiscard]] std::uint64_t bytes_read() const { return bytes_read_; }
+  [[nodiscard]] std::optional<JournalBase> base() const { return base_; }
 
  private:
   Status load_segment(std::size_t i);
 
+  std::optional<JournalBase> base_;
   std::vector<std::filesystem::path> segments_;
   std::size_t current_ = 0;
   bool loaded_ = false;
@@ -150,10 +189,16 @@ class JournalReader {
 // Validates a whole journal without changing anything.
 Result<OpenReport> verify_journal(const std::filesystem::path& dir);
 
-// The chain hash of record `seq` (the zero hash for seq 0, without reading anything). Reads from
-// the segment holding `seq` only, trusting that segment's header for the chain before it. An
-// Error when `seq` is past the last whole record or the records read are damaged.
+// The chain hash of record `seq` (the zero hash for seq 0 in a journal without a base). Reads
+// from the segment holding `seq` only, trusting that segment's header for the chain before it.
+// With a base, seq == base.seq answers the base's chain and seq < base.seq is an Error (the
+// journal starts after base.seq). An Error when `seq` is past the last whole record or the
+// records read are damaged.
 Result<ChainHash> chain_hash_at(const std::filesystem::path& dir, core::Seq seq);
+
+// The directory's base.qxb: nullopt when there is none (or no directory); an Error naming the file
+// when it is damaged (wrong size, bad magic, unknown format, CRC mismatch, seq 0).
+Result<std::optional<JournalBase>> read_journal_base(const std::filesystem::path& dir);
 
 // What cut_journal_after removed.
 struct CutReport {
@@ -166,7 +211,8 @@ struct CutReport {
 
 // Removes every record after `keep_last`: the segment holding keep_last + 1 is truncated at that
 // record (or removed when that is its first record), every later segment is removed, and the
-// truncated file and the directory are fsynced. keep_last == 0 removes every segment; keep_last ==
+// truncated file and the directory are fsynced. keep_last == 0 (or, with a base, base.seq)
+// removes every segment and keeps the base; keep_last before base.seq is an Error; keep_last ==
 // the last seq changes nothing (a torn tail is left for JournalWriter::open to cut); keep_last
 // past the last seq is an Error. The whole journal is read and validated first (as
 // JournalWriter::open does): if JournalReader reports any damage this is an Error and nothing on
@@ -178,9 +224,32 @@ struct CutReport {
 // the cut finishes it. No writer or reader may have `dir` open while this runs.
 Result<CutReport> cut_journal_after(const std::filesystem::path& dir, core::Seq keep_last);
 
+// What reset_journal_to_base removed.
+struct ResetReport {
+  std::uint64_t segments = 0;           // segment files removed
+  std::uint64_t bytes = 0;              // their bytes
+  std::optional<JournalBase> old_base;  // the base replaced, when base.qxb was readable
+};
+
+// Makes `dir` an empty journal based at `base` (creating the directory if needed): every segment
+// is removed, then base.qxb is written. base.seq must be >= 1 (an Error otherwise, nothing
+// changed). The old journal is not read, so a damaged one can be reset.
+//
+// Crash safety: segments are removed last first, each removal made durable before the next, so a
+// crash leaves a valid prefix of the old journal (down to an empty journal at its old base, or
+// none); the new base is written to base.qxb.tmp, fsynced, renamed over base.qxb and the directory
+// fsynced, so a crash leaves the old base or the new one, never a torn file. Repeating the reset
+// finishes it. No writer or reader may have `dir` open while this runs.
+//
+// The store is not touched: a caller installing a snapshot at base.seq puts it in the store, and
+// forgets every snapshot and index past base.seq that described the history it replaced
+// (Store::forget_after), or replay could start from one of those.
+Result<ResetReport> reset_journal_to_base(const std::filesystem::path& dir, JournalBase base);
+
 class JournalWriter {
  public:
-  // Opens (creating the directory if needed) for appending after the last whole record.
+  // Opens (creating the directory if needed) for appending after the last whole record (after
+  // the base in an empty journal with one).
   static Result<JournalWriter> open(const std::filesystem::path& dir, JournalOptions options);
 
   JournalWriter(JournalWriter&& o) noexcept;

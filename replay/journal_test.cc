@@ -1,11 +1,13 @@
 // Journal segments on real files: round trip, rotation, torn tails, and every kind of damage
 // reported with its location while leaving the files untouched; for replication, raw records
-// copied into identical segment files, bad records refused, suffixes cut, chain hashes at a seq.
+// copied into identical segment files, bad records refused, suffixes cut, chain hashes at a seq;
+// journals that start after a snapshot (base.qxb): reset, damage, chains and cuts at the base.
 #include "replay/journal.h"
 
 #include <gtest/gtest.h>
 #include <unistd.h>
 
+#include <cstring>
 #include <fstream>
 #include <iterator>
 #include <map>
@@ -631,6 +633,347 @@ TEST_F(JournalReplicationTest, ChainHashAtReadsOnlyTheSegmentHoldingTheSeq) {
   ASSERT_TRUE(h.ok()) << h.error().message;
   EXPECT_EQ(h.value(), recs.back().chain);
   EXPECT_FALSE(chain_hash_at(dir_, Seq(1)).ok());
+}
+
+// ---------------------------------------------------------------------------------------------
+// A journal that starts after a snapshot: base.qxb.
+
+class JournalBaseTest : public JournalReplicationTest {
+ protected:
+  // Writes a base file as the format says, CRC included, with any seq and format version, so
+  // that a test can give a reader a base that disagrees with the segments.
+  static void write_base_file(const fs::path& dir, std::uint64_t seq, const ChainHash& chain,
+                              std::uint32_t format = kBaseFormatVersion) {
+    std::string b(kBaseFileBytes, '\0');
+    auto put = [&](std::size_t at, std::uint64_t v, int bytes) {
+      for (int i = 0; i < bytes; ++i) {
+        b[at + static_cast<std::size_t>(i)] = static_cast<char>(v >> (8 * i));
+      }
+    };
+    b.replace(0, 8, "QXJBASE1");
+    put(8, format, 4);
+    put(16, seq, 8);
+    std::memcpy(b.data() + 24, chain.data(), 32);
+    put(56, crc32c(std::span(reinterpret_cast<const std::uint8_t*>(b.data()), std::size_t{56})), 4);
+    std::ofstream(dir / kBaseFileName, std::ios::binary | std::ios::trunc) << b;
+  }
+
+  // Makes `b` journal A's records after `base` on a base taken from A, with A's segment size.
+  static void copy_after_base(const std::vector<Copied>& a, const fs::path& b, std::uint64_t base) {
+    ChainHash at = base == 0 ? ChainHash{} : a[base - 1].chain;
+    auto reset = reset_journal_to_base(b, {Seq(base), at});
+    ASSERT_TRUE(reset.ok()) << reset.error().message;
+    auto w = JournalWriter::open(b, small());
+    ASSERT_TRUE(w.ok()) << w.error().message;
+    EXPECT_EQ(w.value().last_seq(), Seq(base));
+    ASSERT_TRUE(w.value().open_report().base.has_value());
+    EXPECT_EQ(*w.value().open_report().base, (JournalBase{Seq(base), at}));
+    for (std::size_t i = base; i < a.size(); ++i) {
+      Status s = w.value().append_record(a[i].raw);
+      ASSERT_TRUE(s.ok()) << s.error().message;
+      if (i % 4 == 0) {
+        ASSERT_TRUE(w.value().commit().ok());
+      }
+    }
+    ASSERT_TRUE(w.value().commit().ok());
+  }
+};
+
+TEST_F(JournalBaseTest, ResetThenCopyingTheTailGivesTheSameChain) {
+  fs::path a = dir_ / "a";
+  ASSERT_NO_FATAL_FAILURE(write_mixed(a, 1, 60, small()));
+  std::vector<Copied> recs;
+  ASSERT_NO_FATAL_FAILURE(read_all(a, recs));
+  auto files_a = contents(a);
+  // A base inside a segment, one just before a segment starts, the first and the last record.
+  std::uint64_t boundary = 0;
+  for (const Copied& r : recs) {
+    if (r.offset == kSegmentHeaderBytes && r.seq > Seq(10)) {
+      boundary = static_cast<std::uint64_t>(r.seq) - 1;
+      break;
+    }
+  }
+  ASSERT_GT(boundary, 0u);
+  for (std::uint64_t base : {std::uint64_t{1}, std::uint64_t{25}, boundary, std::uint64_t{60}}) {
+    SCOPED_TRACE("base " + std::to_string(base));
+    fs::path b = dir_ / ("b" + std::to_string(base));
+    auto at = chain_hash_at(a, Seq(base));
+    ASSERT_TRUE(at.ok()) << at.error().message;
+    ASSERT_EQ(at.value(), recs[base - 1].chain);
+    ASSERT_NO_FATAL_FAILURE(copy_after_base(recs, b, base));
+    auto v = verify_journal(b);
+    ASSERT_TRUE(v.ok()) << v.error().message;
+    EXPECT_EQ(v.value().last_seq, Seq(60));
+    EXPECT_EQ(v.value().last_chain, recs.back().chain);
+    ASSERT_TRUE(v.value().base.has_value());
+    EXPECT_EQ(*v.value().base, (JournalBase{Seq(base), at.value()}));
+    EXPECT_FALSE(v.value().torn_tail.has_value());
+    auto files_b = contents(b);
+    ASSERT_EQ(files_b.count(std::string(kBaseFileName)), 1u);
+    if (base < 60) {
+      EXPECT_EQ(files_b.count(segment_name(Seq(base + 1))), 1u);
+    }
+    // The records read back are A's, byte for byte, and chains agree at every seq.
+    std::vector<Copied> got;
+    ASSERT_NO_FATAL_FAILURE(read_all(b, got));
+    ASSERT_EQ(got.size(), 60 - base);
+    for (const Copied& r : got) {
+      EXPECT_TRUE(r.raw == recs[static_cast<std::uint64_t>(r.seq) - 1].raw);
+      auto h = chain_hash_at(b, r.seq);
+      ASSERT_TRUE(h.ok()) << h.error().message;
+      EXPECT_EQ(h.value(), r.chain);
+    }
+    // A base just before one of A's segments gives B that segment and every later one, identical.
+    if (base == boundary) {
+      for (const auto& [name, bytes] : files_a) {
+        if (name <= segment_name(Seq(base))) continue;
+        ASSERT_EQ(files_b.count(name), 1u) << name;
+        EXPECT_TRUE(files_b[name] == bytes) << name;
+      }
+    }
+  }
+}
+
+TEST_F(JournalBaseTest, AnEmptyBasedJournalEndsAtItsBase) {
+  ChainHash chain{};
+  chain[0] = 0xab;
+  chain[31] = 0x01;
+  fs::path b = dir_ / "new" / "journal";  // created by the reset
+  auto reset = reset_journal_to_base(b, {Seq(1000), chain});
+  ASSERT_TRUE(reset.ok()) << reset.error().message;
+  EXPECT_EQ(reset.value().segments, 0u);
+  EXPECT_FALSE(reset.value().old_base.has_value());
+  auto base = read_journal_base(b);
+  ASSERT_TRUE(base.ok()) << base.error().message;
+  EXPECT_EQ(base.value(), std::optional(JournalBase{Seq(1000), chain}));
+  auto v = verify_journal(b);
+  ASSERT_TRUE(v.ok()) << v.error().message;
+  EXPECT_EQ(v.value().segments, 0u);
+  EXPECT_EQ(v.value().last_seq, Seq(1000));
+  EXPECT_EQ(v.value().last_chain, chain);
+  auto r = JournalReader::open(b);
+  ASSERT_TRUE(r.ok());
+  EXPECT_EQ(r.value().base(), std::optional(JournalBase{Seq(1000), chain}));
+  // Without base.qxb a directory has no base.
+  auto none = read_journal_base(dir_ / "nowhere");
+  ASSERT_TRUE(none.ok());
+  EXPECT_FALSE(none.value().has_value());
+}
+
+TEST_F(JournalBaseTest, ResetOverAJournalRemovesItsSegmentsAndTheWriterStartsAfterTheBase) {
+  ASSERT_NO_FATAL_FAILURE(write_mixed(dir_, 1, 60, small()));
+  auto before = contents();
+  ASSERT_GT(before.size(), 3u);
+  // Seq 0 is no base: refused, nothing changed.
+  auto zero = reset_journal_to_base(dir_, {Seq{}, ChainHash{}});
+  ASSERT_FALSE(zero.ok());
+  EXPECT_NE(zero.error().message.find("1 or more"), std::string::npos) << zero.error().message;
+  EXPECT_TRUE(contents() == before);
+
+  ChainHash chain{};
+  chain[5] = 0x55;
+  auto reset = reset_journal_to_base(dir_, {Seq(100), chain});
+  ASSERT_TRUE(reset.ok()) << reset.error().message;
+  EXPECT_EQ(reset.value().segments, before.size());
+  EXPECT_EQ(reset.value().bytes, total_bytes(before));
+  EXPECT_EQ(segments(), std::vector<fs::path>{dir_ / kBaseFileName});
+  {
+    auto w = JournalWriter::open(dir_, small());
+    ASSERT_TRUE(w.ok()) << w.error().message;
+    EXPECT_EQ(w.value().last_seq(), Seq(100));
+    EXPECT_FALSE(w.value().append(deposit_event(1)).ok());
+    ASSERT_TRUE(w.value().append(deposit_event(101)).ok());
+    ASSERT_TRUE(w.value().append(deposit_event(102)).ok());
+    ASSERT_TRUE(w.value().commit().ok());
+  }
+  auto segs = segments();
+  ASSERT_EQ(segs.size(), 2u);
+  EXPECT_EQ(segs[0].filename().string(), segment_name(Seq(101)));
+  // The new segment's header carries the base chain.
+  std::string first = contents()[segment_name(Seq(101))];
+  EXPECT_TRUE(std::equal(chain.begin(), chain.end(),
+                         reinterpret_cast<const std::uint8_t*>(first.data() + 32)));
+  auto v = verify_journal(dir_);
+  ASSERT_TRUE(v.ok()) << v.error().message;
+  EXPECT_EQ(v.value().last_seq, Seq(102));
+
+  // A second reset replaces the base and reports the old one.
+  ChainHash other{};
+  other[0] = 1;
+  auto again = reset_journal_to_base(dir_, {Seq(7), other});
+  ASSERT_TRUE(again.ok()) << again.error().message;
+  EXPECT_EQ(again.value().segments, 1u);
+  EXPECT_EQ(again.value().old_base, std::optional(JournalBase{Seq(100), chain}));
+  auto w = JournalWriter::open(dir_, {});
+  ASSERT_TRUE(w.ok()) << w.error().message;
+  EXPECT_EQ(w.value().last_seq(), Seq(7));
+}
+
+TEST_F(JournalBaseTest, ADamagedBaseFileIsAnErrorNamingIt) {
+  fs::path a = dir_ / "a", b = dir_ / "b";
+  ASSERT_NO_FATAL_FAILURE(write_mixed(a, 1, 30, small()));
+  std::vector<Copied> recs;
+  ASSERT_NO_FATAL_FAILURE(read_all(a, recs));
+  ASSERT_NO_FATAL_FAILURE(copy_after_base(recs, b, 10));
+  fs::path base_file = b / kBaseFileName;
+  std::string good = contents(b)[std::string(kBaseFileName)];
+  ASSERT_EQ(good.size(), kBaseFileBytes);
+  struct Damage {
+    std::string name, bytes, needle;
+  };
+  std::string bad_magic = good, bad_crc = good;
+  bad_magic[3] = 'X';
+  bad_crc[30] = static_cast<char>(bad_crc[30] ^ 1);  // inside the chain
+  std::vector<Damage> damages = {
+      {"short", good.substr(0, kBaseFileBytes - 1), "truncated: 59 bytes"},
+      {"empty", "", "truncated: 0 bytes"},
+      {"long", good + '\0', "longer than 60 bytes"},
+      {"magic", bad_magic, "bad magic"},
+      {"crc", bad_crc, "CRC mismatch"},
+  };
+  for (const Damage& d : damages) {
+    SCOPED_TRACE(d.name);
+    std::ofstream(base_file, std::ios::binary | std::ios::trunc) << d.bytes;
+    auto before = contents(b);
+    auto expect = [&](const std::string& what, const std::string& message) {
+      EXPECT_NE(message.find(base_file.string()), std::string::npos) << what << ": " << message;
+      EXPECT_NE(message.find(d.needle), std::string::npos) << what << ": " << message;
+    };
+    auto base = read_journal_base(b);
+    ASSERT_FALSE(base.ok());
+    expect("read_journal_base", base.error().message);
+    auto v = verify_journal(b);
+    ASSERT_FALSE(v.ok());
+    expect("verify_journal", v.error().message);
+    auto r = JournalReader::open(b);
+    ASSERT_FALSE(r.ok());
+    expect("JournalReader::open", r.error().message);
+    auto w = JournalWriter::open(b, small());
+    ASSERT_FALSE(w.ok());
+    expect("JournalWriter::open", w.error().message);
+    auto h = chain_hash_at(b, Seq(20));
+    ASSERT_FALSE(h.ok());
+    expect("chain_hash_at", h.error().message);
+    auto cut = cut_journal_after(b, Seq(20));
+    ASSERT_FALSE(cut.ok());
+    expect("cut_journal_after", cut.error().message);
+    EXPECT_TRUE(contents(b) == before);
+  }
+  // Well formed but meaningless: seq 0, an unknown format.
+  write_base_file(b, 0, recs[9].chain);
+  auto zero = verify_journal(b);
+  ASSERT_FALSE(zero.ok());
+  EXPECT_NE(zero.error().message.find("base seq 0"), std::string::npos) << zero.error().message;
+  EXPECT_NE(zero.error().message.find(kBaseFileName), std::string::npos);
+  write_base_file(b, 10, recs[9].chain, 2);
+  auto format = verify_journal(b);
+  ASSERT_FALSE(format.ok());
+  EXPECT_NE(format.error().message.find("format version 2"), std::string::npos)
+      << format.error().message;
+  // A reset replaces a damaged base.
+  ASSERT_TRUE(reset_journal_to_base(b, {Seq(10), recs[9].chain}).ok());
+  auto v = verify_journal(b);
+  ASSERT_TRUE(v.ok()) << v.error().message;
+  EXPECT_EQ(v.value().last_seq, Seq(10));
+}
+
+TEST_F(JournalBaseTest, SegmentsThatDoNotFollowTheBaseAreErrors) {
+  fs::path a = dir_ / "a", b = dir_ / "b";
+  ASSERT_NO_FATAL_FAILURE(write_mixed(a, 1, 30, small()));
+  std::vector<Copied> recs;
+  ASSERT_NO_FATAL_FAILURE(read_all(a, recs));
+  ASSERT_NO_FATAL_FAILURE(copy_after_base(recs, b, 10));
+  std::string first = segment_name(Seq(11));
+  // The base one record later than the first segment's start.
+  write_base_file(b, 11, recs[10].chain);
+  auto before = contents(b);
+  auto v = verify_journal(b);
+  ASSERT_FALSE(v.ok());
+  for (std::string n : {first, std::string("starts at seq 11 but seq 12 was expected"),
+                        std::string(kBaseFileName)}) {
+    EXPECT_NE(v.error().message.find(n), std::string::npos) << v.error().message;
+  }
+  EXPECT_FALSE(JournalWriter::open(b, small()).ok());
+  // The right seq with another chain.
+  ChainHash wrong = recs[9].chain;
+  wrong[0] ^= 1;
+  write_base_file(b, 10, wrong);
+  v = verify_journal(b);
+  ASSERT_FALSE(v.ok());
+  for (std::string n : {first, std::string("does not match the base chain")}) {
+    EXPECT_NE(v.error().message.find(n), std::string::npos) << v.error().message;
+  }
+  EXPECT_FALSE(JournalWriter::open(b, small()).ok());
+  // A base where the journal has none: a journal from seq 1 does not start after seq 5.
+  write_base_file(a, 5, recs[4].chain);
+  v = verify_journal(a);
+  ASSERT_FALSE(v.ok());
+  EXPECT_NE(v.error().message.find("starts at seq 1 but seq 6"), std::string::npos)
+      << v.error().message;
+}
+
+TEST_F(JournalBaseTest, ChainHashesAndCutsAroundTheBase) {
+  fs::path a = dir_ / "a", b = dir_ / "b";
+  ASSERT_NO_FATAL_FAILURE(write_mixed(a, 1, 60, small()));
+  std::vector<Copied> recs;
+  ASSERT_NO_FATAL_FAILURE(read_all(a, recs));
+  ASSERT_NO_FATAL_FAILURE(copy_after_base(recs, b, 25));
+  auto at = chain_hash_at(b, Seq(25));
+  ASSERT_TRUE(at.ok()) << at.error().message;
+  EXPECT_EQ(at.value(), recs[24].chain);
+  for (std::uint64_t below : {0u, 1u, 24u}) {
+    auto h = chain_hash_at(b, Seq(below));
+    ASSERT_FALSE(h.ok()) << below;
+    EXPECT_NE(h.error().message.find("starts after seq 25"), std::string::npos)
+        << h.error().message;
+  }
+  auto r = JournalReader::open_at(b, Seq(25));
+  ASSERT_FALSE(r.ok());
+  EXPECT_NE(r.error().message.find("starts after seq 25"), std::string::npos) << r.error().message;
+  auto r26 = JournalReader::open_at(b, Seq(26));
+  ASSERT_TRUE(r26.ok()) << r26.error().message;
+  Record rec;
+  auto more = r26.value().next(rec);
+  ASSERT_TRUE(more.ok() && more.value());
+  EXPECT_EQ(rec.seq, Seq(26));
+
+  auto before = contents(b);
+  auto below = cut_journal_after(b, Seq(24));
+  ASSERT_FALSE(below.ok());
+  EXPECT_NE(below.error().message.find("holds nothing before seq 26"), std::string::npos)
+      << below.error().message;
+  EXPECT_FALSE(cut_journal_after(b, Seq{}).ok());
+  EXPECT_TRUE(contents(b) == before);
+
+  auto cut = cut_journal_after(b, Seq(25));
+  ASSERT_TRUE(cut.ok()) << cut.error().message;
+  EXPECT_EQ(cut.value().first_cut, Seq(26));
+  EXPECT_EQ(cut.value().last_cut, Seq(60));
+  EXPECT_EQ(cut.value().records, 35u);
+  EXPECT_EQ(cut.value().chain_after, recs[24].chain);
+  EXPECT_EQ(segments(b), std::vector<fs::path>{b / kBaseFileName});
+  auto v = verify_journal(b);
+  ASSERT_TRUE(v.ok()) << v.error().message;
+  EXPECT_EQ(v.value().last_seq, Seq(25));
+  EXPECT_EQ(v.value().last_chain, recs[24].chain);
+  // Cutting an empty based journal at its base changes nothing.
+  auto none = cut_journal_after(b, Seq(25));
+  ASSERT_TRUE(none.ok()) << none.error().message;
+  EXPECT_EQ(none.value().records, 0u);
+  EXPECT_EQ(none.value().chain_after, recs[24].chain);
+  auto w = JournalWriter::open(b, small());
+  ASSERT_TRUE(w.ok()) << w.error().message;
+  EXPECT_EQ(w.value().last_seq(), Seq(25));
+  // Seq 26 of another history (same payload, other chain) does not link onto the base and is
+  // refused; the leader's seq 26 is taken.
+  fs::path c = dir_ / "c";
+  ASSERT_NO_FATAL_FAILURE(write_mixed(c, 1, 30, small(), /*diverge_at=*/3));
+  std::vector<Copied> other;
+  ASSERT_NO_FATAL_FAILURE(read_all(c, other));
+  ASSERT_NE(other[25].chain, recs[25].chain);
+  expect_refused(w.value(), other[25].raw, "seq 26", {"does not link onto this journal's seq 25"});
+  ASSERT_TRUE(w.value().append_record(recs[25].raw).ok());
+  ASSERT_TRUE(w.value().commit().ok());
 }
 
 }  // namespace

@@ -15,21 +15,80 @@ std::string hex64(std::uint64_t v) {
   return buf;
 }
 
+namespace {
+
+// The snapshot replay starts from, or nullopt for a replay from seq 1. Without a base this is the
+// newest valid snapshot at or before until_seq (and snapshot_max_seq), dropped when it is past
+// until_time_ns. With a base at seq S one at or after S is required: older snapshots past
+// until_time_ns are tried, and finding none is an Error.
+Result<std::optional<LoadedSnapshot>> start_snapshot(const std::filesystem::path& dir,
+                                                     const ReplayOptions& options,
+                                                     const std::optional<JournalBase>& base,
+                                                     std::vector<std::string>& notes) {
+  std::string based;
+  if (base) {
+    based = "journal " + dir.string() + " starts after seq " +
+            std::to_string(core::raw(base->seq)) + " (installed from a snapshot)";
+    if (options.until_seq && *options.until_seq < base->seq) {
+      return Error{based + ": cannot replay until seq " +
+                   std::to_string(core::raw(*options.until_seq))};
+    }
+  }
+  auto store = Store::open(dir);
+  if (!store) return store.error();
+  std::optional<core::Seq> until = options.until_seq;
+  if (options.snapshot_max_seq && (!until || *options.snapshot_max_seq < *until)) {
+    until = options.snapshot_max_seq;
+  }
+  const std::optional<core::Seq> bound = until;
+  std::optional<core::Seq> too_late;  // a usable snapshot stamped after until_time_ns
+  while (true) {
+    auto found = store.value().latest_snapshot(until);
+    if (!found) return found.error();
+    notes.insert(notes.end(), found.value().skipped.begin(), found.value().skipped.end());
+    std::optional<LoadedSnapshot>& snap = found.value().found;
+    if (base && (!snap || snap->snapshot.last_seq < base->seq)) break;
+    if (!snap) return std::optional<LoadedSnapshot>{};
+    if (!options.until_time_ns || snap->snapshot.last_timestamp_ns <= *options.until_time_ns) {
+      return std::move(snap);
+    }
+    if (!base) return std::optional<LoadedSnapshot>{};
+    // A based journal cannot fall back to seq 1: try the next older snapshot.
+    too_late = snap->snapshot.last_seq;
+    if (snap->snapshot.last_seq == base->seq) break;
+    until = core::Seq(core::raw(snap->snapshot.last_seq) - 1);
+  }
+  if (too_late) {
+    return Error{based + ": until time " + std::to_string(*options.until_time_ns) +
+                 " ns is before every valid snapshot at or after seq " +
+                 std::to_string(core::raw(base->seq)) + " (the earliest is at seq " +
+                 std::to_string(core::raw(*too_late)) + ")"};
+  }
+  std::string s = std::to_string(core::raw(base->seq));
+  std::string where = "at or after seq " + s;
+  if (bound && *bound == base->seq) where = "at seq " + s;
+  if (bound && *bound > base->seq)
+    where = "from seq " + s + " to " + std::to_string(core::raw(*bound));
+  if (bound && *bound < base->seq) {
+    where += " (the search was bounded at seq " + std::to_string(core::raw(*bound)) + ")";
+  }
+  return Error{based + " but the store has no valid snapshot " + where};
+}
+
+}  // namespace
+
 Result<ReplayResult> replay_journal(const std::filesystem::path& dir,
                                     const ReplayOptions& options) {
   ReplayResult out;
   core::Seq start{};
-  if (options.use_snapshot) {
-    auto store = Store::open(dir);
-    if (!store) return store.error();
-    auto found = store.value().latest_snapshot(options.until_seq);
-    if (!found) return found.error();
-    out.notes = found.value().skipped;
-    auto& snap = found.value().found;
-    if (snap &&
-        (!options.until_time_ns || snap->snapshot.last_timestamp_ns <= *options.until_time_ns)) {
-      out.engine = core::Engine::restore(snap->snapshot);
-      start = snap->snapshot.last_seq;
+  auto base = read_journal_base(dir);
+  if (!base) return base.error();
+  if (options.use_snapshot || base.value()) {
+    auto snap = start_snapshot(dir, options, base.value(), out.notes);
+    if (!snap) return snap.error();
+    if (snap.value()) {
+      out.engine = core::Engine::restore(snap.value()->snapshot);
+      start = snap.value()->snapshot.last_seq;
       out.snapshot_seq = start;
     }
   }

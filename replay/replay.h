@@ -8,6 +8,11 @@
 // its checks (see store.h) and applies only the tail; the result is identical to a full replay
 // (tests/property checks this). `on_event` sees every applied event with its effects, e.g. for
 // building indexes or audit output.
+//
+// A journal with a base (journal.h: it starts after seq S, installed from a snapshot) holds no
+// state before S + 1 but a snapshot's: replay then always starts from the newest valid stored
+// snapshot at or after S that the targets allow, even when `use_snapshot` is false, and is an
+// Error when there is none, or when until_seq is before S.
 #pragma once
 
 #include <cstdint>
@@ -25,7 +30,10 @@ namespace qx::replay {
 struct ReplayOptions {
   std::optional<core::Seq> until_seq;         // stop after this seq
   std::optional<std::int64_t> until_time_ns;  // stop before the first event stamped after this
-  bool use_snapshot = false;
+  bool use_snapshot = false;                  // a based journal uses one regardless (see above)
+  // With a snapshot, start from one at or before this seq too (for on_event to see the events
+  // after it, e.g. to index them); by default the newest usable one.
+  std::optional<core::Seq> snapshot_max_seq;
   std::function<void(const core::Event&, const core::EffectBuffer&)> on_event;
   std::function<void(std::uint64_t bytes_read)> on_progress;  // called every 64K events
 };

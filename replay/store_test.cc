@@ -1,4 +1,5 @@
-// Snapshots and indexes in a real LMDB environment, and replay from journal + snapshot.
+// Snapshots and indexes in a real LMDB environment, and replay from journal + snapshot (also of a
+// journal that starts after a snapshot).
 #include "replay/store.h"
 
 #include <gtest/gtest.h>
@@ -106,6 +107,14 @@ TEST_F(StoreTest, ReplayFromSnapshotEqualsFullReplay) {
   EXPECT_EQ(c.value().snapshot_seq, Seq(10));
   EXPECT_EQ(c.value().engine.state_hash(), d.value().engine.state_hash());
   EXPECT_EQ(c.value().engine.last_seq(), Seq(15));
+  // Bounding the snapshot instead of the replay: from the one at 10, to the end.
+  ReplayOptions bounded = snap;
+  bounded.snapshot_max_seq = Seq(15);
+  auto e = replay_journal(dir_, bounded);
+  ASSERT_TRUE(e.ok()) << e.error().message;
+  EXPECT_EQ(e.value().snapshot_seq, Seq(10));
+  EXPECT_EQ(e.value().events_applied, 19u);
+  EXPECT_EQ(e.value().engine.state_hash(), state);
 }
 
 TEST_F(StoreTest, CorruptSnapshotIsSkippedForAnOlderOne) {
@@ -193,6 +202,117 @@ TEST_F(StoreTest, IndexesMatchALinearScan) {
   EXPECT_EQ(t.value(), (std::vector<std::uint64_t>{1, 2, 3}));
   ASSERT_TRUE(st.value().clear_indexes().ok());
   EXPECT_TRUE(st.value().lookup(IndexKey{IndexKind::kAccount, 1}).value().empty());
+}
+
+// A follower that installed a snapshot at seq 12 journals only records 13 onwards (base.qxb):
+// replay starts from a stored snapshot at or after 12, even without use_snapshot, and equals a
+// full replay of the leader's journal; without such a snapshot it is an Error.
+TEST_F(StoreTest, ABasedJournalReplaysFromASnapshotAtOrAfterItsBase) {
+  auto [state, effects] = write({});
+  constexpr std::uint64_t kBase = 12;
+  auto replay_until = [&](const fs::path& dir, std::optional<std::uint64_t> seq) {
+    ReplayOptions o;
+    if (seq) o.until_seq = Seq(*seq);
+    return replay_journal(dir, o);
+  };
+  fs::path b = dir_ / "based";
+  auto chain = chain_hash_at(dir_, Seq(kBase));
+  ASSERT_TRUE(chain.ok()) << chain.error().message;
+  ASSERT_TRUE(reset_journal_to_base(b, {Seq(kBase), chain.value()}).ok());
+  {
+    auto w = JournalWriter::open(b, {});
+    ASSERT_TRUE(w.ok()) << w.error().message;
+    auto r = JournalReader::open_at(dir_, Seq(kBase + 1));
+    ASSERT_TRUE(r.ok());
+    Record rec;
+    while (r.value().next(rec).value()) {
+      if (rec.seq > Seq(kBase)) {
+        ASSERT_TRUE(w.value().append_record(rec.raw).ok());
+      }
+    }
+    ASSERT_TRUE(w.value().commit().ok());
+    EXPECT_EQ(w.value().last_seq(), Seq(29));
+  }
+  // Puts A's state at `seq` into B's store (closed again: LMDB wants one handle per process).
+  auto put_snapshot_at = [&](std::uint64_t seq) {
+    auto at = replay_until(dir_, seq);
+    ASSERT_TRUE(at.ok()) << at.error().message;
+    auto st = Store::open(b);
+    ASSERT_TRUE(st.ok()) << st.error().message;
+    ASSERT_TRUE(st.value().put_snapshot(at.value().engine.snapshot()).ok());
+  };
+  const std::string no_snapshot = "journal " + b.string() +
+                                  " starts after seq 12 (installed from a snapshot) but the store "
+                                  "has no valid snapshot at or after seq 12";
+  auto none = replay_until(b, std::nullopt);
+  ASSERT_FALSE(none.ok());
+  EXPECT_NE(none.error().message.find(no_snapshot), std::string::npos) << none.error().message;
+  // A snapshot older than the base cannot be used either: records 11 and 12 are not journaled.
+  ASSERT_NO_FATAL_FAILURE(put_snapshot_at(10));
+  none = replay_until(b, std::nullopt);
+  ASSERT_FALSE(none.ok());
+  EXPECT_NE(none.error().message.find(no_snapshot), std::string::npos) << none.error().message;
+
+  ASSERT_NO_FATAL_FAILURE(put_snapshot_at(kBase));
+  for (bool use_snapshot : {false, true}) {
+    ReplayOptions o;
+    o.use_snapshot = use_snapshot;
+    auto r = replay_journal(b, o);
+    ASSERT_TRUE(r.ok()) << r.error().message;
+    EXPECT_EQ(r.value().snapshot_seq, Seq(kBase));
+    EXPECT_EQ(r.value().events_applied, 29 - kBase);
+    EXPECT_EQ(r.value().engine.last_seq(), Seq(29));
+    EXPECT_EQ(r.value().engine.state_hash(), state);
+    EXPECT_EQ(r.value().engine.effects_hash(), effects);
+  }
+  // Until a seq: after the base as in a full replay, at the base the snapshot, before it an Error.
+  for (std::uint64_t until : {kBase, kBase + 1, std::uint64_t{20}}) {
+    auto r = replay_until(b, until);
+    auto full = replay_until(dir_, until);
+    ASSERT_TRUE(r.ok() && full.ok()) << until;
+    EXPECT_EQ(r.value().engine.state_hash(), full.value().engine.state_hash()) << until;
+    EXPECT_EQ(r.value().engine.last_seq(), Seq(until));
+  }
+  auto before = replay_until(b, kBase - 1);
+  ASSERT_FALSE(before.ok());
+  EXPECT_NE(before.error().message.find("starts after seq 12"), std::string::npos)
+      << before.error().message;
+
+  // Until a time: a snapshot stamped after it is passed over for an older one at or after the
+  // base (there is no falling back to seq 1); a time before the base's snapshot is an Error.
+  ASSERT_NO_FATAL_FAILURE(put_snapshot_at(16));
+  ReplayOptions t;
+  t.until_time_ns = 14 * 30'000'000'000;  // seq 14's stamp
+  auto r = replay_journal(b, t);
+  auto full = replay_journal(dir_, t);
+  ASSERT_TRUE(r.ok() && full.ok()) << (r.ok() ? full.error().message : r.error().message);
+  EXPECT_EQ(r.value().snapshot_seq, Seq(kBase));
+  EXPECT_EQ(r.value().engine.last_seq(), Seq(14));
+  EXPECT_EQ(r.value().engine.state_hash(), full.value().engine.state_hash());
+  t.until_time_ns = 11 * 30'000'000'000;
+  auto early = replay_journal(b, t);
+  ASSERT_FALSE(early.ok());
+  EXPECT_NE(early.error().message.find("before every valid snapshot at or after seq 12"),
+            std::string::npos)
+      << early.error().message;
+
+  // To see (and index) every journaled event, start from a snapshot at or before the base.
+  ReplayOptions m;
+  std::vector<std::uint64_t> seen;
+  m.on_event = [&](const Event& ev, const EffectBuffer&) { seen.push_back(raw(ev.header.seq)); };
+  m.snapshot_max_seq = Seq(14);
+  auto from_base = replay_journal(b, m);
+  ASSERT_TRUE(from_base.ok()) << from_base.error().message;
+  EXPECT_EQ(from_base.value().snapshot_seq, Seq(kBase));
+  EXPECT_EQ(from_base.value().engine.state_hash(), state);
+  ASSERT_EQ(seen.size(), 29 - kBase);
+  EXPECT_EQ(seen.front(), kBase + 1);
+  m.snapshot_max_seq = Seq(kBase - 1);
+  auto below = replay_journal(b, m);
+  ASSERT_FALSE(below.ok());
+  EXPECT_NE(below.error().message.find(no_snapshot + " (the search was bounded at seq 11)"),
+            std::string::npos)
+      << below.error().message;
 }
 
 }  // namespace

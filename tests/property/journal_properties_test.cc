@@ -1,6 +1,7 @@
 // Properties of the journal, snapshots and indexes over generated command sequences, on real
 // files and a real LMDB: records round-trip, snapshot + tail equals a full replay at any split
-// point, and an index query equals a linear scan of the journal.
+// point (also for a journal that starts after the snapshot, as a follower's does after installing
+// one), and an index query equals a linear scan of the journal.
 #include <gtest/gtest.h>
 #include <rapidcheck/gtest.h>
 #include <unistd.h>
@@ -132,6 +133,61 @@ RC_GTEST_PROP(JournalProperties, SnapshotPlusTailEqualsFullReplay, ()) {
   RC_ASSERT(a.value().engine.effects_hash() == w.effects_hash);
   RC_ASSERT(b.value().engine.state_hash() == w.state_hash);
   RC_ASSERT(b.value().engine.effects_hash() == w.effects_hash);
+}
+
+// A follower installs the snapshot at a random seq S, resets its journal to base S and copies
+// the leader's records after S: the journals end on the same chain, and replay of the follower's
+// (from its snapshot, which it must use) equals a full replay of the leader's.
+RC_GTEST_PROP(JournalProperties, BasedJournalPlusSnapshotEqualsFullReplay, ()) {
+  Scenario s = *gen_scenario({.risk_params = true});
+  std::vector<core::Event> events = journalable(s);
+  std::size_t base = *rc::gen::inRange<std::size_t>(1, events.size() + 1);
+  TempDir leader, follower;
+  Written w = write(leader.path(), events, 0);
+  auto base_seq = core::Seq(base);
+  auto chain = replay::chain_hash_at(leader.path(), base_seq);
+  RC_ASSERT(chain.ok());
+  RC_ASSERT(replay::reset_journal_to_base(follower.path(), {base_seq, chain.value()}).ok());
+  {
+    replay::ReplayOptions until;
+    until.until_seq = base_seq;
+    auto at_base = replay::replay_journal(leader.path(), until);
+    RC_ASSERT(at_base.ok());
+    auto store = replay::Store::open(follower.path());
+    RC_ASSERT(store.ok());
+    RC_ASSERT(store.value().put_snapshot(at_base.value().engine.snapshot()).ok());
+  }
+  {
+    auto fw = replay::JournalWriter::open(follower.path(), fast_options());
+    RC_ASSERT(fw.ok());
+    RC_ASSERT(fw.value().last_seq() == base_seq);
+    if (base < events.size()) {
+      auto reader = replay::JournalReader::open_at(leader.path(), core::Seq(base + 1));
+      RC_ASSERT(reader.ok());
+      replay::Record rec;
+      while (true) {
+        auto more = reader.value().next(rec);
+        RC_ASSERT(more.ok());
+        if (!more.value()) break;
+        if (rec.seq > base_seq) {
+          RC_ASSERT(fw.value().append_record(rec.raw).ok());
+        }
+      }
+    }
+    RC_ASSERT(fw.value().commit().ok());
+  }
+  auto lv = replay::verify_journal(leader.path());
+  auto fv = replay::verify_journal(follower.path());
+  RC_ASSERT(lv.ok() && fv.ok());
+  RC_ASSERT(fv.value().last_seq == lv.value().last_seq);
+  RC_ASSERT(fv.value().last_chain == lv.value().last_chain);
+  RC_ASSERT(fv.value().base == std::optional(replay::JournalBase{base_seq, chain.value()}));
+  auto r = replay::replay_journal(follower.path(), {});
+  RC_ASSERT(r.ok());
+  RC_ASSERT(r.value().snapshot_seq == std::optional(base_seq));
+  RC_ASSERT(r.value().events_applied == events.size() - base);
+  RC_ASSERT(r.value().engine.state_hash() == w.state_hash);
+  RC_ASSERT(r.value().engine.effects_hash() == w.effects_hash);
 }
 
 RC_GTEST_PROP(JournalProperties, IndexQueryEqualsLinearScan, ()) {
