@@ -180,15 +180,7 @@ std::uint64_t rate(std::uint64_t n, double seconds) {
   return seconds > 0 ? static_cast<std::uint64_t>(static_cast<double>(n) / seconds) : 0;
 }
 
-std::string hex_chain(const replay::ChainHash& h) {
-  static constexpr char kDigits[] = "0123456789abcdef";
-  std::string out;
-  for (std::uint8_t b : h) {
-    out += kDigits[b >> 4];
-    out += kDigits[b & 15];
-  }
-  return out;
-}
+using replay::hex_chain;
 
 std::string csv_field(const std::string& s) {
   std::string out = "\"";

@@ -15,6 +15,33 @@ std::string hex64(std::uint64_t v) {
   return buf;
 }
 
+std::string hex_chain(const ChainHash& h) {
+  static constexpr char kDigits[] = "0123456789abcdef";
+  std::string out;
+  for (std::uint8_t b : h) {
+    out += kDigits[b >> 4];
+    out += kDigits[b & 15];
+  }
+  return out;
+}
+
+std::optional<ChainHash> parse_hex_chain(std::string_view text) {
+  ChainHash h{};
+  if (text.size() != 2 * h.size()) return std::nullopt;
+  auto digit = [](char c) -> int {
+    if (c >= '0' && c <= '9') return c - '0';
+    if (c >= 'a' && c <= 'f') return c - 'a' + 10;
+    if (c >= 'A' && c <= 'F') return c - 'A' + 10;
+    return -1;
+  };
+  for (std::size_t i = 0; i < h.size(); ++i) {
+    const int hi = digit(text[2 * i]), lo = digit(text[2 * i + 1]);
+    if (hi < 0 || lo < 0) return std::nullopt;
+    h[i] = static_cast<std::uint8_t>(hi * 16 + lo);
+  }
+  return h;
+}
+
 namespace {
 
 // The snapshot replay starts from, or nullopt for a replay from seq 1. Without a base this is the
@@ -83,7 +110,17 @@ Result<ReplayResult> replay_journal(const std::filesystem::path& dir,
   core::Seq start{};
   auto base = read_journal_base(dir);
   if (!base) return base.error();
-  if (options.use_snapshot || base.value()) {
+  if (options.start_from != nullptr) {
+    if (base.value() && options.start_from->last_seq < base.value()->seq) {
+      return Error{"journal " + dir.string() + " starts after seq " +
+                   std::to_string(core::raw(base.value()->seq)) +
+                   ": the snapshot given to start from is at seq " +
+                   std::to_string(core::raw(options.start_from->last_seq))};
+    }
+    out.engine = core::Engine::restore(*options.start_from);
+    start = options.start_from->last_seq;
+    out.snapshot_seq = start;
+  } else if (options.use_snapshot || base.value()) {
     auto snap = start_snapshot(dir, options, base.value(), out.notes);
     if (!snap) return snap.error();
     if (snap.value()) {

@@ -20,9 +20,11 @@
 #include <functional>
 #include <optional>
 #include <string>
+#include <string_view>
 #include <vector>
 
 #include "core/engine.h"
+#include "replay/journal.h"
 #include "replay/result.h"
 
 namespace qx::replay {
@@ -34,6 +36,9 @@ struct ReplayOptions {
   // With a snapshot, start from one at or before this seq too (for on_event to see the events
   // after it, e.g. to index them); by default the newest usable one.
   std::optional<core::Seq> snapshot_max_seq;
+  // Start from this snapshot instead of one from the store, which is then not opened (a server
+  // whose store another thread may have open); on a based journal it must be at or after the base.
+  const core::Snapshot* start_from = nullptr;
   std::function<void(const core::Event&, const core::EffectBuffer&)> on_event;
   std::function<void(std::uint64_t bytes_read)> on_progress;  // called every 64K events
 };
@@ -49,5 +54,8 @@ Result<ReplayResult> replay_journal(const std::filesystem::path& dir, const Repl
 
 // Hex text of a 64-bit hash, 16 digits (the form every tool prints).
 std::string hex64(std::uint64_t v);
+// Hex text of a chain hash, 64 lowercase digits; and back (nullopt unless exactly 64 hex digits).
+std::string hex_chain(const ChainHash& h);
+std::optional<ChainHash> parse_hex_chain(std::string_view text);
 
 }  // namespace qx::replay

@@ -7,6 +7,7 @@
 #include <unistd.h>
 
 #include <algorithm>
+#include <cctype>
 
 #include "core/test_support.h"
 #include "replay/journal.h"
@@ -313,6 +314,45 @@ TEST_F(StoreTest, ABasedJournalReplaysFromASnapshotAtOrAfterItsBase) {
   EXPECT_NE(below.error().message.find(no_snapshot + " (the search was bounded at seq 11)"),
             std::string::npos)
       << below.error().message;
+
+  // A snapshot handed in (a server whose store another thread may hold) replaces the store's;
+  // the store is not opened. One before the base is refused.
+  fs::rename(b / "lmdb", b / "lmdb-away");
+  auto at_base = replay_until(dir_, kBase);
+  ASSERT_TRUE(at_base.ok());
+  const Snapshot snap = at_base.value().engine.snapshot();
+  ReplayOptions given;
+  given.start_from = &snap;
+  auto handed = replay_journal(b, given);
+  ASSERT_TRUE(handed.ok()) << handed.error().message;
+  EXPECT_EQ(handed.value().snapshot_seq, Seq(kBase));
+  EXPECT_EQ(handed.value().engine.state_hash(), state);
+  EXPECT_FALSE(fs::exists(b / "lmdb"));
+  const Snapshot old = replay_until(dir_, 10).value().engine.snapshot();
+  given.start_from = &old;
+  auto refused = replay_journal(b, given);
+  ASSERT_FALSE(refused.ok());
+  EXPECT_NE(refused.error().message.find("the snapshot given to start from is at seq 10"),
+            std::string::npos)
+      << refused.error().message;
+}
+
+TEST(ChainHex, RoundTripsAndRefusesAnythingButSixtyFourHexDigits) {
+  ChainHash h{};
+  for (std::size_t i = 0; i < h.size(); ++i) h[i] = static_cast<std::uint8_t>(i * 37 + 5);
+  const std::string text = hex_chain(h);
+  EXPECT_EQ(text.size(), 64u);
+  EXPECT_EQ(text.substr(0, 6), "052a4f");
+  EXPECT_EQ(parse_hex_chain(text), h);
+  std::string upper = text;
+  for (char& c : upper) c = static_cast<char>(std::toupper(static_cast<unsigned char>(c)));
+  EXPECT_EQ(parse_hex_chain(upper), h);
+  EXPECT_FALSE(parse_hex_chain(text.substr(1)));
+  EXPECT_FALSE(parse_hex_chain(text + "0"));
+  EXPECT_FALSE(parse_hex_chain(""));
+  std::string bad = text;
+  bad[10] = 'g';
+  EXPECT_FALSE(parse_hex_chain(bad));
 }
 
 }  // namespace
