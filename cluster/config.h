@@ -36,11 +36,12 @@
 //                                                 default settings), so 1 acts as 2 there
 //   state_hash_every          no        1000      1-10^9: the leader ships {seq, state_hash}
 //                                                 every this many events
-//   catch_up_events_max       no        1000000   1-10^12: a follower further behind than this
-//                                                 installs the leader's newest acknowledged
-//                                                 snapshot instead of catching up record by
-//                                                 record (and always when its records end
-//                                                 before the leader's journal starts)
+//   catch_up_events_max       no        1000000   1-10^12: a follower is sent the leader's newest
+//                                                 acknowledged snapshot instead of records when
+//                                                 that snapshot is more than this many events
+//                                                 past the follower's last (and always when its
+//                                                 records end before the leader's journal
+//                                                 starts)
 //   tls                       no        (none)    an object (below): every replication
 //                                                 connection, both ways, is mutual TLS; absent,
 //                                                 plain TCP

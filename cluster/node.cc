@@ -319,9 +319,10 @@ std::optional<core::Seq> Node::snapshot_for(core::Seq last) const {
   const auto s = log_.snapshot();
   if (!s || *s <= last || *s < log_.base()) return std::nullopt;
   if (last < log_.base()) return s;  // the records it lacks are not here: nothing else will do
-  const std::uint64_t behind =
-      core::raw(log_.last()) - std::min(core::raw(log_.last()), core::raw(last));
-  if (behind > config_.catch_up_events_max && *s <= acknowledged_) return s;
+  // Worth it only when the snapshot saves more records than catch_up_events_max: a follower
+  // that just installed one is not sent the next one the leader wrote meanwhile.
+  const std::uint64_t saved = core::raw(*s) - core::raw(last);
+  if (saved > config_.catch_up_events_max && *s <= acknowledged_) return s;
   return std::nullopt;
 }
 

@@ -16,14 +16,14 @@
 // Acknowledge).
 //
 // Snapshot install: a follower whose journal ends before the leader's journal starts (its base),
-// or more than catch_up_events_max records behind when the leader has a snapshot it has already
-// acknowledged past, is sent that snapshot instead (SendSnapshot; the bytes travel beside, in
-// chunks the follower's driver stages; then InstallSnapshot). The follower's node answers with
-// Install, its driver replaces journal and engine, and it says Hello again from the snapshot's
-// seq. A snapshot the leader had not yet acknowledged is sent only when nothing else can be (the
-// follower's records end before the leader's base): a later leader that lacks its last events
-// makes the follower cut below its own base, which its driver does by discarding its journal,
-// and it is sent a snapshot again.
+// or more than catch_up_events_max records before the leader's newest snapshot when the leader
+// has acknowledged past that snapshot, is sent that snapshot instead (SendSnapshot; the bytes
+// travel beside, in chunks the follower's driver stages; then InstallSnapshot). The follower's node
+// answers with Install, its driver replaces journal and engine, and it says Hello again from the
+// snapshot's seq. A snapshot the leader had not yet acknowledged is sent only when nothing else can
+// be (the follower's records end before the leader's base): a later leader that lacks its last
+// events makes the follower cut below its own base, which its driver does by discarding its
+// journal, and it is sent a snapshot again.
 //
 // The driver must carry out a step's outputs in order, and must write a Publish's `fenced` to its
 // own disk (durably) before putting the record in etcd: a fence forgotten by a restart could let
