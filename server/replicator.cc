@@ -28,7 +28,9 @@
 
 #include "cluster/node.h"
 #include "cluster/wire.h"
+#include "replay/codec.h"
 #include "replay/journal.h"
+#include "replay/replay.h"
 #include "replay/store.h"
 #include "server/etcd.h"
 #include "server/log.h"
@@ -88,6 +90,17 @@ std::uint64_t fault_state_hash_from() {
   return *end == '\0' ? n : 0;
 }
 
+// The files of a snapshot a follower receives (see replicator.h).
+fs::path install_marker(const fs::path& data) {
+  return data / "cluster-install";
+}
+fs::path install_bytes(const fs::path& data) {
+  return data / "cluster-install.snap";
+}
+fs::path install_part(const fs::path& data) {
+  return data / "cluster-install.snap.part";
+}
+
 std::optional<std::uint64_t> read_number(const fs::path& path) {
   std::ifstream in(path);
   std::uint64_t v = 0;
@@ -111,6 +124,14 @@ struct Replicator::Impl {
       while (queued_chains.size() > 65'536) queued_chains.erase(queued_chains.begin());
     }
     std::atomic<std::uint64_t> epoch{0};
+    std::uint64_t base_seq = 0;    // the journal starts after it (set before any thread runs)
+    Snapshotter* snaps = nullptr;  // the store's snapshots
+    core::Seq base() const override { return core::Seq(base_seq); }
+    std::optional<core::Seq> snapshot() const override {
+      const auto s = snaps->stored();
+      if (!s || core::raw(*s) < base_seq || core::raw(*s) > durable_seq.load()) return std::nullopt;
+      return s;
+    }
     core::Seq last() const override {
       return core::Seq(std::max(durable_seq.load(), queued_seq.load()));
     }
@@ -256,17 +277,22 @@ struct Replicator::Impl {
     std::vector<std::pair<core::Seq, std::uint64_t>> hashes;
   };
 
-  Impl(cluster::ClusterConfig c, fs::path d, Sequencer& s, Metrics& m, OnTerm f,
+  Impl(cluster::ClusterConfig c, fs::path d, Sequencer& s, Snapshotter& sn, Metrics& m, OnTerm f,
        std::shared_ptr<asio::ssl::context> t)
       : config(std::move(c)),
         data(std::move(d)),
         seq(s),
+        snapshots(sn),
         metrics(m),
         on_term(std::move(f)),
         tls(std::move(t)),
         tick(io),
         acceptor(io) {
     log.journal = data / "journal";
+    log.snaps = &snapshots;
+    if (auto b = replay::read_journal_base(log.journal); b && b.value()) {
+      log.base_seq = core::raw(b.value()->seq);
+    }
     log.durable_seq = core::raw(seq.engine().last_seq());
     log.epoch = seq.engine().epoch();
     const std::string prefix = "/qx/" + config.name + "/";
@@ -308,6 +334,7 @@ struct Replicator::Impl {
     schedule_tick();
     io_thread = std::thread([this] { io.run(); });
     etcd_thread = std::thread([this] { etcd_loop(); });
+    worker_thread = std::thread([this] { work_loop(); });
     log_event(LogLevel::kInfo, "cluster_started",
               {{"node", config.node},
                {"replication", config.self().replication},
@@ -324,6 +351,12 @@ struct Replicator::Impl {
     }
     ecv.notify_all();
     if (etcd_thread.joinable()) etcd_thread.join();
+    {
+      std::lock_guard lock(wmu);
+      wstop = true;
+    }
+    wcv.notify_all();
+    if (worker_thread.joinable()) worker_thread.join();  // no store read outlives stop()
     asio::post(io, [this] {
       stopped = true;
       boost::system::error_code ignored;
@@ -540,6 +573,166 @@ struct Replicator::Impl {
 
   void on(const cluster::Append&) {}  // carried out where the records are (on_frame)
 
+  // Leader: the store is read and the snapshot encoded on the worker thread; the I/O thread
+  // queues it on the follower's connection if that is still this term's.
+  void on(const cluster::SendSnapshot& s) {
+    const std::uint64_t epoch = node->epoch();
+    background([this, s, epoch] {
+      std::string error;
+      auto found = snapshots.read(s.seq);
+      if (!found) {
+        error = found.error().message;
+      } else if (!found.value().found) {
+        error = "no valid snapshot at or before seq " + std::to_string(core::raw(s.seq));
+      }
+      if (!error.empty()) return snapshot_not_sent(s.to, error);
+      const replay::LoadedSnapshot& snap = *found.value().found;
+      const core::Seq at = snap.snapshot.last_seq;
+      auto bytes = replay::encode_snapshot(snap.snapshot);
+      auto chain = replay::chain_hash_at(log.journal, at);
+      if (!bytes) return snapshot_not_sent(s.to, bytes.error().message);
+      if (!chain) return snapshot_not_sent(s.to, chain.error().message);
+      auto shared = std::make_shared<std::vector<std::uint8_t>>(std::move(bytes).value());
+      asio::post(io, [this, s, epoch, at, hash = snap.state_hash, chain = chain.value(), shared] {
+        send_snapshot(s.to, epoch, cluster::InstallSnapshot{epoch, at, chain, hash}, *shared);
+      });
+    });
+  }
+
+  void snapshot_not_sent(NodeId to, const std::string& error) {
+    log_event(LogLevel::kError, "snapshot_send_failed", {{"to", to}, {"error", error}});
+    // The follower says hello again on a new connection, and the node decides again.
+    asio::post(io, [this, to] {
+      if (auto c = followers.find(to); c != followers.end()) c->second->close();
+    });
+  }
+
+  void send_snapshot(NodeId to, std::uint64_t epoch, const cluster::InstallSnapshot& install,
+                     const std::vector<std::uint8_t>& bytes) {
+    auto c = followers.find(to);
+    if (node->role() != cluster::NodeRole::kLeader || node->epoch() != epoch ||
+        c == followers.end() || c->second->closed) {
+      return;
+    }
+    std::string frames;
+    for (std::size_t off = 0; off < bytes.size(); off += cluster::kSnapshotChunkBytes) {
+      const std::size_t n = std::min(cluster::kSnapshotChunkBytes, bytes.size() - off);
+      const auto from = bytes.begin() + static_cast<std::ptrdiff_t>(off);
+      cluster::append_peer_frame(
+          frames, cluster::SnapshotChunk{epoch,
+                                         install.seq,
+                                         off,
+                                         bytes.size(),
+                                         {from, from + static_cast<std::ptrdiff_t>(n)}});
+    }
+    cluster::append_peer_frame(frames, install);
+    c->second->send(frames);
+    log_event(LogLevel::kInfo, "snapshot_sent",
+              {{"to", to},
+               {"seq", core::raw(install.seq)},
+               {"bytes", bytes.size()},
+               {"state_hash", replay::hex64(install.state_hash)}});
+  }
+
+  // Follower: the chunks of a snapshot, staged on disk in order.
+  struct Staging {
+    int fd = -1;
+    std::uint64_t epoch = 0, seq = 0, total = 0, have = 0;
+  };
+
+  void drop_staging() {
+    if (staging.fd >= 0) ::close(staging.fd);
+    staging = Staging{};
+    std::error_code ignored;
+    fs::remove(install_part(data), ignored);
+  }
+
+  // Stages one chunk; an Error for one out of order or a failed write.
+  std::string stage(const cluster::SnapshotChunk& c) {
+    if (c.offset == 0) {
+      drop_staging();
+      staging.fd =
+          ::open(install_part(data).c_str(), O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0600);
+      if (staging.fd < 0) return "cannot create " + install_part(data).string();
+      staging.epoch = c.epoch;
+      staging.seq = core::raw(c.seq);
+      staging.total = c.total;
+    } else if (staging.fd < 0 || c.epoch != staging.epoch || core::raw(c.seq) != staging.seq ||
+               c.total != staging.total || c.offset != staging.have) {
+      return "a snapshot chunk out of order (seq " + std::to_string(core::raw(c.seq)) + " offset " +
+             std::to_string(c.offset) + ")";
+    }
+    std::size_t done = 0;
+    while (done < c.data.size()) {
+      const ssize_t n = ::write(staging.fd, c.data.data() + done, c.data.size() - done);
+      if (n <= 0)
+        return "cannot write " + install_part(data).string() + ": " + std::strerror(errno);
+      done += static_cast<std::size_t>(n);
+    }
+    staging.have += c.data.size();
+    return {};
+  }
+
+  // Follower: the whole snapshot is staged; make it durable, mark it, restart to install it.
+  void on(const cluster::Install& i) {
+    const auto& m = pending_install;
+    std::string error;
+    if (!m || m->seq != i.seq || staging.fd < 0 || staging.seq != core::raw(i.seq) ||
+        staging.epoch != m->epoch || staging.have != staging.total) {
+      error = "the snapshot at seq " + std::to_string(core::raw(i.seq)) + " did not arrive whole";
+    } else if (::fsync(staging.fd) != 0) {
+      error = "cannot sync " + install_part(data).string();
+    }
+    if (error.empty()) {
+      ::close(staging.fd);
+      staging.fd = -1;
+      std::error_code ec;
+      fs::rename(install_part(data), install_bytes(data), ec);
+      if (ec) error = "cannot rename " + install_part(data).string() + ": " + ec.message();
+    }
+    if (!error.empty()) {
+      log_event(LogLevel::kError, "snapshot_install_failed", {{"error", error}});
+      drop_staging();
+      if (upstream) upstream->close();  // a new hello, a new decision
+      return;
+    }
+    const json marker{{"seq", core::raw(m->seq)},
+                      {"chain", replay::hex_chain(m->chain)},
+                      {"state_hash", replay::hex64(m->state_hash)},
+                      {"bytes", staging.total}};
+    write_durably(install_marker(data), marker.dump() + "\n");
+    log_event(
+        LogLevel::kWarn, "snapshot_received",
+        {{"seq", core::raw(m->seq)}, {"bytes", staging.total}, {"last", log.durable_seq.load()}});
+    reexec();
+  }
+
+  // ---------------------------------------------------------------------------------------------
+  // The worker thread: slow reads (the store) off the I/O thread.
+
+  void background(std::function<void()> job) {
+    {
+      std::lock_guard lock(wmu);
+      if (wstop) return;
+      wjobs.push_back(std::move(job));
+    }
+    wcv.notify_one();
+  }
+
+  void work_loop() {
+    while (true) {
+      std::function<void()> job;
+      {
+        std::unique_lock lock(wmu);
+        wcv.wait(lock, [&] { return wstop || !wjobs.empty(); });
+        if (wstop) return;
+        job = std::move(wjobs.front());
+        wjobs.pop_front();
+      }
+      job();
+    }
+  }
+
   void on(const cluster::Cut& c) {
     log_event(LogLevel::kWarn, "journal_cut_needed",
               {{"keep_last", core::raw(c.keep_last)}, {"last", log.durable_seq.load()}});
@@ -675,6 +868,20 @@ struct Replicator::Impl {
   }
 
   void on_frame(Conn& conn, cluster::DecodedPeerFrame d) {
+    if (const auto* chunk = std::get_if<cluster::SnapshotChunk>(&d.frame)) {
+      if (!conn.outgoing || upstream.get() != &conn) {
+        log_event(LogLevel::kWarn, "replication_frame_refused",
+                  {{"peer", conn.peer}, {"error", "a snapshot chunk from a follower"}});
+        return conn.close();
+      }
+      if (node->role() == cluster::NodeRole::kLeader || chunk->epoch != node->epoch()) return;
+      if (auto error = stage(*chunk); !error.empty()) {
+        log_event(LogLevel::kError, "snapshot_install_failed", {{"error", error}});
+        drop_staging();
+        return conn.close();
+      }
+      return;
+    }
     if (const auto* check = std::get_if<cluster::StateCheck>(&d.frame)) {
       if (conn.outgoing && upstream.get() == &conn && node->role() != cluster::NodeRole::kLeader &&
           check->epoch == node->epoch()) {
@@ -688,7 +895,8 @@ struct Replicator::Impl {
     const bool from_leader = std::holds_alternative<cluster::Heartbeat>(m) ||
                              std::holds_alternative<cluster::Probe>(m) ||
                              std::holds_alternative<cluster::Truncate>(m) ||
-                             std::holds_alternative<cluster::Records>(m);
+                             std::holds_alternative<cluster::Records>(m) ||
+                             std::holds_alternative<cluster::InstallSnapshot>(m);
     if (from_leader != conn.outgoing || (conn.outgoing && upstream.get() != &conn)) {
       log_event(
           LogLevel::kWarn, "replication_frame_refused",
@@ -723,6 +931,7 @@ struct Replicator::Impl {
       metrics.cluster_followers(followers.size());
       publish_peers();
     }
+    if (const auto* install = std::get_if<cluster::InstallSnapshot>(&m)) pending_install = *install;
     const auto outs = node->step(cluster::Received{conn.peer, m});
     for (const cluster::Output& o : outs) {
       if (const auto* a = std::get_if<cluster::Append>(&o)) {
@@ -999,6 +1208,7 @@ struct Replicator::Impl {
   cluster::ClusterConfig config;
   fs::path data;
   Sequencer& seq;
+  Snapshotter& snapshots;
   Metrics& metrics;
   const std::uint64_t fault_hash_from = fault_state_hash_from();  // 0: no fault (tests only)
   OnTerm on_term;
@@ -1030,6 +1240,14 @@ struct Replicator::Impl {
     bool measured = false;  // lag holds a measurement (its group was still in memory)
   };
   std::map<NodeId, PeerProgress> progress;  // leader: each follower's acknowledgements this term
+  Staging staging;                          // follower: a snapshot arriving
+  std::optional<cluster::InstallSnapshot> pending_install;  // follower: its closing message
+
+  std::thread worker_thread;
+  std::mutex wmu;
+  std::condition_variable wcv;
+  std::deque<std::function<void()>> wjobs;
+  bool wstop = false;
 
   std::thread etcd_thread;
   std::mutex emu;
@@ -1047,10 +1265,10 @@ struct Replicator::Impl {
 };
 
 Replicator::Replicator(cluster::ClusterConfig config, std::filesystem::path data_dir,
-                       Sequencer& sequencer, Metrics& metrics, OnTerm on_term,
-                       std::shared_ptr<boost::asio::ssl::context> tls)
-    : impl_(std::make_unique<Impl>(std::move(config), std::move(data_dir), sequencer, metrics,
-                                   std::move(on_term), std::move(tls))) {}
+                       Sequencer& sequencer, Snapshotter& snapshots, Metrics& metrics,
+                       OnTerm on_term, std::shared_ptr<boost::asio::ssl::context> tls)
+    : impl_(std::make_unique<Impl>(std::move(config), std::move(data_dir), sequencer, snapshots,
+                                   metrics, std::move(on_term), std::move(tls))) {}
 
 std::shared_ptr<boost::asio::ssl::context> Replicator::make_tls(
     const cluster::ClusterConfig& config) {
@@ -1122,6 +1340,21 @@ void Replicator::apply_pending_cut(const std::filesystem::path& data_dir,
   const fs::path marker = data_dir / "cluster-cut";
   const auto keep = read_number(marker);
   if (!keep) return;
+  auto base = replay::read_journal_base(journal_dir);
+  if (!base) throw std::runtime_error("journal base: " + base.error().message);
+  if (base.value() && *keep < core::raw(base.value()->seq)) {
+    // The fork lies before this journal's first record: nothing of it can be kept. Without a
+    // journal the leader sends a snapshot (or every record).
+    std::error_code ec;
+    const auto removed = fs::remove_all(journal_dir, ec);
+    if (ec) throw std::runtime_error("discarding " + journal_dir.string() + ": " + ec.message());
+    log_event(LogLevel::kWarn, "journal_discarded",
+              {{"keep_last", *keep}, {"base", core::raw(base.value()->seq)}, {"files", removed}});
+    out << "qx serve: discarded the journal (it starts after seq " << core::raw(base.value()->seq)
+        << ", the leader's history forks at " << *keep << ")\n";
+    fs::remove(marker);
+    return;
+  }
   auto cut = replay::cut_journal_after(journal_dir, core::Seq(*keep));
   if (!cut)
     throw std::runtime_error("cutting the journal after seq " + std::to_string(*keep) + ": " +
@@ -1147,6 +1380,92 @@ void Replicator::apply_pending_cut(const std::filesystem::path& data_dir,
   out << "qx serve: cut " << r.records << " records the leader never had (seq "
       << core::raw(r.first_cut) << " to " << core::raw(r.last_cut) << ")\n";
   fs::remove(marker);
+}
+
+namespace {
+
+// The staged snapshot and what its marker says of it; an Error when they do not agree.
+struct StagedSnapshot {
+  core::Snapshot snapshot;
+  replay::JournalBase base;
+  std::uint64_t state_hash = 0;
+  std::uint64_t bytes = 0;
+};
+
+replay::Result<StagedSnapshot> read_staged(const fs::path& data) {
+  std::ifstream in(install_marker(data));
+  const json m = json::parse(in, nullptr, false);
+  if (!m.is_object() || !m.contains("seq") || !m["seq"].is_number_unsigned() ||
+      !m.contains("chain") || !m["chain"].is_string() || !m.contains("state_hash") ||
+      !m["state_hash"].is_string()) {
+    return replay::Error{install_marker(data).string() + " is not a snapshot marker"};
+  }
+  StagedSnapshot st;
+  st.base.seq = core::Seq(m["seq"].get<std::uint64_t>());
+  const auto chain = replay::parse_hex_chain(m["chain"].get<std::string>());
+  if (!chain) return replay::Error{install_marker(data).string() + ": chain is not 64 hex digits"};
+  st.base.chain = *chain;
+  st.state_hash = std::strtoull(m["state_hash"].get<std::string>().c_str(), nullptr, 16);
+  std::ifstream file(install_bytes(data), std::ios::binary);
+  const std::vector<std::uint8_t> bytes((std::istreambuf_iterator<char>(file)), {});
+  st.bytes = bytes.size();
+  auto snap = replay::decode_snapshot(bytes);
+  if (!snap) return replay::Error{install_bytes(data).string() + ": " + snap.error().message};
+  st.snapshot = std::move(snap).value();
+  if (st.snapshot.last_seq != st.base.seq) {
+    return replay::Error{"the staged snapshot is at seq " +
+                         std::to_string(core::raw(st.snapshot.last_seq)) + ", its marker says " +
+                         std::to_string(core::raw(st.base.seq))};
+  }
+  if (const std::uint64_t h = core::hash_snapshot(st.snapshot); h != st.state_hash) {
+    return replay::Error{"the staged snapshot's state hash is " + replay::hex64(h) +
+                         ", the leader's " + replay::hex64(st.state_hash)};
+  }
+  return st;
+}
+
+}  // namespace
+
+void Replicator::apply_pending_install(const std::filesystem::path& data_dir,
+                                       const std::filesystem::path& journal_dir,
+                                       std::ostream& out) {
+  if (!fs::exists(install_marker(data_dir))) {
+    std::error_code ignored;  // a transfer the last run did not finish
+    fs::remove(install_part(data_dir), ignored);
+    fs::remove(install_bytes(data_dir), ignored);
+    return;
+  }
+  auto staged = read_staged(data_dir);
+  if (!staged) {
+    log_event(LogLevel::kError, "snapshot_install_failed", {{"error", staged.error().message}});
+    out << "qx serve: dropped a received snapshot: " << staged.error().message << '\n';
+  } else {
+    const StagedSnapshot& st = staged.value();
+    // The store first: with the old journal still whole, a crash here leaves a snapshot past its
+    // end, which recovery does not use, and the marker repeats the install.
+    {
+      auto store = replay::Store::open(journal_dir);
+      if (!store) throw std::runtime_error("snapshot store: " + store.error().message);
+      if (auto n = store.value().forget_after(core::Seq{}); !n) {
+        throw std::runtime_error("forgetting the old snapshots: " + n.error().message);
+      }
+      if (auto p = store.value().put_snapshot(st.snapshot); !p) {
+        throw std::runtime_error("storing the received snapshot: " + p.error().message);
+      }
+    }
+    auto reset = replay::reset_journal_to_base(journal_dir, st.base);
+    if (!reset) throw std::runtime_error("journal reset: " + reset.error().message);
+    log_event(LogLevel::kWarn, "snapshot_installed",
+              {{"seq", core::raw(st.base.seq)},
+               {"state_hash", replay::hex64(st.state_hash)},
+               {"bytes", st.bytes},
+               {"segments_removed", reset.value().segments},
+               {"bytes_removed", reset.value().bytes}});
+    out << "qx serve: installed the leader's snapshot at seq " << core::raw(st.base.seq) << " ("
+        << reset.value().segments << " journal segments replaced)\n";
+  }
+  fs::remove(install_bytes(data_dir));
+  fs::remove(install_marker(data_dir));
 }
 
 }  // namespace qx::server

@@ -33,7 +33,19 @@
 //
 // A follower told to cut its journal (records the new leader never had) writes DATA/cluster-cut
 // with the seq to keep and re-executes itself; at start-up serve cuts the journal there, logs
-// what it cut (journal_cut) and recovers as usual.
+// what it cut (journal_cut) and recovers as usual. A cut before the journal's base (it started
+// from a snapshot) discards the whole journal and its store (journal_discarded); the leader then
+// sends a snapshot.
+//
+// Snapshot install (docs/cluster.md): a leader told to send a follower a snapshot reads it from
+// the store (Snapshotter::read) and encodes it on a worker thread, then queues it on the
+// follower's connection in chunks of 16 MiB and an InstallSnapshot (snapshot_sent). The follower
+// stages the chunks in DATA/cluster-install.snap.part; on the InstallSnapshot it fsyncs them,
+// writes DATA/cluster-install ({"seq","chain","state_hash","bytes"}) durably and re-executes
+// itself. At start-up serve checks the staged snapshot (its seq and state hash), replaces the
+// store's snapshots and indexes with it, resets the journal to start after its seq
+// (replay::reset_journal_to_base), logs snapshot_installed and recovers from it. A crash at any
+// point repeats the install at the next start, or leaves the old journal as it was.
 //
 // Caveats: users.json, the JWT secret and TLS files are per node: give every node the same ones.
 // QX_ADMIN_PASSWORD puts user admin in each node's users.json; the config file's engine_limits
@@ -55,6 +67,7 @@
 
 #include "cluster/config.h"
 #include "server/sequencer.h"
+#include "server/snapshots.h"
 
 namespace boost::asio::ssl {
 class context;
@@ -71,8 +84,10 @@ class Replicator {
   // it journals is replicated like any event: the config's engine limits, the first admin.
   // tls: make_tls(config); nullptr for plain TCP.
   using OnTerm = std::function<void(Sequencer::Ctx&, bool first)>;
+  // snapshots: the node's Snapshotter, whose store a leader reads to send followers snapshots.
   Replicator(cluster::ClusterConfig config, std::filesystem::path data_dir, Sequencer& sequencer,
-             Metrics& metrics, OnTerm on_term, std::shared_ptr<boost::asio::ssl::context> tls);
+             Snapshotter& snapshots, Metrics& metrics, OnTerm on_term,
+             std::shared_ptr<boost::asio::ssl::context> tls);
   ~Replicator();
   Replicator(const Replicator&) = delete;
   Replicator& operator=(const Replicator&) = delete;
@@ -89,6 +104,11 @@ class Replicator {
   // after cutting. Called by serve before the journal is opened.
   static void apply_pending_cut(const std::filesystem::path& data_dir,
                                 const std::filesystem::path& journal_dir, std::ostream& out);
+  // Installs the snapshot a previous run received (DATA/cluster-install), if any; removes the
+  // staged files after. A staged snapshot that fails its checks is logged and dropped (the
+  // leader sends another). Called by serve before apply_pending_cut.
+  static void apply_pending_install(const std::filesystem::path& data_dir,
+                                    const std::filesystem::path& journal_dir, std::ostream& out);
 
   // What `GET /api/cluster/status` and `qx cluster status` show (docs/cluster.md).
   struct Peer {  // a leader's view of one follower this term

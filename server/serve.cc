@@ -467,7 +467,10 @@ int serve(const ServeOptions& options, std::ostream& out) {
   const DataDirLock lock(data);
 
   // A cluster's follower told to cut records its new leader never had did so by restarting.
-  if (cluster) Replicator::apply_pending_cut(data, journal, out);
+  if (cluster) {
+    Replicator::apply_pending_install(data, journal, out);
+    Replicator::apply_pending_cut(data, journal, out);
+  }
   // Recovery: the writer cuts a torn tail first; then snapshot + tail through the engine (a
   // snapshot past the journal's end, left by a cut, is not used).
   auto writer = unwrap(replay::JournalWriter::open(journal, {}), "journal " + journal.string());
@@ -589,10 +592,23 @@ int serve(const ServeOptions& options, std::ostream& out) {
   }
 
   const core::Seq start_seq = sequencer.engine().last_seq();
-  history_thread = std::thread([&klines, journal, start_seq] {
+  history_thread = std::thread([&klines, &snapshots, journal, start_seq] {
     Klines history;
     replay::ReplayOptions ko;
     ko.until_seq = start_seq;
+    // A journal installed from a snapshot has no trades before it: history starts there, from
+    // the snapshot read under the Snapshotter's lock (LMDB is opened once per process at a time).
+    std::optional<core::Snapshot> from;
+    if (auto base = replay::read_journal_base(journal); base && base.value()) {
+      auto found = snapshots.read(base.value()->seq);
+      if (!found || !found.value().found) {
+        log_event(LogLevel::kError, "klines_history_failed",
+                  {{"error", found ? "no snapshot at the journal's base" : found.error().message}});
+        return;
+      }
+      from = std::move(found.value().found->snapshot);
+      ko.start_from = &*from;
+    }
     ko.on_event = [&history](const core::Event& ev, const core::EffectBuffer& fx) {
       history.on_event(ev, fx);
     };
@@ -615,7 +631,7 @@ int serve(const ServeOptions& options, std::ostream& out) {
     const bool demo = options.demo;
     const bool admin = auth.has_user("admin") && !auth.is_demo_user("admin");
     replicator.emplace(
-        *cluster, data, sequencer, metrics,
+        *cluster, data, sequencer, snapshots, metrics,
         [demo, admin, limits = config.engine_limits](Sequencer::Ctx& c, bool first) {
           if (first && demo) journal_demo(c);
           if (limits && *limits != c.engine().limits()) {

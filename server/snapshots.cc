@@ -1,5 +1,6 @@
 #include "server/snapshots.h"
 
+#include <algorithm>
 #include <chrono>
 #include <exception>
 #include <string>
@@ -15,7 +16,8 @@ Snapshotter::Snapshotter(std::filesystem::path journal_dir, std::uint64_t every_
     : journal_dir_(std::move(journal_dir)),
       every_events_(every_events),
       metrics_(metrics),
-      next_seq_((last_snapshot ? core::raw(*last_snapshot) : 0) + every_events) {
+      next_seq_((last_snapshot ? core::raw(*last_snapshot) : 0) + every_events),
+      stored_(last_snapshot ? core::raw(*last_snapshot) : 0) {
   if (every_events_ > 0) writer_ = std::thread([this] { write_loop(); });
 }
 
@@ -50,6 +52,19 @@ void Snapshotter::stop() {
   if (writer_.joinable()) writer_.join();
 }
 
+std::optional<core::Seq> Snapshotter::stored() const {
+  const std::uint64_t s = stored_.load();
+  if (s == 0) return std::nullopt;
+  return core::Seq(s);
+}
+
+replay::Result<replay::SnapshotSearch> Snapshotter::read(core::Seq until) {
+  std::lock_guard lock(store_mu_);
+  auto store = replay::Store::open(journal_dir_);
+  if (!store) return store.error();
+  return store.value().latest_snapshot(until);
+}
+
 void Snapshotter::write_loop() {
   while (true) {
     std::optional<core::Snapshot> snapshot;
@@ -66,6 +81,7 @@ void Snapshotter::write_loop() {
     const auto start = std::chrono::steady_clock::now();
     std::string error;
     try {
+      std::lock_guard store_lock(store_mu_);
       auto store = replay::Store::open(journal_dir_);
       if (!store) {
         error = "open store: " + store.error().message;
@@ -78,6 +94,7 @@ void Snapshotter::write_loop() {
     const std::chrono::duration<double> took = std::chrono::steady_clock::now() - start;
     metrics_.snapshot_written(error.empty());
     if (error.empty()) {
+      stored_ = std::max(stored_.load(), seq);
       log_event(LogLevel::kInfo, "snapshot_written", {{"seq", seq}, {"seconds", took.count()}});
     } else {
       log_event(LogLevel::kError, "snapshot_failed", {{"seq", seq}, {"error", error}});

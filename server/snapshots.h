@@ -19,8 +19,11 @@
 // Caveats: LMDB must not be opened twice in one process, so the store is open only while a
 // snapshot is written and stop() must return before the caller opens it (the shutdown snapshot).
 // after_commit() is for one thread (the sequencer's); stop() for the owner after that thread ends.
+// stored() and read() are for any thread (a cluster leader sends followers its snapshots): read()
+// opens the store under the same lock as the writer, so the two never have it open at once.
 #pragma once
 
+#include <atomic>
 #include <condition_variable>
 #include <cstdint>
 #include <filesystem>
@@ -29,6 +32,7 @@
 #include <thread>
 
 #include "core/engine.h"
+#include "replay/store.h"
 #include "server/metrics.h"
 
 namespace qx::server {
@@ -48,6 +52,10 @@ class Snapshotter {
   void stop();
   // The seq at or after which after_commit takes the next snapshot.
   [[nodiscard]] std::uint64_t next_seq() const { return next_seq_; }
+  // The newest snapshot in the store: the one recovery started from, then each written since.
+  [[nodiscard]] std::optional<core::Seq> stored() const;
+  // The newest valid stored snapshot at or before `until` (waits for a write in progress).
+  replay::Result<replay::SnapshotSearch> read(core::Seq until);
 
  private:
   void write_loop();
@@ -62,7 +70,9 @@ class Snapshotter {
   std::optional<core::Snapshot> pending_;  // handed over, not yet picked up
   bool writing_ = false;                   // pending_ or a write in progress
   bool stopping_ = false;
-  std::thread writer_;  // last: started after everything it uses
+  std::mutex store_mu_;                   // held while the store is open
+  std::atomic<std::uint64_t> stored_{0};  // 0: none
+  std::thread writer_;                    // last: started after everything it uses
 };
 
 }  // namespace qx::server
