@@ -147,6 +147,12 @@ void Node::on(const Disconnected& d, Out&) {
   }
 }
 
+void Node::on(const Heard& h, Out&) {
+  if (role_ != NodeRole::kLeader && h.from == leader_ && h.epoch == epoch_ && !suspecting_) {
+    last_heard_ms_ = now_ms_;
+  }
+}
+
 void Node::on(const Durable& d, Out& out) {
   if (role_ == NodeRole::kLeader) {
     progress_.on_local_durable(d.seq);
@@ -311,7 +317,7 @@ void Node::on_message(NodeId from, const Hello& m, Out& out) {
     out.push_back(SendSnapshot{from, *s});
     return;
   }
-  p.search.emplace(m.last, log_.last());
+  p.search.emplace(m.last, log_.last(), log_.base());
   continue_search(from, p, out);
 }
 
@@ -345,8 +351,9 @@ void Node::continue_search(NodeId peer, Peer& p, Out& out) {
       const auto snap = log_.snapshot();
       if (*s < log_.base() && snap && *snap >= log_.base()) {
         out.push_back(SendSnapshot{peer, *snap});
+      } else {
+        out.push_back(Drop{peer});  // this journal cannot say now: its next hello starts over
       }
-      // Otherwise this journal cannot say now: the follower's next hello starts over.
       return;
     }
     p.probing = *s;
@@ -370,6 +377,12 @@ void Node::on_message(NodeId from, const Acked& m, Out& out) {
 
 void Node::on_message(NodeId from, const InstallSnapshot& m, Out& out) {
   if (role_ == NodeRole::kLeader || from != leader_ || m.epoch != epoch_ || suspecting_) return;
+  // Never below what this journal holds durably: records it may have acknowledged would be removed
+  // (a decision made on an older hello, records streamed since). It asks again instead.
+  if (m.seq < log_.durable()) {
+    out.push_back(Send{from, hello()});
+    return;
+  }
   last_heard_ms_ = now_ms_;
   synced_ = false;  // acknowledges again once it streams from the snapshot
   out.push_back(Install{m.seq});

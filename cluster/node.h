@@ -164,8 +164,14 @@ struct LeaseLost {};
 struct Disconnected {
   NodeId peer{};
 };
+// Follower: the leader's stream of `epoch` is making progress without a message (a snapshot's
+// chunks are arriving): as good as a heartbeat.
+struct Heard {
+  NodeId from{};
+  std::uint64_t epoch{};
+};
 using Input = std::variant<Tick, Received, Durable, LeaderRead, NodesRead, CampaignResult,
-                           LeaseLost, Disconnected>;
+                           LeaseLost, Disconnected, Heard>;
 
 // ---------------------------------------------------------------------------------------------
 // Outputs.
@@ -241,6 +247,12 @@ struct Install {
   core::Seq seq{};
   bool operator==(const Install&) const = default;
 };
+// Leader: close the connection from `peer`; it says Hello again on a new one and is judged anew
+// (the fork search could not go on: this journal cannot say its chain where it needed to).
+struct Drop {
+  NodeId peer{};
+  bool operator==(const Drop&) const = default;
+};
 // Leader: clients may hear of every event through `through`.
 struct Acknowledge {
   core::Seq through{};
@@ -255,7 +267,7 @@ struct RoleChanged {
 };
 using Output =
     std::variant<Send, Connect, Publish, ReadLeader, ReadNodes, Campaign, StartTerm, StepDown,
-                 StreamFrom, Append, Cut, Acknowledge, RoleChanged, SendSnapshot, Install>;
+                 StreamFrom, Append, Cut, Acknowledge, RoleChanged, SendSnapshot, Install, Drop>;
 
 // ---------------------------------------------------------------------------------------------
 // The node's own journal, as far as the node needs to know it.
@@ -308,6 +320,7 @@ class Node {
   void on(const CampaignResult& r, Out& out);
   void on(const LeaseLost&, Out& out);
   void on(const Disconnected& d, Out& out);
+  void on(const Heard& h, Out& out);
 
   void on_message(NodeId from, const Hello& m, Out& out);
   void on_message(NodeId from, const Heartbeat& m, Out& out);

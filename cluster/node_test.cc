@@ -68,7 +68,7 @@ class FakeLog : public LogView {
   std::optional<core::Seq> snapshot() const override {
     std::uint64_t s = snapshot_every == 0 ? 0 : durable_count / snapshot_every * snapshot_every;
     s = std::max(s, base_seq);
-    if (s == 0) return std::nullopt;
+    if (s == 0 || !snapshots_stored) return std::nullopt;
     return seq(s);
   }
   // Every record from the first, also those before the base (the state a snapshot carries).
@@ -76,6 +76,7 @@ class FakeLog : public LogView {
   std::size_t durable_count = 0;
   std::uint64_t base_seq = 0;  // records at or before it are not readable (installed snapshot)
   std::uint64_t snapshot_every = 0;
+  bool snapshots_stored = true;  // false: the store holds none (snapshot() is nullopt)
 };
 
 template <class T>
@@ -297,6 +298,28 @@ TEST(Node, AFollowerWhoseRecordsEndBeforeTheLeadersBaseIsSentTheSnapshot) {
   ASSERT_EQ(all_of<SendSnapshot>(out).size(), 1u);
   EXPECT_EQ(all_of<SendSnapshot>(out)[0], (SendSnapshot{3, seq(30)}));
   EXPECT_TRUE(all_of<StreamFrom>(out).empty());
+  // One that forked above the base: the search asks at the base before going below it, and the
+  // fork is found there (no snapshot, whose events might not all be acknowledged).
+  FakeLog above = records_of_epoch_3(32);
+  for (std::uint64_t i = 33; i <= 38; ++i) above.entries.push_back({3, 2000 + i, false});
+  probes = 0;
+  out = answer_probes(*l, 3, above, l->step(Received{3, Hello{3, 0, 3, seq(38)}}), probes);
+  EXPECT_TRUE(all_of<SendSnapshot>(out).empty());
+  ASSERT_EQ(all_of<Send>(out).size(), 1u);
+  EXPECT_EQ(std::get<Truncate>(all_of<Send>(out)[0].message), (Truncate{4, seq(32)}));
+  ASSERT_EQ(all_of<StreamFrom>(out).size(), 1u);
+  EXPECT_EQ(all_of<StreamFrom>(out)[0].first, seq(33));
+  // With no snapshot to send (none stored yet at or after the base), the leader cannot go on:
+  // it drops the connection, and the follower's next hello is judged anew.
+  FakeLog bare = records_of_epoch_3(50);
+  bare.base_seq = 30;
+  bare.snapshots_stored = false;
+  auto b = leader_of_epoch_4(bare, 1000);
+  probes = 0;
+  out = answer_probes(*b, 3, forked, b->step(Received{3, Hello{3, 0, 3, seq(35)}}), probes);
+  EXPECT_TRUE(all_of<SendSnapshot>(out).empty());
+  ASSERT_EQ(all_of<Drop>(out).size(), 1u);
+  EXPECT_EQ(all_of<Drop>(out)[0].peer, 3u);
   // A follower that agrees at the base is streamed from there.
   probes = 0;
   out = answer_probes(*l, 3, records_of_epoch_3(30), l->step(Received{3, Hello{3, 0, 3, seq(30)}}),
@@ -317,6 +340,22 @@ TEST(Node, AFollowerInstallsOnlyItsLeadersSnapshotOfItsEpoch) {
   auto out = f.step(Received{1, InstallSnapshot{4, seq(30), chain, 9}});
   ASSERT_EQ(out.size(), 1u);
   EXPECT_EQ(std::get<Install>(out[0]), (Install{seq(30)}));
+  // Never one below what it holds durably (records it may have acknowledged): it says hello
+  // again for a new decision.
+  out = f.step(Received{1, InstallSnapshot{4, seq(4), chain, 9}});
+  EXPECT_TRUE(all_of<Install>(out).empty());
+  ASSERT_EQ(all_of<Send>(out).size(), 1u);
+  EXPECT_EQ(std::get<Hello>(all_of<Send>(out)[0].message), (Hello{2, 0, 3, seq(5)}));
+  EXPECT_EQ(all_of<Install>(f.step(Received{1, InstallSnapshot{4, seq(5), chain, 9}})).size(), 1u);
+  // Chunks arriving count as hearing from the leader: 3 heartbeats of silence pass, no suspicion.
+  for (std::int64_t t = 100; t <= 1'000; t += 100) {
+    f.step(Heard{1, 4});
+    f.step(Tick{t});
+  }
+  EXPECT_FALSE(f.suspecting());
+  f.step(Heard{3, 4});  // not its leader
+  f.step(Tick{1'400});
+  EXPECT_TRUE(f.suspecting());
 }
 
 TEST(Node, ALeaderFencedByAFollowerStartsANewTermAndKeepsItsFollowers) {
@@ -516,6 +555,11 @@ struct Sim {
   void handle(NodeId, Member& m, const StreamFrom& s) { m.cursor[s.to] = s.first; }
   void handle(NodeId, Member&, const Append&) {}   // done where the records are at hand
   void handle(NodeId, Member&, const Install&) {}  // likewise
+  // The driver closes the connection: both ends hear of it.
+  void handle(NodeId id, Member&, const Drop& d) {
+    if (members[d.peer].up) act(d.peer, members[d.peer].node->step(Disconnected{id}));
+    act(id, members[id].node->step(Disconnected{d.peer}));
+  }
   // The snapshot carries the state through seq: here, every record up to it.
   void handle(NodeId id, Member& m, const SendSnapshot& s) {
     if (trace) {

@@ -148,9 +148,10 @@ const char* to_string(StreamCheck c) {
 // ---------------------------------------------------------------------------------------------
 // ForkSearch.
 
-ForkSearch::ForkSearch(core::Seq follower_last, core::Seq leader_last)
+ForkSearch::ForkSearch(core::Seq follower_last, core::Seq leader_last, core::Seq floor)
     : top_(std::min(static_cast<std::uint64_t>(follower_last),
-                    static_cast<std::uint64_t>(leader_last))) {}
+                    static_cast<std::uint64_t>(leader_last))),
+      floor_(static_cast<std::uint64_t>(floor)) {}
 
 std::optional<core::Seq> ForkSearch::probe() const {
   if (disagree_ == 0) {
@@ -159,6 +160,7 @@ std::optional<core::Seq> ForkSearch::probe() const {
     return core::Seq(top_);
   }
   if (disagree_ == agree_ + 1) return std::nullopt;
+  if (agree_ < floor_ && floor_ < disagree_) return core::Seq(floor_);
   if (step_ != 0) {  // galloping back from the first disagreement
     const std::uint64_t back = disagree_ > step_ ? disagree_ - step_ : 0;
     if (back > agree_) return core::Seq(back);

@@ -123,11 +123,13 @@ const char* to_string(StreamCheck c);
 // ---------------------------------------------------------------------------------------------
 // Finding where two journals fork. Chains commit to every earlier record, so if two journals
 // agree at seq s they agree at every seq below it: the search gallops back from the newest
-// common seq and then bisects, O(log d) probes for a fork d records back.
+// common seq and then bisects, O(log d) probes for a fork d records back. A leader whose journal
+// starts after `floor` (it installed a snapshot there) cannot say its chain below it: the search
+// asks at the floor before anything below it, so a fork at or above the floor is found.
 
 class ForkSearch {
  public:
-  ForkSearch(core::Seq follower_last, core::Seq leader_last);
+  ForkSearch(core::Seq follower_last, core::Seq leader_last, core::Seq floor = core::Seq{});
   // The next seq whose two chain hashes should be compared, or nullopt when fork() is known.
   [[nodiscard]] std::optional<core::Seq> probe() const;
   // The comparison at the seq probe() gave.
@@ -139,6 +141,7 @@ class ForkSearch {
   std::uint64_t agree_ = 0;     // known to agree here (0 always does)
   std::uint64_t disagree_ = 0;  // known to differ here; 0 = nothing known yet above agree_
   std::uint64_t top_ = 0;       // the highest seq both hold
+  std::uint64_t floor_ = 0;     // asked before any seq below it
   std::uint64_t step_ = 1;      // the gallop's next step back
 };
 

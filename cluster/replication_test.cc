@@ -3,6 +3,7 @@
 
 #include <gtest/gtest.h>
 
+#include <algorithm>
 #include <random>
 #include <vector>
 
@@ -184,6 +185,28 @@ TEST(ForkSearch, FindsTheLastCommonRecord) {
   EXPECT_EQ(search(1, 1, 1), seq(1));
   EXPECT_EQ(search(1'000'000 - 3, 1'000'000, 2'000'000, &probes), seq(1'000'000 - 3));
   EXPECT_LE(probes, 6);  // gallops: a fork near the end costs few probes
+}
+
+TEST(ForkSearch, AsksAtTheFloorBeforeAnythingBelowIt) {
+  // Fork at 32 between 30 (the floor) and 38; without the floor the gallop would ask 26.
+  ForkSearch f(core::Seq(38), core::Seq(50), core::Seq(30));
+  std::vector<std::uint64_t> asked;
+  while (auto s = f.probe()) {
+    asked.push_back(core::raw(*s));
+    ASSERT_GE(core::raw(*s), 30u);
+    f.on_probe(*s, core::raw(*s) <= 32);
+  }
+  EXPECT_EQ(f.fork(), core::Seq(32));
+  EXPECT_NE(std::find(asked.begin(), asked.end(), 30u), asked.end());
+  // A fork below the floor: after the floor disagrees, the next question is below it (the
+  // leader cannot answer it and sends a snapshot instead).
+  ForkSearch g(core::Seq(38), core::Seq(50), core::Seq(30));
+  while (auto s = g.probe()) {
+    if (core::raw(*s) < 30) break;
+    g.on_probe(*s, false);
+  }
+  ASSERT_TRUE(g.probe());
+  EXPECT_LT(core::raw(*g.probe()), 30u);
 }
 
 TEST(ForkSearch, AgreesWithALinearScanOnRandomForks) {

@@ -51,6 +51,8 @@ namespace {
 constexpr std::size_t kRecentBytesMax = 256u << 20;   // records a leader keeps in memory
 constexpr std::size_t kFrameRecordsBytes = 4u << 20;  // records per Records frame
 constexpr std::size_t kOutBytesMax = 16u << 20;       // unsent bytes before a leader waits
+constexpr std::size_t kSnapshotSendBytes = 4u << 20;  // snapshot bytes per chunk sent
+static_assert(kSnapshotSendBytes <= cluster::kSnapshotChunkBytes);
 
 // A TLS handshake not finished by then closes the connection: a silent peer holds nothing long.
 constexpr auto kHandshakeTimeout = std::chrono::seconds(5);
@@ -59,6 +61,15 @@ std::int64_t now_ms() {
   return std::chrono::duration_cast<std::chrono::milliseconds>(
              std::chrono::steady_clock::now().time_since_epoch())
       .count();
+}
+
+// Makes the removals and renames in `dir` durable.
+void sync_directory(const fs::path& dir) {
+  const int fd = ::open(dir.c_str(), O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+  if (fd >= 0) {
+    ::fsync(fd);
+    ::close(fd);
+  }
 }
 
 // Writes `text` to `path` durably: a temporary file, fsync, rename, fsync of the directory.
@@ -71,11 +82,7 @@ void write_durably(const fs::path& path, const std::string& text) {
   ::close(fd);
   if (!ok) throw std::runtime_error("cannot write " + tmp.string());
   fs::rename(tmp, path);
-  const int dir = ::open(path.parent_path().c_str(), O_RDONLY | O_DIRECTORY | O_CLOEXEC);
-  if (dir >= 0) {
-    ::fsync(dir);
-    ::close(dir);
-  }
+  sync_directory(path.parent_path());
 }
 
 // Test-only fault hook (docs/cluster.md, "Fault hooks for tests"): QX_FAULT_STATE_HASH_FROM=SEQ
@@ -99,6 +106,12 @@ fs::path install_bytes(const fs::path& data) {
 }
 fs::path install_part(const fs::path& data) {
   return data / "cluster-install.snap.part";
+}
+
+// A journal being discarded: renamed aside first (atomic, made durable), then removed, so a crash
+// leaves either the whole journal or none; leftovers are removed at the next start.
+fs::path discarded_journal(const fs::path& journal_dir) {
+  return journal_dir.parent_path() / (journal_dir.filename().string() + ".discarded");
 }
 
 std::optional<std::uint64_t> read_number(const fs::path& path) {
@@ -560,6 +573,7 @@ struct Replicator::Impl {
     for (auto& [id, c] : std::map(followers)) c->close();
     followers.clear();
     cursor.clear();
+    transfers.clear();
     progress.clear();
     reset_lag_gauges();
     metrics.cluster_followers(0);
@@ -573,11 +587,17 @@ struct Replicator::Impl {
 
   void on(const cluster::Append&) {}  // carried out where the records are (on_frame)
 
-  // Leader: the store is read and the snapshot encoded on the worker thread; the I/O thread
-  // queues it on the follower's connection if that is still this term's.
+  // Leader: the store is read and the snapshot encoded on the worker thread; back on the I/O
+  // thread it goes out in chunks, one whenever the connection has written the last, so that
+  // heartbeats and other followers' records are not held up behind it. Only on the connection
+  // whose hello asked for it, and only if no hello came since: a stale decision delivered after
+  // the follower took records could remove records it acknowledged.
   void on(const cluster::SendSnapshot& s) {
-    const std::uint64_t epoch = node->epoch();
-    background([this, s, epoch] {
+    const auto c = followers.find(s.to);
+    if (c == followers.end()) return;
+    const std::weak_ptr<Conn> conn = c->second;
+    const std::uint64_t epoch = node->epoch(), hello = hellos[s.to];
+    background([this, s, epoch, hello, conn] {
       std::string error;
       auto found = snapshots.read(s.seq);
       if (!found) {
@@ -585,53 +605,75 @@ struct Replicator::Impl {
       } else if (!found.value().found) {
         error = "no valid snapshot at or before seq " + std::to_string(core::raw(s.seq));
       }
-      if (!error.empty()) return snapshot_not_sent(s.to, error);
+      if (!error.empty()) return snapshot_not_sent(s.to, conn, error);
       const replay::LoadedSnapshot& snap = *found.value().found;
       const core::Seq at = snap.snapshot.last_seq;
       auto bytes = replay::encode_snapshot(snap.snapshot);
       auto chain = replay::chain_hash_at(log.journal, at);
-      if (!bytes) return snapshot_not_sent(s.to, bytes.error().message);
-      if (!chain) return snapshot_not_sent(s.to, chain.error().message);
-      auto shared = std::make_shared<std::vector<std::uint8_t>>(std::move(bytes).value());
-      asio::post(io, [this, s, epoch, at, hash = snap.state_hash, chain = chain.value(), shared] {
-        send_snapshot(s.to, epoch, cluster::InstallSnapshot{epoch, at, chain, hash}, *shared);
+      if (!bytes) return snapshot_not_sent(s.to, conn, bytes.error().message);
+      if (!chain) return snapshot_not_sent(s.to, conn, chain.error().message);
+      if (bytes.value().empty() || bytes.value().size() > cluster::kSnapshotBytesMax) {
+        return snapshot_not_sent(s.to, conn,
+                                 "a snapshot of " + std::to_string(bytes.value().size()) +
+                                     " bytes cannot be sent (at most " +
+                                     std::to_string(cluster::kSnapshotBytesMax) + ")");
+      }
+      Transfer t{conn, hello, std::make_shared<std::vector<std::uint8_t>>(std::move(bytes).value()),
+                 0, cluster::InstallSnapshot{epoch, at, chain.value(), snap.state_hash}};
+      asio::post(io, [this, to = s.to, t = std::move(t)]() mutable {
+        const auto f = followers.find(to);
+        if (stopped || node->role() != cluster::NodeRole::kLeader ||
+            node->epoch() != t.install.epoch || f == followers.end() ||
+            f->second != t.conn.lock() || hellos[to] != t.hello) {
+          return;  // the decision is stale: the follower's next hello gets a new one
+        }
+        transfers[to] = std::move(t);
+        pump_snapshot(to, *f->second);
       });
     });
   }
 
-  void snapshot_not_sent(NodeId to, const std::string& error) {
+  void snapshot_not_sent(NodeId to, const std::weak_ptr<Conn>& conn, const std::string& error) {
     log_event(LogLevel::kError, "snapshot_send_failed", {{"to", to}, {"error", error}});
-    // The follower says hello again on a new connection, and the node decides again.
-    asio::post(io, [this, to] {
-      if (auto c = followers.find(to); c != followers.end()) c->second->close();
+    // The follower says hello on a new connection, and the node decides again.
+    asio::post(io, [conn] {
+      if (auto c = conn.lock()) c->close();
     });
   }
 
-  void send_snapshot(NodeId to, std::uint64_t epoch, const cluster::InstallSnapshot& install,
-                     const std::vector<std::uint8_t>& bytes) {
-    auto c = followers.find(to);
-    if (node->role() != cluster::NodeRole::kLeader || node->epoch() != epoch ||
-        c == followers.end() || c->second->closed) {
+  // One more chunk of the snapshot on its way to `to`, if its connection has written the last;
+  // the InstallSnapshot after the last chunk.
+  void pump_snapshot(NodeId to, Conn& conn) {
+    auto it = transfers.find(to);
+    if (it == transfers.end() || conn.closed || !conn.out.empty()) return;
+    Transfer& t = it->second;
+    const std::vector<std::uint8_t>& bytes = *t.bytes;
+    std::string frame;
+    if (t.offset < bytes.size()) {
+      const std::size_t n = std::min(kSnapshotSendBytes, bytes.size() - t.offset);
+      const auto from = bytes.begin() + static_cast<std::ptrdiff_t>(t.offset);
+      cluster::append_peer_frame(
+          frame, cluster::SnapshotChunk{t.install.epoch,
+                                        t.install.seq,
+                                        t.offset,
+                                        bytes.size(),
+                                        {from, from + static_cast<std::ptrdiff_t>(n)}});
+      t.offset += n;
+      conn.send(frame);
       return;
     }
-    std::string frames;
-    for (std::size_t off = 0; off < bytes.size(); off += cluster::kSnapshotChunkBytes) {
-      const std::size_t n = std::min(cluster::kSnapshotChunkBytes, bytes.size() - off);
-      const auto from = bytes.begin() + static_cast<std::ptrdiff_t>(off);
-      cluster::append_peer_frame(
-          frames, cluster::SnapshotChunk{epoch,
-                                         install.seq,
-                                         off,
-                                         bytes.size(),
-                                         {from, from + static_cast<std::ptrdiff_t>(n)}});
-    }
-    cluster::append_peer_frame(frames, install);
-    c->second->send(frames);
+    cluster::append_peer_frame(frame, t.install);
+    conn.send(frame);
     log_event(LogLevel::kInfo, "snapshot_sent",
               {{"to", to},
-               {"seq", core::raw(install.seq)},
+               {"seq", core::raw(t.install.seq)},
                {"bytes", bytes.size()},
-               {"state_hash", replay::hex64(install.state_hash)}});
+               {"state_hash", replay::hex64(t.install.state_hash)}});
+    transfers.erase(it);
+  }
+
+  void on(const cluster::Drop& d) {
+    if (auto c = followers.find(d.peer); c != followers.end()) c->second->close();
   }
 
   // Follower: the chunks of a snapshot, staged on disk in order.
@@ -807,6 +849,7 @@ struct Replicator::Impl {
   void pump(NodeId to) {
     if (node->role() != cluster::NodeRole::kLeader) return;
     auto c = followers.find(to);
+    if (c != followers.end() && transfers.contains(to)) return pump_snapshot(to, *c->second);
     auto at = cursor.find(to);
     if (c == followers.end() || at == cursor.end() || c->second->closed) return;
     Conn& conn = *c->second;
@@ -871,7 +914,8 @@ struct Replicator::Impl {
     if (const auto* chunk = std::get_if<cluster::SnapshotChunk>(&d.frame)) {
       if (!conn.outgoing || upstream.get() != &conn) {
         log_event(LogLevel::kWarn, "replication_frame_refused",
-                  {{"peer", conn.peer}, {"error", "a snapshot chunk from a follower"}});
+                  {{"peer", conn.peer},
+                   {"error", "a snapshot chunk on a connection other than the one to the leader"}});
         return conn.close();
       }
       if (node->role() == cluster::NodeRole::kLeader || chunk->epoch != node->epoch()) return;
@@ -880,6 +924,7 @@ struct Replicator::Impl {
         drop_staging();
         return conn.close();
       }
+      act(node->step(cluster::Heard{conn.peer, chunk->epoch}));  // a long transfer is no silence
       return;
     }
     if (const auto* check = std::get_if<cluster::StateCheck>(&d.frame)) {
@@ -906,6 +951,8 @@ struct Replicator::Impl {
     if (const auto* hello = std::get_if<cluster::Hello>(&m)) {
       if (conn.peer != 0 && hello->from != conn.peer) return conn.close();
       cursor.erase(hello->from);  // the old stream stops; the hello's search starts a new one
+      transfers.erase(hello->from);
+      hellos[hello->from] += 1;
     }
     if (auto* acked = std::get_if<cluster::Acked>(&m)) {
       // A follower cannot hold more than it was sent.
@@ -1001,6 +1048,7 @@ struct Replicator::Impl {
     if (conn.outgoing) {
       if (upstream.get() != &conn) return;
       upstream.reset();
+      drop_staging();  // a transfer on it is over; the next one starts from its first chunk
       publish_peers();
       if (node->role() != cluster::NodeRole::kLeader) {
         act(node->step(cluster::Disconnected{conn.peer}));
@@ -1009,6 +1057,7 @@ struct Replicator::Impl {
       if (auto it = followers.find(conn.peer); it != followers.end() && it->second.get() == &conn) {
         followers.erase(it);
         cursor.erase(conn.peer);
+        transfers.erase(conn.peer);
         metrics.cluster_followers(followers.size());
         publish_peers();
         act(node->step(cluster::Disconnected{conn.peer}));
@@ -1240,7 +1289,17 @@ struct Replicator::Impl {
     bool measured = false;  // lag holds a measurement (its group was still in memory)
   };
   std::map<NodeId, PeerProgress> progress;  // leader: each follower's acknowledgements this term
-  Staging staging;                          // follower: a snapshot arriving
+  // Leader: a snapshot on its way to a follower, on the connection its hello came on.
+  struct Transfer {
+    std::weak_ptr<Conn> conn;
+    std::uint64_t hello = 0;  // hellos[follower] when it was asked for
+    std::shared_ptr<const std::vector<std::uint8_t>> bytes;
+    std::size_t offset = 0;  // sent so far
+    cluster::InstallSnapshot install;
+  };
+  std::map<NodeId, Transfer> transfers;
+  std::map<NodeId, std::uint64_t> hellos;                   // leader: hellos seen per follower
+  Staging staging;                                          // follower: a snapshot arriving
   std::optional<cluster::InstallSnapshot> pending_install;  // follower: its closing message
 
   std::thread worker_thread;
@@ -1338,6 +1397,7 @@ std::string Replicator::status_json() const {
 void Replicator::apply_pending_cut(const std::filesystem::path& data_dir,
                                    const std::filesystem::path& journal_dir, std::ostream& out) {
   const fs::path marker = data_dir / "cluster-cut";
+  fs::remove_all(discarded_journal(journal_dir));
   const auto keep = read_number(marker);
   if (!keep) return;
   auto base = replay::read_journal_base(journal_dir);
@@ -1345,14 +1405,15 @@ void Replicator::apply_pending_cut(const std::filesystem::path& data_dir,
   if (base.value() && *keep < core::raw(base.value()->seq)) {
     // The fork lies before this journal's first record: nothing of it can be kept. Without a
     // journal the leader sends a snapshot (or every record).
-    std::error_code ec;
-    const auto removed = fs::remove_all(journal_dir, ec);
-    if (ec) throw std::runtime_error("discarding " + journal_dir.string() + ": " + ec.message());
+    fs::rename(journal_dir, discarded_journal(journal_dir));
+    sync_directory(data_dir);
+    fs::remove(marker);
+    sync_directory(data_dir);
+    const auto removed = fs::remove_all(discarded_journal(journal_dir));
     log_event(LogLevel::kWarn, "journal_discarded",
               {{"keep_last", *keep}, {"base", core::raw(base.value()->seq)}, {"files", removed}});
     out << "qx serve: discarded the journal (it starts after seq " << core::raw(base.value()->seq)
         << ", the leader's history forks at " << *keep << ")\n";
-    fs::remove(marker);
     return;
   }
   auto cut = replay::cut_journal_after(journal_dir, core::Seq(*keep));
@@ -1405,9 +1466,24 @@ replay::Result<StagedSnapshot> read_staged(const fs::path& data) {
   const auto chain = replay::parse_hex_chain(m["chain"].get<std::string>());
   if (!chain) return replay::Error{install_marker(data).string() + ": chain is not 64 hex digits"};
   st.base.chain = *chain;
-  st.state_hash = std::strtoull(m["state_hash"].get<std::string>().c_str(), nullptr, 16);
+  const std::string hash = m["state_hash"].get<std::string>();
+  if (hash.size() != 16 || hash.find_first_not_of("0123456789abcdef") != std::string::npos) {
+    return replay::Error{install_marker(data).string() + ": state_hash is not 16 hex digits"};
+  }
+  st.state_hash = std::stoull(hash, nullptr, 16);
+  std::error_code ec;
+  const std::uintmax_t size = fs::file_size(install_bytes(data), ec);
+  if (ec) return replay::Error{install_bytes(data).string() + ": " + ec.message()};
+  if (!m.contains("bytes") || !m["bytes"].is_number_unsigned() ||
+      m["bytes"].get<std::uint64_t>() != size) {
+    return replay::Error{install_bytes(data).string() + " holds " + std::to_string(size) +
+                         " bytes, not the number its marker gives"};
+  }
+  std::vector<std::uint8_t> bytes(size);
   std::ifstream file(install_bytes(data), std::ios::binary);
-  const std::vector<std::uint8_t> bytes((std::istreambuf_iterator<char>(file)), {});
+  if (!file.read(reinterpret_cast<char*>(bytes.data()), static_cast<std::streamsize>(size))) {
+    return replay::Error{install_bytes(data).string() + ": read failed"};
+  }
   st.bytes = bytes.size();
   auto snap = replay::decode_snapshot(bytes);
   if (!snap) return replay::Error{install_bytes(data).string() + ": " + snap.error().message};
@@ -1464,8 +1540,11 @@ void Replicator::apply_pending_install(const std::filesystem::path& data_dir,
     out << "qx serve: installed the leader's snapshot at seq " << core::raw(st.base.seq) << " ("
         << reset.value().segments << " journal segments replaced)\n";
   }
-  fs::remove(install_bytes(data_dir));
+  // The marker first, durably: an install repeated after records were taken on the new base
+  // would remove them.
   fs::remove(install_marker(data_dir));
+  sync_directory(data_dir);
+  fs::remove(install_bytes(data_dir));
 }
 
 }  // namespace qx::server

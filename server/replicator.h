@@ -38,9 +38,11 @@
 // sends a snapshot.
 //
 // Snapshot install (docs/cluster.md): a leader told to send a follower a snapshot reads it from
-// the store (Snapshotter::read) and encodes it on a worker thread, then queues it on the
-// follower's connection in chunks of 16 MiB and an InstallSnapshot (snapshot_sent). The follower
-// stages the chunks in DATA/cluster-install.snap.part; on the InstallSnapshot it fsyncs them,
+// the store (Snapshotter::read) and encodes it on a worker thread, then sends it on the
+// connection whose hello asked for it (if no hello came since) in 4 MiB chunks, one per completed
+// write, and an InstallSnapshot (snapshot_sent). The follower stages the chunks in
+// DATA/cluster-install.snap.part (each one counts as hearing from the leader); on the
+// InstallSnapshot it fsyncs them,
 // writes DATA/cluster-install ({"seq","chain","state_hash","bytes"}) durably and re-executes
 // itself. At start-up serve checks the staged snapshot (its seq and state hash), replaces the
 // store's snapshots and indexes with it, resets the journal to start after its seq
