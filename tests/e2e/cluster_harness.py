@@ -354,7 +354,8 @@ class Cluster:
         while time.monotonic() < deadline:
             i = order[k % len(order)]
             k += 1
-            if self.procs[i].poll() is not None:
+            if i not in self.procs or self.procs[i].poll() is not None:
+                time.sleep(0.01)  # not started (yet), or stopped
                 continue
             try:
                 headers = {"Authorization": "Bearer " + self.token(i, user)}
