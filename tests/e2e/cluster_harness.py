@@ -354,8 +354,9 @@ class Cluster:
         while time.monotonic() < deadline:
             i = order[k % len(order)]
             k += 1
+            # Not started (yet), or stopped. No sleep: 421 answers naming a dead leader put it
+            # in `order` once per answer, and a sleep per entry would add up to seconds.
             if i not in self.procs or self.procs[i].poll() is not None:
-                time.sleep(0.01)  # not started (yet), or stopped
                 continue
             try:
                 headers = {"Authorization": "Bearer " + self.token(i, user)}
