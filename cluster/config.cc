@@ -199,6 +199,18 @@ std::string tcp_address(const json& v, const std::string& path) {
   return s;
 }
 
+// A DNS name a certificate must carry: 1-253 bytes of letters, digits, '-', '_' and '.', with no
+// empty label.
+std::string dns_name(const json& v, const std::string& path) {
+  std::string s = text(v, path);
+  const bool ok = !s.empty() && s.size() <= kHostBytesMax && s.front() != '.' && s.back() != '.' &&
+                  s.find("..") == std::string::npos &&
+                  std::all_of(s.begin(), s.end(), host_byte_ok);
+  if (!ok)
+    fail(path, "must be a DNS name (letters, digits, '-', '_', dots between), not " + shown(s));
+  return s;
+}
+
 constexpr Key<NodeAddress> kNodeKeys[] = {
     {"id", true,
      [](const json& v, const std::string& p, NodeAddress& n) {
@@ -212,6 +224,8 @@ constexpr Key<NodeAddress> kNodeKeys[] = {
      [](const json& v, const std::string& p, NodeAddress& n) { n.http = address(v, p); }},
     {"tcp", true,
      [](const json& v, const std::string& p, NodeAddress& n) { n.tcp = tcp_address(v, p); }},
+    {"tls_name", false,
+     [](const json& v, const std::string& p, NodeAddress& n) { n.tls_name = dns_name(v, p); }},
 };
 
 // Distinct ids, and no listener address used twice (see config.h). `nodes` is in file order, so

@@ -48,8 +48,8 @@
 //
 //   tls object key  required  value
 //   cert            yes       PEM file: this node's certificate chain, presented both when it
-//                             accepts and when it dials; it must name the host (DNS name or IP
-//                             address) of this node's "replication" address
+//                             accepts and when it dials; it must name this node: its
+//                             "tls_name", or else the IP address of its "replication" address
 //   key             yes       PEM file: the certificate's private key
 //   ca              yes       PEM file: the CA bundle every node's certificate must chain to
 //   Paths are used as written (a relative one from `qx serve`'s working directory); each must
@@ -65,6 +65,12 @@
 //   http             yes                 HOST:PORT that clients are redirected to for HTTP
 //   tcp              yes                 HOST:PORT that clients are redirected to for binary
 //                                        TCP, or "off"
+//   tls_name         no        (none)    with "tls": a DNS name this node's certificate
+//                                        carries; absent, its certificate must name the IP
+//                                        address of its "replication" address. Either way a
+//                                        peer's certificate must name the node its Hello
+//                                        claims to be: give nodes that share an IP (one
+//                                        machine) a tls_name each
 //
 // Rules: a key not listed above, at the top level or in a node or tls object, is an error, and so
 // is a key written twice in one object; so a misspelt setting cannot leave a default silently in
@@ -124,6 +130,7 @@ struct NodeAddress {
   std::string replication;  // HOST:PORT, as written in the file
   std::string http;         // HOST:PORT, as written in the file
   std::string tcp;          // HOST:PORT, as written in the file, or kTcpOff
+  std::string tls_name;     // the DNS name its certificate carries ("": its replication IP)
 };
 
 // The "tls" object: PEM file paths as written in the file.

@@ -95,7 +95,7 @@ TEST(ClusterConfig, FullFileRoundTripsEveryField) {
       {"id": 7, "role": "learner", "replication": "[fd00::7]:7101", "http": "[fd00::7]:8101",
        "tcp": "off"},
       {"id": 2, "role": "voter", "replication": "10.0.0.2:7102", "http": "qx-2.example:443",
-       "tcp": "qx-2.example:9102"},
+       "tcp": "qx-2.example:9102", "tls_name": "node-2.qx.example"},
       {"id": 1024, "replication": "10.0.0.9:1", "http": "10.0.0.9:65535", "tcp": "10.0.0.9:9000"}
     ],
     "etcd": ["10.1.0.1:2379", "[::1]:2379"],
@@ -110,6 +110,8 @@ TEST(ClusterConfig, FullFileRoundTripsEveryField) {
   EXPECT_EQ(c.nodes[0].replication, "10.0.0.2:7102");
   EXPECT_EQ(c.nodes[0].http, "qx-2.example:443");
   EXPECT_EQ(c.nodes[0].tcp, "qx-2.example:9102");
+  EXPECT_EQ(c.nodes[0].tls_name, "node-2.qx.example");
+  EXPECT_EQ(c.nodes[1].tls_name, "");  // absent: the replication IP
   EXPECT_EQ(c.nodes[1].id, 7u);
   EXPECT_EQ(c.nodes[1].role, Role::kLearner);
   EXPECT_EQ(c.nodes[1].replication, "[fd00::7]:7101");
@@ -286,6 +288,13 @@ TEST(ClusterConfig, RefusesBadStringsAndEnums) {
       {with_top("ack", "1"), "ack: must be a string"},
       {with_node(0, "role", "\"witness\""), "nodes[0].role: must be \"voter\" or \"learner\""},
       {with_node(0, "role", "null"), "nodes[0].role: must be a string"},
+      {with_node(0, "tls_name", "\"\""), "nodes[0].tls_name: must be a DNS name"},
+      {with_node(0, "tls_name", "\".qx\""), "nodes[0].tls_name: must be a DNS name"},
+      {with_node(0, "tls_name", "\"a..b\""), "nodes[0].tls_name: must be a DNS name"},
+      {with_node(0, "tls_name", "\"a b\""), "nodes[0].tls_name: must be a DNS name"},
+      {with_node(0, "tls_name", "\"" + std::string(254, 'a') + "\""),
+       "nodes[0].tls_name: must be a DNS name"},
+      {with_node(0, "tls_name", "7"), "nodes[0].tls_name: must be a string"},
       {with_top("name", "\"\""), "name: must be 1 to 64 bytes"},
       {with_top("name", "\"" + std::string(65, 'x') + "\""), "name: must be 1 to 64 bytes"},
       {with_top("name", "\"a/b\""), "name: must be 1 to 64 bytes"},

@@ -28,9 +28,9 @@ ClusterConfig cluster(std::uint32_t voters, std::uint32_t learners, NodeId self)
   c.node = self;
   c.etcd = {"127.0.0.1:2379"};
   for (std::uint32_t i = 1; i <= voters + learners; ++i) {
-    c.nodes.push_back(NodeAddress{i, i <= voters ? Role::kVoter : Role::kLearner,
-                                  "127.0.0.1:" + std::to_string(7000 + i),
-                                  "127.0.0.1:" + std::to_string(8000 + i), std::string(kTcpOff)});
+    c.nodes.push_back(NodeAddress{
+        i, i <= voters ? Role::kVoter : Role::kLearner, "127.0.0.1:" + std::to_string(7000 + i),
+        "127.0.0.1:" + std::to_string(8000 + i), std::string(kTcpOff), ""});
   }
   return c;
 }

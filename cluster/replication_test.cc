@@ -22,7 +22,7 @@ ClusterConfig cluster(std::uint32_t voters, std::uint32_t learners, NodeId self,
   for (std::uint32_t i = 1; i <= voters + learners; ++i) {
     c.nodes.push_back(NodeAddress{
         i, i <= voters ? Role::kVoter : Role::kLearner, "127.0.0.1:" + std::to_string(7000 + i),
-        "127.0.0.1:" + std::to_string(8000 + i), "127.0.0.1:" + std::to_string(9000 + i)});
+        "127.0.0.1:" + std::to_string(8000 + i), "127.0.0.1:" + std::to_string(9000 + i), ""});
   }
   return c;
 }

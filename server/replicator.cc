@@ -2,8 +2,10 @@
 
 #include <fcntl.h>
 #include <openssl/ssl.h>
+#include <openssl/x509v3.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <array>
 #include <boost/asio/connect.hpp>
 #include <boost/asio/executor_work_guard.hpp>
@@ -54,8 +56,10 @@ constexpr std::size_t kOutBytesMax = 16u << 20;       // unsent bytes before a l
 constexpr std::size_t kSnapshotSendBytes = 4u << 20;  // snapshot bytes per chunk sent
 static_assert(kSnapshotSendBytes <= cluster::kSnapshotChunkBytes);
 
-// A TLS handshake not finished by then closes the connection: a silent peer holds nothing long.
+// A TLS handshake not finished by then closes the connection, and so does an accepted one whose
+// peer has not said Hello by then: a silent peer holds nothing long.
 constexpr auto kHandshakeTimeout = std::chrono::seconds(5);
+constexpr auto kHelloTimeout = std::chrono::seconds(5);
 
 std::int64_t now_ms() {
   return std::chrono::duration_cast<std::chrono::milliseconds>(
@@ -190,8 +194,11 @@ struct Replicator::Impl {
     void start() {
       if (!impl.tls) return established();
       if (outgoing) {
-        // The accepting node's certificate must name the host this node dialed.
-        const std::string host = cluster::split_address(address).first;
+        // The accepting node's certificate must name the node this node dialed.
+        const cluster::NodeAddress* node = impl.address_of(peer);
+        const std::string host = node != nullptr && !node->tls_name.empty()
+                                     ? node->tls_name
+                                     : cluster::split_address(address).first;
         if (SSL_set1_host(stream.native_handle(), host.c_str()) != 1) {
           impl.tls_failed(*this, "cannot check the certificate for host " + host);
           return close();
@@ -219,6 +226,16 @@ struct Replicator::Impl {
     }
     void established() {
       ready = true;
+      if (!outgoing) {
+        deadline.expires_after(kHelloTimeout);
+        deadline.async_wait([self = shared_from_this()](auto ec) {
+          if (ec || self->closed || self->peer != 0) return;
+          log_event(LogLevel::kWarn, "replication_hello_timeout",
+                    {{"address", self->address},
+                     {"error", "no hello within " + std::to_string(kHelloTimeout.count()) + " s"}});
+          self->close();
+        });
+      }
       read();
       flush();
     }
@@ -845,6 +862,16 @@ struct Replicator::Impl {
     for (auto& [id, next] : cursor) pump(id);
   }
 
+  // The group in memory that holds seq `at` (nullptr: none); `recent` is in seq order, O(log n).
+  const Chunk* recent_chunk(std::uint64_t at) const {
+    auto it =
+        std::upper_bound(recent.begin(), recent.end(), at,
+                         [](std::uint64_t s, const Chunk& k) { return s < core::raw(k.first); });
+    if (it == recent.begin()) return nullptr;
+    --it;
+    return at <= core::raw(it->last) ? &*it : nullptr;
+  }
+
   // Ships records from the follower's cursor on, while its connection has room.
   void pump(NodeId to) {
     if (node->role() != cluster::NodeRole::kLeader) return;
@@ -859,10 +886,7 @@ struct Replicator::Impl {
       std::vector<std::span<const std::uint8_t>> raws;
       std::vector<std::uint8_t> from_disk;
       std::vector<std::pair<core::Seq, std::uint64_t>> checks;
-      const Chunk* chunk = nullptr;
-      for (const Chunk& k : recent) {
-        if (core::raw(k.first) <= next && next <= core::raw(k.last)) chunk = &k;
-      }
+      const Chunk* chunk = recent_chunk(next);
       std::uint64_t s = next;
       if (chunk != nullptr) {
         std::size_t off = 0, bytes = 0;
@@ -966,6 +990,10 @@ struct Replicator::Impl {
     if (!conn.outgoing && conn.peer == 0) {
       const auto* hello = std::get_if<cluster::Hello>(&m);
       if (hello == nullptr || address_of(hello->from) == nullptr || hello->from == config.node) {
+        return conn.close();
+      }
+      if (auto wrong = certificate_mismatch(conn, *address_of(hello->from))) {
+        tls_failed(conn, *wrong);
         return conn.close();
       }
       conn.peer = hello->from;
@@ -1075,13 +1103,10 @@ struct Replicator::Impl {
     p.acked_at = now;
     const std::uint64_t mine = log.durable_seq.load();
     metrics.cluster_follower_lag(peer, mine - std::min(durable, mine));
-    for (const Chunk& k : recent) {
-      if (core::raw(k.first) <= durable && durable <= core::raw(k.last)) {
-        p.lag = now - k.durable_at;
-        p.measured = true;
-        metrics.cluster_replication_lag(peer, p.lag);
-        break;
-      }
+    if (const Chunk* k = recent_chunk(durable)) {
+      p.lag = now - k->durable_at;
+      p.measured = true;
+      metrics.cluster_replication_lag(peer, p.lag);
     }
     publish_peers();
   }
@@ -1200,6 +1225,25 @@ struct Replicator::Impl {
                {"direction", c.outgoing ? "dialed" : "accepted"},
                {"reason", reason},
                {"suppressed", suppressed}});
+  }
+
+  // With TLS: why the certificate of an accepted connection does not name `claimed`, the node its
+  // Hello claims to be (its tls_name, or else its replication IP); nullopt when it does. A
+  // certificate of the cluster's CA is not enough: it must be that node's.
+  std::optional<std::string> certificate_mismatch(Conn& conn, const cluster::NodeAddress& claimed) {
+    if (!tls) return std::nullopt;
+    X509* cert = SSL_get1_peer_certificate(conn.stream.native_handle());
+    if (cert == nullptr) return "no certificate";
+    const std::string ip = cluster::split_address(claimed.replication).first;
+    const bool named = claimed.tls_name.empty()
+                           ? X509_check_ip_asc(cert, ip.c_str(), 0) == 1
+                           : X509_check_host(cert, claimed.tls_name.data(), claimed.tls_name.size(),
+                                             0, nullptr) == 1;
+    X509_free(cert);
+    if (named) return std::nullopt;
+    return "its certificate does not name node " + std::to_string(claimed.id) + " (" +
+           (claimed.tls_name.empty() ? "IP " + ip : "tls_name " + claimed.tls_name) +
+           "), which its hello claims to be";
   }
 
   const cluster::NodeAddress* address_of(NodeId id) const {

@@ -14,8 +14,9 @@
 // to the I/O thread (Sequencer::replicate); the I/O thread hands the sequencer jobs (a new term's
 // LeaderTerm, a follower's records, a state check) and acknowledgements.
 //
-// Connections: a follower connects to the leader's replication address and says Hello; every
-// message of both directions travels on that connection, framed as the binary protocol
+// Connections: a follower connects to the leader's replication address and says Hello (an
+// accepted connection that has not within 5 s is closed); every message of both directions
+// travels on that connection, framed as the binary protocol
 // (cluster/wire.h). A leader keeps the newest 256 MiB of records in memory for its followers and
 // reads older ones from its journal.
 //
@@ -53,8 +54,8 @@
 // QX_ADMIN_PASSWORD puts user admin in each node's users.json; the config file's engine_limits
 // are journaled by whichever node leads, at its term's start, when they differ from the
 // journal's (give every node the same config file, or leaders will disagree).
-// Any certificate the replication CA signed is accepted for any node id a Hello claims: give the
-// cluster a CA of its own.
+// A peer's certificate must name the node its Hello claims (its tls_name, or else its replication
+// IP): nodes sharing an IP need a tls_name each. Give the cluster a CA of its own.
 // A follower's engine serves reads (its state reflects its durable seq); writes answer 421 with
 // the leader's addresses.
 #pragma once

@@ -74,6 +74,14 @@ def test_hostile_bytes_on_the_replication_port(cluster):
     cluster.wait_converged()
     for i, p in cluster.procs.items():
         assert p.poll() is None, f"node {i} died"
+    # A connection that never says Hello is closed after 5 s (its read returns end of file).
+    host, port = tuple_address(cluster.nodes[1]["replication"])
+    with socket.create_connection((host, port), timeout=10) as s:
+        opened = time.monotonic()
+        s.settimeout(10)
+        assert s.recv(16) == b"", "a silent connection got bytes"
+        waited = time.monotonic() - opened
+        assert 4.5 <= waited <= 9, f"closed after {waited:.1f} s, not about 5"
     # A client that connects and never says Hello does not hold a node's stop up (it used to:
     # the stop waited for the connection's pending read until the client went away).
     silent = [socket.create_connection(tuple_address(a["replication"]), timeout=5)

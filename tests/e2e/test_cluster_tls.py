@@ -214,3 +214,46 @@ def test_bad_tls_files_stop_the_node_at_start_up_naming_them(tmp_path):
                            timeout=60, env=dict(os.environ, QX_JWT_SECRET=SECRET))
         c.close()
         assert p.returncode == 1 and message in p.stderr, (p.returncode, p.stderr)
+
+
+def test_a_certificate_must_name_the_node_its_hello_claims(tmp_path):
+    """Every node on one IP, so each is named by its tls_name. Node 3 is given node 1's
+    certificate: the leader refuses its Hello (the certificate is the CA's, but not node 3's)
+    and it never catches up; given its own, it does."""
+    names = {i: f"node{i}.qx.test" for i in (1, 2, 3)}
+    pki = make_pki(tmp_path / "pki", ["ca"],
+                   {f"node{i}": ("ca", f"DNS:{names[i]},IP:127.0.0.1") for i in (1, 2, 3)})
+    c = Cluster(tmp_path, start=False, tls={1: pki["node1"], 2: pki["node2"], 3: pki["node1"]})
+    try:
+        for i in c.nodes:
+            c.nodes[i]["tls_name"] = names[i]
+        for i in c.nodes:
+            c.write_file(i)
+        c.start_etcd()
+        for i in (1, 2):
+            c.start(i)
+        assert c.submit("alice", order(1, "BUY", "3500.0"), deadline_s=30) is not None
+        c.start(3)
+        impostor_since = time.monotonic()
+        for k in range(2, 7):
+            assert c.submit("alice" if k % 2 else "bob",
+                            order(k, "BUY" if k % 2 else "SELL", "3400.0"),
+                            deadline_s=30) is not None
+        c.wait_converged(nodes=[1, 2])
+        leader = c.leader
+        refusals = wait_events(c, leader, "replication_tls_failed")
+        assert any("does not name node 3 (tls_name node3.qx.test)" in f["reason"]
+                   for f in refusals), refusals
+        time.sleep(max(0.0, impostor_since + 2 - time.monotonic()))
+        s = c.statuses()
+        assert s[3][0] < s[leader][0], (s, c.diagnostics())
+
+        # Its own certificate: it joins and catches up.
+        c.tls[3] = pki["node3"]
+        c.kill(3)
+        c.write_file(3)
+        c.start(3)
+        c.wait_converged()
+    finally:
+        print(c.diagnostics())
+        c.close()
