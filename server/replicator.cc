@@ -195,9 +195,9 @@ struct Replicator::Impl {
       if (!impl.tls) return established();
       if (outgoing) {
         // The accepting node's certificate must name the node this node dialed.
-        const cluster::NodeAddress* node = impl.address_of(peer);
-        const std::string host = node != nullptr && !node->tls_name.empty()
-                                     ? node->tls_name
+        const cluster::NodeAddress* dialed = impl.address_of(peer);
+        const std::string host = dialed != nullptr && !dialed->tls_name.empty()
+                                     ? dialed->tls_name
                                      : cluster::split_address(address).first;
         if (SSL_set1_host(stream.native_handle(), host.c_str()) != 1) {
           impl.tls_failed(*this, "cannot check the certificate for host " + host);
