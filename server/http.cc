@@ -617,6 +617,7 @@ struct HttpServer::Impl {
           log_event(LogLevel::kError, "tls_reload_failed", {{"error", e.what()}});
         }
       }
+      if (options.on_hangup) options.on_hangup();
       on_hangup();
     });
   }

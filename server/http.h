@@ -16,6 +16,7 @@
 
 #include <cstddef>
 #include <cstdint>
+#include <functional>
 #include <memory>
 #include <string>
 
@@ -38,6 +39,9 @@ struct HttpOptions {
   // limit). A connection over a limit is accepted and closed at once, without a reply or a TLS
   // handshake, and counted in qx_rejected_connections_total. Must outlive the server.
   ConnectionLimiter* connections = nullptr;
+  // Called on SIGHUP after the listeners' TLS reload (e.g. the replication port's), on the
+  // server's thread; set before run_until_signal. Must not throw.
+  std::function<void()> on_hangup;
 };
 
 class HttpServer {

@@ -1397,6 +1397,23 @@ void Replicator::stop() {
   impl_->stop();
 }
 
+void Replicator::reload_tls() {
+  if (!impl_->config.tls) return;
+  std::shared_ptr<boost::asio::ssl::context> next;
+  try {
+    next = make_tls(impl_->config);
+  } catch (const std::exception& e) {
+    log_event(LogLevel::kError, "replication_tls_reload_failed", {{"error", e.what()}});
+    return;
+  }
+  // The context is only used on the I/O thread; a connection's SSL object keeps its own
+  // reference to the context it was made with.
+  asio::post(impl_->io, [impl = impl_.get(), next = std::move(next)]() mutable {
+    impl->tls = std::move(next);
+    log_event(LogLevel::kInfo, "replication_tls_reloaded", {{"cert", impl->config.tls->cert}});
+  });
+}
+
 Replicator::Status Replicator::status() const {
   std::lock_guard lock(impl_->smu);
   return impl_->st;

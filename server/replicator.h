@@ -25,8 +25,8 @@
 // dialing node checks the accepting one's against the CA and the host of its replication
 // address. Nothing is read or written before the handshake; a handshake not done within 5 s
 // closes the connection; a failed one is logged (replication_tls_failed, at most 5 lines a
-// second) and the follower dials again as after any lost connection. The files are read once:
-// SIGHUP does not reload them (restart the node).
+// second) and the follower dials again as after any lost connection. SIGHUP reads the files
+// again for new connections (reload_tls; open ones keep theirs).
 //
 // etcd keys under /qx/<name>/: `leader` ({"node","http","tcp","replication"}, with the leader's
 // lease; its mod revision is the epoch) and `nodes/<id>` (cluster::NodeRecord). A node writes the
@@ -102,6 +102,10 @@ class Replicator {
 
   void start();
   void stop();
+  // Reads the cluster file's TLS files again for new replication connections (open ones keep
+  // theirs); logs replication_tls_reloaded, or replication_tls_reload_failed and keeps the old
+  // context. Any thread; nothing without "tls".
+  void reload_tls();
 
   // The seq to keep that a previous run asked for (DATA/cluster-cut), if any; removes the file
   // after cutting. Called by serve before the journal is opened.

@@ -7,6 +7,7 @@
 #include <unistd.h>
 
 #include <algorithm>
+#include <atomic>
 #include <chrono>
 #include <condition_variable>
 #include <csignal>
@@ -567,6 +568,11 @@ int serve(const ServeOptions& options, std::ostream& out) {
   Service service(sequencer, auth, metrics, login);
   service.set_klines(&klines);
   service.set_rate_limiter(&rate);
+  // SIGHUP also reloads the replication port's TLS files (the replicator is made below).
+  std::atomic<Replicator*> hangup_replicator{nullptr};
+  listen.on_hangup = [&hangup_replicator] {
+    if (Replicator* r = hangup_replicator.load()) r->reload_tls();
+  };
   HttpServer http(service, metrics, listen);
   std::optional<TcpServer> tcp;
   if (config.tcp != "off") {
@@ -652,6 +658,7 @@ int serve(const ServeOptions& options, std::ostream& out) {
         },
         replication_tls);
     service.set_cluster_status([&replicator] { return replicator->status_json(); });
+    hangup_replicator = &*replicator;
     out << "qx serve: cluster " << cluster->name << " node " << cluster->node << ", replication on "
         << cluster->self().replication << std::endl;
   }
@@ -661,6 +668,7 @@ int serve(const ServeOptions& options, std::ostream& out) {
   http.run_until_signal();
   out << "qx serve: signal received, draining" << std::endl;
   marker.stop();
+  hangup_replicator = nullptr;
   if (replicator) replicator->stop();
   sequencer.stop();
   sequencer_thread.join();

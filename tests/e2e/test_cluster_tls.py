@@ -257,3 +257,39 @@ def test_a_certificate_must_name_the_node_its_hello_claims(tmp_path):
     finally:
         print(c.diagnostics())
         c.close()
+
+
+def presented_certificate(c, i):
+    """The DER certificate node i's replication port presents (to a client with node 2's)."""
+    ctx = ssl.SSLContext(ssl.PROTOCOL_TLS_CLIENT)
+    ctx.load_verify_locations(c.pki["node1"]["ca"])
+    ctx.load_cert_chain(c.pki["node2"]["cert"], c.pki["node2"]["key"])
+    with socket.create_connection(address(c, i), timeout=10) as raw:
+        with ctx.wrap_socket(raw, server_hostname="127.0.0.1") as s:
+            return s.getpeercert(binary_form=True)
+
+
+def test_sighup_reloads_the_replication_certificate(tls_cluster):
+    c = tls_cluster
+    assert c.submit("alice", order(1, "BUY", "3500.0"), deadline_s=30) is not None
+    c.wait_converged()
+    old = presented_certificate(c, 1)
+    # A new key and certificate for node 1 in the same files (same CA), then SIGHUP.
+    make_pki(c.root / "pki", [], {"node1": ("ca", "IP:127.0.0.1")})
+    new = ssl.PEM_cert_to_DER_cert(open(c.pki["node1"]["cert"]).read())
+    assert new != old
+    assert presented_certificate(c, 1) == old  # read once until told
+    c.procs[1].send_signal(signal.SIGHUP)
+    wait_events(c, 1, "replication_tls_reloaded")
+    assert presented_certificate(c, 1) == new
+    # A bad file: the reload fails, is logged, and the node keeps serving with the last good one.
+    good = open(c.pki["node1"]["cert"]).read()
+    open(c.pki["node1"]["cert"], "w").write("not a certificate\n")
+    c.procs[1].send_signal(signal.SIGHUP)
+    wait_events(c, 1, "replication_tls_reload_failed")
+    open(c.pki["node1"]["cert"], "w").write(good)
+    assert presented_certificate(c, 1) == new
+    # The cluster still replicates through node 1 (followers reconnect with the new certificate).
+    assert c.submit("bob", order(2, "SELL", "3500.0"), deadline_s=30) is not None
+    c.wait_converged()
+    assert c.procs[1].poll() is None
