@@ -10,6 +10,7 @@ QX_BIN names the qx executable (set by ctest, see tests/e2e/CMakeLists.txt).
 
 import json
 import os
+import random
 import re
 import resource
 import shutil
@@ -29,12 +30,28 @@ PW = {"admin": "admin-demo-pw", "alice": "alice-demo-pw", "bob": "bob-demo-pw"}
 
 
 def free_ports(n):
-    socks = [socket.socket() for _ in range(n)]
-    for s in socks:
-        s.bind(("127.0.0.1", 0))
-    ports = [s.getsockname()[1] for s in socks]
-    for s in socks:
-        s.close()
+    """n distinct ports free now, below the kernel's ephemeral range: a node restarted on its port
+    must find it free, and a port the kernel hands out as a connection's source port (any port
+    bind(0) returns) may be taken while the node is down ("Address already in use")."""
+    low = 32768  # the first ephemeral port
+    try:
+        low = int(open("/proc/sys/net/ipv4/ip_local_port_range").read().split()[0])
+    except (OSError, ValueError, IndexError):
+        pass
+    rng = random.Random()
+    ports = []
+    while len(ports) < n:
+        p = rng.randrange(max(1024, low - 10000), max(1025, low))
+        if p in ports:
+            continue
+        s = socket.socket()
+        try:
+            s.bind(("127.0.0.1", p))
+        except OSError:
+            continue
+        finally:
+            s.close()
+        ports.append(p)
     return ports
 
 
