@@ -86,6 +86,14 @@ std::uint64_t uint_of(const nlohmann::json& j, const char* key, std::uint64_t fa
   return j[key].get<std::uint64_t>();
 }
 
+// The hash verified for unknown users, so that a login costs the same whether the name exists:
+// one per process, made by the first Auth (an argon2id hash takes a tenth of a second; tools and
+// tests that make many Auth objects pay it once).
+const std::string& dummy_hash() {
+  static const std::string hash = Auth::hash_password(random_hex(16));
+  return hash;
+}
+
 }  // namespace
 
 Auth::Auth(std::filesystem::path users_file, std::string jwt_secret, std::int64_t token_ttl_s,
@@ -95,7 +103,7 @@ Auth::Auth(std::filesystem::path users_file, std::string jwt_secret, std::int64_
       ttl_s_(token_ttl_s),
       demo_mode_(demo_mode) {
   init_sodium();
-  dummy_hash_ = hash_password(random_hex(16));
+  dummy_hash_ = dummy_hash();
   if (!std::filesystem::exists(file_)) return;
   std::ifstream in(file_);
   nlohmann::json j = nlohmann::json::parse(in, nullptr, false);
