@@ -188,70 +188,82 @@ Reply Sequencer::execute(const Job& job) {
 
 void Sequencer::run() {
   std::vector<Item> batch;
-  while (true) {
-    batch.clear();
-    bool gated = false;  // the acknowledgement gate was closed when the batch was taken
-    bool done = false;
-    {
-      std::unique_lock lock(mu_);
-      // New jobs while there is room for another held batch; or held batches to release.
-      cv_.wait(lock, [&] {
-        return stopping_ || (!queue_.empty() && held_.size() < options_.held_batches_max) ||
-               releasable();
-      });
-      done = queue_.empty() && stopping_;
-      gated = holding_;
-      while (!queue_.empty() && batch.size() < options_.batch_max &&
-             held_.size() < options_.held_batches_max) {
-        batch.push_back(std::move(queue_.front()));
-        queue_.pop_front();
-      }
-      metrics_.queue_depth(queue_.size());
-    }
-    release();
-    if (done) break;  // stop() opened the gate: nothing waits any more
-    if (batch.empty()) continue;
-    Held h;
-    h.replies.reserve(batch.size());
-    Ctx ctx(*this);
-    const std::uint64_t appended_before = appended_;
-    for (Item& item : batch) {
-      // A job that fails (e.g. the users file cannot be written) answers 500; whatever it
-      // journaled stands and is committed with the batch.
-      const std::uint64_t before = appended_;
-      try {
-        Reply r = item.job(ctx);
-        r.seq = core::raw(engine_.last_seq());
-        h.replies.push_back({std::move(item.done), std::move(r), appended_ != before});
-      } catch (const NotLeader&) {
-        std::lock_guard lock(mu_);
-        h.replies.push_back({std::move(item.done), Reply{421, not_leader_body_}, false});
-      } catch (const std::exception& e) {
-        h.replies.push_back({std::move(item.done),
-                             Reply{500, std::string(R"({"error":"internal","message":")") +
-                                            "the request failed on the sequencer\"}"},
-                             appended_ != before});
-        log_event(LogLevel::kError, "job_failed", {{"error", e.what()}});
-      }
-    }
-    commit();  // durable before anyone hears of it
-    h.last = engine_.last_seq();
-    if (appended_ != appended_before) {
-      for (const auto& f : on_commit_) contained("on_commit", [&] { f(engine_); });
-      for (const auto& f : on_release_) {
-        contained("on_release", [&] {
-          if (auto action = f(engine_)) h.actions.push_back(std::move(action));
-        });
-      }
-    }
-    // With ack = quorum the batch waits, behind the ones before it, until a majority holds its
-    // last event (the state its replies reflect); the sequencer goes on with the next batches
-    // meanwhile. Without the gate it goes as soon as the batches before it have gone.
-    h.gated = gated;
-    held_.push_back(std::move(h));
-    release();
+  while (round(batch, true) != Round::kStopped) {
   }
   commit();
+}
+
+void Sequencer::run_pending() {
+  std::vector<Item> batch;
+  while (round(batch, false) == Round::kRan) {
+  }
+  commit();
+}
+
+Sequencer::Round Sequencer::round(std::vector<Item>& batch, bool wait) {
+  batch.clear();
+  bool gated = false;  // the acknowledgement gate was closed when the batch was taken
+  bool done = false;
+  {
+    std::unique_lock lock(mu_);
+    // New jobs while there is room for another held batch; or held batches to release.
+    auto ready = [&] {
+      return stopping_ || (!queue_.empty() && held_.size() < options_.held_batches_max) ||
+             releasable();
+    };
+    if (wait) cv_.wait(lock, ready);
+    done = queue_.empty() && stopping_;
+    gated = holding_;
+    while (!queue_.empty() && batch.size() < options_.batch_max &&
+           held_.size() < options_.held_batches_max) {
+      batch.push_back(std::move(queue_.front()));
+      queue_.pop_front();
+    }
+    metrics_.queue_depth(queue_.size());
+  }
+  release();
+  if (done) return Round::kStopped;  // stop() opened the gate: nothing waits any more
+  if (batch.empty()) return Round::kIdle;
+  Held h;
+  h.replies.reserve(batch.size());
+  Ctx ctx(*this);
+  const std::uint64_t appended_before = appended_;
+  for (Item& item : batch) {
+    // A job that fails (e.g. the users file cannot be written) answers 500; whatever it
+    // journaled stands and is committed with the batch.
+    const std::uint64_t before = appended_;
+    try {
+      Reply r = item.job(ctx);
+      r.seq = core::raw(engine_.last_seq());
+      h.replies.push_back({std::move(item.done), std::move(r), appended_ != before});
+    } catch (const NotLeader&) {
+      std::lock_guard lock(mu_);
+      h.replies.push_back({std::move(item.done), Reply{421, not_leader_body_}, false});
+    } catch (const std::exception& e) {
+      h.replies.push_back({std::move(item.done),
+                           Reply{500, std::string(R"({"error":"internal","message":")") +
+                                          "the request failed on the sequencer\"}"},
+                           appended_ != before});
+      log_event(LogLevel::kError, "job_failed", {{"error", e.what()}});
+    }
+  }
+  commit();  // durable before anyone hears of it
+  h.last = engine_.last_seq();
+  if (appended_ != appended_before) {
+    for (const auto& f : on_commit_) contained("on_commit", [&] { f(engine_); });
+    for (const auto& f : on_release_) {
+      contained("on_release", [&] {
+        if (auto action = f(engine_)) h.actions.push_back(std::move(action));
+      });
+    }
+  }
+  // With ack = quorum the batch waits, behind the ones before it, until a majority holds its
+  // last event (the state its replies reflect); the sequencer goes on with the next batches
+  // meanwhile. Without the gate it goes as soon as the batches before it have gone.
+  h.gated = gated;
+  held_.push_back(std::move(h));
+  release();
+  return Round::kRan;
 }
 
 bool Sequencer::releasable() const {

@@ -99,6 +99,11 @@ class Sequencer {
   Reply execute(const Job& job);
   // The sequencer thread's body; returns after stop() once the queue is drained and committed.
   void run();
+  // For a driver with no sequencer thread (a fuzz target, a single-threaded simulation): runs
+  // the jobs queued so far on the calling thread, in batches as run() would (committing each and
+  // handing its replies on, which their callbacks get on this thread), and returns when none is
+  // left. Never while run() runs.
+  void run_pending();
   void stop();
   // Called on the sequencer thread after each batch that changed state became durable (and its
   // replies were handed back), with the engine (valid only during the call). Add before run(). A
@@ -179,6 +184,10 @@ class Sequencer {
   };
   // Under mu_: the oldest held batch may go (acknowledged, ungated, or the gate opened).
   [[nodiscard]] bool releasable() const;
+  // One batch of run(): takes up to batch_max queued jobs (waiting for some when `wait`), runs
+  // them, commits and releases what may go. kIdle: nothing was queued (only without `wait`).
+  enum class Round : std::uint8_t { kRan, kIdle, kStopped };
+  Round round(std::vector<Item>& batch, bool wait);
   // Hands out the held batches that may go, oldest first: their replies, then the after_batch
   // callbacks, then their release actions.
   void release();

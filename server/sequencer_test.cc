@@ -262,5 +262,38 @@ TEST_F(SequencerReplicationTest, AFollowerAppendsAndAppliesTheLeadersRecords) {
   }
 }
 
+// Without a sequencer thread, run_pending() runs what was posted on the calling thread, batch by
+// batch, committing before each reply; a job posted by a reply's callback runs in the same call.
+TEST_F(SequencerReplicationTest, RunPendingRunsQueuedJobsOnTheCallingThread) {
+  Sequencer s = open(dir_, metrics_);
+  std::vector<std::string> answered;
+  const auto caller = std::this_thread::get_id();
+  auto job = [](const std::string& name) {
+    return [name](Sequencer::Ctx& c) {
+      c.submit(core::CreateUser{name});
+      return Reply{200, name};
+    };
+  };
+  for (const char* name : {"ann", "ben"}) {
+    ASSERT_TRUE(s.post(job(name), [&](Reply r) {
+      EXPECT_EQ(std::this_thread::get_id(), caller);
+      answered.push_back(r.body);
+      if (r.body == "ben") {
+        EXPECT_TRUE(s.post(job("cat"), [&](Reply again) { answered.push_back(again.body); }));
+      }
+    }));
+  }
+  EXPECT_TRUE(answered.empty());  // nothing runs before run_pending()
+  s.run_pending();
+  EXPECT_EQ(answered, (std::vector<std::string>{"ann", "ben", "cat"}));
+  EXPECT_EQ(s.engine().last_seq(), core::Seq{3});
+  s.run_pending();  // nothing queued: returns at once
+  EXPECT_EQ(answered.size(), 3u);
+  // Every reply came after its event was on disk.
+  auto replayed = replay::replay_journal(dir_, {});
+  ASSERT_TRUE(replayed.ok()) << replayed.error().message;
+  EXPECT_EQ(replayed.value().engine.state_hash(), s.engine().state_hash());
+}
+
 }  // namespace
 }  // namespace qx::server
