@@ -21,6 +21,7 @@
 #include <type_traits>
 #include <vector>
 
+#include "server/diff.h"
 #include "server/listen.h"
 #include "server/log.h"
 #include "server/tls.h"
@@ -74,6 +75,8 @@ template <class Stream>
 class WsSession : public WsBase, public std::enable_shared_from_this<WsSession<Stream>> {
  public:
   static constexpr std::size_t kOutBytesMax = 8 << 20;
+  static constexpr std::size_t kChartsMax = 16;
+  static constexpr const char* kLogInFirst = "log in first (req_login or an Authorization header)";
 
   WsSession(Stream stream, Service& service, Metrics& metrics, std::optional<ConnectionSlot> slot,
             std::string peer_ip, std::optional<std::string> cert_user)
@@ -193,118 +196,67 @@ class WsSession : public WsBase, public std::enable_shared_from_this<WsSession<S
   }
 
   void on_message(const std::string& text) {
-    if (json_depth(text) > kJsonDepthMax) return notify(400, "the message nests too deeply");
-    json m = json::parse(text, nullptr, false);
-    if (m.is_discarded() || !m.is_object() || !string_at(m, "aid")) {
-      return notify(400, "each message must be a JSON object with a string 'aid'");
+    DiffMessage m = decode_diff_message(text);
+    if (auto* r = std::get_if<DiffRefused>(&m)) {
+      if (r->needs_login && !who_) return notify(401, kLogInFirst);
+      return notify(r->code, r->message);
     }
-    const std::string aid = *string_at(m, "aid");
-    if (aid == "ping") return send(R"({"aid":"pong"})");
-    if (aid == "req_login") {
+    if (std::holds_alternative<DiffPing>(m)) return send(R"({"aid":"pong"})");
+    if (auto* l = std::get_if<DiffLogin>(&m)) {
       if (who_) return notify(400, "already logged in");
-      json body{{"username", m.value("user_name", json())},
-                {"password", m.value("password", json())}};
-      return call("POST", "/api/auth/login", body, [](WsSession& s, const Reply& rep) {
-        json r = json::parse(rep.body, nullptr, false);
-        if (rep.status == 200 && r.is_object() && string_at(r, "token")) {
-          s.login_with(*string_at(r, "token"));
-          s.notify(0, "login success");
-          s.refresh();
-        } else {
-          s.notify(rep.status, "login failed: " + (r.is_object() && string_at(r, "message")
-                                                       ? *string_at(r, "message")
-                                                       : std::string("unknown error")));
-        }
-      });
+      return call(
+          "POST", "/api/auth/login", std::move(l->body), [](WsSession& s, const Reply& rep) {
+            json r = json::parse(rep.body, nullptr, false);
+            if (rep.status == 200 && r.is_object() && string_at(r, "token")) {
+              s.login_with(*string_at(r, "token"));
+              s.notify(0, "login success");
+              s.refresh();
+            } else {
+              s.notify(rep.status, "login failed: " + (r.is_object() && string_at(r, "message")
+                                                           ? *string_at(r, "message")
+                                                           : std::string("unknown error")));
+            }
+          });
     }
-    if (!who_) return notify(401, "log in first (req_login or an Authorization header)");
-    if (aid == "peek_message") {
+    if (!who_) return notify(401, kLogInFirst);
+    if (std::holds_alternative<DiffPeek>(m)) {
       peek_pending_ = true;
       return refresh();
     }
-    if (aid == "subscribe_quote") return subscribe_quote(m);
-    if (aid == "set_chart") return set_chart(m);
-    if (aid == "insert_order" || aid == "cancel_order") return order(aid, m);
-    notify(400, "unknown aid '" + aid + "'");
-  }
-
-  // {"aid": "subscribe_quote", "ins_list": "SHFE.cu2501,CFFEX.IF2501"}.
-  void subscribe_quote(const json& m) {
-    const auto list = string_at(m, "ins_list");
-    if (!list) return notify(400, "subscribe_quote wants 'ins_list', a string of codes");
-    quotes_.clear();
-    std::size_t i = 0;
-    while (i < list->size() && quotes_.size() < 100) {
-      auto j = list->find(',', i);
-      if (j == std::string::npos) j = list->size();
-      std::string code = list->substr(i, j - i);
-      if (auto dot = code.find('.'); dot != std::string::npos) code = code.substr(dot + 1);
-      if (valid_name(code)) quotes_.push_back(code);
-      i = j + 1;
-    }
-    refresh();
-  }
-
-  // {"chart_id", "ins_list": "SHFE.cu2501", "duration": ns (60e9, 300e9 or 86400e9),
-  // "view_width": bars}; an empty ins_list removes the chart.
-  void set_chart(const json& m) {
-    const auto id = string_at(m, "chart_id");
-    auto code = string_at(m, "ins_list");
-    if (!id || id->size() > 64 || !code) {
-      return notify(400, "set_chart wants string 'chart_id' (at most 64 bytes) and 'ins_list'");
-    }
-    if (auto dot = code->find('.'); dot != std::string::npos) code = code->substr(dot + 1);
-    if (code->empty()) {
-      charts_.erase(*id);
+    if (auto* q = std::get_if<DiffSubscribeQuote>(&m)) {
+      quotes_ = std::move(q->codes);
       return refresh();
     }
-    std::optional<Period> period;
-    const json d = m.value("duration", json());
-    for (Period p : kPeriods) {
-      if (d.is_number_integer() && d.get<std::int64_t>() == period_ns(p)) period = p;
+    if (auto* c = std::get_if<DiffSetChart>(&m)) return set_chart(*c);
+    if (auto* o = std::get_if<DiffOrder>(&m)) return order(*o);
+  }
+
+  void set_chart(const DiffSetChart& c) {
+    if (!c.code) {
+      charts_.erase(c.id);
+      return refresh();
     }
-    const json w = m.value("view_width", json(200));
-    if (!valid_name(*code) || !period || !w.is_number_integer() || w.get<std::int64_t>() < 1 ||
-        w.get<std::int64_t>() > static_cast<std::int64_t>(Klines::kKeep) ||
-        (charts_.size() >= 16 && charts_.count(*id) == 0)) {
+    if (charts_.size() >= kChartsMax && charts_.count(c.id) == 0) {
       return notify(400,
                     "set_chart wants an instrument code, duration 60e9, 300e9 or 86400e9 ns, "
                     "view_width 1..2000, at most 16 charts");
     }
-    charts_[*id] = Service::Chart{*code, *period, w.get<std::size_t>()};
+    charts_[c.id] = Service::Chart{*c.code, c.period, c.width};
     refresh();
   }
 
-  // insert_order / cancel_order: DIFF names to REST names; the REST route checks every field.
-  void order(const std::string& aid, const json& m) {
-    json body = json::object();
-    for (const char* k :
-         {"account_id", "instrument_id", "direction", "offset", "volume", "price_type",
-          "limit_price", "time_condition", "volume_condition", "order_id"}) {
-      if (m.contains(k)) body[k] = m[k];
-    }
-    auto rename = [&](const char* from, const char* to) {
-      if (body.contains(from)) {
-        body[to] = body[from];
-        body.erase(from);
+  // insert_order / cancel_order, renamed to the REST API's fields; the route checks every one.
+  void order(DiffOrder& o) {
+    call("POST", o.target, std::move(o.body), [](WsSession& s, const Reply& rep) {
+      json r = json::parse(rep.body, nullptr, false);
+      if (rep.status != 200) {
+        s.notify(rep.status, r.is_object() && string_at(r, "message")
+                                 ? *string_at(r, "message")
+                                 : std::string("the request failed"));
+      } else if (r.is_object() && r.value("status", json()) == "REJECTED") {
+        s.notify(1, "rejected: " + string_at(r, "reason").value_or(""));
       }
-    };
-    rename("account_id", "account");
-    rename("instrument_id", "instrument");
-    rename("limit_price", "price");
-    if (body.value("price_type", json()) == "ANY") body["price_type"] = "MARKET";
-    if (aid == "insert_order") rename("order_id", "client_order_id");
-    call("POST", aid == "insert_order" ? "/api/order/submit" : "/api/order/cancel", body,
-         [](WsSession& s, const Reply& rep) {
-           json r = json::parse(rep.body, nullptr, false);
-           if (rep.status != 200) {
-             s.notify(rep.status, r.is_object() && string_at(r, "message")
-                                      ? *string_at(r, "message")
-                                      : std::string("the request failed"));
-           } else if (r.is_object() && r.value("status", json()) == "REJECTED") {
-             s.notify(1, "rejected: " + string_at(r, "reason").value_or(""));
-           }
-         });
+    });
   }
 
   void refresh() {
