@@ -33,6 +33,7 @@
 #include "server/log.h"
 #include "server/login.h"
 #include "server/service.h"
+#include "server/tcp_requests.h"
 #include "server/tls.h"
 #include "server/wire_frame.h"
 
@@ -780,62 +781,15 @@ class Session : public SessionBase, public std::enable_shared_from_this<Session<
   // Orders: decoded here, checked, authorised and submitted by the gateway.
 
   void new_order(std::uint64_t rid, wire::NewOrder::Reader r) {
-    OrderRequest q;
-    q.who = *who_;
-    q.account = core::AccountId(r.getAccount());
-    q.instrument = core::InstrumentId(r.getInstrument());
-    core::NewOrder& o = q.order;
-    // The schema's enums start at 0 = unset; a default applies except for the direction.
-    auto pick = [](auto wire_value, auto fallback) {
-      const auto v = static_cast<std::uint32_t>(wire_value);
-      return v == 0 ? fallback : static_cast<decltype(fallback)>(v);
-    };
-    o.direction = pick(r.getDirection(), core::Direction{});
-    o.offset = pick(r.getOffset(), core::Offset::kOpen);
-    o.price_type = pick(r.getPriceType(), core::PriceType::kLimit);
-    o.time_condition = pick(r.getTimeCondition(), core::TimeCondition::kGfd);
-    o.volume_condition = pick(r.getVolumeCondition(), core::VolumeCondition::kAny);
-    o.post_only = r.getPostOnly();
-    // Both unset: the account's self-trade prevention; else the order's (unset parts default).
-    if (static_cast<unsigned>(r.getStpMode()) != 0 || static_cast<unsigned>(r.getStpScope()) != 0) {
-      o.stp = core::SelfTradePrevention{pick(r.getStpMode(), core::StpMode::kCancelNewest),
-                                        pick(r.getStpScope(), core::StpScope::kAccount)};
-    }
-    o.volume = core::Lots(r.getVolume());
-    o.client_order_id = core::ClientOrderId(r.getClientOrderId());
-    q.price = PriceRef{true, r.getPrice()};
-    if (r.getTriggerPrice() != 0) {
-      o.trigger = core::StopTrigger{pick(r.getTriggerKind(), core::TriggerKind::kStop),
-                                    pick(r.getTriggerSource(), core::TriggerSource::kLast),
-                                    {}};
-      q.trigger_price = PriceRef{true, r.getTriggerPrice()};
-    }
-    s_.gateway.submit(std::move(q), order_done(rid));
+    s_.gateway.submit(order_request(*who_, r), order_done(rid));
   }
 
   void amend(std::uint64_t rid, wire::Amend::Reader r) {
-    AmendRequest q;
-    q.who = *who_;
-    q.account = core::AccountId(r.getAccount());
-    q.ref = order_ref(r.getOrderId(), r.getClientOrderId());
-    q.price = PriceRef{true, r.getPrice()};
-    q.volume_left = core::Lots(r.getVolumeLeft());
-    s_.gateway.amend(std::move(q), order_done(rid));
+    s_.gateway.amend(amend_request(*who_, r), order_done(rid));
   }
 
   void cancel(std::uint64_t rid, wire::Cancel::Reader r) {
-    CancelRequest q;
-    q.who = *who_;
-    q.account = core::AccountId(r.getAccount());
-    q.ref = order_ref(r.getOrderId(), r.getClientOrderId());
-    s_.gateway.cancel(std::move(q), order_done(rid));
-  }
-
-  static core::OrderRef order_ref(std::uint64_t order, std::uint64_t client) {
-    core::OrderRef ref;
-    if (order != 0) ref.order_id = core::OrderId(order);
-    ref.client_order_id = core::ClientOrderId(client);
-    return ref;
+    s_.gateway.cancel(cancel_request(*who_, r), order_done(rid));
   }
 
   // Market data and queries.
