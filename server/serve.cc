@@ -19,6 +19,7 @@
 #include <nlohmann/json.hpp>
 #include <ostream>
 #include <stdexcept>
+#include <string_view>
 #include <thread>
 #include <utility>
 
@@ -282,10 +283,8 @@ class Marker {
   std::thread thread_;
 };
 
-void read_config_file(const std::string& file, Config& c) {
-  std::ifstream in(file);
-  if (!in) throw std::runtime_error("cannot read config file " + file);
-  const auto j = json::parse(in, nullptr, false);
+void parse_config_text(std::string_view text, const std::string& file, Config& c) {
+  const auto j = json::parse(text, nullptr, false);
   if (j.is_discarded() || !j.is_object()) {
     throw std::runtime_error("config file " + file + " is not a JSON object");
   }
@@ -303,6 +302,14 @@ void read_config_file(const std::string& file, Config& c) {
       throw std::runtime_error("config file " + file + ": " + e.what());
     }
   }
+}
+
+void read_config_file(const std::string& file, Config& c) {
+  std::ifstream in(file, std::ios::binary);
+  if (!in) throw std::runtime_error("cannot read config file " + file);
+  const std::string text((std::istreambuf_iterator<char>(in)), std::istreambuf_iterator<char>());
+  if (in.bad()) throw std::runtime_error("cannot read config file " + file);
+  parse_config_text(text, file, c);
 }
 
 Config load_config(const ServeOptions& o) {
@@ -699,6 +706,11 @@ int run_serve(const ServeOptions& options, std::ostream& out) {
     log_event(LogLevel::kFatal, "serve_failed", {{"error", e.what()}});
     throw;
   }
+}
+
+void check_config_text(std::string_view text, const std::string& origin) {
+  Config c;
+  parse_config_text(text, origin, c);
 }
 
 }  // namespace qx::server

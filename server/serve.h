@@ -54,6 +54,7 @@
 #include <iosfwd>
 #include <optional>
 #include <string>
+#include <string_view>
 
 namespace qx::server {
 
@@ -72,6 +73,10 @@ struct ServeOptions {
   std::optional<std::string> cluster_file;
   bool demo = false;
 };
+
+// Reads the JSON text of a config file as run_serve reads --config; throws std::runtime_error
+// with one line starting "config file <origin>" and naming the key when it is not valid.
+void check_config_text(std::string_view text, const std::string& origin);
 
 // Returns the exit code; throws std::runtime_error with a one-line reason on start-up failure
 // (after logging it as a serve_failed event).
