@@ -29,7 +29,6 @@
 #include <cstdint>
 #include <optional>
 #include <ostream>
-#include <sstream>
 #include <string>
 #include <type_traits>
 #include <variant>
@@ -39,6 +38,7 @@
 #include "core/numeric.h"
 #include "core/types.h"
 #include "tests/property/model.h"
+#include "tests/property/model_compare.h"
 
 namespace qx::property {
 
@@ -711,98 +711,6 @@ inline rc::Gen<Scenario> gen_scenario(GenOptions opt) {
           return out;
         });
   });
-}
-
-// A one-line description of an event, for counterexamples and failure messages.
-inline std::string describe(const core::EventBody& body) {
-  std::ostringstream os;
-  auto ref = [&os](const core::OrderRef& r) {
-    if (r.order_id) os << " order=" << core::raw(*r.order_id);
-    os << " client=" << core::raw(r.client_order_id);
-  };
-  std::visit(
-      [&](const auto& e) {
-        using T = std::decay_t<decltype(e)>;
-        if constexpr (std::is_same_v<T, core::CreateInstrument>) {
-          const core::InstrumentParams& p = e.params;
-          os << "CreateInstrument " << e.code << " tick_e8=" << p.price_tick_e8
-             << " mult_e8=" << p.multiplier_e8 << " margin=" << p.margin_long_ppb << "/"
-             << p.margin_short_ppb << " fees(open " << p.fees.open_per_lot.value << "+"
-             << p.fees.open_ppb << "ppb, close " << p.fees.close_per_lot.value << "+"
-             << p.fees.close_ppb << "ppb, today " << p.fees.close_today_per_lot.value << "+"
-             << p.fees.close_today_ppb
-             << "ppb) band=" << (p.price_band_ppb ? std::to_string(*p.price_band_ppb) : "none")
-             << " max_vol=" << p.max_order_volume.value << " pos_limit=" << p.position_limit.value
-             << " pre=" << e.pre_settlement.value << " last_day=" << p.last_trading_day;
-        } else if constexpr (std::is_same_v<T, core::UpdateInstrument>) {
-          os << "UpdateInstrument " << core::raw(e.instrument);
-        } else if constexpr (std::is_same_v<T, core::SetInstrumentStatus>) {
-          os << "SetInstrumentStatus ins=" << core::raw(e.instrument) << " "
-             << core::to_string(e.status);
-        } else if constexpr (std::is_same_v<T, core::CreateUser>) {
-          os << "CreateUser " << e.name;
-        } else if constexpr (std::is_same_v<T, core::CreateAccount>) {
-          os << "CreateAccount user=" << core::raw(e.user) << " " << e.name;
-        } else if constexpr (std::is_same_v<T, core::Deposit>) {
-          os << "Deposit acct=" << core::raw(e.account) << " " << e.amount.value;
-        } else if constexpr (std::is_same_v<T, core::Withdraw>) {
-          os << "Withdraw acct=" << core::raw(e.account) << " " << e.amount.value;
-        } else if constexpr (std::is_same_v<T, core::SetAccountRisk>) {
-          os << "SetAccountRisk acct=" << core::raw(e.account) << " max_open=" << e.max_open_orders
-             << " enabled=" << e.enabled << " stp=" << core::to_string(e.stp.mode) << "/"
-             << core::to_string(e.stp.scope);
-        } else if constexpr (std::is_same_v<T, core::SetRiskParams>) {
-          os << "SetRiskParams ratio_ppb=" << e.liquidation_ratio_ppb << " fund="
-             << (e.insurance_account ? std::to_string(core::raw(*e.insurance_account)) : "none");
-        } else if constexpr (std::is_same_v<T, core::SetCurrency>) {
-          os << "SetCurrency " << e.code << " decimals=" << e.decimals;
-        } else if constexpr (std::is_same_v<T, core::SetSession>) {
-          os << "SetSession instrument=" << core::raw(e.instrument)
-             << " utc_offset_s=" << e.schedule.utc_offset_s;
-          for (const core::SessionEntry& x : e.schedule.entries) {
-            os << " " << x.start_s << ":" << core::to_string(x.phase);
-          }
-        } else if constexpr (std::is_same_v<T, core::SetLimits>) {
-          os << "SetLimits instruments=" << e.limits.instruments
-             << " accounts=" << e.limits.accounts << " orders=" << e.limits.orders
-             << " per_account=" << e.limits.orders_per_account
-             << " per_level=" << e.limits.orders_per_level;
-        } else if constexpr (std::is_same_v<T, core::MarkToMarket>) {
-          os << "MarkToMarket";
-        } else if constexpr (std::is_same_v<T, core::LeaderTerm>) {
-          os << "LeaderTerm epoch=" << e.epoch << " node=" << e.node;
-        } else if constexpr (std::is_same_v<T, core::Settle>) {
-          os << "Settle";
-          for (const core::SettlementPrice& p : e.prices) {
-            os << " ins" << core::raw(p.instrument) << "@" << p.price.value;
-          }
-        } else if constexpr (std::is_same_v<T, core::NewOrder>) {
-          os << "NewOrder acct=" << core::raw(e.account) << " ins=" << core::raw(e.instrument)
-             << " client=" << core::raw(e.client_order_id) << " "
-             << (e.direction == core::Direction::kBuy    ? "BUY"
-                 : e.direction == core::Direction::kSell ? "SELL"
-                                                         : "DIRECTION?")
-             << " " << core::to_string(e.offset) << " " << core::to_string(e.price_type) << " "
-             << e.price.value << " x" << e.volume.value << " " << core::to_string(e.time_condition)
-             << " " << core::to_string(e.volume_condition) << (e.post_only ? " post-only" : "");
-          if (e.stp) {
-            os << " stp=" << core::to_string(e.stp->mode) << "/" << core::to_string(e.stp->scope);
-          }
-          if (e.trigger) {
-            os << " trigger=" << core::to_string(e.trigger->kind) << "/"
-               << core::to_string(e.trigger->source) << "@" << e.trigger->price.value;
-          }
-        } else if constexpr (std::is_same_v<T, core::AmendOrder>) {
-          os << "AmendOrder acct=" << core::raw(e.account);
-          ref(e.ref);
-          os << " price=" << e.new_price.value << " left=" << e.new_volume_left.value;
-        } else if constexpr (std::is_same_v<T, core::CancelOrder>) {
-          os << "CancelOrder acct=" << core::raw(e.account);
-          ref(e.ref);
-        }
-      },
-      body);
-  return os.str();
 }
 
 inline void showValue(const Scenario& s, std::ostream& os) {

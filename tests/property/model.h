@@ -107,7 +107,7 @@ struct ModelLevel {
 class Model {
  public:
   // Applies one event body and appends the effects the engine must produce. Only the fields the
-  // property compares (see effects_agree in the test) are filled in.
+  // property compares (effects_agree in model_compare.h) are filled in.
   // `time_ns` is the event's timestamp (trading sessions change phase by it).
   void apply(std::int64_t time_ns, const core::EventBody& body, std::vector<core::Effect>& out);
 
