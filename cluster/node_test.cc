@@ -832,17 +832,22 @@ void run_faults(std::uint64_t seed, std::size_t& terms, std::size_t& installs) {
 TEST(Cluster, NoAcknowledgedEventIsLostWhenLeadersCrashAndLinksFail) {
   std::size_t terms = 0, installs = 0;
   const char* only = std::getenv("QX_CLUSTER_SEED");
-  for (std::uint64_t seed = 1; seed <= 30; ++seed) {
+  // 30 seeds in the test command; scripts/soak.sh runs QX_CLUSTER_SEEDS of them.
+  const char* count = std::getenv("QX_CLUSTER_SEEDS");
+  const std::uint64_t seeds = count != nullptr ? std::strtoull(count, nullptr, 10) : 30;
+  for (std::uint64_t seed = 1; seed <= seeds; ++seed) {
     if (only != nullptr && std::to_string(seed) != only) continue;
     run_faults(seed, terms, installs);
     if (HasFailure()) return;
   }
   // The faults did force failovers (many terms acknowledged events), and followers that fell
   // far behind installed snapshots.
-  EXPECT_GT(terms, 60u);
-  EXPECT_GT(installs, 0u);
-  std::printf("30 seeds: %zu terms acknowledged events, %zu snapshots installed\n", terms,
-              installs);
+  if (only == nullptr) {
+    EXPECT_GT(terms, 2 * seeds);
+    EXPECT_GT(installs, 0u);
+  }
+  std::printf("%llu seeds: %zu terms acknowledged events, %zu snapshots installed\n",
+              static_cast<unsigned long long>(seeds), terms, installs);
 }
 
 }  // namespace
