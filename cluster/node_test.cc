@@ -831,12 +831,23 @@ void run_faults(std::uint64_t seed, std::size_t& terms, std::size_t& installs) {
 
 TEST(Cluster, NoAcknowledgedEventIsLostWhenLeadersCrashAndLinksFail) {
   std::size_t terms = 0, installs = 0;
+  // Seeds 1-30 in the test command; scripts/soak.sh runs QX_CLUSTER_SEEDS of them, and
+  // QX_CLUSTER_SEED=N runs seed N alone (the replay of a failure).
   const char* only = std::getenv("QX_CLUSTER_SEED");
-  // 30 seeds in the test command; scripts/soak.sh runs QX_CLUSTER_SEEDS of them.
   const char* count = std::getenv("QX_CLUSTER_SEEDS");
-  const std::uint64_t seeds = count != nullptr ? std::strtoull(count, nullptr, 10) : 30;
-  for (std::uint64_t seed = 1; seed <= seeds; ++seed) {
-    if (only != nullptr && std::to_string(seed) != only) continue;
+  auto whole = [](const char* text) {
+    char* end = nullptr;
+    const std::uint64_t n = std::strtoull(text, &end, 10);
+    if (*text == '\0' || *end != '\0' || n == 0) {
+      ADD_FAILURE() << "not a positive whole number: '" << text << "'";
+      return std::uint64_t{0};
+    }
+    return n;
+  };
+  const std::uint64_t first = only != nullptr ? whole(only) : 1;
+  const std::uint64_t seeds = only != nullptr ? 1 : count != nullptr ? whole(count) : 30;
+  if (HasFailure()) return;
+  for (std::uint64_t seed = first; seed < first + seeds; ++seed) {
     run_faults(seed, terms, installs);
     if (HasFailure()) return;
   }

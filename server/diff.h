@@ -3,9 +3,8 @@
 // its quotes and charts) and the REST calls; this file only reads JSON text, so that every rule
 // about a message's shape lives in one place and can be fuzzed alone (fuzz/diff.cc).
 //
-//   DiffMessage m = decode_diff_message(R"({"aid": "subscribe_quote", "ins_list":
-//   "SHFE.cu2501"})"); if (auto* s = std::get_if<DiffSubscribeQuote>(&m)) quotes = s->codes;   //
-//   {"cu2501"}
+//   DiffMessage m = decode_diff_message(R"({"aid": "subscribe_quote", "ins_list": "SHFE.cu"})");
+//   if (auto* s = std::get_if<DiffSubscribeQuote>(&m)) quotes = s->codes;   // {"cu"}
 //
 // Messages: {"aid": "ping"}; "req_login" {"user_name", "password"}; "peek_message";
 // "subscribe_quote" {"ins_list": "EX.CODE,CODE,..."} (the exchange prefix is dropped, names that

@@ -8,12 +8,13 @@
 namespace qx::server {
 namespace {
 
+// The message as kind T (a copy: the decoded message is a temporary), or an empty T after a
+// failed expectation.
 template <class T>
-const T& as(const DiffMessage& m) {
+T as(const DiffMessage& m) {
   EXPECT_TRUE(std::holds_alternative<T>(m)) << "message kind " << m.index();
-  static const T empty{};
   const T* p = std::get_if<T>(&m);
-  return p != nullptr ? *p : empty;
+  return p != nullptr ? *p : T{};
 }
 
 TEST(Diff, SubscribeQuoteDropsTheExchangeAndSkipsBadNames) {

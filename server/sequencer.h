@@ -101,8 +101,9 @@ class Sequencer {
   void run();
   // For a driver with no sequencer thread (a fuzz target, a single-threaded simulation): runs
   // the jobs queued so far on the calling thread, in batches as run() would (committing each and
-  // handing its replies on, which their callbacks get on this thread), and returns when none is
-  // left. Never while run() runs.
+  // handing its replies on, which their callbacks get on this thread), and returns when no job is
+  // left or none can be taken (held_batches_max batches wait for their acknowledgement). Never
+  // while run() runs.
   void run_pending();
   void stop();
   // Called on the sequencer thread after each batch that changed state became durable (and its
@@ -185,7 +186,8 @@ class Sequencer {
   // Under mu_: the oldest held batch may go (acknowledged, ungated, or the gate opened).
   [[nodiscard]] bool releasable() const;
   // One batch of run(): takes up to batch_max queued jobs (waiting for some when `wait`), runs
-  // them, commits and releases what may go. kIdle: nothing was queued (only without `wait`).
+  // them, commits and releases what may go. kIdle: no job was taken (nothing queued, or room for
+  // no more held batches; with `wait`, woken only to release held batches).
   enum class Round : std::uint8_t { kRan, kIdle, kStopped };
   Round round(std::vector<Item>& batch, bool wait);
   // Hands out the held batches that may go, oldest first: their replies, then the after_batch

@@ -308,7 +308,6 @@ void read_config_file(const std::string& file, Config& c) {
   std::ifstream in(file, std::ios::binary);
   if (!in) throw std::runtime_error("cannot read config file " + file);
   const std::string text((std::istreambuf_iterator<char>(in)), std::istreambuf_iterator<char>());
-  if (in.bad()) throw std::runtime_error("cannot read config file " + file);
   parse_config_text(text, file, c);
 }
 

@@ -74,8 +74,9 @@ struct ServeOptions {
   bool demo = false;
 };
 
-// Reads the JSON text of a config file as run_serve reads --config; throws std::runtime_error
-// with one line starting "config file <origin>" and naming the key when it is not valid.
+// Reads the keys and values of a config file's JSON text as run_serve reads --config (not the
+// checks across keys and command-line options that follow, e.g. TLS files in pairs); throws
+// std::runtime_error with one line starting "config file <origin>" when one is not valid.
 void check_config_text(std::string_view text, const std::string& origin);
 
 // Returns the exit code; throws std::runtime_error with a one-line reason on start-up failure

@@ -7,8 +7,7 @@
 //   OrderRequest q = order_request(principal, msg.getBody().getNewOrder());
 //   gateway.submit(std::move(q), done);
 //
-// Reading a field of a message with bad pointers throws kj::Exception, as every capnp read does;
-// the session turns that into a protocol error.
+// The three structs hold only numbers and enums, so reading them cannot throw.
 #pragma once
 
 #include "journals/schema/wire.capnp.h"
