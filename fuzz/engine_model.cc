@@ -29,18 +29,12 @@
 // A value from a byte never exceeds what the generator can produce, so the model (which aborts
 // on numbers its generator cannot make) only meets scenarios the property could meet.
 //
-// Running it (libFuzzer under clang; ASan and UBSan as in the dev build):
+// Running it (fuzz/README.md):
 //
-//   clang++ -std=c++20 -O1 -g -fsanitize=fuzzer,address,undefined -fno-sanitize-recover=undefined
-//     -I. fuzz/engine_model.cc tests/property/model.cc tests/property/model_sessions.cc
-//     core/assert.cc core/engine.cc core/names.cc core/orders.cc core/risk.cc core/sessions.cc
-//     core/snapshot.cc core/stops.cc core/views.cc -o /tmp/fz_engine_model         (one line)
-//   /tmp/fz_engine_model -max_total_time=300 /tmp/fzm fuzz/corpus/engine_model
-//   /tmp/fz_engine_model -len_control=0 -max_len=3000 ...   # long scenarios from the start
-//   /tmp/fz_engine_model fuzz/regressions/engine_model/*    # replay kept crashes
-//
-// QX_FUZZ_TRACE=1 in the environment prints each input's events and the kinds (and reasons) of
-// their effects as they run, to see what a corpus covers; it changes nothing else.
+//   scripts/fuzz.sh engine_model                          # the test command's budget
+//   scripts/fuzz.sh --runs 1000000 engine_model
+//   build/fuzz/fuzz/qx_fuzz_engine_model -len_control=0 -max_len=3000 DIR   # long scenarios
+//   build/fuzz/fuzz/qx_fuzz_engine_model INPUT            # replay one (QX_FUZZ_TRACE=1: events)
 #include <algorithm>
 #include <cstddef>
 #include <cstdint>
