@@ -4,7 +4,7 @@
 set -euo pipefail
 
 packages=(
-  cmake ninja-build g++ clang pkg-config make
+  cmake ninja-build g++ clang libclang-rt-14-dev pkg-config make
   capnproto libcapnp-dev liblmdb-dev lmdb-utils libboost-dev libboost-system-dev libssl-dev
   libroaring-dev librapidcheck-dev libgtest-dev libgmock-dev libbenchmark-dev libcli11-dev
   zlib1g-dev
