@@ -56,6 +56,7 @@
 #include "core/types.h"
 #include "tests/property/model.h"
 #include "tests/property/model_compare.h"
+#include "tests/property/model_steer.h"
 
 namespace qx::property {
 namespace {
@@ -242,30 +243,12 @@ core::SessionSchedule session(Bytes& in, std::int64_t from_s, bool calls_only) {
   std::sort(s.entries.begin(), s.entries.end(),
             [](const auto& x, const auto& y) { return x.start_s < y.start_s; });
   if (calls_only) return s;
-  switch (in.weighted({12, 1, 1, 1, 1})) {
-    case 1:
-      if (s.entries.size() >= 2) std::swap(s.entries[0], s.entries[1]);
-      break;
-    case 2: s.entries.push_back({86'400, core::TradingPhase::kContinuous}); break;
-    case 3: s.entries.push_back({86'399, static_cast<core::TradingPhase>(6)}); break;
-    case 4: s.utc_offset_s = 18 * 3600 + 1; break;
-    default: break;
-  }
+  spoil_schedule(s, static_cast<int>(in.weighted({12, 1, 1, 1, 1})));
   return s;
 }
 
 core::FeeSchedule fees(Bytes& in) {
-  auto schedule = [](std::int64_t open_lot, std::int64_t open_ppb, std::int64_t close_lot,
-                     std::int64_t close_ppb, std::int64_t today_lot, std::int64_t today_ppb) {
-    core::FeeSchedule f;
-    f.open_per_lot = core::Money(open_lot);
-    f.open_ppb = open_ppb;
-    f.close_per_lot = core::Money(close_lot);
-    f.close_ppb = close_ppb;
-    f.close_today_per_lot = core::Money(today_lot);
-    f.close_today_ppb = today_ppb;
-    return f;
-  };
+  constexpr auto schedule = fee_schedule;
   switch (in.weighted({3, 1, 1, 1, 1, 1, 1, 1})) {
     case 1: return schedule(0, 23'010, 0, 23'010, 0, 345'000);
     case 2: return schedule(0, 50'000, 0, 50'000, 0, 50'000);
@@ -454,82 +437,6 @@ Aim aim(Bytes& in, bool amend) {
   a.volume_delta = (deltas / 42) % 4 - 2;  // -2..1
   a.cross = deltas / 168 == 1;             // about 1 in 3
   return a;
-}
-
-void steer_close(const Setup& w, const Model& m, const Aim& c, core::NewOrder& o) {
-  struct Held {
-    std::uint32_t account, instrument;
-    core::Direction close;
-    std::int64_t lots;
-  };
-  std::vector<Held> held;
-  for (std::uint32_t a = 0; a < m.account_count(); ++a) {
-    for (const auto& [ins, pos] : m.positions(a)) {
-      if (pos.long_side.lots() > 0) {
-        held.push_back({a, ins, core::Direction::kSell, pos.long_side.lots()});
-      }
-      if (pos.short_side.lots() > 0) {
-        held.push_back({a, ins, core::Direction::kBuy, pos.short_side.lots()});
-      }
-    }
-  }
-  if (held.empty()) {
-    o.offset = core::Offset::kOpen;  // nothing to close yet: open instead
-    return;
-  }
-  const Held& h = held[c.pick % held.size()];
-  const std::uint32_t from = core::raw(o.instrument);
-  if (from < w.instruments.size() && o.price.value > 0 && o.price.value < (1 << 30)) {
-    // Keep the price's distance from the reference when moving to another instrument.
-    o.price.value += w.instruments[h.instrument].ref_ticks - w.instruments[from].ref_ticks;
-  }
-  o.account = core::AccountId(h.account);
-  o.instrument = core::InstrumentId(h.instrument);
-  o.direction = h.close;
-  o.volume = core::Lots(std::clamp<std::int64_t>(o.volume.value, 1, h.lots));
-}
-
-template <class Request>
-void steer_reference(const Setup& w, const Model& m, const Aim& c, Request& r) {
-  // One in four aims at a pending stop when there is one (cancelled; amending is refused).
-  const std::vector<ModelStop>& stops = m.all_stops();
-  if (!stops.empty() && c.pick % 4 == 0) {
-    const ModelStop& st = stops[(c.pick / 4) % stops.size()];
-    const std::uint32_t owner = core::raw(st.order.account);
-    r.account = core::AccountId(c.foreign ? (owner + 1) % w.accounts : owner);
-    const bool by_id = c.by_order_id || c.foreign || core::raw(st.order.client_order_id) == 0;
-    r.ref = core::OrderRef{by_id ? std::optional(core::OrderId(st.id)) : std::nullopt,
-                           by_id ? core::ClientOrderId(0) : st.order.client_order_id};
-    if constexpr (std::is_same_v<Request, core::AmendOrder>) {
-      r.new_price = core::PriceTicks(st.order.price.value + c.price_delta);
-    }
-    return;
-  }
-  const std::vector<ModelOrder> live = m.live_orders();
-  if (live.empty()) return;
-  const ModelOrder& o = live[c.pick % live.size()];
-  r.account = core::AccountId(c.foreign ? (o.account + 1) % w.accounts : o.account);
-  if (c.by_order_id || c.foreign || o.client_id == 0) {
-    r.ref = core::OrderRef{core::OrderId(o.id), core::ClientOrderId(0)};
-  } else {
-    r.ref = core::OrderRef{std::nullopt, core::ClientOrderId(o.client_id)};
-  }
-  if constexpr (std::is_same_v<Request, core::AmendOrder>) {
-    r.new_price = core::PriceTicks(o.price + c.price_delta);
-    if (c.relative_volume) r.new_volume_left = core::Lots(o.volume_left + c.volume_delta);
-    const core::Direction opposite =
-        o.direction == core::Direction::kBuy ? core::Direction::kSell : core::Direction::kBuy;
-    const std::vector<ModelLevel> levels = m.levels(o.instrument, opposite);
-    if (c.cross && !levels.empty()) r.new_price = core::PriceTicks(levels.front().price);
-  }
-}
-
-void steer_withdraw(const Model& m, const Aim& c, core::Withdraw& w) {
-  if (core::raw(w.account) >= m.account_count()) return;
-  const std::int64_t available = m.account(core::raw(w.account)).available;
-  if (available <= 1) return;
-  const std::int64_t amounts[] = {available, available - available / 10, available + 1};
-  w.amount = core::Money(amounts[c.pick % 3]);
 }
 
 // A new order from eight bytes, a few more for a trigger, an own STP or a close's aim: account,
